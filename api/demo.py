@@ -1,0 +1,96 @@
+"""`ansinh demo`: the whole monthly cycle on a fresh embedded ledger, in one command."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from api.i18n import format_statement
+from ledger.books import Ledger
+from ledger.close import close_month, import_tiers
+from ledger.ingest import ingest_stream
+from ledger.readers import read_events
+from ledger.reports import settlement, statements
+from ledger.verify import verify
+
+DEMO_MONTH = "2026-01"
+
+
+def run_demo(*, workers: int, events: int, seed: int, keep: Path | None, console: Console) -> int:
+    from simulations.synthetic_events import generate_events, household_tiers, workers_for_seed, write_ndjson, \
+        write_tiers_csv
+
+    folder = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="ansinh-demo-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    database = folder / "ansinh.db"
+    for stale in folder.glob("ansinh.db*"):
+        stale.unlink()
+    console.print(f"[bold]ansinh demo[/bold] — a fresh embedded ledger in {folder}")
+
+    events_file = folder / "events.ndjson"
+    count = write_ndjson(events_file, generate_events(seed=seed, month=DEMO_MONTH, workers=workers, events=events))
+    tiers_file = folder / "tiers.csv"
+    write_tiers_csv(tiers_file, household_tiers(workers_for_seed(seed, workers),
+                                                np.random.default_rng(seed + 1), valid_from=DEMO_MONTH))
+    console.print(f"generated {count:,} platform events for {workers:,} workers in {DEMO_MONTH} (seed {seed})")
+
+    ledger = Ledger.open(f"sqlite:///{database}")
+    try:
+        started = time.perf_counter()
+        tally: dict[str, int] = {}
+        with Progress(TextColumn("[bold]ingest"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,}"),
+                      TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=console) as progress:
+            task = progress.add_task("ingest", total=count, rate="")
+            for chunk in ingest_stream(ledger, read_events(str(events_file)), chunk_size=5_000):
+                for outcome in chunk:
+                    tally[outcome.outcome] = tally.get(outcome.outcome, 0) + 1
+                done = sum(tally.values())
+                progress.update(task, completed=done,
+                                rate=f"{done / max(time.perf_counter() - started, 1e-9):,.0f} events/s")
+        table = Table(title="Ingest outcomes")
+        table.add_column("outcome")
+        table.add_column("count", justify="right")
+        for name, value in sorted(tally.items(), key=lambda item: -item[1]):
+            table.add_row(name, f"{value:,}")
+        console.print(table)
+
+        imported = import_tiers(ledger, tiers_file)
+        console.print(f"imported {imported:,} household statuses (poor, near-poor; everyone else is 'other')")
+        result = close_month(ledger, DEMO_MONTH)
+        console.print(f"closed {DEMO_MONTH}: state subsidy for {result.workers_subsidised:,} workers, "
+                      + ", ".join(f"{scheme} {amount:,} ₫" for scheme, amount in result.subsidy_vnd.items()))
+
+        report = settlement(ledger, DEMO_MONTH)
+        bill = Table(title=f"Settlement {DEMO_MONTH} ({report['status']}) — VND")
+        for column in ("payer", "si", "oa", "ui", "total"):
+            bill.add_column(column, justify="left" if column == "payer" else "right")
+        for name, by_scheme in report["platforms"].items():
+            bill.add_row(name, *(f"{by_scheme[s]:,}" for s in ("si", "oa", "ui")), f"{sum(by_scheme.values()):,}")
+        bill.add_row("state budget", *(f"{report['subsidy'][s]:,}" for s in ("si", "oa", "ui")),
+                     f"{sum(report['subsidy'].values()):,}")
+        bill.caption = f"control total {report['control_total_vnd']:,} ₫"
+        console.print(bill)
+
+        best = max(statements(ledger, DEMO_MONTH), key=lambda s: s["schemes"]["si"]["subsidy"])
+        console.print()
+        console.print(format_statement(best, "vi"))
+        console.print()
+
+        checks = verify(ledger)
+        for check in checks:
+            console.print(("[green]ok[/green]   " if check.problem is None else "[red]FAIL[/red] ") + check.name
+                          + (f": {check.problem}" if check.problem else ""))
+        console.print(checks[-1].detail)
+        failed = any(check.problem for check in checks)
+    finally:
+        ledger.close()
+    if not keep:
+        shutil.rmtree(folder, ignore_errors=True)
+    return 1 if failed else 0

@@ -1,0 +1,70 @@
+"""Human text for workers: Vietnamese first, English by `--lang en`; money as `1.234.567 ₫`."""
+from __future__ import annotations
+
+from typing import Any
+
+TEXT = {
+    "vi": {
+        "title": "Sao kê đóng góp tháng {month}",
+        "status_closed": "đã chốt sổ",
+        "status_open": "tạm tính (tháng chưa chốt)",
+        "scheme": "Quỹ", "worker": "Bạn đóng", "platform": "Nền tảng đóng", "subsidy": "Nhà nước hỗ trợ",
+        "total": "Cộng", "to_date": "Lũy kế",
+        "si": "BHXH tự nguyện (hưu trí)", "oa": "Tai nạn lao động", "ui": "Bảo hiểm thất nghiệp",
+        "platforms": "Theo nền tảng",
+        "counts": "Tháng này được tính vào thời gian đóng để hưởng lương hưu.",
+        "shortfall": "Còn thiếu {shortfall} để tháng này được tính vào thời gian hưởng lương hưu (mức tối thiểu {floor}).",
+        "months": "Số tháng đã được tính: {counted}/{needed}.",
+        "worker_id": "Số CCCD",
+    },
+    "en": {
+        "title": "Contribution statement for {month}",
+        "status_closed": "closed",
+        "status_open": "provisional (month not closed yet)",
+        "scheme": "Scheme", "worker": "You paid", "platform": "Platform paid", "subsidy": "State top-up",
+        "total": "Total", "to_date": "To date",
+        "si": "Voluntary social insurance (pension)", "oa": "Occupational accident", "ui": "Unemployment",
+        "platforms": "By platform",
+        "counts": "This month counts towards a pension.",
+        "shortfall": "{shortfall} more this month would make it count towards a pension (floor {floor}).",
+        "months": "Months counted so far: {counted}/{needed}.",
+        "worker_id": "Citizen ID",
+    },
+}
+
+
+def money(amount_vnd: int) -> str:
+    """1234567 -> '1.234.567 ₫' (Vietnamese grouping with dots)."""
+    sign = "-" if amount_vnd < 0 else ""
+    return f"{sign}{abs(amount_vnd):,} ₫".replace(",", ".")
+
+
+def format_statement(report: dict[str, Any], lang: str = "vi") -> str:
+    text = TEXT.get(lang, TEXT["vi"])
+    national_id = report["national_id"]
+    lines = [
+        text["title"].format(month=report["month"]) + " — "
+        + (text["status_closed"] if report["closed"] else text["status_open"]),
+        f"{text['worker_id']}: {national_id[:3]}******{national_id[-3:]}",
+        "",
+        f"{text['scheme']:<40}{text['worker']:>16}{text['platform']:>16}{text['subsidy']:>18}{text['total']:>16}"
+        f"{text['to_date']:>16}",
+    ]
+    for scheme, line in report["schemes"].items():
+        lines.append(f"{text[scheme]:<40}{money(line['worker']):>16}{money(line['platform']):>16}"
+                     f"{money(line['subsidy']):>18}{money(line['total']):>16}{money(report['to_date'][scheme]):>16}")
+    if report.get("platforms"):
+        lines += ["", text["platforms"] + ":"]
+        for name, by_scheme in report["platforms"].items():
+            paid = sum(part["worker"] + part["platform"] for part in by_scheme.values())
+            lines.append(f"  {name:<20}{money(paid):>16}")
+    pension = report.get("pension")
+    if pension and pension["floor_contribution_vnd"] is not None:
+        lines.append("")
+        if pension["month_counts"]:
+            lines.append(text["counts"])
+        else:
+            lines.append(text["shortfall"].format(shortfall=money(pension["shortfall_vnd"]),
+                                                  floor=money(pension["floor_contribution_vnd"])))
+        lines.append(text["months"].format(counted=pension["months_counted"], needed=pension["months_needed"]))
+    return "\n".join(lines)

@@ -1,0 +1,143 @@
+"""`Ledger`: an open set of books — the engine, the rules pack chosen, the identity keys.
+
+Every entry point (CLI, HTTP, stream consumer) opens one `Ledger` and calls the
+functions of `ledger.ingest`, `ledger.close`, `ledger.reports` and `ledger.verify`
+with it. It caches only what cannot change once committed (platform, worker and
+rules-version row ids), and only after the transaction that created them commits.
+"""
+from __future__ import annotations
+
+import dataclasses
+from datetime import date, datetime, timezone
+from typing import Callable, Iterable
+
+import orjson
+from sqlalchemy import Connection, Engine
+
+from ledger.identity import IdentityKeys, birth_year, province_code, sex
+from ledger.store import database_url, fetch_in, insert_rows, load_secret, make_engine, migrate, query
+from rules import RulesPack, RulesVersion, pack_from_environment
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso_utc(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+class Ledger:
+    def __init__(self, engine: Engine, pack: RulesPack, keys: IdentityKeys,
+                 clock: Callable[[], datetime] = utc_now) -> None:
+        self.engine = engine
+        self.pack = pack
+        self.keys = keys
+        self.clock = clock
+        self._platform_ids: dict[str, int] = {}
+        self._worker_ids: dict[str, int] = {}
+        self._version_ids: dict[str, int] = {}
+        self._versions_by_day: dict[date, RulesVersion] = {}
+
+    @classmethod
+    def open(cls, url: str | None = None, pack: str | RulesPack | None = None,
+             clock: Callable[[], datetime] = utc_now) -> "Ledger":
+        resolved = database_url(url)
+        engine = make_engine(resolved)
+        migrate(engine)
+        chosen = pack if isinstance(pack, RulesPack) else pack_from_environment(pack)
+        return cls(engine, chosen, IdentityKeys.from_secret(load_secret(resolved)), clock)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- rules ---------------------------------------------------------------
+    def version_on(self, day: date) -> RulesVersion:
+        version = self._versions_by_day.get(day)
+        if version is None:
+            version = self._versions_by_day[day] = self.pack.version_on(day)
+        return version
+
+    # -- ids (looked up or created inside the caller's write transaction) ------
+    def platform_ids(self, conn: Connection, names: Iterable[str], pending: dict) -> dict[str, int]:
+        wanted = set(names) - self._platform_ids.keys()
+        found = dict(self._platform_ids)
+        if wanted:
+            for name, row_id in fetch_in(conn, "SELECT name, id FROM platform WHERE name IN ({marks})", wanted):
+                found[name] = row_id
+            missing = sorted(wanted - found.keys())
+            if missing:
+                next_id = (query(conn, "SELECT coalesce(max(id), 0) FROM platform")[0][0] or 0) + 1
+                rows = [(next_id + offset, name) for offset, name in enumerate(missing)]
+                insert_rows(conn, "platform", ("id", "name"), rows)
+                found.update({name: row_id for row_id, name in rows})
+        pending.setdefault("platform", {}).update({n: found[n] for n in set(names)})
+        return found
+
+    def worker_ids(self, conn: Connection, national_ids: Iterable[str], pending: dict,
+                   create: bool = True) -> dict[str, int]:
+        """Row ids for raw national ids (looked up by pseudonym; created when `create`)."""
+        result: dict[str, int] = {}
+        by_pseudonym: dict[str, str] = {}
+        for national_id in set(national_ids):
+            pseudonym = self.keys.pseudonym(national_id)
+            cached = self._worker_ids.get(pseudonym)
+            if cached is not None:
+                result[national_id] = cached
+            else:
+                by_pseudonym[pseudonym] = national_id
+        if by_pseudonym:
+            for pseudonym, row_id in fetch_in(conn, "SELECT pseudonym, id FROM worker WHERE pseudonym IN ({marks})",
+                                              by_pseudonym):
+                result[by_pseudonym.pop(pseudonym)] = row_id
+                pending.setdefault("worker", {})[pseudonym] = row_id
+        if by_pseudonym and create:
+            next_id = (query(conn, "SELECT coalesce(max(id), 0) FROM worker")[0][0] or 0) + 1
+            rows = []
+            for offset, (pseudonym, national_id) in enumerate(sorted(by_pseudonym.items())):
+                row_id = next_id + offset
+                rows.append((row_id, pseudonym, self.keys.encrypt(national_id), province_code(national_id),
+                             birth_year(national_id), sex(national_id)))
+                result[national_id] = row_id
+                pending.setdefault("worker", {})[pseudonym] = row_id
+            insert_rows(conn, "worker", ("id", "pseudonym", "national_id_encrypted", "province", "birth_year", "sex"),
+                        rows)
+        return result
+
+    def worker_id(self, conn: Connection, national_id: str) -> int | None:
+        return self.worker_ids(conn, [national_id], {}, create=False).get(national_id)
+
+    def rules_version_id(self, conn: Connection, version: RulesVersion, pending: dict) -> int:
+        cached = self._version_ids.get(version.version_id)
+        if cached is not None:
+            return cached
+        rows = query(conn, "SELECT id FROM rules_version WHERE version_id = ?", (version.version_id,))
+        if rows:
+            row_id = rows[0][0]
+        else:
+            row_id = (query(conn, "SELECT coalesce(max(id), 0) FROM rules_version")[0][0] or 0) + 1
+            document = orjson.dumps(version_document(version), option=orjson.OPT_SORT_KEYS).decode()
+            insert_rows(conn, "rules_version", ("id", "version_id", "pack", "effective_from", "document_json"),
+                        [(row_id, version.version_id, version.pack, version.effective_from.isoformat(), document)])
+        pending.setdefault("version", {})[version.version_id] = row_id
+        return row_id
+
+    def committed(self, pending: dict) -> None:
+        """Keep the ids created by a transaction that has now committed."""
+        self._platform_ids.update(pending.get("platform", {}))
+        self._worker_ids.update(pending.get("worker", {}))
+        self._version_ids.update(pending.get("version", {}))
+
+
+def version_document(version: RulesVersion) -> dict:
+    """The rules version as plain data, stored beside the entries it produced."""
+    return {
+        "version_id": version.version_id,
+        "source": version.source,
+        "rates_ppm": {".".join(key): value for key, value in sorted(version.rates_ppm.items())},
+        "tier_rate_ppm": dict(sorted(version.tier_rate_ppm.items())),
+        "subsidised_schemes": list(version.subsidised_schemes),
+        "subsidy_base_cap_vnd": dict(sorted(version.subsidy_base_cap_vnd.items())),
+        "max_subsidised_months": version.max_subsidised_months,
+        "pension_floor_contribution_vnd": version.pension_floor_contribution_vnd,
+    }

@@ -1,0 +1,210 @@
+"""Household tiers and month close: the state subsidy of RULES.md §6, posted once per month.
+
+`import_tiers` applies a CSV of household statuses all-or-nothing, with line-numbered
+errors. `close_month` books, in one transaction under the writer's lock:
+
+1. a claim entry: the state owes the month's subsidy per scheme (state receivable
+   debited, the month's clearing account credited);
+2. one entry per subsidised worker moving it from clearing to their scheme accounts
+   (party `state`), so the clearing account drains to zero;
+3. the `month_close` row, after which the database refuses entries booked in the month.
+
+A failure anywhere rolls all of it back: the month stays open and nothing is posted.
+"""
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ledger.accounts import NO_PARTY, PARTY_CODE, SCHEME_CODE, SCHEME_NAME, AccountKind, EntryType
+from ledger.books import Ledger, iso_utc
+from ledger.events import month_text, next_month, parse_month
+from ledger.identity import _TWELVE_DIGITS, PROVINCE_CODES
+from ledger.postings import Leg, NewEntry, write_block
+from ledger.store import insert_rows, lock_chain_head, query
+from rules import BASE_TIER, NoVersionInForce, RulesVersion, subsidy_array_vnd
+
+_STATE = PARTY_CODE["state"]
+
+
+class CloseError(Exception):
+    """A close that must not happen (out of order, already closed, no rules in force)."""
+
+
+class TierImportError(Exception):
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class CloseResult:
+    month: str
+    workers_subsidised: int
+    subsidy_vnd: dict[str, int]
+    anchor_hash: str
+    rules_version: str
+
+
+def first_day(month: int) -> date:
+    return date(month // 100, month % 100, 1)
+
+
+def last_closed_month(conn) -> int | None:
+    return query(conn, "SELECT max(month) FROM month_close")[0][0]
+
+
+def import_tiers(ledger: Ledger, path: str | Path, *, import_id: str | None = None) -> int:
+    """Apply `national_id,tier,valid_from` rows; on any bad row apply nothing and list every error."""
+    errors: list[str] = []
+    rows: list[tuple[str, str, int]] = []
+    seen: dict[tuple[str, int], tuple[str, int]] = {}
+    with Path(path).open(newline="", encoding="utf-8") as stream:
+        reader = csv.reader(stream)
+        header = next(reader, None)
+        if header is None or [column.strip() for column in header] != ["national_id", "tier", "valid_from"]:
+            raise TierImportError([f"line 1: the header must be national_id,tier,valid_from (got {header})"])
+        for line, record in enumerate(reader, start=2):
+            if not record or all(not cell.strip() for cell in record):
+                continue
+            if len(record) != 3:
+                errors.append(f"line {line}: expected 3 columns, got {len(record)}")
+                continue
+            national_id, tier, valid_from = (cell.strip() for cell in record)
+            if not _TWELVE_DIGITS.fullmatch(national_id) or national_id[:3] not in PROVINCE_CODES:
+                errors.append(f"line {line}: national_id is not a valid 12-digit citizen identity number")
+                continue
+            try:
+                month = parse_month(valid_from)
+            except ValueError:
+                errors.append(f"line {line}: valid_from must be YYYY-MM, got {valid_from!r}")
+                continue
+            try:
+                version = ledger.pack.version_on(first_day(month))
+            except NoVersionInForce:
+                version = ledger.pack.versions[0]
+            if tier not in version.tier_rate_ppm:
+                errors.append(f"line {line}: tier {tier!r} is unknown to {version.version_id} "
+                              f"(known: {', '.join(sorted(version.tier_rate_ppm))})")
+                continue
+            earlier = seen.get((national_id, month))
+            if earlier is not None and earlier[0] != tier:
+                errors.append(f"line {line}: a different tier for the same worker and valid_from as line {earlier[1]}")
+                continue
+            seen[(national_id, month)] = (tier, line)
+            rows.append((national_id, tier, month))
+    if errors:
+        raise TierImportError(errors)
+    recorded_at = iso_utc(ledger.clock())
+    label = import_id or f"{Path(path).name}@{recorded_at}"
+    pending: dict = {}
+    with ledger.engine.begin() as conn:
+        lock_chain_head(conn)
+        ids = ledger.worker_ids(conn, [row[0] for row in rows], pending)
+        next_id = (query(conn, "SELECT coalesce(max(id), 0) FROM household_tier")[0][0] or 0) + 1
+        insert_rows(conn, "household_tier", ("id", "worker_id", "tier", "valid_from_month", "import_id", "recorded_at"),
+                    [(next_id + n, ids[national_id], tier, month, label, recorded_at)
+                     for n, (national_id, tier, month) in enumerate(rows)])
+    ledger.committed(pending)
+    return len(rows)
+
+
+def tiers_in_force(conn, month: int) -> dict[int, str]:
+    """worker id -> tier in force in `month`: the latest valid_from ≤ month, the newest record winning."""
+    rows = query(conn, "SELECT worker_id, tier FROM household_tier WHERE valid_from_month <= ? "
+                       "ORDER BY worker_id, valid_from_month, id", (month,))
+    return {worker_id: tier for worker_id, tier in rows}
+
+
+def subsidies_for_month(conn, month: int, version: RulesVersion) -> dict[tuple[int, str], int]:
+    """(worker id, scheme) -> subsidy in VND for `month`, from the books as they stand (RULES.md §6)."""
+    tiers = tiers_in_force(conn, month)
+    schemes = [scheme for scheme in version.subsidised_schemes]
+    result: dict[tuple[int, str], int] = {}
+    if not schemes:
+        return result
+    codes = ", ".join(str(SCHEME_CODE[scheme]) for scheme in schemes)
+    own = query(conn, f"SELECT worker_id, scheme, sum(worker_vnd) FROM worker_month WHERE month = ? "
+                      f"AND scheme IN ({codes}) AND platform_id <> 0 GROUP BY worker_id, scheme", (month,))
+    exhausted: set[int] = set()
+    if version.max_subsidised_months is not None:
+        counted = query(conn, "SELECT worker_id, count(*) FROM (SELECT worker_id, month FROM worker_month "
+                              "WHERE month < ? AND platform_id = 0 GROUP BY worker_id, month "
+                              "HAVING sum(subsidy_vnd) > 0) AS paid GROUP BY worker_id", (month,))
+        exhausted = {worker_id for worker_id, months in counted if months >= version.max_subsidised_months}
+    for scheme in schemes:
+        code = SCHEME_CODE[scheme]
+        rows = [(worker_id, int(total)) for worker_id, scheme_code, total in own
+                if scheme_code == code and worker_id not in exhausted]
+        if not rows:
+            continue
+        own_vnd = np.fromiter((total for _w, total in rows), dtype=np.int64, count=len(rows))
+        rate_ppm = np.fromiter((version.tier_rate_ppm[tiers.get(worker_id, BASE_TIER)] for worker_id, _t in rows),
+                               dtype=np.int64, count=len(rows))
+        for (worker_id, _total), subsidy in zip(rows, subsidy_array_vnd(own_vnd, scheme, rate_ppm, version).tolist()):
+            if subsidy:
+                result[(worker_id, scheme)] = subsidy
+    return result
+
+
+def close_month(ledger: Ledger, month_label: str, *,
+                on_step: Callable[[str], None] | None = None) -> CloseResult:
+    """Close `month_label` (YYYY-MM). Refuses out-of-order and repeated closes; atomic."""
+    month = parse_month(month_label)
+    step = on_step or (lambda _name: None)
+    pending: dict = {}
+    with ledger.engine.begin() as conn:
+        head = lock_chain_head(conn)
+        last = last_closed_month(conn)
+        if last is not None and month <= last:
+            raise CloseError(f"{month_label} is already closed (months up to {month_text(last)} are closed)")
+        if last is not None and month != next_month(last):
+            raise CloseError(f"months close in calendar order: close {month_text(next_month(last))} "
+                             f"before {month_label}")
+        try:
+            version = ledger.pack.version_on(first_day(month))
+        except NoVersionInForce as error:
+            raise CloseError(str(error)) from error
+        version_id = ledger.rules_version_id(conn, version, pending)
+        subsidies = subsidies_for_month(conn, month, version)
+        step("subsidies computed")
+        totals = {scheme: 0 for scheme in SCHEME_CODE}
+        per_worker: dict[int, list[Leg]] = {}
+        for (worker_id, scheme), amount in sorted(subsidies.items()):
+            totals[scheme] += amount
+            per_worker.setdefault(worker_id, []).append(Leg(AccountKind.worker, worker_id, SCHEME_CODE[scheme],
+                                                            _STATE, -amount))
+        entries: list[NewEntry] = []
+        claim_legs = [leg for scheme, total in totals.items() if total
+                      for leg in (Leg(AccountKind.state, 0, SCHEME_CODE[scheme], _STATE, total),
+                                  Leg(AccountKind.clearing, month, SCHEME_CODE[scheme], NO_PARTY, -total))]
+        if claim_legs:
+            entries.append(NewEntry(EntryType.subsidy_claim, None, None, None, None, None, sum(totals.values()),
+                                    None, month, month, version_id, None, tuple(claim_legs)))
+        for worker_id, legs in per_worker.items():
+            clearing = tuple(Leg(AccountKind.clearing, month, leg.scheme, NO_PARTY, -leg.amount_vnd) for leg in legs)
+            entries.append(NewEntry(EntryType.subsidy, None, None, None, worker_id, None,
+                                    -sum(leg.amount_vnd for leg in legs), None, month, month, version_id, None,
+                                    (*clearing, *legs)))
+        half = len(entries) // 2
+        if entries:
+            step("entries built")
+        written = write_block(conn, entries[:half], recorded_at=iso_utc(ledger.clock()), head=head)
+        step("half the workers written")
+        written = write_block(conn, entries[half:], recorded_at=iso_utc(ledger.clock()),
+                              head=(written.block_hash, written.block_id))
+        last_entry_id = query(conn, "SELECT coalesce(max(id), 0) FROM journal")[0][0]
+        insert_rows(conn, "month_close", ("month", "closed_at", "rules_version_id", "subsidy_entries",
+                                          "subsidy_total_vnd", "anchor_hash", "last_entry_id"),
+                    [(month, iso_utc(ledger.clock()), version_id, len(per_worker), sum(totals.values()),
+                      written.block_hash, last_entry_id)])
+        step("close recorded")
+    ledger.committed(pending)
+    return CloseResult(month_label, len(per_worker), {SCHEME_NAME[SCHEME_CODE[s]]: v for s, v in totals.items()},
+                       written.block_hash.hex(), version.version_id)

@@ -1,0 +1,169 @@
+"""Where an event is validated: the ordered rejection codes of RULES.md §1.
+
+`check_event` runs the stateless checks 0–8 (shape, fields, id, kind, currency,
+amount, timestamp, worker id, action) on one parsed item and returns either a
+`ValidEvent` or the first failing `Rejection`. The stateful checks 9–12
+(duplicates, originals, refund limits) need the books and live in `ledger.ingest`.
+User errors are values, never exceptions (STYLE.md habit 4).
+"""
+from __future__ import annotations
+
+import enum
+import hashlib
+import re
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, NamedTuple
+
+import orjson
+
+from ledger.identity import is_valid_national_id
+from rules.model import KINDS
+
+VIETNAM_TZ = timezone(timedelta(hours=7), "ICT")  # Asia/Ho_Chi_Minh: UTC+7 with no DST since 1975
+AMOUNT_VND_MAX = 10_000_000_000
+EVENT_ID_PATTERN = re.compile(r"[A-Za-z0-9._:\-]{1,128}", re.ASCII)
+REQUIRED_FIELDS = ("event_id", "platform", "kind", "worker_id", "amount", "occurred_at")
+KIND_INDEX = {kind: index for index, kind in enumerate(KINDS)}
+
+
+class Rejection(enum.IntEnum):
+    """RULES.md §1 rejection codes, in the order they are checked."""
+
+    malformed = 0
+    missing_field = 1
+    invalid_event_id = 2
+    unknown_kind = 3
+    invalid_currency = 4
+    invalid_amount = 5
+    invalid_timestamp = 6
+    invalid_worker_id = 7
+    invalid_action = 8
+    duplicate_conflict = 9
+    unknown_original = 10
+    refund_mismatch = 11
+    refund_exceeds_original = 12
+
+
+ACCEPTED = "accepted"
+DUPLICATE = "duplicate"
+
+
+class ValidEvent(NamedTuple):
+    """An event that passed checks 0–8. `payload_hash` identifies its parsed content."""
+
+    platform: str
+    event_id: str
+    kind: str
+    is_refund: bool
+    national_id: str
+    amount_vnd: int
+    occurred_at: datetime
+    occurred_day: date  # Vietnam-local calendar day
+    occurred_month: int  # yyyymm in Vietnam time
+    original_event_id: str | None
+    payload_hash: bytes
+
+
+def month_number(day: date) -> int:
+    return day.year * 100 + day.month
+
+
+def month_text(month: int) -> str:
+    return f"{month // 100:04d}-{month % 100:02d}"
+
+
+def parse_month(text: str) -> int:
+    """'2026-02' -> 202602; raises ValueError with the offending text."""
+    if not isinstance(text, str) or not re.fullmatch(r"[0-9]{4}-(0[1-9]|1[0-2])", text):
+        raise ValueError(f"not a month (YYYY-MM): {text!r}")
+    return int(text[:4]) * 100 + int(text[5:])
+
+
+def next_month(month: int) -> int:
+    year, mon = divmod(month, 100)
+    return (year + 1) * 100 + 1 if mon == 12 else month + 1
+
+
+def payload_hash(item: dict[str, Any]) -> bytes:
+    """Hash of the parsed object with defaults written out (RULES.md §1 "identical")."""
+    canonical = dict(item)
+    if canonical.get("action") is None:
+        canonical["action"] = "complete"
+    if canonical.get("currency") is None:
+        canonical["currency"] = "VND"
+    return hashlib.blake2b(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
+
+
+def parse_timestamp(value: object) -> datetime | None:
+    """RFC 3339 / ISO 8601 with a UTC offset, else None."""
+    if type(value) is not str or len(value) < 16 or len(value) > 64:
+        return None
+    text = value
+    if text[-1] in "zZ":
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return None
+    return parsed
+
+
+def check_event(item: object, first_day: date) -> ValidEvent | Rejection:
+    """Checks 0–8 of RULES.md §1, in order. `first_day`: first day any rules version is in force."""
+    if type(item) is not dict:
+        return Rejection.malformed
+    get = item.get
+    action = get("action")
+    for field in REQUIRED_FIELDS:
+        if get(field) is None:
+            return Rejection.missing_field
+    if action == "refund" and get("original_event_id") is None:
+        return Rejection.missing_field
+    event_id = item["event_id"]
+    platform = item["platform"]
+    if type(event_id) is not str or not EVENT_ID_PATTERN.fullmatch(event_id):
+        return Rejection.invalid_event_id
+    # A platform id follows the event id's alphabet; a bad one makes the identity invalid.
+    if type(platform) is not str or not EVENT_ID_PATTERN.fullmatch(platform):
+        return Rejection.invalid_event_id
+    kind = item["kind"]
+    if type(kind) is not str or kind not in KIND_INDEX:
+        return Rejection.unknown_kind
+    currency = get("currency")
+    if currency is not None and currency != "VND":
+        return Rejection.invalid_currency
+    amount = item["amount"]
+    if type(amount) is not int or not 1 <= amount <= AMOUNT_VND_MAX:
+        return Rejection.invalid_amount
+    occurred_at = parse_timestamp(item["occurred_at"])
+    if occurred_at is None:
+        return Rejection.invalid_timestamp
+    try:
+        local = occurred_at.astimezone(VIETNAM_TZ)
+    except (OverflowError, ValueError):
+        return Rejection.invalid_timestamp
+    local_day = local.date()
+    if local_day < first_day:
+        return Rejection.invalid_timestamp
+    national_id = item["worker_id"]
+    if not is_valid_national_id(national_id, local_day.year):
+        return Rejection.invalid_worker_id
+    if action is not None and action != "complete" and action != "refund":
+        return Rejection.invalid_action
+    is_refund = action == "refund"
+    original = item["original_event_id"] if is_refund else None
+    return ValidEvent(
+        platform,
+        event_id,
+        kind,
+        is_refund,
+        national_id,
+        amount,
+        occurred_at,
+        local_day,
+        local_day.year * 100 + local_day.month,
+        original,
+        payload_hash(item),
+    )

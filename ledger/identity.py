@@ -1,0 +1,83 @@
+"""Worker identity: the CCCD rules of RULES.md §2, the keyed pseudonym, encryption at rest.
+
+The raw citizen identity number (CCCD) identifies one person across platforms, so it
+is what joins a driver's Grab trips to her ShopeeFood deliveries. It is also personal
+data. The ledger therefore keys every row by `pseudonym(national_id)` (HMAC-SHA-256
+under a server secret) and keeps the raw number only encrypted (AES-GCM), for the
+exports to the national insurer. Nothing here logs or formats a raw number into an
+error message.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+PROVINCE_CODES = frozenset(
+    """001 002 004 006 008 010 011 012 014 015 017 019 020 022 024 025 026 027 030 031
+    033 034 035 036 037 038 040 042 044 045 046 048 049 051 052 054 056 058 060 062 064
+    066 067 068 070 072 074 075 077 079 080 082 083 084 086 087 089 091 092 093 094 095
+    096""".split()
+)
+_TWELVE_DIGITS = re.compile(r"[0-9]{12}", re.ASCII)
+
+
+def birth_year(national_id: str) -> int:
+    """Year of birth encoded by digits 4–6: 1900 + 100·⌊d/2⌋ + yy (RULES.md §2)."""
+    century_digit = ord(national_id[3]) - 48
+    return 1900 + 100 * (century_digit // 2) + int(national_id[4:6])
+
+
+def sex(national_id: str) -> str:
+    """Even century digit = male, odd = female (the CCCD convention)."""
+    return "female" if (ord(national_id[3]) - 48) % 2 else "male"
+
+
+def province_code(national_id: str) -> str:
+    return national_id[:3]
+
+
+def is_valid_national_id(value: object, event_year: int) -> bool:
+    """RULES.md §2: 12 ASCII digits, a known province, born no later than the event's year."""
+    if type(value) is not str or not _TWELVE_DIGITS.fullmatch(value):
+        return False
+    if value[:3] not in PROVINCE_CODES:
+        return False
+    return birth_year(value) <= event_year
+
+
+def masked(national_id: str) -> str:
+    """What may appear in a message: province and the last two digits, never the rest."""
+    return f"{national_id[:3]}*******{national_id[-2:]}" if len(national_id) == 12 else "***"
+
+
+@dataclass(frozen=True)
+class IdentityKeys:
+    """The two server secrets: one keys the pseudonym, one encrypts the raw number."""
+
+    pseudonym_key: bytes
+    encryption_key: bytes
+
+    def pseudonym(self, national_id: str) -> str:
+        digest = hmac.new(self.pseudonym_key, national_id.encode("ascii"), hashlib.sha256)
+        return digest.hexdigest()
+
+    def encrypt(self, national_id: str) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + AESGCM(self.encryption_key).encrypt(nonce, national_id.encode("ascii"), b"cccd")
+
+    def decrypt(self, blob: bytes) -> str:
+        return AESGCM(self.encryption_key).decrypt(blob[:12], blob[12:], b"cccd").decode("ascii")
+
+    @classmethod
+    def from_secret(cls, secret: str) -> "IdentityKeys":
+        """Derive both keys from one secret string (HKDF-like split by labelled HMAC)."""
+        raw = secret.encode("utf-8")
+        return cls(
+            pseudonym_key=hmac.new(raw, b"ansinh/pseudonym/v1", hashlib.sha256).digest(),
+            encryption_key=hmac.new(raw, b"ansinh/encryption/v1", hashlib.sha256).digest(),
+        )

@@ -1,0 +1,168 @@
+"""Worker statements and settlements (RULES.md §7, INTERFACES.md), read from the books.
+
+Both read the aggregates kept in the same transaction as the postings
+(`worker_month`, `platform_month`); `ansinh verify` proves those equal the postings.
+A settlement also carries a hash of the postings it came from, recomputed from the
+posting rows themselves, so an insurer can check the file against the books.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Iterator
+
+from ledger.accounts import SCHEME_CODE, SCHEME_NAME, EntryType
+from ledger.books import Ledger
+from ledger.close import first_day, last_closed_month
+from ledger.events import month_text, parse_month
+from ledger.store import fetch_in, query
+from rules import NoVersionInForce, SCHEMES
+
+PENSION_MONTHS_NEEDED = 180  # 15 years of contributions for a voluntary-SI pension (DOMAIN.md)
+
+
+def _zero_schemes() -> dict[str, dict[str, int]]:
+    return {scheme: {"worker": 0, "platform": 0, "subsidy": 0, "total": 0} for scheme in SCHEMES}
+
+
+def _pension_floor_vnd(ledger: Ledger, month: int) -> int | None:
+    try:
+        return ledger.pack.version_on(first_day(month)).pension_floor_contribution_vnd
+    except NoVersionInForce:
+        return None
+
+
+def statement(ledger: Ledger, national_id: str, month_label: str) -> dict[str, Any]:
+    """One worker's month: INTERFACES.md's JSON plus platforms, pension progress."""
+    month = parse_month(month_label)
+    with ledger.engine.connect() as conn:
+        worker_id = ledger.worker_id(conn, national_id)
+        last = last_closed_month(conn)
+        rows = [] if worker_id is None else query(
+            conn, "SELECT w.month, w.scheme, w.platform_id, p.name, w.worker_vnd, w.platform_vnd, w.subsidy_vnd "
+                  "FROM worker_month w LEFT JOIN platform p ON p.id = w.platform_id "
+                  "WHERE w.worker_id = ? AND w.month <= ?", (worker_id, month))
+        conn.rollback()
+    return _statement_from_rows(ledger, national_id, month, last, rows)
+
+
+def _statement_from_rows(ledger: Ledger, national_id: str, month: int, last_closed: int | None,
+                         rows: list[tuple]) -> dict[str, Any]:
+    schemes = _zero_schemes()
+    to_date = {scheme: 0 for scheme in SCHEMES}
+    platforms: dict[str, dict[str, dict[str, int]]] = {}
+    own_si_by_month: dict[int, int] = {}
+    for row_month, scheme_code, _platform_id, platform_name, worker_vnd, platform_vnd, subsidy_vnd in rows:
+        scheme = SCHEME_NAME[scheme_code]
+        to_date[scheme] += worker_vnd + platform_vnd + subsidy_vnd
+        if scheme == "si":
+            own_si_by_month[row_month] = own_si_by_month.get(row_month, 0) + worker_vnd
+        if row_month != month:
+            continue
+        line = schemes[scheme]
+        line["worker"] += worker_vnd
+        line["platform"] += platform_vnd
+        line["subsidy"] += subsidy_vnd
+        line["total"] += worker_vnd + platform_vnd + subsidy_vnd
+        if platform_name is not None:
+            by_scheme = platforms.setdefault(platform_name, {s: {"worker": 0, "platform": 0} for s in SCHEMES})
+            by_scheme[scheme]["worker"] += worker_vnd
+            by_scheme[scheme]["platform"] += platform_vnd
+    floor = _pension_floor_vnd(ledger, month)
+    own_si = schemes["si"]["worker"]
+    counted = sum(1 for m, own in own_si_by_month.items()
+                  if (f := _pension_floor_vnd(ledger, m)) is not None and own >= f)
+    return {
+        "national_id": national_id,
+        "month": month_text(month),
+        "closed": last_closed is not None and month <= last_closed,
+        "schemes": schemes,
+        "to_date": to_date,
+        "platforms": dict(sorted(platforms.items())),
+        "pension": {
+            "floor_contribution_vnd": floor,
+            "own_si_vnd": own_si,
+            "month_counts": floor is not None and own_si >= floor,
+            "shortfall_vnd": max(0, (floor or 0) - own_si),
+            "months_counted": counted,
+            "months_needed": PENSION_MONTHS_NEEDED,
+        },
+    }
+
+
+def statements(ledger: Ledger, month_label: str) -> Iterator[dict[str, Any]]:
+    """Every worker with any posting or subsidy booked in the month (the insurer's bulk view)."""
+    month = parse_month(month_label)
+    with ledger.engine.connect() as conn:
+        last = last_closed_month(conn)
+        workers = [row[0] for row in query(conn, "SELECT DISTINCT worker_id FROM worker_month WHERE month = ? "
+                                                 "ORDER BY worker_id", (month,))]
+        for start in range(0, len(workers), 5000):
+            part = workers[start:start + 5000]
+            ids = dict(fetch_in(conn, "SELECT id, national_id_encrypted FROM worker WHERE id IN ({marks})", part))
+            rows = fetch_in(conn, "SELECT w.worker_id, w.month, w.scheme, w.platform_id, p.name, w.worker_vnd, "
+                                  "w.platform_vnd, w.subsidy_vnd FROM worker_month w "
+                                  "LEFT JOIN platform p ON p.id = w.platform_id "
+                                  f"WHERE w.month <= {int(month)} AND w.worker_id IN ({{marks}})", part)
+            grouped: dict[int, list[tuple]] = {}
+            for worker_id, *rest in rows:
+                grouped.setdefault(worker_id, []).append(tuple(rest))
+            for worker_id in part:
+                national_id = ledger.keys.decrypt(bytes(ids[worker_id]))
+                yield _statement_from_rows(ledger, national_id, month, last, grouped.get(worker_id, []))
+        conn.rollback()
+
+
+def settlement(ledger: Ledger, month_label: str) -> dict[str, Any]:
+    """Platform dues per scheme and the state's subsidy due; provisional while the month is open."""
+    month = parse_month(month_label)
+    with ledger.engine.connect() as conn:
+        last = last_closed_month(conn)
+        dues = query(conn, "SELECT p.name, m.scheme, m.worker_vnd + m.platform_vnd FROM platform_month m "
+                           "JOIN platform p ON p.id = m.platform_id WHERE m.month = ?", (month,))
+        subsidy_rows = query(conn, "SELECT scheme, sum(subsidy_vnd) FROM worker_month WHERE month = ? "
+                                   "AND platform_id = 0 GROUP BY scheme", (month,))
+        digest, posting_count = postings_digest(conn, month)
+        conn.rollback()
+    platforms: dict[str, dict[str, int]] = {}
+    for name, scheme_code, due in dues:
+        platforms.setdefault(name, {scheme: 0 for scheme in SCHEMES})[SCHEME_NAME[scheme_code]] += int(due)
+    subsidy = {scheme: 0 for scheme in SCHEMES}
+    for scheme_code, total in subsidy_rows:
+        subsidy[SCHEME_NAME[scheme_code]] += int(total)
+    closed = last is not None and month <= last
+    control = sum(sum(by_scheme.values()) for by_scheme in platforms.values()) + sum(subsidy.values())
+    return {
+        "month": month_text(month),
+        "closed": closed,
+        "status": "final" if closed else "provisional",
+        "platforms": dict(sorted(platforms.items())),
+        "subsidy": subsidy,
+        "control_total_vnd": control,
+        "postings": posting_count,
+        "postings_sha256": digest,
+    }
+
+
+def postings_digest(conn, month: int) -> tuple[str, int]:
+    """SHA-256 over the month's postings (entry id, leg, account, party, amount), in order."""
+    digest = hashlib.sha256()
+    count = 0
+    rows = query(conn, "SELECT p.entry_id, p.leg, p.account_kind, p.owner_id, p.scheme, p.party, p.amount_vnd "
+                       "FROM posting p JOIN journal j ON j.id = p.entry_id WHERE j.booking_month = ? "
+                       "ORDER BY p.entry_id, p.leg", (month,))
+    for row in rows:
+        digest.update((",".join(str(value) for value in row) + "\n").encode())
+        count += 1
+    return digest.hexdigest(), count
+
+
+def settlement_lines(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The settlement as flat lines (CSV/Parquet): one per payer and scheme, then the control total."""
+    lines = [{"month": report["month"], "status": report["status"], "payer": "platform", "name": name,
+              "scheme": scheme, "amount_vnd": amount}
+             for name, by_scheme in report["platforms"].items() for scheme, amount in by_scheme.items()]
+    lines += [{"month": report["month"], "status": report["status"], "payer": "state", "name": "state_budget",
+               "scheme": scheme, "amount_vnd": amount} for scheme, amount in report["subsidy"].items()]
+    lines.append({"month": report["month"], "status": report["status"], "payer": "control_total",
+                  "name": report["postings_sha256"], "scheme": "all", "amount_vnd": report["control_total_vnd"]})
+    return lines

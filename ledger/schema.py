@@ -1,0 +1,240 @@
+"""The tables of the books, and the database rules that guard them.
+
+Tables are SQLModel classes (typed rows other layers can read); the ledger writes
+them in bulk through `ledger.store`. The invariants the database enforces itself,
+whatever code talks to it:
+
+- `append_only`: journal, posting, block, month_close, household_tier and
+  rules_version refuse UPDATE and DELETE (and TRUNCATE on PostgreSQL).
+- `entries_balance`: a journal row is accepted only when its postings, written just
+  before it in the same transaction, sum to zero; postings of a recorded entry
+  cannot be added to afterwards.
+- `closed_months_frozen`: no journal row may be booked into a closed month.
+
+Aggregates (`worker_month`, `platform_month`) are the only rows that change; they
+are derivable from the postings, and `ansinh verify` rebuilds and compares them.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+from sqlalchemy import BigInteger, Index, LargeBinary, SmallInteger, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+SCHEMA_REVISION = "0001"
+
+# Small integer codes stored in postings (names in ledger.accounts).
+APPEND_ONLY_TABLES = ("journal", "posting", "block", "month_close", "household_tier", "rules_version")
+
+
+class Platform(SQLModel, table=True):
+    __tablename__ = "platform"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    name: str = Field(sa_type=Text, unique=True)
+
+
+class Worker(SQLModel, table=True):
+    """One person, whichever platforms they work for; keyed by a pseudonym, never the raw id."""
+
+    __tablename__ = "worker"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    pseudonym: str = Field(sa_type=Text, unique=True)
+    national_id_encrypted: bytes = Field(sa_type=LargeBinary)
+    province: str = Field(sa_type=Text)
+    birth_year: int
+    sex: str = Field(sa_type=Text)
+
+
+class RulesVersionRow(SQLModel, table=True):
+    """Each rules version that produced a number in the books, stored whole."""
+
+    __tablename__ = "rules_version"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    version_id: str = Field(sa_type=Text, unique=True)
+    pack: str = Field(sa_type=Text)
+    effective_from: str = Field(sa_type=Text)
+    document_json: str = Field(sa_type=Text)
+
+
+class JournalEntry(SQLModel, table=True):
+    """One entry per accepted event, refund or subsidy; immutable."""
+
+    __tablename__ = "journal"
+    __table_args__ = (
+        UniqueConstraint("platform_id", "event_id", name="journal_event_key"),
+        Index("journal_booking_month", "booking_month"),
+        Index("journal_original", "original_entry_id", postgresql_where="original_entry_id IS NOT NULL",
+              sqlite_where="original_entry_id IS NOT NULL"),
+    )
+    id: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    block_id: int = Field(sa_type=BigInteger)
+    entry_type: int = Field(sa_type=SmallInteger)
+    platform_id: Optional[int] = None
+    event_id: Optional[str] = Field(default=None, sa_type=Text)
+    payload_hash: Optional[bytes] = Field(default=None, sa_type=LargeBinary)
+    worker_id: Optional[int] = None
+    kind: Optional[int] = Field(default=None, sa_type=SmallInteger)
+    amount_vnd: Optional[int] = Field(default=None, sa_type=BigInteger)
+    occurred_at: Optional[str] = Field(default=None, sa_type=Text)
+    occurred_month: Optional[int] = None
+    booking_month: int
+    recorded_at: str = Field(sa_type=Text)
+    rules_version_id: Optional[int] = None
+    original_entry_id: Optional[int] = Field(default=None, sa_type=BigInteger)
+    entry_hash: bytes = Field(sa_type=LargeBinary)
+
+
+class Posting(SQLModel, table=True):
+    """One leg: + debit, − credit, in VND. Account = (account_kind, owner_id, scheme)."""
+
+    __tablename__ = "posting"
+    __table_args__ = {"sqlite_with_rowid": False}
+    entry_id: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    leg: int = Field(sa_type=SmallInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    account_kind: int = Field(sa_type=SmallInteger)
+    owner_id: int = Field(sa_type=BigInteger)
+    scheme: int = Field(sa_type=SmallInteger)
+    party: int = Field(sa_type=SmallInteger)
+    amount_vnd: int = Field(sa_type=BigInteger)
+
+
+class Block(SQLModel, table=True):
+    """A committed batch of entries; each block's hash chains to the one before."""
+
+    __tablename__ = "block"
+    id: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    prev_hash: bytes = Field(sa_type=LargeBinary)
+    block_hash: bytes = Field(sa_type=LargeBinary)
+    entry_count: int
+    first_entry_id: Optional[int] = Field(default=None, sa_type=BigInteger)
+    last_entry_id: Optional[int] = Field(default=None, sa_type=BigInteger)
+    recorded_at: str = Field(sa_type=Text)
+
+
+class WorkerMonth(SQLModel, table=True):
+    """Aggregate per (worker, booking month, scheme, platform); rebuilt and compared by verify.
+
+    platform_id 0 holds the state's subsidy. A statement reads one worker's rows only.
+    """
+
+    __tablename__ = "worker_month"
+    __table_args__ = {"sqlite_with_rowid": False}
+    worker_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    month: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    scheme: int = Field(sa_type=SmallInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    platform_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    worker_vnd: int = Field(default=0, sa_type=BigInteger)
+    platform_vnd: int = Field(default=0, sa_type=BigInteger)
+    subsidy_vnd: int = Field(default=0, sa_type=BigInteger)
+
+
+class PlatformMonth(SQLModel, table=True):
+    """Aggregate per (platform, booking month, scheme): what the platform owes."""
+
+    __tablename__ = "platform_month"
+    __table_args__ = {"sqlite_with_rowid": False}
+    platform_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    month: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    scheme: int = Field(sa_type=SmallInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    worker_vnd: int = Field(default=0, sa_type=BigInteger)
+    platform_vnd: int = Field(default=0, sa_type=BigInteger)
+
+
+class HouseholdTier(SQLModel, table=True):
+    """Household status history; never overwritten, the latest valid_from wins."""
+
+    __tablename__ = "household_tier"
+    __table_args__ = (Index("household_tier_worker", "worker_id", "valid_from_month"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    worker_id: int
+    tier: str = Field(sa_type=Text)
+    valid_from_month: int
+    import_id: str = Field(sa_type=Text)
+    recorded_at: str = Field(sa_type=Text)
+
+
+class MonthClose(SQLModel, table=True):
+    __tablename__ = "month_close"
+    month: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    closed_at: str = Field(sa_type=Text)
+    rules_version_id: int
+    subsidy_entries: int
+    subsidy_total_vnd: int = Field(sa_type=BigInteger)
+    last_entry_id: int = Field(sa_type=BigInteger)
+    anchor_hash: bytes = Field(sa_type=LargeBinary)
+
+
+class LedgerState(SQLModel, table=True):
+    """One row: the chain head. Locked by every writer, so blocks chain in commit order."""
+
+    __tablename__ = "ledger_state"
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    chain_head_hash: bytes = Field(sa_type=LargeBinary)
+    block_count: int = Field(sa_type=BigInteger)
+
+
+SQLITE_GUARDS = [
+    *[
+        f"""CREATE TRIGGER {table}_append_only_update BEFORE UPDATE ON {table}
+            BEGIN SELECT RAISE(ABORT, 'append_only: UPDATE of {table} refused'); END"""
+        for table in APPEND_ONLY_TABLES
+    ],
+    *[
+        f"""CREATE TRIGGER {table}_append_only_delete BEFORE DELETE ON {table}
+            BEGIN SELECT RAISE(ABORT, 'append_only: DELETE from {table} refused'); END"""
+        for table in APPEND_ONLY_TABLES
+    ],
+    """CREATE TRIGGER journal_guard BEFORE INSERT ON journal BEGIN
+         SELECT RAISE(ABORT, 'closed_months_frozen: entry booked into a closed month')
+           WHERE NEW.booking_month <= (SELECT max(month) FROM month_close);
+         SELECT RAISE(ABORT, 'entries_balance: postings of the entry do not sum to zero')
+           WHERE (SELECT coalesce(sum(amount_vnd), 0) FROM posting WHERE entry_id = NEW.id) <> 0;
+       END""",
+    """CREATE TRIGGER posting_guard BEFORE INSERT ON posting BEGIN
+         SELECT RAISE(ABORT, 'entries_balance: postings of a recorded entry are frozen')
+           WHERE EXISTS (SELECT 1 FROM journal WHERE id = NEW.entry_id);
+       END""",
+]
+
+POSTGRES_GUARDS = [
+    """CREATE OR REPLACE FUNCTION ansinh_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN RAISE EXCEPTION 'append_only: % of % refused', TG_OP, TG_TABLE_NAME; END $$""",
+    *[
+        f"""CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {table}
+            FOR EACH STATEMENT EXECUTE FUNCTION ansinh_refuse_change()"""
+        for table in APPEND_ONLY_TABLES
+    ],
+    """CREATE OR REPLACE FUNCTION ansinh_journal_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+       DECLARE bad_id bigint;
+       BEGIN
+         SELECT n.id INTO bad_id FROM new_rows n
+           WHERE n.booking_month <= (SELECT max(month) FROM month_close) LIMIT 1;
+         IF bad_id IS NOT NULL THEN
+           RAISE EXCEPTION 'closed_months_frozen: entry % booked into a closed month', bad_id;
+         END IF;
+         SELECT n.id INTO bad_id FROM new_rows n
+           LEFT JOIN (SELECT p.entry_id, sum(p.amount_vnd) AS total FROM posting p
+                      WHERE p.entry_id IN (SELECT id FROM new_rows) GROUP BY p.entry_id) s
+             ON s.entry_id = n.id
+           WHERE coalesce(s.total, 0) <> 0 LIMIT 1;
+         IF bad_id IS NOT NULL THEN
+           RAISE EXCEPTION 'entries_balance: postings of entry % do not sum to zero', bad_id;
+         END IF;
+         RETURN NULL;
+       END $$""",
+    """CREATE TRIGGER journal_guard AFTER INSERT ON journal REFERENCING NEW TABLE AS new_rows
+       FOR EACH STATEMENT EXECUTE FUNCTION ansinh_journal_guard()""",
+    """CREATE OR REPLACE FUNCTION ansinh_posting_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN
+         IF EXISTS (SELECT 1 FROM new_rows n JOIN journal j ON j.id = n.entry_id) THEN
+           RAISE EXCEPTION 'entries_balance: postings of a recorded entry are frozen';
+         END IF;
+         RETURN NULL;
+       END $$""",
+    """CREATE TRIGGER posting_guard AFTER INSERT ON posting REFERENCING NEW TABLE AS new_rows
+       FOR EACH STATEMENT EXECUTE FUNCTION ansinh_posting_guard()""",
+]
+
+
+def guard_statements(dialect_name: str) -> list[str]:
+    return POSTGRES_GUARDS if dialect_name == "postgresql" else SQLITE_GUARDS

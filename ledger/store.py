@@ -1,0 +1,169 @@
+"""The store: one SQLAlchemy engine on SQLite (embedded default) or PostgreSQL.
+
+Same code, same numbers on both. What differs is kept here and nowhere else: the
+connection set-up (SQLite WAL and pragmas, `BEGIN IMMEDIATE` so one writer holds the
+books), bulk writes (`executemany` on SQLite, `COPY` on PostgreSQL), and how a
+writer locks the chain head. A fresh database is created and migrated by Alembic on
+first use; a database at an unknown schema revision is refused, never reused.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy.engine import make_url
+
+DEFAULT_DATABASE_URL = "sqlite:///ansinh.db"
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+class StoreError(Exception):
+    """The database cannot be used as the books (wrong schema, missing secret, …)."""
+
+
+def database_url(explicit: str | None = None) -> str:
+    url = explicit or os.environ.get("ANSINH_DATABASE_URL") or DEFAULT_DATABASE_URL
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def is_sqlite(engine_or_conn: Engine | Connection) -> bool:
+    return engine_or_conn.dialect.name == "sqlite"
+
+
+def make_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_engine(url, connect_args={"timeout": 60})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "cache_size=-262144",
+                           "temp_store=MEMORY", "busy_timeout=60000", "foreign_keys=OFF"):
+                dbapi_connection.execute(f"PRAGMA {pragma}")
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        return create_engine(url, pool_pre_ping=True)
+    raise StoreError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite:/// or postgresql+psycopg://")
+
+
+def _alembic_config(conn: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = conn
+    return config
+
+
+def migrate(engine: Engine) -> None:
+    """Create or upgrade the schema; refuse a database of another schema."""
+    head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    with engine.connect() as conn:
+        tables = set(inspect(conn).get_table_names())
+        current = None
+        if "alembic_version" in tables:
+            current = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        conn.rollback()
+    if current == head:
+        return
+    if current is None and tables - {"alembic_version"}:
+        raise StoreError(f"the database holds other tables ({', '.join(sorted(tables)[:5])}…) and is not an ansinh ledger")
+    known = {script.revision for script in ScriptDirectory(str(MIGRATIONS_DIR)).walk_revisions()}
+    if current is not None and current not in known:
+        raise StoreError(f"the database is at schema revision {current!r}, unknown to this version of ansinh")
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "head")
+
+
+def load_secret(url: str) -> str:
+    """ANSINH_SECRET, else (embedded SQLite only) a generated secret kept beside the file."""
+    secret = os.environ.get("ANSINH_SECRET")
+    if secret:
+        return secret
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        raise StoreError("ANSINH_SECRET must be set for a server database (it keys worker pseudonyms)")
+    database = parsed.database or ""
+    if database in ("", ":memory:"):
+        return "ansinh-demo-secret-in-memory"
+    path = Path(database + ".secret")
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(stat.S_IRUSR | stat.S_IWUSR)
+    return path.read_text().strip()
+
+
+def insert_rows(conn: Connection, table: str, columns: Sequence[str], rows: Sequence[tuple]) -> None:
+    """Bulk append: executemany on SQLite, COPY on PostgreSQL (same rows, same result)."""
+    if not rows:
+        return
+    raw = conn.connection.driver_connection
+    names = ", ".join(columns)
+    if is_sqlite(conn):
+        marks = ", ".join("?" * len(columns))
+        raw.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+        return
+    with raw.cursor() as cursor:
+        with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
+def execute_many(conn: Connection, sql_text: str, rows: Sequence[tuple]) -> None:
+    """executemany of one statement written with `?` marks, on either driver."""
+    if not rows:
+        return
+    raw = conn.connection.driver_connection
+    if is_sqlite(conn):
+        raw.executemany(sql_text, rows)
+        return
+    with raw.cursor() as cursor:
+        cursor.executemany(sql_text.replace("?", "%s"), rows)
+
+
+def fetch_in(conn: Connection, sql_text: str, values: Iterable[Any], chunk: int = 900) -> list[tuple]:
+    """Run `sql_text` (with one `{marks}` placeholder for an IN list) over values in chunks."""
+    values = list(values)
+    rows: list[tuple] = []
+    raw = conn.connection.driver_connection
+    mark = "?" if is_sqlite(conn) else "%s"
+    for start in range(0, len(values), chunk):
+        part = values[start:start + chunk]
+        statement = sql_text.format(marks=", ".join([mark] * len(part)))
+        if is_sqlite(conn):
+            rows.extend(raw.execute(statement, part).fetchall())
+        else:
+            with raw.cursor() as cursor:
+                cursor.execute(statement, part)
+                rows.extend(cursor.fetchall())
+    return rows
+
+
+def query(conn: Connection, sql_text: str, params: Sequence[Any] = ()) -> list[tuple]:
+    """A read with `?` marks on the raw driver (fast, no ORM row objects)."""
+    raw = conn.connection.driver_connection
+    if is_sqlite(conn):
+        return raw.execute(sql_text, tuple(params)).fetchall()
+    with raw.cursor() as cursor:
+        cursor.execute(sql_text.replace("?", "%s"), tuple(params))
+        return cursor.fetchall() if cursor.description else []
+
+
+def lock_chain_head(conn: Connection) -> tuple[bytes, int]:
+    """Take the writer's lock (PostgreSQL row lock; SQLite holds BEGIN IMMEDIATE) and read the head."""
+    suffix = "" if is_sqlite(conn) else " FOR UPDATE"
+    head_hash, block_count = query(conn, "SELECT chain_head_hash, block_count FROM ledger_state WHERE id = 1" + suffix)[0]
+    return bytes(head_hash), int(block_count)
