@@ -176,12 +176,12 @@ def _refund_rejection(original: _Booked | None, worker_id: int, kind: int, amoun
 
 def _legs(platform_id: int, worker_id: int, shares: Sequence[int], sign: int) -> tuple[Leg, ...]:
     """Credit (sign −1 → reversal +1) each non-zero share to the worker; the platform owes the sum."""
-    legs = [Leg(AccountKind.worker, worker_id, scheme, party, -sign * share)
+    legs = [Leg(AccountKind.worker, worker_id, scheme, party, sign * share)
             for (scheme, party), share in zip(SHARE_ACCOUNTS, shares) if share]
     total = sum(shares)
     if not legs:
         return ()
-    return (Leg(AccountKind.platform, platform_id, NO_SCHEME, NO_PARTY, sign * total), *legs)
+    return (Leg(AccountKind.platform, platform_id, NO_SCHEME, NO_PARTY, -sign * total), *legs)
 
 
 def _entries_in_order(ledger, conn, completes, refund_entries, order, pending, head) -> list[NewEntry]:

@@ -121,7 +121,7 @@ def write_block(conn: Connection, entries: Sequence[NewEntry], *, recorded_at: s
             raise UnbalancedEntry(f"entry {entry_id} ({entry.event_id}) legs sum to {total}")
         sealed = entry_hash(entry_id, block_id, recorded_at, entry)
         hashes.append(sealed)
-        journal_rows.append((entry_id, block_id, int(entry.entry_type), *entry[1:12], sealed))
+        journal_rows.append((entry_id, block_id, int(entry.entry_type), *entry[1:10], recorded_at, *entry[10:12], sealed))
     sealed_block = block_hash(prev_hash, block_id, hashes)
     # Postings first: the journal's guard checks they balance when the entry row lands.
     insert_rows(conn, "posting", POSTING_COLUMNS, posting_rows)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from sqlalchemy import BigInteger, Index, LargeBinary, SmallInteger, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Index, LargeBinary, SmallInteger, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 SCHEMA_REVISION = "0001"
@@ -63,8 +63,8 @@ class JournalEntry(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("platform_id", "event_id", name="journal_event_key"),
         Index("journal_booking_month", "booking_month"),
-        Index("journal_original", "original_entry_id", postgresql_where="original_entry_id IS NOT NULL",
-              sqlite_where="original_entry_id IS NOT NULL"),
+        Index("journal_original", "original_entry_id", postgresql_where=text("original_entry_id IS NOT NULL"),
+              sqlite_where=text("original_entry_id IS NOT NULL")),
     )
     id: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
     block_id: int = Field(sa_type=BigInteger)

@@ -102,10 +102,10 @@ def test_a_rehashed_forgery_still_breaks_the_block_chain(booked):
         legs = conn.execute(text("SELECT account_kind, owner_id, scheme, party, amount_vnd FROM posting "
                                  "WHERE entry_id = 3 ORDER BY leg")).all()
         fields = list(row[3:15])
-        fields[8] = "2026-02-10T03:00:01.000000Z"  # occurred_at moved by a second
+        fields[7] = "2026-02-10T03:00:01.000000Z"  # occurred_at moved by a second
         forged = entry_hash(row[0], row[1], row[2], [*fields, tuple(tuple(leg) for leg in legs)])
         conn.execute(text("UPDATE journal SET occurred_at = :o, entry_hash = :h WHERE id = 3"),
-                     {"o": fields[8], "h": forged})
+                     {"o": fields[7], "h": forged})
     name, problem = first_problem(booked)
     assert name == "hash_chain_intact"
     assert problem.startswith("block 1 (from entry 1) does not match its hash")

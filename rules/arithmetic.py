@@ -1,0 +1,37 @@
+"""Integer rounding for money: the only rounding the books ever do (RULES.md §4–§6).
+
+`round_half_up(n, d)` is n/d rounded to the nearest integer, halves away from zero,
+for n ≥ 0 and d > 0, computed as `(2n + d) // 2d` — no floats, no Decimal.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+PPM = 1_000_000
+
+
+def round_half_up(numerator: int, denominator: int) -> int:
+    """n/d rounded half up, exactly. Refuses negative inputs: money shares are never negative."""
+    if numerator < 0 or denominator <= 0:
+        raise ValueError(f"round_half_up needs n ≥ 0 and d > 0, got {numerator}/{denominator}")
+    return (2 * numerator + denominator) // (2 * denominator)
+
+
+def share_vnd(amount_vnd: int, rate_ppm: int) -> int:
+    """One share of RULES.md §4: round_half_up(amount × r / 1,000,000)."""
+    return (2 * amount_vnd * rate_ppm + PPM) // (2 * PPM)
+
+
+def shares_array_vnd(amounts_vnd: np.ndarray, rates_ppm: np.ndarray) -> np.ndarray:
+    """`share_vnd` over arrays (broadcasting), in int64.
+
+    Safe because amount ≤ 10^10 and rate ≤ 10^6, so 2·amount·rate ≤ 2·10^16 < 2^63.
+    """
+    amounts = np.asarray(amounts_vnd, dtype=np.int64)
+    rates = np.asarray(rates_ppm, dtype=np.int64)
+    return (2 * amounts * rates + PPM) // (2 * PPM)
+
+
+def refund_target_vnd(share_vnd_: int, refunded_total_vnd: int, original_amount_vnd: int) -> int:
+    """RULES.md §5: round_half_up(s × C' / o.amount), the cumulative reversal after C'."""
+    return (2 * share_vnd_ * refunded_total_vnd + original_amount_vnd) // (2 * original_amount_vnd)
