@@ -6,8 +6,6 @@ rejected events are outcomes, not failures; a run that cannot do its job exits 1
 """
 from __future__ import annotations
 
-import csv
-import io
 import sys
 import time
 from collections import Counter
@@ -20,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from api.exports import settlement_bytes
 from api.i18n import format_statement
 from ledger.books import Ledger
 from ledger.close import CloseError, TierImportError, close_month, import_tiers
@@ -29,7 +28,7 @@ from ledger.readers import read_events
 from ledger.reports import settlement, settlement_lines, statement, statements
 from ledger.store import StoreError
 from ledger.verify import verify
-from rules import NoVersionInForce, PackError
+from rules import PackError
 
 app = typer.Typer(help="ansinh: pay-as-you-work social insurance ledger for platform workers.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -212,36 +211,20 @@ def settlement_command(
 
 
 def _write_settlement(report: dict, file_format: str, output: Path | None) -> None:
-    lines = settlement_lines(report)
-    if file_format == "json":
-        data = orjson.dumps(report, option=orjson.OPT_INDENT_2)
-    elif file_format == "csv":
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(lines[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(lines)
-        data = buffer.getvalue().encode()
-    elif file_format == "parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        if output is None:
-            console.print("[red]error:[/red] --format parquet needs --output FILE")
-            raise typer.Exit(1)
-        table = pa.Table.from_pylist(lines).replace_schema_metadata({
-            "control_total_vnd": str(report["control_total_vnd"]), "postings_sha256": report["postings_sha256"],
-            "status": report["status"]})
-        pq.write_table(table, output)
-        out.print(f"wrote {output} ({len(lines)} lines, control total {report['control_total_vnd']:,} VND)")
-        return
-    else:
-        console.print(f"[red]error:[/red] unknown format {file_format!r}: use csv, json or parquet")
+    if file_format == "parquet" and output is None:
+        console.print("[red]error:[/red] --format parquet needs --output FILE")
+        raise typer.Exit(1)
+    try:
+        data = settlement_bytes(report, file_format)
+    except ValueError as error:
+        console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1)
     if output is None:
         sys.stdout.buffer.write(data)
-    else:
-        output.write_bytes(data)
-        out.print(f"wrote {output} ({len(lines)} lines, control total {report['control_total_vnd']:,} VND)")
+        return
+    output.write_bytes(data)
+    out.print(f"wrote {output} ({len(settlement_lines(report))} lines, "
+              f"control total {report['control_total_vnd']:,} VND)")
 
 
 def _settlement_table(report: dict) -> Table:
@@ -272,6 +255,159 @@ def verify_command(db: DbOption = None, pack: PackOption = None) -> None:
         out.print(checks[-1].detail)
     if any(check.problem for check in checks):
         raise typer.Exit(1)
+
+
+platforms_app = typer.Typer(help="Platform API keys for signed ingest (admin).", no_args_is_help=True)
+app.add_typer(platforms_app, name="platforms")
+token_app = typer.Typer(help="Demo-mode bearer tokens (production tokens come from the identity provider).",
+                        no_args_is_help=True)
+app.add_typer(token_app, name="token")
+packs_app = typer.Typer(help="Rules packs: list them, show one with its sources.", no_args_is_help=True)
+app.add_typer(packs_app, name="packs")
+
+
+def _keys(db: str | None):
+    from api.keys import PlatformKeys
+    from ledger.store import database_url, load_secret
+
+    ledger = _open(db, None)
+    return ledger, PlatformKeys(ledger, load_secret(database_url(db)))
+
+
+@platforms_app.command("add")
+def platforms_add(platform: Annotated[str, typer.Argument(help="platform id, as in its events")],
+                  db: DbOption = None) -> None:
+    """Issue an API key for a platform; the secret is printed once."""
+    ledger, keys = _keys(db)
+    try:
+        issued = keys.add(platform)
+    except ValueError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1)
+    finally:
+        ledger.close()
+    _print_json(issued.__dict__)
+
+
+@platforms_app.command("rotate")
+def platforms_rotate(platform: Annotated[str, typer.Argument(help="platform id")], db: DbOption = None) -> None:
+    """Issue a new key; the platform's older keys keep working for 24 hours, then retire."""
+    from api.keys import UnknownKey
+
+    ledger, keys = _keys(db)
+    try:
+        issued = keys.rotate(platform)
+    except UnknownKey as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1)
+    finally:
+        ledger.close()
+    _print_json(issued.__dict__)
+
+
+@platforms_app.command("revoke")
+def platforms_revoke(key_id: Annotated[str, typer.Argument(help="key id (pk_…)")], db: DbOption = None) -> None:
+    """Revoke a key at once."""
+    from api.keys import UnknownKey
+
+    ledger, keys = _keys(db)
+    try:
+        record = keys.revoke(key_id)
+    except UnknownKey as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1)
+    finally:
+        ledger.close()
+    _print_json(record.__dict__)
+
+
+@platforms_app.command("list")
+def platforms_list(db: DbOption = None) -> None:
+    """Every key: platform, dates, status (never a secret)."""
+    ledger, keys = _keys(db)
+    try:
+        for record in keys.list():
+            _print_json(record.__dict__)
+    finally:
+        ledger.close()
+
+
+@token_app.command("worker")
+def token_worker(national_id: Annotated[str, typer.Argument(help="the worker's 12-digit CCCD")],
+                 minutes: Annotated[int, typer.Option(help="lifetime")] = 15, db: DbOption = None) -> None:
+    """Mint a short-lived demo token for a worker (subject: the keyed pseudonym)."""
+    from datetime import datetime, timedelta, timezone
+
+    from api.tokens import mint_demo_token
+    from ledger.identity import IdentityKeys
+    from ledger.store import database_url, load_secret
+
+    secret = load_secret(database_url(db))
+    subject = IdentityKeys.from_secret(secret).pseudonym(national_id)
+    sys.stdout.write(mint_demo_token(secret, "worker", subject, datetime.now(timezone.utc),
+                                     timedelta(minutes=minutes)) + "\n")
+
+
+@token_app.command("staff")
+def token_staff(role: Annotated[str, typer.Option(help="insurer, policy or admin")],
+                name: Annotated[str, typer.Option(help="who the token is for (logged)")] = "demo",
+                minutes: Annotated[int, typer.Option(help="lifetime")] = 15, db: DbOption = None) -> None:
+    """Mint a short-lived demo token for an insurer, policy analyst or administrator."""
+    from datetime import datetime, timedelta, timezone
+
+    from api.tokens import mint_demo_token
+    from ledger.store import database_url, load_secret
+
+    if role not in ("insurer", "policy", "admin"):
+        console.print("[red]error:[/red] --role must be insurer, policy or admin")
+        raise typer.Exit(1)
+    secret = load_secret(database_url(db))
+    sys.stdout.write(mint_demo_token(secret, role, name, datetime.now(timezone.utc),
+                                     timedelta(minutes=minutes)) + "\n")
+
+
+@packs_app.command("list")
+def packs_list() -> None:
+    """The shipped rules packs and their versions."""
+    from rules import load_pack, shipped_packs
+
+    for name in shipped_packs():
+        pack = load_pack(name)
+        out.print(f"{name:22} " + ", ".join(version.effective_from.isoformat() for version in pack.versions)
+                  + f"  — {pack.description.splitlines()[0] if pack.description else ''}")
+
+
+@packs_app.command("show")
+def packs_show(pack: Annotated[str, typer.Argument(help="pack name or YAML path")]) -> None:
+    """Validate a pack and print every version as JSON (rates, tiers, caps, sources)."""
+    from ledger.books import version_document
+    from rules import load_pack
+
+    try:
+        loaded = load_pack(pack)
+    except PackError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1)
+    for version in loaded.versions:
+        _print_json(version_document(version))
+
+
+@app.command()
+def serve(host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+          workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1) -> None:
+    """The HTTP API under uvicorn (settings from ANSINH_* environment variables)."""
+    import uvicorn
+
+    from api.settings import Settings, SettingsError
+
+    try:
+        Settings().check()
+    except SettingsError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1)
+    uvicorn.run("api.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
+                log_level="warning", access_log=False)
 
 
 @app.command()

@@ -41,12 +41,13 @@ class Ledger:
 
     @classmethod
     def open(cls, url: str | None = None, pack: str | RulesPack | None = None,
-             clock: Callable[[], datetime] = utc_now) -> "Ledger":
+             clock: Callable[[], datetime] = utc_now, secret: str | None = None) -> "Ledger":
+        """Open (creating and migrating if new) the books at `url`; `secret` defaults to ANSINH_SECRET."""
         resolved = database_url(url)
         engine = make_engine(resolved)
         migrate(engine)
         chosen = pack if isinstance(pack, RulesPack) else pack_from_environment(pack)
-        return cls(engine, chosen, IdentityKeys.from_secret(load_secret(resolved)), clock)
+        return cls(engine, chosen, IdentityKeys.from_secret(secret or load_secret(resolved)), clock)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -106,6 +107,13 @@ class Ledger:
 
     def worker_id(self, conn: Connection, national_id: str) -> int | None:
         return self.worker_ids(conn, [national_id], {}, create=False).get(national_id)
+
+    def national_id_for_pseudonym(self, pseudonym: str) -> str | None:
+        """The raw national id of a worker known by pseudonym (decrypted; never log it)."""
+        with self.engine.connect() as conn:
+            rows = query(conn, "SELECT national_id_encrypted FROM worker WHERE pseudonym = ?", (pseudonym,))
+            conn.rollback()
+        return self.keys.decrypt(bytes(rows[0][0])) if rows else None
 
     def rules_version_id(self, conn: Connection, version: RulesVersion, pending: dict) -> int:
         cached = self._version_ids.get(version.version_id)

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -61,48 +61,55 @@ def last_closed_month(conn) -> int | None:
 
 
 def import_tiers(ledger: Ledger, path: str | Path, *, import_id: str | None = None) -> int:
-    """Apply `national_id,tier,valid_from` rows; on any bad row apply nothing and list every error."""
-    errors: list[str] = []
-    rows: list[tuple[str, str, int]] = []
-    seen: dict[tuple[str, int], tuple[str, int]] = {}
+    """Apply a `national_id,tier,valid_from` CSV file; on any bad row apply nothing and list every error."""
     with Path(path).open(newline="", encoding="utf-8") as stream:
         reader = csv.reader(stream)
         header = next(reader, None)
         if header is None or [column.strip() for column in header] != ["national_id", "tier", "valid_from"]:
             raise TierImportError([f"line 1: the header must be national_id,tier,valid_from (got {header})"])
-        for line, record in enumerate(reader, start=2):
-            if not record or all(not cell.strip() for cell in record):
-                continue
-            if len(record) != 3:
-                errors.append(f"line {line}: expected 3 columns, got {len(record)}")
-                continue
-            national_id, tier, valid_from = (cell.strip() for cell in record)
-            if not _TWELVE_DIGITS.fullmatch(national_id) or national_id[:3] not in PROVINCE_CODES:
-                errors.append(f"line {line}: national_id is not a valid 12-digit citizen identity number")
-                continue
-            try:
-                month = parse_month(valid_from)
-            except ValueError:
-                errors.append(f"line {line}: valid_from must be YYYY-MM, got {valid_from!r}")
-                continue
-            try:
-                version = ledger.pack.version_on(first_day(month))
-            except NoVersionInForce:
-                version = ledger.pack.versions[0]
-            if tier not in version.tier_rate_ppm:
-                errors.append(f"line {line}: tier {tier!r} is unknown to {version.version_id} "
-                              f"(known: {', '.join(sorted(version.tier_rate_ppm))})")
-                continue
-            earlier = seen.get((national_id, month))
-            if earlier is not None and earlier[0] != tier:
-                errors.append(f"line {line}: a different tier for the same worker and valid_from as line {earlier[1]}")
-                continue
-            seen[(national_id, month)] = (tier, line)
-            rows.append((national_id, tier, month))
+        records = list(enumerate(reader, start=2))
+    return import_tier_records(ledger, records, import_id=import_id or Path(path).name)
+
+
+def import_tier_records(ledger: Ledger, records: Iterable[tuple[int, Sequence[str]]], *,
+                        import_id: str) -> int:
+    """Apply numbered `(national_id, tier, valid_from)` records, all or nothing (CLI file, HTTP, bulk)."""
+    errors: list[str] = []
+    rows: list[tuple[str, str, int]] = []
+    seen: dict[tuple[str, int], tuple[str, int]] = {}
+    for line, record in records:
+        if not record or all(not str(cell).strip() for cell in record):
+            continue
+        if len(record) != 3:
+            errors.append(f"line {line}: expected 3 columns, got {len(record)}")
+            continue
+        national_id, tier, valid_from = (str(cell).strip() for cell in record)
+        if not _TWELVE_DIGITS.fullmatch(national_id) or national_id[:3] not in PROVINCE_CODES:
+            errors.append(f"line {line}: national_id is not a valid 12-digit citizen identity number")
+            continue
+        try:
+            month = parse_month(valid_from)
+        except ValueError:
+            errors.append(f"line {line}: valid_from must be YYYY-MM, got {valid_from!r}")
+            continue
+        try:
+            version = ledger.pack.version_on(first_day(month))
+        except NoVersionInForce:
+            version = ledger.pack.versions[0]
+        if tier not in version.tier_rate_ppm:
+            errors.append(f"line {line}: tier {tier!r} is unknown to {version.version_id} "
+                          f"(known: {', '.join(sorted(version.tier_rate_ppm))})")
+            continue
+        earlier = seen.get((national_id, month))
+        if earlier is not None and earlier[0] != tier:
+            errors.append(f"line {line}: a different tier for the same worker and valid_from as line {earlier[1]}")
+            continue
+        seen[(national_id, month)] = (tier, line)
+        rows.append((national_id, tier, month))
     if errors:
         raise TierImportError(errors)
     recorded_at = iso_utc(ledger.clock())
-    label = import_id or f"{Path(path).name}@{recorded_at}"
+    label = f"{import_id}@{recorded_at}"
     pending: dict = {}
     with ledger.engine.begin() as conn:
         lock_chain_head(conn)

@@ -166,3 +166,46 @@ def settlement_lines(report: dict[str, Any]) -> list[dict[str, Any]]:
     lines.append({"month": report["month"], "status": report["status"], "payer": "control_total",
                   "name": report["postings_sha256"], "scheme": "all", "amount_vnd": report["control_total_vnd"]})
     return lines
+
+
+def history(ledger: Ledger, national_id: str) -> dict[str, Any]:
+    """A worker's months, oldest first: per scheme worker/platform/subsidy/total, and totals to date."""
+    to_date = {scheme: 0 for scheme in SCHEMES}
+    by_month: dict[int, dict[str, dict[str, int]]] = {}
+    with ledger.engine.connect() as conn:
+        worker_id = ledger.worker_id(conn, national_id)
+        last = last_closed_month(conn)
+        rows = [] if worker_id is None else query(
+            conn, "SELECT month, scheme, sum(worker_vnd), sum(platform_vnd), sum(subsidy_vnd) FROM worker_month "
+                  "WHERE worker_id = ? GROUP BY month, scheme ORDER BY month", (worker_id,))
+        conn.rollback()
+    for month, scheme_code, worker_vnd, platform_vnd, subsidy_vnd in rows:
+        line = by_month.setdefault(month, _zero_schemes())[SCHEME_NAME[scheme_code]]
+        line["worker"] += int(worker_vnd)
+        line["platform"] += int(platform_vnd)
+        line["subsidy"] += int(subsidy_vnd)
+        line["total"] += int(worker_vnd + platform_vnd + subsidy_vnd)
+        to_date[SCHEME_NAME[scheme_code]] += int(worker_vnd + platform_vnd + subsidy_vnd)
+    return {"months": [{"month": month_text(month), "closed": last is not None and month <= last,
+                        "schemes": schemes} for month, schemes in sorted(by_month.items())],
+            "to_date": to_date}
+
+
+def months_overview(ledger: Ledger) -> list[dict[str, Any]]:
+    """Every month with bookings or a close: open or closed, entries booked, the close's figures."""
+    with ledger.engine.connect() as conn:
+        booked = dict(query(conn, "SELECT booking_month, count(*) FROM journal GROUP BY booking_month"))
+        closes = {row[0]: row[1:] for row in query(
+            conn, "SELECT c.month, c.closed_at, c.subsidy_total_vnd, v.version_id FROM month_close c "
+                  "LEFT JOIN rules_version v ON v.id = c.rules_version_id")}
+        conn.rollback()
+    result = []
+    last = max(closes, default=None)
+    for month in sorted(set(booked) | set(closes)):
+        closed = closes.get(month)
+        result.append({"month": month_text(month), "status": "closed" if last and month <= last else "open",
+                       "entries": int(booked.get(month, 0)),
+                       "closed_at": closed[0] if closed else None,
+                       "subsidy_total_vnd": int(closed[1]) if closed else None,
+                       "rules_version": closed[2] if closed else None})
+    return result

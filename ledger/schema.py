@@ -173,6 +173,30 @@ class LedgerState(SQLModel, table=True):
     block_count: int = Field(sa_type=BigInteger)
 
 
+class PlatformKey(SQLModel, table=True):
+    """A platform's API signing key. The secret itself is never stored (see api/keys.py)."""
+
+    __tablename__ = "platform_key"
+    key_id: str = Field(sa_type=Text, primary_key=True)
+    platform: str = Field(sa_type=Text, index=True)
+    created_at: str = Field(sa_type=Text)
+    retires_at: Optional[str] = Field(default=None, sa_type=Text)
+    revoked_at: Optional[str] = Field(default=None, sa_type=Text)
+    secret_sha256: str = Field(sa_type=Text)
+
+
+class SeenSignature(SQLModel, table=True):
+    """Signatures accepted within the replay window; a second use is refused."""
+
+    __tablename__ = "seen_signature"
+    signature: str = Field(sa_type=Text, primary_key=True)
+    seen_at: int = Field(sa_type=BigInteger, index=True)
+
+
+#: Tables added by revision 0002 (the HTTP service's access records).
+ACCESS_TABLES = ("platform_key", "seen_signature")
+
+
 SQLITE_GUARDS = [
     *[
         f"""CREATE TRIGGER {table}_append_only_update BEFORE UPDATE ON {table}

@@ -1,0 +1,60 @@
+"""The HTTP service: `create_app(settings)` wires the books, keys, tokens and routes.
+
+`ansinh serve` runs it under uvicorn. Routes live in `api/routes/`, are thin, and call
+the ledger as a library; identity and signatures are checked in `api/deps.py`.
+"""
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import Callable
+
+from fastapi import FastAPI
+
+from api import problems
+from api.deps import Services
+from api.keys import PlatformKeys
+from api.observability import Metrics, RequestContext, configure_logging
+from api.routes import admin, events, households, months, ops, workers
+from api.settings import Settings
+from api.tokens import TokenVerifier
+from ledger.books import Ledger, utc_now
+from ledger.store import database_url, load_secret
+
+
+def build_services(settings: Settings, clock: Callable = utc_now) -> Services:
+    settings.check()
+    url = database_url(settings.database_url)
+    secret = settings.secret or load_secret(url)
+    ledger = Ledger.open(url, settings.pack, clock=clock, secret=secret)
+    tokens = TokenVerifier(server_secret=secret, audience=settings.oidc_audience, issuer=settings.oidc_issuer,
+                           jwks_url=settings.oidc_jwks_url, role_claim=settings.role_claim,
+                           allow_demo=settings.mode == "demo")
+    return Services(settings=settings, ledger=ledger, keys=PlatformKeys(ledger, secret), tokens=tokens,
+                    metrics=Metrics())
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    svc = services or build_services(settings or Settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        svc.ledger.close()
+
+    app = FastAPI(title="ansinh", version="0.1.0", lifespan=lifespan,
+                  description="Pay-as-you-work social insurance ledger: platforms post signed events, workers "
+                              "read their statements, insurers close months and settle. Errors are RFC 9457 "
+                              "problem+json. Signing: docs/http.md.")
+    app.state.services = svc
+    problems.install(app)
+    for module in (events, workers, months, households, admin):
+        app.include_router(module.router, prefix="/v1")
+    app.include_router(ops.router)
+    app.add_middleware(RequestContext, metrics=svc.metrics, max_body_bytes=svc.settings.max_body_bytes)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """The uvicorn factory (`uvicorn --factory api.app:app_from_environment`)."""
+    configure_logging()
+    return create_app(Settings())

@@ -1,0 +1,40 @@
+"""Settlement files an insurer can load: JSON, CSV and Parquet, same lines, same control total.
+
+Shared by `ansinh settlement --format …` and `GET /v1/months/{month}/settlement`.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import orjson
+
+from ledger.reports import settlement_lines
+
+FORMATS = {"json": "application/json", "csv": "text/csv; charset=utf-8",
+           "parquet": "application/vnd.apache.parquet"}
+
+
+def settlement_bytes(report: dict[str, Any], file_format: str) -> bytes:
+    """The settlement in `file_format` (json, csv or parquet); ValueError for another format."""
+    if file_format == "json":
+        return orjson.dumps(report, option=orjson.OPT_INDENT_2)
+    lines = settlement_lines(report)
+    if file_format == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(lines[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(lines)
+        return buffer.getvalue().encode()
+    if file_format == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pylist(lines).replace_schema_metadata({
+            "control_total_vnd": str(report["control_total_vnd"]), "postings_sha256": report["postings_sha256"],
+            "status": report["status"]})
+        sink = io.BytesIO()
+        pq.write_table(table, sink)
+        return sink.getvalue()
+    raise ValueError(f"unknown format {file_format!r}: use {', '.join(FORMATS)}")

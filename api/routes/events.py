@@ -1,0 +1,56 @@
+"""POST /v1/events — a platform's signed batch, booked by the same function as the CLI."""
+from __future__ import annotations
+
+import io
+import time
+from collections import Counter
+
+import orjson
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import Services, SignedBatch, platform_caller, services
+from api.problems import Problem
+from api.schemas import IngestResult
+from ledger.ingest import MALFORMED, ingest_batch
+from ledger.readers import read_ndjson
+
+router = APIRouter(tags=["platforms"])
+
+
+def parse_batch(body: bytes, content_type: str) -> list[tuple[int, object]]:
+    """A JSON array (items numbered from 1) or NDJSON (numbered by line)."""
+    if "ndjson" in content_type or "jsonl" in content_type:
+        return list(read_ndjson(io.BytesIO(body)))
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise Problem(400, "malformed-body", "the body is neither a JSON array nor NDJSON "
+                                             "(send NDJSON with Content-Type: application/x-ndjson)") from None
+    if not isinstance(parsed, list):
+        raise Problem(400, "malformed-body", "the body must be a JSON array of events")
+    return list(enumerate(parsed, start=1))
+
+
+@router.post("/events", response_model=IngestResult,
+             summary="Book a batch of trip, delivery and order events (signed by the platform)")
+async def post_events(request: Request, batch: SignedBatch = Depends(platform_caller),
+                      svc: Services = Depends(services)) -> IngestResult:
+    items = parse_batch(batch.body, request.headers.get("content-type", ""))
+    if len(items) > svc.settings.max_batch:
+        raise Problem(413, "batch-too-large", f"at most {svc.settings.max_batch:,} events per request, "
+                                              f"got {len(items):,}")
+    foreign = [line for line, item in items
+               if item is not MALFORMED and isinstance(item, dict) and item.get("platform") is not None
+               and item.get("platform") != batch.platform]
+    if foreign:
+        raise Problem(403, "platform-mismatch", f"every event's platform must be {batch.platform!r} "
+                                                f"(the key's platform); items {foreign[:10]} are not",
+                      items=foreign[:100])
+    started = time.perf_counter()
+    outcomes = await run_in_threadpool(ingest_batch, svc.ledger, items)
+    svc.metrics.batch_seconds.observe(time.perf_counter() - started)
+    counts = Counter(outcome.outcome for outcome in outcomes)
+    for name, count in counts.items():
+        svc.metrics.events.labels(name).inc(count)
+    return IngestResult(outcomes=[outcome.as_json() for outcome in outcomes], counts=dict(counts))

@@ -1,0 +1,46 @@
+"""Household status registry for administrators: one worker, or a CSV in bulk."""
+from __future__ import annotations
+
+import csv
+import io
+
+from fastapi import APIRouter, Body, Depends, Path, Request
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import Services, role, services
+from api.problems import Problem
+from api.schemas import Household, ImportResult
+from api.tokens import Principal
+from ledger.close import TierImportError, import_tier_records
+
+router = APIRouter(prefix="/households", tags=["admin"])
+
+
+def _apply(svc: Services, records: list, label: str) -> int:
+    try:
+        return import_tier_records(svc.ledger, records, import_id=label)
+    except TierImportError as error:
+        raise Problem(422, "bad-households", "nothing was applied: " + "; ".join(error.errors[:20]),
+                      errors=error.errors[:1000]) from None
+
+
+@router.put("/{national_id}", response_model=ImportResult, summary="Record a household status from a month on")
+async def put_household(national_id: str = Path(min_length=1, max_length=32), body: Household = Body(),
+                        principal: Principal = Depends(role("admin")),
+                        svc: Services = Depends(services)) -> dict:
+    count = await run_in_threadpool(_apply, svc, [(1, (national_id, body.tier, body.valid_from))],
+                                    f"http:{principal.subject}")
+    return {"imported": count}
+
+
+@router.post(":import", response_model=ImportResult, summary="Import a national_id,tier,valid_from CSV (all or nothing)",
+             openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}}})
+async def import_households(request: Request, principal: Principal = Depends(role("admin")),
+                            svc: Services = Depends(services)) -> dict:
+    text = (await request.body()).decode("utf-8-sig", errors="replace")
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if header is None or [column.strip() for column in header] != ["national_id", "tier", "valid_from"]:
+        raise Problem(422, "bad-households", "line 1: the header must be national_id,tier,valid_from")
+    count = await run_in_threadpool(_apply, svc, list(enumerate(reader, start=2)), f"http-import:{principal.subject}")
+    return {"imported": count}
