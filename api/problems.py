@@ -11,6 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from api.observability import mask_ids
+
 PROBLEM_TYPE = "https://ansinh.example/problems/"
 log = logging.getLogger("ansinh.api")
 
@@ -50,6 +52,10 @@ def install(app: FastAPI) -> None:
                   for item in error.errors()]
         return problem_response(422, "invalid-request", "the request does not match the API", request.url.path,
                                 errors=errors)
+
+    @app.exception_handler(ValueError)
+    async def _bad_value(request: Request, error: ValueError) -> Response:
+        return problem_response(422, "invalid-input", mask_ids(str(error)), request.url.path)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, error: Exception) -> Response:

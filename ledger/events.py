@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import json
 import re
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, NamedTuple
@@ -74,8 +75,8 @@ def month_text(month: int) -> str:
 
 def parse_month(text: str) -> int:
     """'2026-02' -> 202602; raises ValueError with the offending text."""
-    if not isinstance(text, str) or not re.fullmatch(r"[0-9]{4}-(0[1-9]|1[0-2])", text):
-        raise ValueError(f"not a month (YYYY-MM): {text!r}")
+    if not isinstance(text, str) or not re.fullmatch(r"(19|20)[0-9]{2}-(0[1-9]|1[0-2])", text):
+        raise ValueError(f"not a month (YYYY-MM, 1900–2099): {text!r}")
     return int(text[:4]) * 100 + int(text[5:])
 
 
@@ -86,12 +87,18 @@ def next_month(month: int) -> int:
 
 def payload_hash(item: dict[str, Any]) -> bytes:
     """Hash of the parsed object with defaults written out (RULES.md §1 "identical")."""
-    canonical = dict(item)
-    if canonical.get("action") is None:
-        canonical["action"] = "complete"
-    if canonical.get("currency") is None:
-        canonical["currency"] = "VND"
-    return hashlib.blake2b(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
+    canonical = item
+    if item.get("action") is None or item.get("currency") is None:
+        canonical = dict(item)
+        if canonical.get("action") is None:
+            canonical["action"] = "complete"
+        if canonical.get("currency") is None:
+            canonical["currency"] = "VND"
+    try:
+        text = orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:  # e.g. an extra field holding an integer beyond 64 bits
+        text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), default=repr).encode()
+    return hashlib.blake2b(text, digest_size=16).digest()
 
 
 def parse_timestamp(value: object) -> datetime | None:
@@ -110,50 +117,46 @@ def parse_timestamp(value: object) -> datetime | None:
     return parsed
 
 
+_PLATFORMS_SEEN: set[str] = set()  # platform ids that passed EVENT_ID_PATTERN (a handful)
+
+
 def check_event(item: object, first_day: date) -> ValidEvent | Rejection:
     """Checks 0–8 of RULES.md §1, in order. `first_day`: first day any rules version is in force."""
     if type(item) is not dict:
         return Rejection.malformed
     get = item.get
+    event_id, platform, kind = get("event_id"), get("platform"), get("kind")
+    national_id, amount, occurred_text = get("worker_id"), get("amount"), get("occurred_at")
     action = get("action")
-    for field in REQUIRED_FIELDS:
-        if get(field) is None:
-            return Rejection.missing_field
-    if action == "refund" and get("original_event_id") is None:
+    if (event_id is None or platform is None or kind is None or national_id is None or amount is None
+            or occurred_text is None or (action == "refund" and get("original_event_id") is None)):
         return Rejection.missing_field
-    event_id = item["event_id"]
-    platform = item["platform"]
     if type(event_id) is not str or not EVENT_ID_PATTERN.fullmatch(event_id):
         return Rejection.invalid_event_id
     # A platform id follows the event id's alphabet; a bad one makes the identity invalid.
-    if type(platform) is not str or not EVENT_ID_PATTERN.fullmatch(platform):
+    if type(platform) is not str or (platform not in _PLATFORMS_SEEN and not _good_platform(platform)):
         return Rejection.invalid_event_id
-    kind = item["kind"]
     if type(kind) is not str or kind not in KIND_INDEX:
         return Rejection.unknown_kind
     currency = get("currency")
     if currency is not None and currency != "VND":
         return Rejection.invalid_currency
-    amount = item["amount"]
     if type(amount) is not int or not 1 <= amount <= AMOUNT_VND_MAX:
         return Rejection.invalid_amount
-    occurred_at = parse_timestamp(item["occurred_at"])
+    occurred_at = parse_timestamp(occurred_text)
     if occurred_at is None:
         return Rejection.invalid_timestamp
     try:
-        local = occurred_at.astimezone(VIETNAM_TZ)
+        local_day = occurred_at.astimezone(VIETNAM_TZ).date()
     except (OverflowError, ValueError):
         return Rejection.invalid_timestamp
-    local_day = local.date()
     if local_day < first_day:
         return Rejection.invalid_timestamp
-    national_id = item["worker_id"]
     if not is_valid_national_id(national_id, local_day.year):
         return Rejection.invalid_worker_id
     if action is not None and action != "complete" and action != "refund":
         return Rejection.invalid_action
     is_refund = action == "refund"
-    original = item["original_event_id"] if is_refund else None
     return ValidEvent(
         platform,
         event_id,
@@ -164,6 +167,14 @@ def check_event(item: object, first_day: date) -> ValidEvent | Rejection:
         occurred_at,
         local_day,
         local_day.year * 100 + local_day.month,
-        original,
+        item["original_event_id"] if is_refund else None,
         payload_hash(item),
     )
+
+
+def _good_platform(platform: str) -> bool:
+    if not EVENT_ID_PATTERN.fullmatch(platform):
+        return False
+    if len(_PLATFORMS_SEEN) < 10_000:
+        _PLATFORMS_SEEN.add(platform)
+    return True

@@ -16,7 +16,7 @@ from ledger.close import CloseError, close_month
 from ledger.reports import months_overview, settlement
 
 router = APIRouter(prefix="/months", tags=["insurers"])
-MONTH = Path(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")
+MONTH = Path(pattern=r"^(19|20)\d{2}-(0[1-9]|1[0-2])$", description="YYYY-MM")
 
 
 @router.get("", response_model=list[MonthStatus], summary="Every month with bookings: open or closed")

@@ -21,7 +21,7 @@ def _national_id(svc: Services, principal: Principal) -> str:
 
 
 @router.get("/statement", response_model=Statement, summary="My contributions in a month")
-async def my_statement(month: str = Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM"),
+async def my_statement(month: str = Query(pattern=r"^(19|20)\d{2}-(0[1-9]|1[0-2])$", description="YYYY-MM"),
                        principal: Principal = Depends(role("worker")),
                        svc: Services = Depends(services)) -> dict:
     national_id = await run_in_threadpool(_national_id, svc, principal)
