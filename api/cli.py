@@ -50,6 +50,16 @@ def _open(db: str | None, pack: str | None) -> Ledger:
         raise typer.Exit(1)
 
 
+def _readable(path: Path) -> None:
+    """Exit with a clear message unless `path` is a readable file."""
+    if not path.exists():
+        console.print(f"[red]error:[/red] no such file: {path}")
+        raise typer.Exit(1)
+    if not path.is_file():
+        console.print(f"[red]error:[/red] {path} is not a file")
+        raise typer.Exit(1)
+
+
 def _print_json(value: object) -> None:
     sys.stdout.write(orjson.dumps(value).decode() + "\n")
 
@@ -63,13 +73,16 @@ def ingest(
     pack: PackOption = None,
 ) -> None:
     """Book platform events; every item gets an outcome (accepted, duplicate or a rejection code)."""
-    if file != "-" and not Path(file).exists():
-        console.print(f"[red]error:[/red] no such file: {file}")
+    if file != "-":
+        _readable(Path(file))
+    try:
+        sink = outcomes.open("wb") if outcomes else None
+    except OSError as error:
+        console.print(f"[red]error:[/red] cannot write the outcomes to {outcomes}: {error.strerror}")
         raise typer.Exit(1)
     ledger = _open(db, pack)
     counts = Counter()
     started = time.perf_counter()
-    sink = outcomes.open("wb") if outcomes else None
     show_progress = console.is_terminal
     try:
         with Progress(TextColumn("[bold]ingest"), BarColumn(), TextColumn("{task.completed:,} events"),
@@ -83,6 +96,13 @@ def ingest(
                 done = sum(counts.values())
                 rate = done / max(time.perf_counter() - started, 1e-9)
                 progress.update(task, completed=done, rate=f"{rate:,.0f} events/s")
+    except (OSError, ValueError) as error:
+        # Unreadable input (not UTF-8, not Parquet, I/O error). Chunks before it are booked and
+        # replaying the whole file is safe: booked events come back `duplicate`.
+        console.print(f"[red]error:[/red] cannot read {file}: {type(error).__name__}: {error}")
+        console.print(f"{sum(counts.values()):,} items before the error were processed; "
+                      "fix the file and run again (already booked events come back as duplicates)")
+        raise typer.Exit(1)
     finally:
         if sink:
             sink.close()
@@ -105,12 +125,13 @@ def tiers_import(
     pack: PackOption = None,
 ) -> None:
     """Import household statuses, all or nothing; bad rows are listed with their line numbers."""
-    if not file.exists():
-        console.print(f"[red]error:[/red] no such file: {file}")
-        raise typer.Exit(1)
+    _readable(file)
     ledger = _open(db, pack)
     try:
         count = import_tiers(ledger, file)
+    except (OSError, UnicodeDecodeError) as error:
+        console.print(f"[red]error:[/red] cannot read {file}: {error}")
+        raise typer.Exit(1)
     except TierImportError as error:
         for line in error.errors:
             console.print(f"[red]error:[/red] {file.name}: {line}")

@@ -7,7 +7,7 @@ rules-version row ids), and only after the transaction that created them commits
 """
 from __future__ import annotations
 
-import dataclasses
+import os
 from datetime import date, datetime, timezone
 from typing import Callable, Iterable
 
@@ -16,7 +16,8 @@ from sqlalchemy import Connection, Engine
 
 from ledger.identity import IdentityKeys, birth_year, province_code, sex
 from ledger.store import database_url, fetch_in, insert_rows, load_secret, make_engine, migrate, query
-from rules import RulesPack, RulesVersion, pack_from_environment
+from ledger.store import StoreError
+from rules import PackError, RulesPack, RulesVersion, load_pack, pack_from_environment
 
 
 def utc_now() -> datetime:
@@ -46,7 +47,7 @@ class Ledger:
         resolved = database_url(url)
         engine = make_engine(resolved)
         migrate(engine)
-        chosen = pack if isinstance(pack, RulesPack) else pack_from_environment(pack)
+        chosen = _pack_for_books(engine, pack)
         return cls(engine, chosen, IdentityKeys.from_secret(secret or load_secret(resolved)), clock)
 
     def close(self) -> None:
@@ -135,6 +136,40 @@ class Ledger:
         self._platform_ids.update(pending.get("platform", {}))
         self._worker_ids.update(pending.get("worker", {}))
         self._version_ids.update(pending.get("version", {}))
+
+
+def _pack_for_books(engine: Engine, pack: str | RulesPack | None) -> RulesPack:
+    """The pack the books are kept under. One set of books never mixes packs.
+
+    Unchosen (no --pack, no ANSINH_PACK), the books' own pack is used; a chosen pack that
+    differs from the one that already priced entries is refused with a clear error.
+    """
+    with engine.connect() as conn:
+        used = [row[0] for row in query(conn, "SELECT DISTINCT pack FROM rules_version")]
+        conn.rollback()
+    if pack is None and not os.environ.get("ANSINH_PACK") and len(used) == 1:
+        try:
+            return load_pack(used[0])
+        except PackError:
+            raise StoreError(f"these books were kept under rules pack {used[0]!r}, which is not shipped; "
+                             f"open them with --pack PATH_TO_{used[0]}.yaml") from None
+    chosen = pack if isinstance(pack, RulesPack) else pack_from_environment(pack)
+    if used and chosen.name not in used:
+        raise StoreError(f"these books are kept under rules pack {used[0]!r}, not {chosen.name!r}: "
+                         f"a set of books never mixes packs (policy what-ifs go through `ansinh simulate`)")
+    return chosen
+
+
+def version_from_document(pack: str, effective_from: str, document_json: str) -> RulesVersion:
+    """The rules version exactly as stored beside the entries it priced (for `verify`)."""
+    document = orjson.loads(document_json)
+    return RulesVersion(
+        pack=pack, effective_from=date.fromisoformat(effective_from), source=document["source"], description="",
+        rates_ppm={tuple(key.split(".")): value for key, value in document["rates_ppm"].items()},
+        tier_rate_ppm=document["tier_rate_ppm"], subsidised_schemes=tuple(document["subsidised_schemes"]),
+        subsidy_base_cap_vnd=document["subsidy_base_cap_vnd"],
+        max_subsidised_months=document["max_subsidised_months"],
+        pension_floor_contribution_vnd=document["pension_floor_contribution_vnd"])
 
 
 def version_document(version: RulesVersion) -> dict:

@@ -14,7 +14,6 @@ A failure anywhere rolls all of it back: the month stays open and nothing is pos
 from __future__ import annotations
 
 import csv
-import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -62,7 +61,7 @@ def last_closed_month(conn) -> int | None:
 
 def import_tiers(ledger: Ledger, path: str | Path, *, import_id: str | None = None) -> int:
     """Apply a `national_id,tier,valid_from` CSV file; on any bad row apply nothing and list every error."""
-    with Path(path).open(newline="", encoding="utf-8") as stream:
+    with Path(path).open(newline="", encoding="utf-8-sig") as stream:  # -sig: a BOM from Excel is fine
         reader = csv.reader(stream)
         header = next(reader, None)
         if header is None or [column.strip() for column in header] != ["national_id", "tier", "valid_from"]:
@@ -122,16 +121,21 @@ def import_tier_records(ledger: Ledger, records: Iterable[tuple[int, Sequence[st
     return len(rows)
 
 
-def tiers_in_force(conn, month: int) -> dict[int, str]:
-    """worker id -> tier in force in `month`: the latest valid_from ≤ month, the newest record winning."""
-    rows = query(conn, "SELECT worker_id, tier FROM household_tier WHERE valid_from_month <= ? "
+def tiers_in_force(conn, month: int, up_to_id: int | None = None) -> dict[int, str]:
+    """worker id -> tier in force in `month`: the latest valid_from ≤ month, the newest record winning.
+
+    `up_to_id`: only statuses recorded up to that row (what a past close saw).
+    """
+    limit = "" if up_to_id is None else f" AND id <= {int(up_to_id)}"
+    rows = query(conn, f"SELECT worker_id, tier FROM household_tier WHERE valid_from_month <= ?{limit} "
                        "ORDER BY worker_id, valid_from_month, id", (month,))
     return {worker_id: tier for worker_id, tier in rows}
 
 
-def subsidies_for_month(conn, month: int, version: RulesVersion) -> dict[tuple[int, str], int]:
+def subsidies_for_month(conn, month: int, version: RulesVersion,
+                        up_to_tier_id: int | None = None) -> dict[tuple[int, str], int]:
     """(worker id, scheme) -> subsidy in VND for `month`, from the books as they stand (RULES.md §6)."""
-    tiers = tiers_in_force(conn, month)
+    tiers = tiers_in_force(conn, month, up_to_tier_id)
     schemes = [scheme for scheme in version.subsidised_schemes]
     result: dict[tuple[int, str], int] = {}
     if not schemes:
@@ -179,7 +183,8 @@ def close_month(ledger: Ledger, month_label: str, *,
         except NoVersionInForce as error:
             raise CloseError(str(error)) from error
         version_id = ledger.rules_version_id(conn, version, pending)
-        subsidies = subsidies_for_month(conn, month, version)
+        last_tier_id = query(conn, "SELECT coalesce(max(id), 0) FROM household_tier")[0][0]
+        subsidies = subsidies_for_month(conn, month, version, last_tier_id)
         step("subsidies computed")
         totals = {scheme: 0 for scheme in SCHEME_CODE}
         per_worker: dict[int, list[Leg]] = {}
@@ -208,9 +213,9 @@ def close_month(ledger: Ledger, month_label: str, *,
                               head=(written.block_hash, written.block_id))
         last_entry_id = query(conn, "SELECT coalesce(max(id), 0) FROM journal")[0][0]
         insert_rows(conn, "month_close", ("month", "closed_at", "rules_version_id", "subsidy_entries",
-                                          "subsidy_total_vnd", "anchor_hash", "last_entry_id"),
+                                          "subsidy_total_vnd", "anchor_hash", "last_entry_id", "last_tier_id"),
                     [(month, iso_utc(ledger.clock()), version_id, len(per_worker), sum(totals.values()),
-                      written.block_hash, last_entry_id)])
+                      written.block_hash, last_entry_id, last_tier_id)])
         step("close recorded")
     ledger.committed(pending)
     return CloseResult(month_label, len(per_worker), {SCHEME_NAME[SCHEME_CODE[s]]: v for s, v in totals.items()},

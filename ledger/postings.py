@@ -9,14 +9,13 @@ transaction. Nothing here updates or deletes a journal or posting row.
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
 from typing import NamedTuple, Sequence
 
 import orjson
 from sqlalchemy import Connection
 
 from ledger.accounts import PARTY_CODE, AccountKind
-from ledger.store import execute_many, insert_rows, query
+from ledger.store import add_to_rows, execute_many, insert_rows, query
 
 JOURNAL_COLUMNS = (
     "id", "block_id", "entry_type", "platform_id", "event_id", "payload_hash", "worker_id", "kind",
@@ -55,14 +54,23 @@ class UnbalancedEntry(Exception):
     """A bug: an entry whose legs do not sum to zero reached the writer."""
 
 
+def _plain_array(value: object) -> tuple:
+    """orjson's fallback: a leg given as a NamedTuple is hashed as the plain array it is."""
+    if isinstance(value, tuple):
+        return tuple(value)
+    raise TypeError(f"{type(value).__name__} is not part of an entry")
+
+
+def _seal(material: list) -> bytes:
+    return hashlib.blake2b(orjson.dumps(material, default=_plain_array), digest_size=32).digest()
+
+
 def entry_hash(entry_id: int, block_id: int, recorded_at: str, entry: NewEntry | Sequence) -> bytes:
     """The hash that seals one entry: every journal column and every leg."""
     fields = list(entry[:12])
     if fields[3] is not None:
         fields[3] = bytes(fields[3]).hex()
-    legs = [list(leg) for leg in entry[12]]
-    material = orjson.dumps([entry_id, block_id, recorded_at, fields, legs])
-    return hashlib.blake2b(material, digest_size=32).digest()
+    return _seal([entry_id, block_id, recorded_at, fields, entry[12]])
 
 
 def block_hash(prev_hash: bytes, block_id: int, entry_hashes: Sequence[bytes]) -> bytes:
@@ -80,73 +88,81 @@ class BlockWritten(NamedTuple):
     block_hash: bytes
 
 
-def write_block(conn: Connection, entries: Sequence[NewEntry], *, recorded_at: str,
-                head: tuple[bytes, int]) -> BlockWritten:
-    """Append `entries` as one block. The caller holds the writer's lock (`lock_chain_head`)."""
+def write_block(conn: Connection, entries: Sequence[NewEntry | tuple], *, recorded_at: str,
+                head: tuple[bytes, int], first_entry_id: int | None = None) -> BlockWritten:
+    """Append `entries` as one block. The caller holds the writer's lock (`lock_chain_head`).
+
+    An entry is a `NewEntry` or a plain tuple of the same fields; legs likewise (`Leg`
+    or plain tuples). Ids run from `first_entry_id` (read from the journal when None).
+    """
     prev_hash, block_count = head
     block_id = block_count + 1
-    next_id = (query(conn, "SELECT coalesce(max(id), 0) FROM journal")[0][0] or 0) + 1
-    first_id = next_id if entries else None
+    if first_entry_id is None:
+        first_entry_id = next_entry_id(conn)
+    next_id = first_entry_id
     journal_rows: list[tuple] = []
     posting_rows: list[tuple] = []
     hashes: list[bytes] = []
-    worker_delta: dict[tuple[int, int, int, int], list[int]] = defaultdict(lambda: [0, 0, 0])
-    platform_delta: dict[tuple[int, int, int], list[int]] = defaultdict(lambda: [0, 0])
-    worker_kind = AccountKind.worker
+    worker_delta: dict[tuple[int, int, int, int], list[int]] = {}
+    platform_delta: dict[tuple[int, int, int], list[int]] = {}
+    add_posting, add_journal, add_hash = posting_rows.append, journal_rows.append, hashes.append
+    worker_kind, worker_party, platform_party = int(AccountKind.worker), _WORKER, _PLATFORM_PARTY
     for entry in entries:
+        (entry_type, platform_id, event_id, digest, worker_id, kind, amount_vnd, occurred_at, occurred_month,
+         month, rules_version_id, original_entry_id, legs) = entry
         entry_id = next_id
         next_id += 1
         total = 0
-        month = entry.booking_month
-        platform_id = entry.platform_id
-        for leg_number, leg in enumerate(entry.legs):
-            amount = leg.amount_vnd
+        leg_number = 0
+        for leg in legs:
+            account_kind, owner_id, scheme, party, amount = leg
             total += amount
-            posting_rows.append((entry_id, leg_number, int(leg.account_kind), leg.owner_id, int(leg.scheme),
-                                 int(leg.party), amount))
-            if leg.account_kind == worker_kind:
+            add_posting((entry_id, leg_number, account_kind, owner_id, scheme, party, amount))
+            leg_number += 1
+            if account_kind == worker_kind:
                 credit = -amount
-                slot = worker_delta[(leg.owner_id, month, leg.scheme, platform_id or 0)]
-                if leg.party == _WORKER:
-                    slot[0] += credit
+                key = (owner_id, month, scheme, platform_id or 0)
+                slot = worker_delta.get(key)
+                if slot is None:
+                    slot = worker_delta[key] = [0, 0, 0]
+                if party == worker_party or party == platform_party:
+                    column = 0 if party == worker_party else 1
+                    slot[column] += credit
                     if platform_id is not None:
-                        platform_delta[(platform_id, month, leg.scheme)][0] += credit
-                elif leg.party == _PLATFORM_PARTY:
-                    slot[1] += credit
-                    if platform_id is not None:
-                        platform_delta[(platform_id, month, leg.scheme)][1] += credit
+                        key = (platform_id, month, scheme)
+                        by_platform = platform_delta.get(key)
+                        if by_platform is None:
+                            by_platform = platform_delta[key] = [0, 0]
+                        by_platform[column] += credit
                 else:
                     slot[2] += credit
         if total != 0:
-            raise UnbalancedEntry(f"entry {entry_id} ({entry.event_id}) legs sum to {total}")
-        sealed = entry_hash(entry_id, block_id, recorded_at, entry)
-        hashes.append(sealed)
-        journal_rows.append((entry_id, block_id, int(entry.entry_type), *entry[1:10], recorded_at, *entry[10:12], sealed))
+            raise UnbalancedEntry(f"entry {entry_id} ({event_id}) legs sum to {total}")
+        sealed = _seal([entry_id, block_id, recorded_at,
+                        [entry_type, platform_id, event_id, None if digest is None else bytes(digest).hex(), worker_id,
+                         kind, amount_vnd, occurred_at, occurred_month, month, rules_version_id, original_entry_id],
+                        legs])
+        add_hash(sealed)
+        add_journal((entry_id, block_id, entry_type, platform_id, event_id, digest, worker_id, kind, amount_vnd,
+                     occurred_at, occurred_month, month, recorded_at, rules_version_id, original_entry_id, sealed))
     sealed_block = block_hash(prev_hash, block_id, hashes)
+    last_id = next_id - 1 if entries else None
     # Postings first: the journal's guard checks they balance when the entry row lands.
     insert_rows(conn, "posting", POSTING_COLUMNS, posting_rows)
     insert_rows(conn, "journal", JOURNAL_COLUMNS, journal_rows)
     insert_rows(conn, "block", ("id", "prev_hash", "block_hash", "entry_count", "first_entry_id",
                                 "last_entry_id", "recorded_at"),
-                [(block_id, prev_hash, sealed_block, len(entries), first_id,
-                  next_id - 1 if entries else None, recorded_at)])
+                [(block_id, prev_hash, sealed_block, len(entries), first_entry_id if entries else None, last_id,
+                  recorded_at)])
     execute_many(conn, "UPDATE ledger_state SET chain_head_hash = ?, block_count = ? WHERE id = 1",
                  [(sealed_block, block_id)])
-    execute_many(
-        conn,
-        "INSERT INTO worker_month (worker_id, month, scheme, platform_id, worker_vnd, platform_vnd, subsidy_vnd) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (worker_id, month, scheme, platform_id) DO UPDATE SET "
-        "worker_vnd = worker_month.worker_vnd + excluded.worker_vnd, "
-        "platform_vnd = worker_month.platform_vnd + excluded.platform_vnd, "
-        "subsidy_vnd = worker_month.subsidy_vnd + excluded.subsidy_vnd",
-        [(*key, *values) for key, values in worker_delta.items()],
-    )
-    execute_many(
-        conn,
-        "INSERT INTO platform_month (platform_id, month, scheme, worker_vnd, platform_vnd) "
-        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (platform_id, month, scheme) DO UPDATE SET "
-        "worker_vnd = platform_month.worker_vnd + excluded.worker_vnd, "
-        "platform_vnd = platform_month.platform_vnd + excluded.platform_vnd",
-        [(*key, *values) for key, values in platform_delta.items()],
-    )
-    return BlockWritten(block_id, first_id, next_id - 1 if entries else None, sealed_block)
+    add_to_rows(conn, "worker_month", ("worker_id", "month", "scheme", "platform_id"),
+                ("worker_vnd", "platform_vnd", "subsidy_vnd"), [(*key, *values) for key, values in worker_delta.items()])
+    add_to_rows(conn, "platform_month", ("platform_id", "month", "scheme"), ("worker_vnd", "platform_vnd"),
+                [(*key, *values) for key, values in platform_delta.items()])
+    return BlockWritten(block_id, first_entry_id if entries else None, last_id, sealed_block)
+
+
+def next_entry_id(conn: Connection) -> int:
+    """The id the next journal entry gets (the caller holds the writer's lock)."""
+    return (query(conn, "SELECT coalesce(max(id), 0) FROM journal")[0][0] or 0) + 1

@@ -162,6 +162,8 @@ class MonthClose(SQLModel, table=True):
     subsidy_total_vnd: int = Field(sa_type=BigInteger)
     last_entry_id: int = Field(sa_type=BigInteger)
     anchor_hash: bytes = Field(sa_type=LargeBinary)
+    #: household statuses with a larger id were recorded after the close and do not apply to it
+    last_tier_id: int = Field(default=0, sa_type=BigInteger)
 
 
 class LedgerState(SQLModel, table=True):

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
-from ledger.accounts import PARTY_CODE, AccountKind, EntryType
-from ledger.books import Ledger
-from ledger.close import first_day, subsidies_for_month
+from ledger.accounts import PARTY_CODE, SCHEME_NAME, AccountKind
+from ledger.books import Ledger, version_from_document
+from ledger.close import subsidies_for_month
 from ledger.events import month_text
 from ledger.postings import block_hash, entry_hash
 from ledger.store import query
-from rules import NoVersionInForce
 
 _WORKER = int(AccountKind.worker)
 
@@ -115,21 +114,16 @@ def closed_months_frozen(conn, ledger) -> str | None:
 
 
 def subsidy_matches_rules(conn, ledger) -> str | None:
-    """Re-run the close arithmetic for each closed month; compare with the subsidy posted."""
-    for (month,) in query(conn, "SELECT month FROM month_close ORDER BY month"):
-        rows = query(conn, "SELECT v.document_json FROM month_close c JOIN rules_version v "
-                           "ON v.id = c.rules_version_id WHERE c.month = ?", (month,))
-        version_id = __import__("json").loads(rows[0][0])["version_id"]
-        try:
-            version = ledger.pack.version_by_id(version_id)
-        except (KeyError, NoVersionInForce, ValueError):
-            return f"{month_text(month)} was closed under {version_id}, which the pack in use does not hold"
-        expected = subsidies_for_month(conn, month, version)
-        posted = {(worker_id, scheme): int(total) for worker_id, scheme, total in query(
+    """Re-run the close arithmetic for each closed month, with the rules version stored beside it
+    and the household statuses recorded before it; compare with the subsidy posted."""
+    closes = query(conn, "SELECT c.month, c.last_tier_id, v.pack, v.effective_from, v.document_json "
+                         "FROM month_close c JOIN rules_version v ON v.id = c.rules_version_id ORDER BY c.month")
+    for month, last_tier_id, pack, effective_from, document in closes:
+        version = version_from_document(pack, effective_from, document)
+        expected = subsidies_for_month(conn, month, version, last_tier_id)
+        posted = {(worker_id, SCHEME_NAME[scheme]): int(total) for worker_id, scheme, total in query(
             conn, "SELECT worker_id, scheme, sum(subsidy_vnd) FROM worker_month WHERE month = ? AND platform_id = 0 "
                   "GROUP BY worker_id, scheme HAVING sum(subsidy_vnd) <> 0", (month,))}
-        from ledger.accounts import SCHEME_NAME
-        posted = {(worker_id, SCHEME_NAME[scheme]): total for (worker_id, scheme), total in posted.items()}
         if posted != expected:
             worker = sorted(set(posted.items()) ^ set(expected.items()))[0][0]
             return (f"{month_text(month)}: subsidy of worker {worker[0]} scheme {worker[1]} is "
