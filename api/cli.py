@@ -444,6 +444,10 @@ def demo(
     raise typer.Exit(run_demo(workers=workers, events=events, seed=seed, keep=keep, console=out))
 
 
+from simulations.cli import simulate_command  # noqa: E402
+app.command("simulate")(simulate_command)
+
+
 def main() -> None:
     app()
 

@@ -26,6 +26,7 @@ ROUTES = [
     ("GET", "/v1/platform-keys", None, {"admin"}),
     ("POST", "/v1/platforms/shopee/keys", None, {"admin"}),
     ("GET", "/v1/packs", None, {"insurer", "policy", "admin"}),
+    ("POST", "/v1/simulations", {}, {"policy"}),
     ("GET", "/health", None, set(ROLES)),
     ("GET", "/metrics", None, set(ROLES)),
 ]

@@ -1,0 +1,56 @@
+"""Policy what-ifs over HTTP: run a small scenario inline and return its tables.
+
+Thin: validates the size, calls `simulations.run.run_scenario` (the same function as
+`ansinh simulate`) in a worker thread, and returns the tables and the run record.
+Only synthetic populations: a replay of the live books is the CLI's `--from-db`.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import role
+from api.problems import Problem
+from api.tokens import Principal
+from simulations.run import run_scenario
+from simulations.scenario import ScenarioError, parse_scenario
+
+router = APIRouter(prefix="/simulations", tags=["policy"])
+INLINE_WORKERS_MAX = 20_000  # an inline run must answer within a request's time
+INLINE_WORKER_MONTHS_MAX = 240_000
+RETURNED_TABLES = ("summary", "budget_by_year_scheme", "budget_periods", "coverage", "deciles", "inequality",
+                   "revenue_by_scheme_party_kind")
+
+
+def _checked(document: dict[str, Any]):
+    try:
+        scenario = parse_scenario(document, source="request body")
+    except ScenarioError as error:
+        raise Problem(422, "invalid-scenario", str(error),
+                      errors=[{"key": issue.key, "reason": issue.reason} for issue in error.issues]) from None
+    spec = scenario.population
+    if spec.source != "synthetic":
+        raise Problem(422, "invalid-scenario", "population: only synthetic populations run inline "
+                                               "(replay the books with `ansinh simulate --from-db`)",
+                      errors=[{"key": "population", "reason": "only synthetic populations run inline"}])
+    if spec.workers > INLINE_WORKERS_MAX or spec.workers * scenario.horizon_months > INLINE_WORKER_MONTHS_MAX:
+        raise Problem(422, "scenario-too-large",
+                      f"population.synthetic.workers: an inline run takes at most {INLINE_WORKERS_MAX:,} workers "
+                      f"and {INLINE_WORKER_MONTHS_MAX:,} worker-months; use `ansinh simulate` for more",
+                      errors=[{"key": "population.synthetic.workers", "reason": "too large for an inline run"}])
+    return scenario
+
+
+def _run(document: dict[str, Any]) -> dict[str, Any]:
+    run = run_scenario(_checked(document))
+    tables = {name: run.results.tables[name].to_dict(orient="records") for name in RETURNED_TABLES}
+    return {"scenario": run.scenario.name, "tables": tables, "record": run.record}
+
+
+@router.post("", summary="Run a small policy scenario inline; returns its tables and run record")
+async def simulate(document: Annotated[dict[str, Any], Body(description="a scenario, as in docs/simulations.md")],
+                   _: Annotated[Principal, Depends(role("policy"))]) -> dict[str, Any]:
+    _checked(document)  # a bad scenario answers 422 before a thread is taken
+    return await run_in_threadpool(_run, document)

@@ -1,0 +1,134 @@
+"""One scenario run, start to end: population -> engine -> results -> run record.
+
+The CLI (`ansinh simulate`) and the policy route both call `run_scenario`; writing
+files is `simulations.report`'s job. A run record binds everything a reviewer needs
+to reproduce the numbers bit for bit: the scenario document, every pack version
+used (stored whole), the population hash, the seed, the code version and a hash of
+every result table.
+"""
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from simulations import engine
+from simulations import population as populations
+from simulations.population import Population
+from simulations.results import Results, compute
+from simulations.scenario import Scenario
+
+CODE_DIRS = ("rules", "simulations")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Run:
+    scenario: Scenario
+    population: Population
+    arms: dict[str, engine.ArmResult]
+    results: Results
+    record: dict[str, Any]
+
+
+def build_population(scenario: Scenario, from_db: str | None = None) -> Population:
+    """`--from-db` wins over the scenario's own population; a synthetic one is built from the seed."""
+    if from_db:
+        return populations.from_db(from_db)
+    spec = scenario.population
+    if spec.source == "synthetic":
+        return populations.synthetic(spec.workers, scenario.months, scenario.seed)
+    if spec.source == "parquet":
+        return populations.load(spec.path)
+    return populations.from_db(spec.url)
+
+
+def run_scenario(scenario: Scenario, *, from_db: str | None = None, population: Population | None = None,
+                 keep_worker_months: bool = False,
+                 progress: Callable[[str, int], None] | None = None) -> Run:
+    chosen = population if population is not None else build_population(scenario, from_db)
+    arms_packs = scenario.arms()
+    arms = engine.run(chosen, arms_packs, scenario.budget, keep_worker_months=keep_worker_months,
+                      progress=progress)
+    results = compute(chosen, arms)
+    record = {
+        "scenario": {"name": scenario.name, "document": _jsonable(dict(scenario.document))},
+        "seed": scenario.seed,
+        "population": {"sha256": chosen.content_hash(), "source": _jsonable(dict(chosen.source)),
+                       "workers": len(chosen.workers), "activity_rows": len(chosen.activity),
+                       "months": list(chosen.months)},
+        "packs": {name: [_version_record(v) for v in pack.versions
+                         if v.version_id in arms[name].versions_used]
+                  for name, pack in arms_packs.items()},
+        "code": code_version(),
+        "results_sha256": results_hash(results.tables),
+        "tables_sha256": {name: table_hash(table) for name, table in sorted(results.tables.items())},
+    }
+    return Run(scenario, chosen, arms, results, record)
+
+
+def table_hash(table: pd.DataFrame) -> str:
+    """SHA-256 of a table's CSV text (fixed column order, no index, '\\n' line ends)."""
+    return hashlib.sha256(table.to_csv(index=False, lineterminator="\n").encode("utf-8")).hexdigest()
+
+
+def results_hash(tables: dict[str, pd.DataFrame]) -> str:
+    digest = hashlib.sha256()
+    for name, table in sorted(tables.items()):
+        digest.update(f"{name}\x1f{table_hash(table)}\x1e".encode())
+    return digest.hexdigest()
+
+
+def code_version() -> dict[str, Any]:
+    """The package version, the git commit (and whether the tree is dirty), and a hash of the source
+    of `rules/` and `simulations/` — the code that makes the numbers — so a record stays checkable
+    even from an uncommitted tree."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        package = version("ansinh")
+    except PackageNotFoundError:
+        package = "unknown"
+    digest = hashlib.sha256()
+    for directory in CODE_DIRS:
+        for path in sorted((ROOT / directory).rglob("*")):
+            if path.suffix in (".py", ".yaml") and path.is_file():
+                digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    commit, dirty = None, None
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False,
+                                timeout=10).stdout.strip() or None
+        status = subprocess.run(["git", "status", "--porcelain", "--", *CODE_DIRS], cwd=ROOT,
+                                capture_output=True, text=True, check=False, timeout=10).stdout
+        dirty = bool(status.strip())
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return {"package": package, "git_commit": commit, "git_dirty": dirty, "source_sha256": digest.hexdigest()}
+
+
+def _version_record(version) -> dict[str, Any]:
+    return {
+        "version_id": version.version_id,
+        "effective_from": version.effective_from.isoformat(),
+        "source": version.source,
+        "rates_ppm": {".".join(key): rate for key, rate in sorted(version.rates_ppm.items())},
+        "tier_rate_ppm": dict(sorted(version.tier_rate_ppm.items())),
+        "subsidised_schemes": list(version.subsidised_schemes),
+        "subsidy_base_cap_vnd": dict(sorted(version.subsidy_base_cap_vnd.items())),
+        "max_subsidised_months": version.max_subsidised_months,
+        "pension_floor_contribution_vnd": version.pension_floor_contribution_vnd,
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)  # dates

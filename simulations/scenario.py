@@ -1,0 +1,442 @@
+"""Scenarios as data: a baseline pack, named reforms as dated parameter patches, a population.
+
+A scenario file is YAML and holds no code. It is validated in full before anything
+runs: every problem is collected as a `ScenarioIssue(key, reason)` and reported
+together, each naming the dotted key it is about (OpenFisca habit: an error names the
+parameter). A reform becomes a `rules.RulesPack` whose versions are the baseline's
+versions with the patch applied through `dataclasses.replace` — the arithmetic stays
+in `rules/`, the one implementation the ledger uses too.
+
+    name: poor-tier-50pct
+    baseline: vn-pilot
+    start: 2026-01            # first simulated month
+    horizon_months: 12
+    seed: 20260101
+    population: {synthetic: {workers: 100000}}   # or {parquet: DIR} or {from_db: URL}
+    budget: {strategy: none}                      # or {strategy: cap|scale, limit_vnd: N, period: horizon|year}
+    reforms:
+      poor-50:
+        description: the poor tier's top-up raised to 50 %
+        changes:
+          tiers.poor: {2026-07-01: 500000}
+          rates.ride.si.worker: 12000            # a bare value applies from the baseline's first day
+
+Patchable keys: `rates.<kind>.<scheme>.<party>` (ppm), `tiers.<tier>` (ppm),
+`caps.<scheme>` (VND/month), `subsidised_schemes` (list), `max_subsidised_months`
+(int or null), `pension_floor_contribution_vnd` (VND). Effective dates must be the
+first day of a month: the simulator works in whole months.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import yaml
+
+from rules import KINDS, PARTIES, SCHEMES, PackError, RulesPack, RulesVersion, load_pack
+
+BUDGET_STRATEGIES = ("none", "cap", "scale")
+BUDGET_PERIODS = ("horizon", "year")
+HORIZON_MONTHS_MAX = 600  # 50 years: an explicit limit on the month loop
+SYNTHETIC_WORKERS_MAX = 50_000_000  # Vietnam's whole labour force is ~53 million
+RATE_PPM_MAX = 1_000_000
+MONEY_VND_MAX = 10**12
+TOP_LEVEL_KEYS = {"name", "description", "baseline", "start", "horizon_months", "seed", "population",
+                  "budget", "reforms"}
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+BASELINE_ARM = "baseline"
+
+
+class ScenarioIssue(NamedTuple):
+    key: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.reason}"
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot run; `issues` lists every problem, each naming its key."""
+
+    def __init__(self, issues: list[ScenarioIssue], source: str = "scenario") -> None:
+        self.issues = issues
+        self.source = source
+        super().__init__(f"{source}: " + "; ".join(str(issue) for issue in issues))
+
+
+@dataclass(frozen=True)
+class Change:
+    """One parameter of a reform taking `value` from `effective_from` (None: the baseline's first day)."""
+
+    key: str
+    effective_from: date | None
+    value: Any
+
+
+@dataclass(frozen=True)
+class Reform:
+    name: str
+    description: str
+    changes: tuple[Change, ...]
+
+
+@dataclass(frozen=True)
+class Budget:
+    strategy: str = "none"
+    limit_vnd: int | None = None
+    period: str = "horizon"
+
+
+@dataclass(frozen=True)
+class PopulationSpec:
+    source: str  # synthetic | parquet | from_db
+    workers: int | None = None
+    path: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    baseline: str
+    start_month: int  # yyyymm
+    horizon_months: int
+    seed: int
+    population: PopulationSpec
+    budget: Budget
+    reforms: tuple[Reform, ...] = field(default_factory=tuple)
+    document: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def months(self) -> tuple[int, ...]:
+        return month_range(self.start_month, self.horizon_months)
+
+    def baseline_pack(self) -> RulesPack:
+        return load_pack(self.baseline)
+
+    def arms(self) -> dict[str, RulesPack]:
+        """Arm name -> pack: the baseline first, then each reform, in file order."""
+        baseline = self.baseline_pack()
+        arms = {BASELINE_ARM: baseline}
+        for reform in self.reforms:
+            arms[reform.name] = apply_reform(baseline, reform, scenario_name=self.name)
+        return arms
+
+
+def month_range(start_month: int, count: int) -> tuple[int, ...]:
+    year, month = divmod(start_month, 100)
+    months = []
+    for _ in range(count):
+        months.append(year * 100 + month)
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return tuple(months)
+
+
+# ---------------------------------------------------------------------------
+# Reading and validating
+# ---------------------------------------------------------------------------
+
+def load_scenario(path: str | Path) -> Scenario:
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ScenarioError([ScenarioIssue("file", f"cannot be read ({error.strerror})")], str(path)) from None
+    except yaml.YAMLError as error:
+        raise ScenarioError([ScenarioIssue("file", f"is not valid YAML ({error})")], str(path)) from None
+    return parse_scenario(document, source=str(path))
+
+
+def parse_scenario(document: Any, *, source: str = "scenario") -> Scenario:
+    """A validated `Scenario`, or `ScenarioError` listing every problem found."""
+    issues: list[ScenarioIssue] = []
+    if not isinstance(document, dict):
+        raise ScenarioError([ScenarioIssue("scenario", "must be a mapping of keys")], source)
+    for key in sorted(set(document) - TOP_LEVEL_KEYS, key=str):
+        issues.append(ScenarioIssue(str(key), f"unknown key (known: {', '.join(sorted(TOP_LEVEL_KEYS))})"))
+
+    name = document.get("name")
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        issues.append(ScenarioIssue("name", "is required: lower-case letters, digits, '.', '_' or '-', ≤ 64 chars"))
+    description = document.get("description", "")
+    if not isinstance(description, str):
+        issues.append(ScenarioIssue("description", "must be text"))
+
+    baseline_pack: RulesPack | None = None
+    baseline = document.get("baseline")
+    if not isinstance(baseline, str) or not baseline:
+        issues.append(ScenarioIssue("baseline", "is required: the name of a rules pack (e.g. vn-pilot)"))
+    else:
+        try:
+            baseline_pack = load_pack(baseline)
+        except PackError as error:
+            issues.append(ScenarioIssue("baseline", str(error.reason)))
+
+    start_month = _month(document.get("start"), "start", issues)
+    horizon = document.get("horizon_months")
+    if not _is_int(horizon) or not 1 <= horizon <= HORIZON_MONTHS_MAX:
+        issues.append(ScenarioIssue("horizon_months", f"must be an integer from 1 to {HORIZON_MONTHS_MAX}"))
+        horizon = None
+    if start_month is not None and horizon is not None and baseline_pack is not None:
+        first = baseline_pack.first_effective_from
+        if date(start_month // 100, start_month % 100, 1) < first:
+            issues.append(ScenarioIssue("start", f"is before the baseline pack's first version "
+                                                 f"({first.isoformat()})"))
+    seed = document.get("seed")
+    if not _is_int(seed) or seed < 0:
+        issues.append(ScenarioIssue("seed", "is required: an integer ≥ 0 (it is recorded with every run)"))
+
+    population = _population(document.get("population"), issues)
+    budget = _budget(document.get("budget", {"strategy": "none"}), issues)
+    reforms = _reforms(document.get("reforms", {}), baseline_pack, issues)
+
+    if baseline_pack is not None:
+        for reform in reforms:
+            try:
+                apply_reform(baseline_pack, reform, scenario_name=str(name))
+            except ValueError as error:
+                issues.append(ScenarioIssue(f"reforms.{reform.name}.changes", str(error)))
+    if issues:
+        raise ScenarioError(issues, source)
+    scenario = Scenario(name=name, description=(description or "").strip(), baseline=baseline,
+                        start_month=start_month, horizon_months=horizon, seed=seed, population=population,
+                        budget=budget, reforms=tuple(reforms), document=dict(document))
+    return scenario
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _month(value: Any, key: str, issues: list[ScenarioIssue]) -> int | None:
+    if isinstance(value, date):
+        value = f"{value.year:04d}-{value.month:02d}"
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}", value) and 1 <= int(value[5:]) <= 12 \
+            and 1900 <= int(value[:4]) <= 2099:
+        return int(value[:4]) * 100 + int(value[5:])
+    issues.append(ScenarioIssue(key, f"must be a month YYYY-MM, got {value!r}"))
+    return None
+
+
+def _population(value: Any, issues: list[ScenarioIssue]) -> PopulationSpec | None:
+    key = "population"
+    if not isinstance(value, dict) or len(value) != 1:
+        issues.append(ScenarioIssue(key, "must name exactly one source: synthetic, parquet or from_db"))
+        return None
+    (source, spec), = value.items()
+    if source == "synthetic":
+        workers = spec.get("workers") if isinstance(spec, dict) else None
+        if isinstance(spec, dict):
+            for extra in sorted(set(spec) - {"workers"}, key=str):
+                issues.append(ScenarioIssue(f"{key}.synthetic.{extra}", "unknown key (known: workers)"))
+        if not _is_int(workers) or not 1 <= workers <= SYNTHETIC_WORKERS_MAX:
+            issues.append(ScenarioIssue(f"{key}.synthetic.workers",
+                                        f"must be an integer from 1 to {SYNTHETIC_WORKERS_MAX:,}"))
+            return None
+        return PopulationSpec("synthetic", workers=workers)
+    if source == "parquet":
+        if not isinstance(spec, str) or not spec:
+            issues.append(ScenarioIssue(f"{key}.parquet", "must be the directory of a saved population"))
+            return None
+        return PopulationSpec("parquet", path=spec)
+    if source == "from_db":
+        if not isinstance(spec, str) or "://" not in spec:
+            issues.append(ScenarioIssue(f"{key}.from_db", "must be a database URL (sqlite:///… or postgresql://…)"))
+            return None
+        return PopulationSpec("from_db", url=spec)
+    issues.append(ScenarioIssue(f"{key}.{source}", "unknown population source (known: synthetic, parquet, from_db)"))
+    return None
+
+
+def _budget(value: Any, issues: list[ScenarioIssue]) -> Budget | None:
+    if not isinstance(value, dict):
+        issues.append(ScenarioIssue("budget", "must be a mapping (strategy, limit_vnd, period)"))
+        return None
+    for extra in sorted(set(value) - {"strategy", "limit_vnd", "period"}, key=str):
+        issues.append(ScenarioIssue(f"budget.{extra}", "unknown key (known: strategy, limit_vnd, period)"))
+    strategy = value.get("strategy", "none")
+    if strategy not in BUDGET_STRATEGIES:
+        issues.append(ScenarioIssue("budget.strategy", f"must be one of {', '.join(BUDGET_STRATEGIES)}, "
+                                                       f"got {strategy!r}"))
+        return None
+    period = value.get("period", "horizon")
+    if period not in BUDGET_PERIODS:
+        issues.append(ScenarioIssue("budget.period", f"must be one of {', '.join(BUDGET_PERIODS)}, got {period!r}"))
+    limit = value.get("limit_vnd")
+    if strategy == "none":
+        if limit is not None:
+            issues.append(ScenarioIssue("budget.limit_vnd", "has no effect with strategy none; remove it"))
+        return Budget("none")
+    if not _is_int(limit) or not 0 <= limit <= 10**16:
+        issues.append(ScenarioIssue("budget.limit_vnd", f"strategy {strategy} needs an integer VND limit "
+                                                        f"from 0 to 10^16"))
+        return None
+    return Budget(strategy, limit, period)
+
+
+def _reforms(value: Any, baseline: RulesPack | None, issues: list[ScenarioIssue]) -> list[Reform]:
+    if not isinstance(value, dict):
+        issues.append(ScenarioIssue("reforms", "must map reform names to {description, changes}"))
+        return []
+    reforms = []
+    for name, body in value.items():
+        where = f"reforms.{name}"
+        if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or name == BASELINE_ARM:
+            issues.append(ScenarioIssue(where, "a reform name is lower-case letters, digits, '.', '_' or '-', "
+                                               f"and not {BASELINE_ARM!r}"))
+            continue
+        if not isinstance(body, dict):
+            issues.append(ScenarioIssue(where, "must be a mapping with description and changes"))
+            continue
+        for extra in sorted(set(body) - {"description", "changes"}, key=str):
+            issues.append(ScenarioIssue(f"{where}.{extra}", "unknown key (known: description, changes)"))
+        changes_doc = body.get("changes")
+        if not isinstance(changes_doc, dict) or not changes_doc:
+            issues.append(ScenarioIssue(f"{where}.changes", "must map parameter keys to values"))
+            continue
+        changes: list[Change] = []
+        for key, dated in changes_doc.items():
+            changes.extend(_changes(f"{where}.changes.{key}", str(key), dated, baseline, issues))
+        reforms.append(Reform(name, str(body.get("description", "")).strip(), tuple(changes)))
+    return reforms
+
+
+def _changes(where: str, key: str, dated: Any, baseline: RulesPack | None,
+             issues: list[ScenarioIssue]) -> list[Change]:
+    checker = _value_checker(key, baseline)
+    if checker is None:
+        issues.append(ScenarioIssue(where, "unknown parameter (rates.<kind>.<scheme>.<party>, tiers.<tier>, "
+                                           "caps.<scheme>, subsidised_schemes, max_subsidised_months, "
+                                           "pension_floor_contribution_vnd)"))
+        return []
+    # A mapping is a schedule of dates; anything else (a number, a list, null) is one value from the start.
+    items = list(dated.items()) if isinstance(dated, dict) else [(None, dated)]
+    if not items:
+        issues.append(ScenarioIssue(where, "an empty schedule changes nothing"))
+    result = []
+    for day, value in items:
+        at = where if day is None else f"{where}.{day}"
+        if day is not None:
+            if isinstance(day, str):
+                try:
+                    day = date.fromisoformat(day)
+                except ValueError:
+                    issues.append(ScenarioIssue(at, "an effective date is YYYY-MM-DD"))
+                    continue
+            if not isinstance(day, date):
+                issues.append(ScenarioIssue(at, "an effective date is YYYY-MM-DD"))
+                continue
+            if day.day != 1:
+                issues.append(ScenarioIssue(at, "takes effect on the first day of a month (the simulator "
+                                                "works in whole months)"))
+                continue
+            if baseline is not None and day < baseline.first_effective_from:
+                issues.append(ScenarioIssue(at, f"is before the baseline's first version "
+                                                f"({baseline.first_effective_from.isoformat()})"))
+                continue
+        reason = checker(value)
+        if reason:
+            issues.append(ScenarioIssue(at, reason))
+            continue
+        result.append(Change(key, day, tuple(value) if isinstance(value, list) else value))
+    return result
+
+
+def _value_checker(key: str, baseline: RulesPack | None):
+    parts = key.split(".")
+
+    def integer(low: int, high: int, allow_none: bool = False):
+        def check(value: Any) -> str | None:
+            if value is None and allow_none:
+                return None
+            if not _is_int(value) or not low <= value <= high:
+                return f"must be an integer from {low:,} to {high:,}, got {value!r}"
+            return None
+        return check
+
+    if parts[0] == "rates" and len(parts) == 4:
+        _, kind, scheme, party = parts
+        if kind in KINDS and scheme in SCHEMES and party in PARTIES:
+            return integer(0, RATE_PPM_MAX)
+        return None
+    if parts[0] == "tiers" and len(parts) == 2 and re.fullmatch(r"[a-z_]{1,32}", parts[1]):
+        return integer(0, RATE_PPM_MAX)
+    if parts[0] == "caps" and len(parts) == 2 and parts[1] in SCHEMES:
+        return integer(0, MONEY_VND_MAX)
+    if key == "max_subsidised_months":
+        return integer(1, 10_000, allow_none=True)
+    if key == "pension_floor_contribution_vnd":
+        return integer(0, MONEY_VND_MAX)
+    if key == "subsidised_schemes":
+        def schemes(value: Any) -> str | None:
+            if not isinstance(value, list) or any(s not in SCHEMES for s in value) or len(set(value)) != len(value):
+                return f"must be a list of distinct schemes from {', '.join(SCHEMES)}"
+            return None
+        return schemes
+    return None
+
+
+# ---------------------------------------------------------------------------
+# Reforms -> packs
+# ---------------------------------------------------------------------------
+
+def apply_reform(baseline: RulesPack, reform: Reform, *, scenario_name: str = "scenario") -> RulesPack:
+    """The baseline with `reform` applied: one new version at every baseline or change date.
+
+    Each version is `dataclasses.replace` of the baseline version in force that day, with
+    every change whose date has come (the latest value per key). Old versions are not
+    edited; the reform pack is a separate pack named `<baseline>+<reform>`.
+    """
+    first = baseline.first_effective_from
+    dated = [(change.effective_from or first, change) for change in reform.changes]
+    breakpoints = sorted({version.effective_from for version in baseline.versions} | {day for day, _ in dated})
+    pack_name = f"{baseline.name}+{reform.name}"
+    versions = []
+    for day in breakpoints:
+        base = baseline.version_on(day)
+        in_force: dict[str, Change] = {}
+        for change_day, change in sorted(dated, key=lambda pair: pair[0]):
+            if change_day <= day:
+                in_force[change.key] = change
+        versions.append(_patched(base, day, pack_name, in_force.values(), scenario_name, reform.name))
+    return RulesPack(name=pack_name, description=f"{baseline.description} Reform {reform.name}: "
+                                                 f"{reform.description}".strip(), versions=tuple(versions))
+
+
+def _patched(base: RulesVersion, day: date, pack_name: str, changes, scenario_name: str,
+             reform_name: str) -> RulesVersion:
+    rates = dict(base.rates_ppm)
+    tiers = dict(base.tier_rate_ppm)
+    caps = dict(base.subsidy_base_cap_vnd)
+    fields: dict[str, Any] = {}
+    applied = []
+    for change in changes:
+        parts = change.key.split(".")
+        if parts[0] == "rates":
+            rates[(parts[1], parts[2], parts[3])] = change.value
+        elif parts[0] == "tiers":
+            tiers[parts[1]] = change.value
+        elif parts[0] == "caps":
+            caps[parts[1]] = change.value
+        elif change.key == "subsidised_schemes":
+            fields["subsidised_schemes"] = tuple(change.value)
+        else:
+            fields[change.key] = change.value
+        applied.append(f"{change.key}={change.value}")
+    schemes = fields.get("subsidised_schemes", base.subsidised_schemes)
+    for scheme in schemes:
+        if scheme not in caps:
+            # The loader requires a cap for every subsidised scheme; a reform that adds one must too.
+            raise ValueError(f"subsidised scheme {scheme} needs a base cap (caps.{scheme}) from {day.isoformat()}")
+    return dataclasses.replace(
+        base, pack=pack_name, effective_from=day, rates_ppm=rates, tier_rate_ppm=tiers,
+        subsidy_base_cap_vnd=caps,
+        source=f"scenario {scenario_name}, reform {reform_name} on {base.version_id}: "
+               + (", ".join(sorted(applied)) or "no change yet"),
+        **fields)
