@@ -1,7 +1,6 @@
 """`ansinh demo`: the whole monthly cycle on a fresh embedded ledger, in one command."""
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import time

@@ -162,25 +162,9 @@ def _pack_for_books(engine: Engine, pack: str | RulesPack | None) -> RulesPack:
 
 def version_from_document(pack: str, effective_from: str, document_json: str) -> RulesVersion:
     """The rules version exactly as stored beside the entries it priced (for `verify`)."""
-    document = orjson.loads(document_json)
-    return RulesVersion(
-        pack=pack, effective_from=date.fromisoformat(effective_from), source=document["source"], description="",
-        rates_ppm={tuple(key.split(".")): value for key, value in document["rates_ppm"].items()},
-        tier_rate_ppm=document["tier_rate_ppm"], subsidised_schemes=tuple(document["subsidised_schemes"]),
-        subsidy_base_cap_vnd=document["subsidy_base_cap_vnd"],
-        max_subsidised_months=document["max_subsidised_months"],
-        pension_floor_contribution_vnd=document["pension_floor_contribution_vnd"])
+    return RulesVersion.from_document(pack, date.fromisoformat(effective_from), orjson.loads(document_json))
 
 
 def version_document(version: RulesVersion) -> dict:
     """The rules version as plain data, stored beside the entries it produced."""
-    return {
-        "version_id": version.version_id,
-        "source": version.source,
-        "rates_ppm": {".".join(key): value for key, value in sorted(version.rates_ppm.items())},
-        "tier_rate_ppm": dict(sorted(version.tier_rate_ppm.items())),
-        "subsidised_schemes": list(version.subsidised_schemes),
-        "subsidy_base_cap_vnd": dict(sorted(version.subsidy_base_cap_vnd.items())),
-        "max_subsidised_months": version.max_subsidised_months,
-        "pension_floor_contribution_vnd": version.pension_floor_contribution_vnd,
-    }
+    return version.as_document()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Iterator
 
-from ledger.accounts import SCHEME_CODE, SCHEME_NAME, EntryType
+from ledger.accounts import SCHEME_NAME
 from ledger.books import Ledger
 from ledger.close import first_day, last_closed_month
 from ledger.events import month_text, parse_month

@@ -64,6 +64,30 @@ class RulesVersion:
     def tiers(self) -> tuple[str, ...]:
         return tuple(self.tier_rate_ppm)
 
+    def as_document(self) -> dict:
+        """The version as plain data: stored beside the entries it priced, shown by the API and run records."""
+        return {
+            "version_id": self.version_id,
+            "effective_from": self.effective_from.isoformat(),
+            "source": self.source,
+            "rates_ppm": {".".join(key): value for key, value in sorted(self.rates_ppm.items())},
+            "tier_rate_ppm": dict(sorted(self.tier_rate_ppm.items())),
+            "subsidised_schemes": list(self.subsidised_schemes),
+            "subsidy_base_cap_vnd": dict(sorted(self.subsidy_base_cap_vnd.items())),
+            "max_subsidised_months": self.max_subsidised_months,
+            "pension_floor_contribution_vnd": self.pension_floor_contribution_vnd,
+        }
+
+    @classmethod
+    def from_document(cls, pack: str, effective_from: date, document: Mapping) -> "RulesVersion":
+        """The inverse of `as_document` (the books re-read the versions they stored)."""
+        return cls(pack=pack, effective_from=effective_from, source=document["source"], description="",
+                   rates_ppm={tuple(key.split(".")): value for key, value in document["rates_ppm"].items()},
+                   tier_rate_ppm=document["tier_rate_ppm"], subsidised_schemes=tuple(document["subsidised_schemes"]),
+                   subsidy_base_cap_vnd=document["subsidy_base_cap_vnd"],
+                   max_subsidised_months=document["max_subsidised_months"],
+                   pension_floor_contribution_vnd=document["pension_floor_contribution_vnd"])
+
 
 @dataclass(frozen=True)
 class RulesPack:

@@ -111,17 +111,7 @@ def code_version() -> dict[str, Any]:
 
 
 def _version_record(version) -> dict[str, Any]:
-    return {
-        "version_id": version.version_id,
-        "effective_from": version.effective_from.isoformat(),
-        "source": version.source,
-        "rates_ppm": {".".join(key): rate for key, rate in sorted(version.rates_ppm.items())},
-        "tier_rate_ppm": dict(sorted(version.tier_rate_ppm.items())),
-        "subsidised_schemes": list(version.subsidised_schemes),
-        "subsidy_base_cap_vnd": dict(sorted(version.subsidy_base_cap_vnd.items())),
-        "max_subsidised_months": version.max_subsidised_months,
-        "pension_floor_contribution_vnd": version.pension_floor_contribution_vnd,
-    }
+    return version.as_document()
 
 
 def _jsonable(value: Any) -> Any:

@@ -9,7 +9,6 @@ from api.keys import UnknownKey
 from api.problems import Problem
 from api.schemas import IssuedKeyOut, PlatformKeyOut
 from api.tokens import Principal
-from ledger.books import version_document
 
 router = APIRouter(tags=["admin"])
 
@@ -51,5 +50,4 @@ async def packs(_: Principal = Depends(role("insurer", "policy", "admin")), svc:
     in_force = pack.version_on(svc.ledger.clock().date()).version_id \
         if svc.ledger.clock().date() >= pack.first_effective_from else None
     return {"pack": pack.name, "description": pack.description, "in_force": in_force,
-            "versions": [{**version_document(version), "effective_from": version.effective_from.isoformat()}
-                         for version in pack.versions]}
+            "versions": [version.as_document() for version in pack.versions]}
