@@ -17,6 +17,7 @@ from api.observability import Metrics, RequestContext, configure_logging
 from api.routes import admin, events, households, months, ops, simulations, workers
 from api.settings import Settings
 from api.tokens import TokenVerifier
+from api.web.pages import install as install_pages
 from ledger.books import Ledger, utc_now
 from ledger.store import database_url, load_secret
 
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.include_router(module.router, prefix="/v1")
     app.include_router(ops.router)
     app.add_middleware(RequestContext, metrics=svc.metrics, max_body_bytes=svc.settings.max_body_bytes)
+    install_pages(app)  # the pages for workers, insurers, policy, admin (docs/web.md)
     return app
 
 

@@ -24,7 +24,7 @@ RETURNED_TABLES = ("summary", "budget_by_year_scheme", "budget_periods", "covera
                    "revenue_by_scheme_party_kind")
 
 
-def _checked(document: dict[str, Any]):
+def checked_scenario(document: dict[str, Any]):
     try:
         scenario = parse_scenario(document, source="request body")
     except ScenarioError as error:
@@ -43,8 +43,8 @@ def _checked(document: dict[str, Any]):
     return scenario
 
 
-def _run(document: dict[str, Any]) -> dict[str, Any]:
-    run = run_scenario(_checked(document))
+def run_inline(document: dict[str, Any]) -> dict[str, Any]:
+    run = run_scenario(checked_scenario(document))
     tables = {name: run.results.tables[name].to_dict(orient="records") for name in RETURNED_TABLES}
     return {"scenario": run.scenario.name, "tables": tables, "record": run.record}
 
@@ -52,5 +52,5 @@ def _run(document: dict[str, Any]) -> dict[str, Any]:
 @router.post("", summary="Run a small policy scenario inline; returns its tables and run record")
 async def simulate(document: Annotated[dict[str, Any], Body(description="a scenario, as in docs/simulations.md")],
                    _: Annotated[Principal, Depends(role("policy"))]) -> dict[str, Any]:
-    _checked(document)  # a bad scenario answers 422 before a thread is taken
-    return await run_in_threadpool(_run, document)
+    checked_scenario(document)  # a bad scenario answers 422 before a thread is taken
+    return await run_in_threadpool(run_inline, document)

@@ -1,0 +1,643 @@
+"""Server-rendered pages for workers, insurers, policy analysts and administrators.
+
+Thin like the JSON routes: each page calls the same ledger (or simulator) function as
+its API route, with the same roles (`docs/http.md`), and renders the result with
+Jinja2. No business rule lives here. Vietnamese first; `?lang=en` switches to English
+and a cookie remembers it. Browsers sign in through `/signin` (`api/web/auth.py`).
+
+`install(app)` mounts the router and `/static`, and turns "sign in first" and "not
+your role" into a redirect and a page (the JSON API keeps answering problem+json).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import time
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import Services, services
+from api.exports import FORMATS, settlement_bytes
+from api.keys import UnknownKey
+from api.observability import mask_ids
+from api.problems import Problem
+from api.routes.months import MONTH
+from api.routes.simulations import INLINE_WORKERS_MAX, checked_scenario, run_inline
+from api.tokens import Principal, TokenError
+from api.web import charts
+from api.web.auth import (
+    LANG_COOKIE,
+    LANG_COOKIE_MAX_AGE_SECONDS,
+    PageForbidden,
+    SignInRequired,
+    clear_session,
+    mint_session,
+    page_principal,
+    page_role,
+    same_origin,
+    set_session,
+)
+from api.web.texts import LANGS, mask_national_id, money, texts
+from ledger.close import CloseError, TierImportError, close_month, import_tier_records
+from ledger.events import month_text
+from ledger.reports import PENSION_MONTHS_NEEDED, history, months_overview, settlement, statement
+from rules import KINDS, PARTIES, SCHEMES, NoVersionInForce, load_pack, shipped_packs
+
+HERE = Path(__file__).resolve().parent
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+router = APIRouter(include_in_schema=False)
+
+MONTH_PATTERN = re.compile(r"^(19|20)\d{2}-(0[1-9]|1[0-2])$")
+NATIONAL_ID_PATTERN = re.compile(r"^\d{12}$")
+PLATFORM_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+HOME_BY_ROLE = {"worker": "/", "insurer": "/insurer", "policy": "/policy", "admin": "/admin"}
+NEXT_ALLOWED = ("/", "/insurer", "/policy", "/admin")
+HOUSEHOLD_HEADER = ["national_id", "tier", "valid_from"]  # the same header POST /v1/households:import requires
+HOUSEHOLD_CSV_BYTES_MAX = 8 * 1024 * 1024
+POLICY_HORIZON_MONTHS_MAX = 36  # a page run answers in seconds; longer runs: `ansinh simulate`
+POLICY_WORKERS_DEFAULT = 3000
+IMPORT_ERRORS_SHOWN_MAX = 200
+# No inline script or style; inline SVG uses presentation attributes, which CSP does not govern.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin", "Cache-Control": "no-store",
+}
+
+
+class PageError(Exception):
+    """A user error shown as a page in the caller's language (`key` names a text)."""
+
+    def __init__(self, status: int, key: str, **values: Any) -> None:
+        super().__init__(key)
+        self.status, self.key, self.values = status, key, values
+
+
+# -- language and rendering ---------------------------------------------------
+
+def page_lang(request: Request) -> str:
+    asked = request.query_params.get("lang")
+    if asked in LANGS:
+        return asked
+    kept = request.cookies.get(LANG_COOKIE)
+    return kept if kept in LANGS else "vi"
+
+
+def render(request: Request, template: str, principal: Principal | None, status: int = 200,
+           **context: Any) -> HTMLResponse:
+    lang = page_lang(request)
+    words = texts(lang)
+    other = words["lang_other"]
+    response = templates.TemplateResponse(request, template, {
+        "t": words, "lang": lang, "principal": principal,
+        "money": lambda amount: money(int(amount), lang),
+        "lang_url": _relative(request.url.include_query_params(lang=other)),
+        "nav": _nav(principal), "path": request.url.path, **context}, status_code=status)
+    _remember_lang(request, response)
+    response.headers.update(PAGE_HEADERS)
+    return response
+
+
+def _relative(url) -> str:
+    return url.path + (f"?{url.query}" if url.query else "")
+
+
+def _remember_lang(request: Request, response: Response) -> None:
+    if request.query_params.get("lang") in LANGS:
+        response.set_cookie(LANG_COOKIE, request.query_params["lang"], max_age=LANG_COOKIE_MAX_AGE_SECONDS,
+                            httponly=True, samesite="strict", path="/")
+
+
+def _nav(principal: Principal | None) -> list[tuple[str, str]]:
+    """Links to the pages the caller's role may open (the same table as docs/http.md)."""
+    if principal is None:
+        return []
+    allowed = {"worker": ["/"], "insurer": ["/insurer"], "policy": ["/insurer", "/policy"],
+               "admin": ["/insurer", "/admin"]}[principal.role]
+    names = {"/": "nav_worker", "/insurer": "nav_insurer", "/policy": "nav_policy", "/admin": "nav_admin"}
+    return [(path, names[path]) for path in allowed]
+
+
+def _download(data: bytes, media_type: str, filename: str, **headers: str) -> Response:
+    return Response(data, media_type=media_type, headers={
+        "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff", **headers})
+
+
+def _month_or_error(month: str | None) -> str:
+    if month is None or not MONTH_PATTERN.fullmatch(month):
+        raise PageError(400, "bad_month")
+    return month
+
+
+async def _form(request: Request) -> Any:
+    if not same_origin(request):
+        raise PageError(403, "bad_origin")
+    return await request.form()
+
+
+# -- sign in and out ----------------------------------------------------------
+
+@router.get("/signin", response_class=HTMLResponse)
+async def signin_page(request: Request, svc: Services = Depends(services)) -> HTMLResponse:
+    return _signin(request, svc)
+
+
+def _signin(request: Request, svc: Services, error: str | None = None, status: int = 200) -> HTMLResponse:
+    wanted = request.query_params.get("next", "/")
+    return render(request, "signin.html", None, status=status, error=error,
+                  next=wanted if wanted in NEXT_ALLOWED else "/", demo=svc.settings.mode == "demo",
+                  minutes=svc.settings.token_ttl_seconds // 60)
+
+
+@router.post("/signin")
+async def signin(request: Request, svc: Services = Depends(services)) -> Response:
+    form = await _form(request)
+    words = texts(page_lang(request))
+    how = str(form.get("how", ""))
+    target = str(form.get("next", "/"))
+    if how in ("worker", "staff") and svc.settings.mode != "demo":
+        return _signin(request, svc, words["demo_only"], 403)
+    if how == "worker":
+        national_id = str(form.get("national_id", "")).strip()
+        if not NATIONAL_ID_PATTERN.fullmatch(national_id):
+            return _signin(request, svc, words["bad_national_id"], 422)
+        # The token's subject is the keyed pseudonym, as `ansinh token worker` makes it.
+        token = mint_session(svc, "worker", svc.ledger.keys.pseudonym(national_id))
+        role_name = "worker"
+    elif how == "staff":
+        role_name = str(form.get("role", ""))
+        if role_name not in ("insurer", "policy", "admin"):
+            return _signin(request, svc, words["bad_token"].format(reason=role_name or "?"), 422)
+        token = mint_session(svc, role_name, f"web-demo-{role_name}")
+    else:
+        token = str(form.get("token", "")).strip()
+        try:
+            role_name = svc.tokens.principal(token, svc.ledger.clock()).role
+        except TokenError as error:
+            return _signin(request, svc, words["bad_token"].format(reason=str(error)), 401)
+    home = HOME_BY_ROLE[role_name]
+    response = RedirectResponse(target if target in NEXT_ALLOWED and target != "/" else home, status_code=303)
+    set_session(response, request, svc, token)
+    return response
+
+
+@router.post("/signout")
+async def signout(request: Request, svc: Services = Depends(services)) -> Response:
+    await _form(request)
+    response = RedirectResponse("/signin", status_code=303)
+    clear_session(response, request, svc)
+    return response
+
+
+# -- worker ---------------------------------------------------------------------
+
+def _worker_view(svc: Services, principal: Principal, month: str | None) -> dict[str, Any]:
+    """The statement and history of the signed-in worker: GET /v1/workers/me/* read the same functions."""
+    national_id = svc.ledger.national_id_for_pseudonym(principal.subject)
+    if national_id is None:
+        return {"national_id": None}
+    past = history(svc.ledger, national_id)
+    months = [line["month"] for line in past["months"]]
+    chosen = month or (months[-1] if months else month_text(int(svc.ledger.clock().strftime("%Y%m"))))
+    report = statement(svc.ledger, national_id, chosen)
+    return {"national_id": national_id, "masked_id": mask_national_id(national_id), "months": months,
+            "month": chosen, "report": report, "history": past}
+
+
+@router.get("/", response_class=HTMLResponse)
+async def worker_page(request: Request, principal: Principal = Depends(page_principal),
+                      svc: Services = Depends(services)) -> Response:
+    if principal.role != "worker":
+        return RedirectResponse(HOME_BY_ROLE[principal.role], status_code=303)
+    month = request.query_params.get("month")
+    view = await run_in_threadpool(_worker_view, svc, principal, _month_or_error(month) if month else None)
+    if view["national_id"] is None:
+        return render(request, "worker.html", principal, view=None)
+    lang = page_lang(request)
+    words = texts(lang)
+    return render(request, "worker.html", principal, view=view, schemes=SCHEMES,
+                  needed=PENSION_MONTHS_NEEDED, chart=_history_chart(view["history"], words, lang),
+                  legend=charts.legend(_history_series(view["history"], words)))
+
+
+def _history_series(past: dict[str, Any], words: dict[str, str]) -> list[tuple[str, str, list[int]]]:
+    def part(name: str) -> list[int]:
+        return [sum(line["schemes"][scheme][name] for scheme in SCHEMES) for line in past["months"]]
+    return [(words["worker"], "s0", part("worker")), (words["platform"], "s1", part("platform")),
+            (words["subsidy"], "s2", part("subsidy"))]
+
+
+def _history_chart(past: dict[str, Any], words: dict[str, str], lang: str):
+    labels = [line["month"] for line in past["months"]][-36:]
+    series = [(name, css, values[-36:]) for name, css, values in _history_series(past, words)]
+    return charts.bar_chart("history-chart", words["history_chart"], labels, series, stacked=True,
+                            value_text=lambda amount: money(amount, lang))
+
+
+@router.get("/me/statement.csv")
+async def worker_statement_csv(request: Request, principal: Principal = Depends(page_role("worker")),
+                               svc: Services = Depends(services)) -> Response:
+    view = await run_in_threadpool(_worker_view, svc, principal,
+                                   _month_or_error(request.query_params.get("month"))
+                                   if request.query_params.get("month") else None)
+    if view["national_id"] is None:
+        raise PageError(404, "no_accounts")
+    report = view["report"]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["month", "status", "scheme", "worker_vnd", "platform_vnd", "subsidy_vnd", "total_vnd",
+                     "to_date_vnd"])
+    for scheme in SCHEMES:
+        line = report["schemes"][scheme]
+        writer.writerow([report["month"], "closed" if report["closed"] else "provisional", scheme, line["worker"],
+                         line["platform"], line["subsidy"], line["total"], report["to_date"][scheme]])
+    return _download(buffer.getvalue().encode(), "text/csv; charset=utf-8", f"statement-{report['month']}.csv")
+
+
+@router.get("/me/history.csv")
+async def worker_history_csv(principal: Principal = Depends(page_role("worker")),
+                             svc: Services = Depends(services)) -> Response:
+    view = await run_in_threadpool(_worker_view, svc, principal, None)
+    if view["national_id"] is None:
+        raise PageError(404, "no_accounts")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["month", "status", "scheme", "worker_vnd", "platform_vnd", "subsidy_vnd", "total_vnd"])
+    for line in view["history"]["months"]:
+        for scheme in SCHEMES:
+            part = line["schemes"][scheme]
+            writer.writerow([line["month"], "closed" if line["closed"] else "provisional", scheme, part["worker"],
+                             part["platform"], part["subsidy"], part["total"]])
+    return _download(buffer.getvalue().encode(), "text/csv; charset=utf-8", "history.csv")
+
+
+@router.get("/me/statement/print", response_class=HTMLResponse)
+async def worker_statement_print(request: Request, principal: Principal = Depends(page_role("worker")),
+                                 svc: Services = Depends(services)) -> HTMLResponse:
+    month = request.query_params.get("month")
+    view = await run_in_threadpool(_worker_view, svc, principal, _month_or_error(month) if month else None)
+    if view["national_id"] is None:
+        raise PageError(404, "no_accounts")
+    return render(request, "print.html", principal, view=view, schemes=SCHEMES, needed=PENSION_MONTHS_NEEDED)
+
+
+# -- insurer --------------------------------------------------------------------
+
+@router.get("/insurer", response_class=HTMLResponse)
+async def insurer_page(request: Request, principal: Principal = Depends(page_role("insurer", "policy", "admin")),
+                       svc: Services = Depends(services)) -> HTMLResponse:
+    months = await run_in_threadpool(months_overview, svc.ledger)
+    return render(request, "insurer.html", principal, months=months,
+                  may_close=principal.role in ("insurer", "admin"))
+
+
+def _settlement_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = [{"name": name, "kind": "platform", **by_scheme, "total": sum(by_scheme.values())}
+            for name, by_scheme in report["platforms"].items()]
+    rows.append({"name": None, "kind": "state", **report["subsidy"], "total": sum(report["subsidy"].values())})
+    return rows
+
+
+@router.get("/insurer/months/{month}", response_class=HTMLResponse)
+async def settlement_page(request: Request, month: str = MONTH,
+                          principal: Principal = Depends(page_role("insurer", "policy", "admin")),
+                          svc: Services = Depends(services)) -> HTMLResponse:
+    report = await run_in_threadpool(settlement, svc.ledger, month)
+    return render(request, "settlement.html", principal, report=report, rows=_settlement_rows(report),
+                  schemes=SCHEMES, done=None)
+
+
+@router.get("/insurer/months/{month}/settlement.{file_format}")
+async def settlement_download(month: str = MONTH, file_format: str = "csv",
+                              _: Principal = Depends(page_role("insurer", "policy", "admin")),
+                              svc: Services = Depends(services)) -> Response:
+    if file_format not in ("csv", "parquet"):
+        raise PageError(404, "not_found")
+    report = await run_in_threadpool(settlement, svc.ledger, month)
+    # The same bytes and headers as GET /v1/months/{month}/settlement?format=…
+    return _download(settlement_bytes(report, file_format), FORMATS[file_format],
+                     f"settlement-{month}.{file_format}", **{
+                         "X-Control-Total-VND": str(report["control_total_vnd"]),
+                         "X-Postings-SHA256": report["postings_sha256"]})
+
+
+@router.get("/insurer/months/{month}/close", response_class=HTMLResponse)
+async def close_confirm_page(request: Request, month: str = MONTH,
+                             principal: Principal = Depends(page_role("insurer", "admin")),
+                             svc: Services = Depends(services)) -> HTMLResponse:
+    report = await run_in_threadpool(settlement, svc.ledger, month)
+    return render(request, "close.html", principal, report=report, rows=_settlement_rows(report), schemes=SCHEMES,
+                  error=None)
+
+
+@router.post("/insurer/months/{month}/close", response_class=HTMLResponse)
+async def close_page(request: Request, month: str = MONTH,
+                     principal: Principal = Depends(page_role("insurer", "admin")),
+                     svc: Services = Depends(services)) -> HTMLResponse:
+    await _form(request)
+    started = time.perf_counter()
+    try:
+        result = await run_in_threadpool(close_month, svc.ledger, month)
+    except CloseError as error:
+        report = await run_in_threadpool(settlement, svc.ledger, month)
+        return render(request, "close.html", principal, status=409, report=report, rows=_settlement_rows(report),
+                      schemes=SCHEMES, error=str(error))
+    svc.metrics.close_seconds.observe(time.perf_counter() - started)
+    report = await run_in_threadpool(settlement, svc.ledger, month)
+    return render(request, "settlement.html", principal, report=report, rows=_settlement_rows(report),
+                  schemes=SCHEMES, done=result)
+
+
+# -- policy ---------------------------------------------------------------------
+
+def _version_at(pack_name: str, start: str):
+    pack = load_pack(pack_name)
+    try:
+        return pack.version_on(date.fromisoformat(f"{start}-01"))
+    except NoVersionInForce:  # a start before the pack's first version: offer its first version
+        return pack.versions[0]
+
+
+def _policy_fields(version) -> dict[str, list[dict[str, Any]]]:
+    """The parameters the form offers: rates that are not zero for every kind, tiers, caps."""
+    pairs = [(scheme, party) for scheme in SCHEMES for party in PARTIES
+             if any(version.rates_ppm.get((kind, scheme, party), 0) for kind in KINDS)]
+    rates = [{"name": f"rates.{kind}.{scheme}.{party}", "kind": kind, "scheme": scheme, "party": party,
+              "value": _percent(version.rates_ppm.get((kind, scheme, party), 0))}
+             for kind in KINDS for scheme, party in pairs]
+    tiers = [{"name": f"tiers.{tier}", "tier": tier, "value": _percent(ppm)}
+             for tier, ppm in sorted(version.tier_rate_ppm.items())]
+    caps = [{"name": f"caps.{scheme}", "scheme": scheme, "value": str(amount)}
+            for scheme, amount in sorted(version.subsidy_base_cap_vnd.items())]
+    return {"rates": rates, "tiers": tiers, "caps": caps}
+
+
+def _percent(ppm: int) -> str:
+    """10000 ppm -> '1'; 12500 -> '1.25' (exact: Decimal, no float)."""
+    text = format(Decimal(ppm) / Decimal(10_000), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _ppm(text: str) -> int | None:
+    try:
+        value = Decimal(text.strip().replace(",", "."))
+    except InvalidOperation:
+        return None
+    ppm = value * 10_000
+    return int(ppm) if ppm == ppm.to_integral_value() and 0 <= ppm <= 1_000_000 else None
+
+
+def _policy_document(form: Any) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """The scenario a filled form describes: the baseline, and one reform of every changed field."""
+    errors: list[str] = []
+    baseline = str(form.get("baseline", "vn-pilot"))
+    if baseline not in shipped_packs():
+        errors.append(f"baseline: unknown pack {baseline!r}")
+        baseline = "vn-pilot"
+    start = str(form.get("start", "2026-01"))
+    if not MONTH_PATTERN.fullmatch(start):
+        errors.append("start: must be YYYY-MM")
+        start = "2026-01"
+    numbers = {}
+    for name, low, high in (("horizon_months", 1, POLICY_HORIZON_MONTHS_MAX), ("workers", 1, INLINE_WORKERS_MAX),
+                            ("seed", 0, 2**31 - 1)):
+        raw = str(form.get(name, "")).strip()
+        if not raw.isdigit() or not low <= int(raw) <= high:
+            errors.append(f"{name}: must be a whole number from {low:,} to {high:,}")
+        else:
+            numbers[name] = int(raw)
+    version = _version_at(baseline, start)
+    fields = _policy_fields(version)
+    changes: dict[str, Any] = {}
+    for group in ("rates", "tiers"):
+        for field in fields[group]:
+            raw = str(form.get(field["name"], field["value"]))
+            ppm = _ppm(raw)
+            if ppm is None:
+                errors.append(f"{field['name']}: a percentage from 0 to 100, e.g. 1.2")
+                continue
+            field["value"] = raw
+            if ppm != _ppm(_percent(_baseline_value(version, field["name"]))):
+                changes[field["name"]] = {f"{start}-01": ppm}
+    for field in fields["caps"]:
+        raw = str(form.get(field["name"], field["value"])).strip().replace(".", "").replace(",", "")
+        if not raw.isdigit():
+            errors.append(f"{field['name']}: a whole number of dong")
+            continue
+        field["value"] = raw
+        if int(raw) != version.subsidy_base_cap_vnd[field["scheme"]]:
+            changes[field["name"]] = {f"{start}-01": int(raw)}
+    document = {"name": "web-what-if", "description": "edited on the policy page", "baseline": baseline,
+                "start": start, "horizon_months": numbers.get("horizon_months", 12), "seed": numbers.get("seed", 1),
+                "population": {"synthetic": {"workers": numbers.get("workers", POLICY_WORKERS_DEFAULT)}},
+                "budget": {"strategy": "none"},
+                "reforms": {"reform": {"description": "edited on the policy page", "changes": changes}}}
+    shown = {"baseline": baseline, "start": start, "horizon_months": form.get("horizon_months", ""),
+             "workers": form.get("workers", ""), "seed": form.get("seed", ""), "fields": fields}
+    return document, shown, errors
+
+
+def _baseline_value(version, name: str) -> int:
+    parts = name.split(".")
+    if parts[0] == "rates":
+        return version.rates_ppm.get((parts[1], parts[2], parts[3]), 0)
+    return version.tier_rate_ppm[parts[1]]
+
+
+def _policy_defaults(baseline: str = "vn-pilot", start: str = "2026-01") -> dict[str, Any]:
+    return {"baseline": baseline, "start": start, "horizon_months": 12, "workers": POLICY_WORKERS_DEFAULT,
+            "seed": 20260101, "fields": _policy_fields(_version_at(baseline, start))}
+
+
+@router.get("/policy", response_class=HTMLResponse)
+async def policy_page(request: Request, principal: Principal = Depends(page_role("policy")),
+                      ) -> HTMLResponse:
+    baseline = request.query_params.get("baseline", "vn-pilot")
+    shown = _policy_defaults(baseline if baseline in shipped_packs() else "vn-pilot")
+    return render(request, "policy.html", principal, form=shown, packs=shipped_packs(), errors=[], result=None,
+                  max_workers=INLINE_WORKERS_MAX, max_horizon=POLICY_HORIZON_MONTHS_MAX)
+
+
+@router.post("/policy", response_class=HTMLResponse)
+async def policy_run(request: Request, principal: Principal = Depends(page_role("policy"))) -> HTMLResponse:
+    form = await _form(request)
+    document, shown, errors = _policy_document(form)
+    if not errors and not document["reforms"]["reform"]["changes"]:
+        errors.append(texts(page_lang(request))["no_changes"])
+    result = None
+    if not errors:
+        try:
+            checked_scenario(document)
+            # The same function as POST /v1/simulations, in a worker thread.
+            result = await run_in_threadpool(run_inline, document)
+        except Problem as problem:
+            errors = [f"{issue['key']}: {issue['reason']}" for issue in problem.extra.get("errors", [])] \
+                or [problem.detail]
+    lang = page_lang(request)
+    return render(request, "policy.html", principal, status=422 if errors else 200, form=shown,
+                  packs=shipped_packs(), errors=errors, max_workers=INLINE_WORKERS_MAX,
+                  max_horizon=POLICY_HORIZON_MONTHS_MAX,
+                  result=_policy_result(result, document, texts(lang), lang) if result else None)
+
+
+def _policy_result(result: dict[str, Any], document: dict[str, Any], words: dict[str, str],
+                   lang: str) -> dict[str, Any]:
+    tables = result["tables"]
+    summary = {row["arm"]: row for row in tables["summary"]}
+    arms = list(summary)
+    metrics = [("subsidy_vnd", True), ("worker_vnd", True), ("platform_vnd", True),
+               ("workers_contributing", False), ("pension_months", False), ("leakage_per_mille", False)]
+    rows = [{"key": key, "money": is_money, "values": [int(summary[arm][key]) for arm in arms],
+             "delta": int(summary[arms[-1]][key]) - int(summary[arms[0]][key])} for key, is_money in metrics]
+    value_money = lambda amount: money(int(amount), lang)
+    years = sorted({int(row["year"]) for row in tables["budget_by_year_scheme"]})
+    label = {arm: words["arm_baseline"] if arm == "baseline" else words["reform"] for arm in arms}
+    budget = [(label[arm], f"s{number}", [sum(int(row["subsidy_vnd"]) for row in tables["budget_by_year_scheme"]
+                                       if row["arm"] == arm and int(row["year"]) == year) for year in years])
+              for number, arm in enumerate(arms)]
+    tiers = sorted({row["group"] for row in tables["coverage"] if row["by"] == "tier"})
+    coverage = [(label[arm], f"s{number}", [sum(int(row["pension_months"]) for row in tables["coverage"]
+                                         if row["arm"] == arm and row["by"] == "tier" and row["group"] == tier)
+                                     for tier in tiers]) for number, arm in enumerate(arms)]
+    decile_rows = sorted((row for row in tables["deciles"] if row["measure"] == "balance_vnd"),
+                         key=lambda row: int(row["decile"]))
+    deciles = [(words["difference"], "s1", [int(row["delta_vnd"]) for row in decile_rows])]
+    winners = sum(int(row["gain_0.1_to_5pct"]) + int(row["gain_more_than_5pct"]) for row in decile_rows)
+    losers = sum(int(row["lose_0.1_to_5pct"]) + int(row["lose_more_than_5pct"]) for row in decile_rows)
+    return {
+        "arms": arms, "rows": rows, "winners": winners, "losers": losers,
+        "changes": document["reforms"]["reform"]["changes"],
+        "scenario_json": json.dumps(document, sort_keys=True, separators=(",", ":")),
+        "results_sha256": result["record"]["results_sha256"],
+        "budget_chart": charts.bar_chart("chart-budget", words["chart_budget"], [str(y) for y in years], budget,
+                                         stacked=False, value_text=value_money),
+        "budget_legend": charts.legend(budget),
+        "budget_table": {"labels": [str(y) for y in years], "series": budget},
+        "coverage_chart": charts.bar_chart("chart-coverage", words["chart_coverage"],
+                                           [words.get(f"tier_{t}", t) for t in tiers], coverage, stacked=False,
+                                           value_text=lambda n: f"{n:,}"),
+        "coverage_legend": charts.legend(coverage),
+        "coverage_table": {"labels": [words.get(f"tier_{t}", t) for t in tiers], "series": coverage},
+        "deciles_chart": charts.bar_chart("chart-deciles", words["chart_deciles"],
+                                          [str(row["decile"]) for row in decile_rows], deciles, stacked=False,
+                                          value_text=value_money),
+        "deciles_table": {"labels": [str(row["decile"]) for row in decile_rows], "series": deciles},
+    }
+
+
+@router.post("/policy/report")
+async def policy_report(request: Request, _: Principal = Depends(page_role("policy"))) -> Response:
+    form = await _form(request)
+    try:
+        document = json.loads(str(form.get("scenario", "")))
+    except ValueError:
+        raise PageError(422, "scenario_errors") from None
+    scenario = checked_scenario(document)  # the route's checks: a Problem (422) for a bad or too large scenario
+
+    def build() -> bytes:
+        from simulations.report import render_charts, render_html
+        from simulations.run import run_scenario
+
+        run = run_scenario(scenario)
+        return render_html(run, render_charts(run)).encode()
+
+    return _download(await run_in_threadpool(build), "text/html; charset=utf-8", "what-if-report.html")
+
+
+# -- admin ----------------------------------------------------------------------
+
+def _admin(request: Request, principal: Principal, svc: Services, status: int = 200, **notice: Any) -> HTMLResponse:
+    keys = [record.__dict__ for record in svc.keys.list()]
+    return render(request, "admin.html", principal, status=status, keys=keys,
+                  **{"imported": None, "import_errors": [], "issued": None, "revoked": None, "key_error": None,
+                     **notice})
+
+
+@router.get("/admin", response_class=HTMLResponse)
+async def admin_page(request: Request, principal: Principal = Depends(page_role("admin")),
+                     svc: Services = Depends(services)) -> HTMLResponse:
+    return await run_in_threadpool(_admin, request, principal, svc)
+
+
+@router.post("/admin/households", response_class=HTMLResponse)
+async def admin_households(request: Request, principal: Principal = Depends(page_role("admin")),
+                           svc: Services = Depends(services)) -> HTMLResponse:
+    form = await _form(request)
+    upload = form.get("file")
+    raw = await upload.read(HOUSEHOLD_CSV_BYTES_MAX + 1) if hasattr(upload, "read") else b""
+    text = raw.decode("utf-8-sig", errors="replace") if raw else str(form.get("csv_text", ""))
+    if len(raw) > HOUSEHOLD_CSV_BYTES_MAX or len(text) > HOUSEHOLD_CSV_BYTES_MAX:
+        return _admin(request, principal, svc, 413, import_errors=["the file is larger than 8 MiB"])
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if header is None or [column.strip() for column in header] != HOUSEHOLD_HEADER:
+        return _admin(request, principal, svc, 422, import_errors=["line 1: the header must be national_id,tier,valid_from"])
+    try:
+        count = await run_in_threadpool(import_tier_records, svc.ledger, list(enumerate(reader, start=2)),
+                                        import_id=f"web-import:{principal.subject}")
+    except TierImportError as error:
+        errors = [mask_ids(line) for line in error.errors[:IMPORT_ERRORS_SHOWN_MAX]]
+        return _admin(request, principal, svc, 422, import_errors=errors)
+    return _admin(request, principal, svc, imported=count)
+
+
+@router.post("/admin/keys", response_class=HTMLResponse)
+async def admin_add_key(request: Request, principal: Principal = Depends(page_role("admin")),
+                        svc: Services = Depends(services)) -> HTMLResponse:
+    form = await _form(request)
+    platform = str(form.get("platform", "")).strip()
+    if not PLATFORM_PATTERN.fullmatch(platform):
+        return _admin(request, principal, svc, 422, key_error="bad_platform")
+    rotate = form.get("action") == "rotate"
+    try:
+        issued = await run_in_threadpool(svc.keys.rotate if rotate else svc.keys.add, platform)
+    except UnknownKey as error:
+        return _admin(request, principal, svc, 404, key_error=str(error))
+    return _admin(request, principal, svc, 201, issued=issued.__dict__)
+
+
+@router.post("/admin/keys/{key_id}/revoke", response_class=HTMLResponse)
+async def admin_revoke_key(request: Request, key_id: str, principal: Principal = Depends(page_role("admin")),
+                           svc: Services = Depends(services)) -> HTMLResponse:
+    await _form(request)
+    try:
+        record = await run_in_threadpool(svc.keys.revoke, key_id[:64])
+    except UnknownKey as error:
+        return _admin(request, principal, svc, 404, key_error=str(error))
+    return _admin(request, principal, svc, revoked=record.key_id)
+
+
+# -- wiring ---------------------------------------------------------------------
+
+def install(app: FastAPI) -> None:
+    """Serve the pages and /static from `app`; called once by `api.app.create_app`."""
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    @app.exception_handler(SignInRequired)
+    async def _sign_in(request: Request, _: SignInRequired) -> Response:
+        wanted = request.url.path if request.url.path in NEXT_ALLOWED else "/"
+        return RedirectResponse(f"/signin?next={wanted}", status_code=303)
+
+    @app.exception_handler(PageForbidden)
+    async def _forbidden(request: Request, error: PageForbidden) -> Response:
+        words = texts(page_lang(request))
+        return render(request, "error.html", None, status=403, message=words["forbidden"].format(role=error.role),
+                      home=HOME_BY_ROLE.get(error.role, "/signin"))
+
+    @app.exception_handler(PageError)
+    async def _page_error(request: Request, error: PageError) -> Response:
+        words = texts(page_lang(request))
+        return render(request, "error.html", None, status=error.status,
+                      message=words[error.key].format(**error.values), home="/")

@@ -1,0 +1,283 @@
+"""The pages in a real browser: Debian's Chromium against `ansinh serve` over the public vectors.
+
+Every figure a test reads off a page is compared with the vectors' expected files or
+with the CLI run on the same books; screenshots at phone (360 px) and desktop
+(1280 px) widths go to tests/web/artifacts/.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+
+from api.web.texts import money
+from tests.web.conftest import VECTORS
+
+WORKER = "001204167142"  # in every month of the vectors, tier "other" from 2026-01
+OTHER_WORKER = "064071665699"
+MONTH = "2026-02"
+OPEN_MONTH = "2026-04"  # booked by batch4, not closed by steps.txt
+AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
+PAGE_BYTES_MAX = 100 * 1024
+WIDTHS = {"phone": (360, 780), "desktop": (1280, 900)}
+TWELVE_DIGITS = re.compile(r"(?<!\d)\d{12}(?!\d)")
+
+
+def expected_statement(national_id: str, month: str) -> dict:
+    for line in (VECTORS / "statements.ndjson").read_text().splitlines():
+        record = json.loads(line)
+        if record["national_id"] == national_id and record["month"] == month:
+            return record
+    raise AssertionError(f"no expected statement for {national_id} {month}")
+
+
+def expected_settlement(month: str) -> dict:
+    for line in (VECTORS / "settlements.ndjson").read_text().splitlines():
+        record = json.loads(line)
+        if record["month"] == month:
+            return record
+    raise AssertionError(f"no expected settlement for {month}")
+
+
+def sign_in_worker(page, base: str, national_id: str) -> None:
+    page.goto(base + "/signin")
+    page.fill("#national_id", national_id)
+    page.click("#signin-worker button[type=submit]")
+    page.wait_for_url(base + "/")
+
+
+def sign_in_staff(page, base: str, role: str) -> None:
+    page.goto(base + "/signin")
+    page.select_option("#role", role)
+    page.click("#signin-staff button[type=submit]")
+    page.wait_for_load_state()
+
+
+def shoot(page, artifacts: Path, name: str) -> None:
+    for label, (width, height) in WIDTHS.items():
+        page.set_viewport_size({"width": width, "height": height})
+        page.screenshot(path=str(artifacts / f"{name}-{label}.png"), full_page=True)
+
+
+def test_a_worker_signs_in_and_sees_the_exact_figures_of_the_public_vectors(served_readonly, browser_context, artifacts):
+    page = browser_context(360, 780).new_page()
+    sign_in_worker(page, served_readonly.base, WORKER)
+    page.select_option("#month", MONTH)
+    page.click(".month-pick button")
+    page.wait_for_url(re.compile(r"month=2026-02"))
+
+    expected = expected_statement(WORKER, MONTH)
+    shown = {(scheme, part): page.text_content(f"[data-testid={scheme}-{part}]")
+             for scheme in ("si", "oa", "ui") for part in ("worker", "platform", "subsidy", "total")}
+    assert shown == {(scheme, part): money(expected["schemes"][scheme][part])
+                     for scheme in ("si", "oa", "ui") for part in ("worker", "platform", "subsidy", "total")}
+    assert {scheme: page.text_content(f"[data-testid={scheme}-to-date]") for scheme in ("si", "oa", "ui")} == \
+        {scheme: money(amount) for scheme, amount in expected["to_date"].items()}
+    assert shown[("si", "worker")] == "23.793 ₫"  # the vectors' figure, written out once
+    assert page.text_content("#month-status") == "đã chốt sổ"
+    assert page.text_content("#masked-id") == "001******142"
+    assert page.get_attribute("html", "lang") == "vi"
+    assert page.locator("#history-chart rect").count() >= 3 * 4  # three parts a month, four months
+    assert page.get_attribute("#pension-bar", "max") == "180"
+    assert not TWELVE_DIGITS.search(page.url)
+
+    with page.expect_download() as download_info:
+        page.click("#download-csv")
+    rows = list(csv.DictReader(io.StringIO(Path(download_info.value.path()).read_text())))
+    assert {row["scheme"]: int(row["total_vnd"]) for row in rows} == \
+        {scheme: line["total"] for scheme, line in expected["schemes"].items()}
+    shoot(page, artifacts, "worker")
+    page.set_viewport_size({"width": 360, "height": 780})
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(artifacts / "worker-phone-fold.png"))  # the first screen, for README
+    page.click("#print-link")
+    assert page.text_content("h1") == f"Sao kê đóng góp tháng {MONTH}"
+    shoot(page, artifacts, "worker-print")
+
+
+def test_english_is_one_switch_away_and_the_choice_is_remembered(served_readonly, browser_context):
+    page = browser_context().new_page()
+    sign_in_worker(page, served_readonly.base, WORKER)
+    page.click("text=English")
+    assert page.get_attribute("html", "lang") == "en"
+    page.goto(served_readonly.base + f"/?month={MONTH}")  # no lang parameter: the cookie keeps English
+
+    assert page.get_attribute("html", "lang") == "en"
+    assert page.text_content("#month-status") == "closed"
+    assert page.text_content("[data-testid=si-worker]") == "23,793 ₫"
+
+
+def test_another_workers_data_is_unreachable(served_readonly, browser_context):
+    mine = expected_statement(WORKER, MONTH)
+    theirs = expected_statement(OTHER_WORKER, MONTH)
+    assert mine["schemes"]["si"]["worker"] != theirs["schemes"]["si"]["worker"]
+    context = browser_context()
+    page = context.new_page()
+    sign_in_worker(page, served_readonly.base, WORKER)
+
+    # No page takes a national id: an attempt to name another worker is ignored.
+    page.goto(served_readonly.base + f"/?month={MONTH}&national_id={OTHER_WORKER}&worker_id={OTHER_WORKER}")
+    assert page.text_content("[data-testid=si-worker]") == money(mine["schemes"]["si"]["worker"])
+    assert page.text_content("#masked-id") == "001******142"
+    assert "064******699" not in page.content()
+    # The JSON API takes only the Authorization header, never the page cookie.
+    assert context.request.get(served_readonly.base + "/v1/workers/me/history").status == 401
+    # Staff pages and downloads refuse a worker's session.
+    for path in ("/insurer", f"/insurer/months/{MONTH}", f"/insurer/months/{MONTH}/settlement.csv", "/policy",
+                 "/admin"):
+        assert context.request.get(served_readonly.base + path, max_redirects=0).status == 403, path
+
+    other = browser_context().new_page()
+    sign_in_worker(other, served_readonly.base, OTHER_WORKER)
+    other.goto(served_readonly.base + f"/?month={MONTH}")
+    assert other.text_content("[data-testid=si-worker]") == money(theirs["schemes"]["si"]["worker"])
+
+
+def test_without_a_session_every_page_sends_the_browser_to_sign_in(served_readonly, browser_context):
+    request = browser_context().request
+    for path in ("/", "/insurer", "/policy", "/admin", "/me/statement.csv"):
+        response = request.get(served_readonly.base + path, max_redirects=0)
+        assert response.status == 303 and response.headers["location"].startswith("/signin"), path
+
+
+def test_an_insurer_closes_a_month_and_downloads_the_settlement_the_cli_prints(served, browser_context, artifacts):
+    page = browser_context().new_page()
+    sign_in_staff(page, served.base, "insurer")
+    assert page.url == served.base + "/insurer"
+    assert page.text_content(f"tr[data-month='{OPEN_MONTH}'] .badge") == "đang mở"
+    page.click(f"a[data-close='{OPEN_MONTH}']")
+    assert page.locator("ol.steps li").count() == 3  # what closing will do, before it is done
+    shoot(page, artifacts, "insurer-close-confirm")
+    page.click("#confirm-close")
+    page.wait_for_selector("#closed-notice")
+
+    cli_report = json.loads(served.cli("settlement", OPEN_MONTH, "--json"))
+    assert cli_report["status"] == "final"
+    assert page.text_content("#settlement-status") == "chính thức"
+    assert int(page.get_attribute("#control-total", "data-vnd")) == cli_report["control_total_vnd"]
+    assert page.text_content("#postings-hash") == cli_report["postings_sha256"]
+    # Platform dues are the vectors' own (a close adds the state's part only).
+    assert cli_report["platforms"] == expected_settlement(OPEN_MONTH)["platforms"]
+    with page.expect_download() as download_info:
+        page.click("#download-settlement-csv")
+    lines = list(csv.DictReader(io.StringIO(Path(download_info.value.path()).read_text())))
+    by_payer = {(line["name"], line["scheme"]): int(line["amount_vnd"]) for line in lines if line["payer"] != "control_total"}
+    control = [line for line in lines if line["payer"] == "control_total"]
+    assert by_payer == {**{(name, scheme): amount for name, dues in cli_report["platforms"].items()
+                           for scheme, amount in dues.items()},
+                        **{("state_budget", scheme): amount for scheme, amount in cli_report["subsidy"].items()}}
+    assert [(int(line["amount_vnd"]), line["name"]) for line in control] == \
+        [(cli_report["control_total_vnd"], cli_report["postings_sha256"])]
+    with page.expect_download() as parquet_info:
+        page.click("#download-settlement-parquet")
+    assert Path(parquet_info.value.path()).read_bytes()[:4] == b"PAR1"
+    shoot(page, artifacts, "insurer-settlement")
+    page.goto(served.base + "/insurer")
+    assert page.text_content(f"tr[data-month='{OPEN_MONTH}'] .badge") == "đã chốt"
+    shoot(page, artifacts, "insurer")
+
+
+def test_a_policy_analyst_runs_a_reform_and_sees_the_chart(served_readonly, browser_context, artifacts):
+    page = browser_context().new_page()
+    sign_in_staff(page, served_readonly.base, "policy")
+    assert page.url == served_readonly.base + "/policy"
+    page.fill("#workers", "1500")
+    page.fill("#horizon_months", "12")
+    page.fill("[id='tiers.poor']", "50")
+    page.fill("[id='tiers.near_poor']", "40")
+    page.click("#run")
+    page.wait_for_selector("#chart-budget")
+
+    assert page.locator("#chart-budget rect").count() == 2  # one year, two arms
+    assert page.locator("#chart-deciles rect").count() == 10
+    subsidy = page.locator("#summary tr[data-key=subsidy_vnd] td")
+    baseline, reform = (int(re.sub(r"\D", "", subsidy.nth(i).text_content())) for i in (0, 1))
+    assert reform > baseline > 0  # higher top-ups for poor and near-poor households cost more
+    assert page.locator("#summary tr[data-key=worker_vnd] td").nth(2).text_content() == "0 ₫"  # rates unchanged
+    assert len(page.text_content("#results-sha")) == 64
+    shoot(page, artifacts, "policy")
+    with page.expect_download() as report_info:
+        page.click("#download-report")
+    assert "<img" in Path(report_info.value.path()).read_text()  # the simulator's report with its PNG charts
+
+
+def test_an_administrator_gets_line_numbered_errors_and_issues_and_revokes_a_key(served, browser_context,
+                                                                                   artifacts):
+    page = browser_context().new_page()
+    sign_in_staff(page, served.base, "admin")
+    page.fill("#csv_text", f"national_id,tier,valid_from\n{WORKER},poor,2026-05\n{WORKER},rich,2026-05\n12,poor,2026-5\n")
+    page.click("#import")
+    errors = page.locator("#import-errors li").all_text_contents()
+    assert [error.split(":")[0] for error in errors] == ["line 3", "line 4"]
+    assert not any(TWELVE_DIGITS.search(error) for error in errors)
+    page.fill("#csv_text", f"national_id,tier,valid_from\n{WORKER},poor,2026-05\n")
+    page.click("#import")
+    assert page.text_content("#import-ok") == "Đã nhập 1 dòng hạng hộ."
+
+    page.fill("#platform", "grab")
+    page.click("#add-key")
+    key_id = re.search(r"pk_[0-9a-f]+", page.text_content("#issued")).group(0)
+    assert len(page.text_content("#issued-secret")) >= 32
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click(f"tr[data-key='{key_id}'] button")
+    assert page.text_content("#revoked") == f"Đã thu hồi khóa {key_id}."
+    listed = json.loads(served.cli("platforms", "list").splitlines()[0])
+    assert listed["key_id"] == key_id and listed["revoked_at"] is not None
+    shoot(page, artifacts, "admin")
+
+
+PAGES = [  # (name, role or national id, path, action before the check)
+    ("signin", None, "/signin", None),
+    ("worker", WORKER, f"/?month={MONTH}", None),
+    ("insurer", "insurer", "/insurer", None),
+    ("settlement", "insurer", f"/insurer/months/{MONTH}", None),
+    ("close-confirm", "insurer", f"/insurer/months/{OPEN_MONTH}/close", None),
+    ("policy-results", "policy", "/policy", "run"),
+    ("admin", "admin", "/admin", None),
+]
+
+
+def test_every_page_has_no_serious_accessibility_violations_and_weighs_under_100_kb(served_readonly, browser_context,
+                                                                                   artifacts):
+    axe = AXE.read_text()
+    failures = {}
+    for name, who, path, action in PAGES:
+        page = browser_context().new_page()
+        if who == WORKER:
+            sign_in_worker(page, served_readonly.base, who)
+        elif who:
+            sign_in_staff(page, served_readonly.base, who)
+        page.goto(served_readonly.base + path)
+        if action == "run":
+            page.fill("#workers", "800")
+            page.fill("[id='tiers.poor']", "45")
+            page.click("#run")
+            page.wait_for_selector("#chart-budget")
+        weight = page.evaluate("""() => [performance.getEntriesByType('navigation')[0],
+                                          ...performance.getEntriesByType('resource')]
+                                         .reduce((sum, entry) => sum + entry.decodedBodySize, 0)""")
+        assert 0 < weight < PAGE_BYTES_MAX, f"{name} weighs {weight:,} bytes"
+        assert page.evaluate("() => performance.getEntriesByType('resource')"
+                             ".every(entry => entry.name.startsWith(location.origin))"), f"{name}: no CDN"
+        for label, (width, height) in WIDTHS.items():
+            page.set_viewport_size({"width": width, "height": height})
+            page.screenshot(path=str(artifacts / f"page-{name}-{label}.png"), full_page=True)
+            # Nothing wider than the screen at 360 px except inside a scrollable region.
+            if label == "phone":
+                assert page.evaluate("() => document.documentElement.scrollWidth") <= width, f"{name} overflows"
+            page.add_script_tag(content=axe)
+            violations = page.evaluate("""async () => (await axe.run(document, {runOnly: {type: 'tag',
+                values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice']}}))
+                .violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+                .map(v => v.id + ': ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(' | '))""")
+            if violations:
+                failures[f"{name} at {width}px"] = violations
+        page.close()
+    assert failures == {}
+
+
+def test_the_pages_stay_out_of_the_openapi_document(served_readonly, browser_context):
+    schema = browser_context().request.get(served_readonly.base + "/openapi.json").json()
+    assert sorted(path for path in schema["paths"] if not path.startswith("/v1/")) == ["/health", "/metrics"]
