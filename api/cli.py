@@ -69,12 +69,25 @@ def ingest(
     file: Annotated[str, typer.Argument(help="NDJSON file (- for stdin), .csv or .parquet with the event fields")],
     outcomes: Annotated[Optional[Path], typer.Option("--outcomes", help="write one JSON line per input item")] = None,
     chunk_size: Annotated[int, typer.Option(help="events per database transaction")] = 20_000,
+    mapping: Annotated[Optional[Path], typer.Option("--map", help="YAML column mapping for a platform's own "
+                                                                  "export (docs/stream.md)")] = None,
     db: DbOption = None,
     pack: PackOption = None,
 ) -> None:
     """Book platform events; every item gets an outcome (accepted, duplicate or a rejection code)."""
     if file != "-":
         _readable(Path(file))
+    items = read_events(file)
+    if mapping is not None:
+        from ledger.mapping import MappingError, apply_mapping, load_mapping
+
+        try:
+            items = apply_mapping(load_mapping(mapping), items)
+        except MappingError as error:
+            for problem in error.errors:
+                console.print(f"[red]error:[/red] {mapping}: {problem}")
+            console.print("nothing was ingested")
+            raise typer.Exit(1)
     try:
         sink = outcomes.open("wb") if outcomes else None
     except OSError as error:
@@ -89,7 +102,7 @@ def ingest(
                       TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=console,
                       disable=not show_progress) as progress:
             task = progress.add_task("ingest", total=None, rate="")
-            for chunk in ingest_stream(ledger, read_events(file), chunk_size=chunk_size):
+            for chunk in ingest_stream(ledger, items, chunk_size=chunk_size):
                 counts.update(outcome.outcome for outcome in chunk)
                 if sink:
                     sink.write(b"".join(orjson.dumps(o.as_json()) + b"\n" for o in chunk))
@@ -262,18 +275,36 @@ def _settlement_table(report: dict) -> Table:
 
 
 @app.command("verify")
-def verify_command(db: DbOption = None, pack: PackOption = None) -> None:
-    """Re-derive every balance from the postings and check every invariant and the hash chain."""
+def verify_command(
+    from_anchor: Annotated[Optional[list[str]], typer.Option(
+        "--from-anchor", metavar="MONTH=HEX",
+        help="a month's anchor as printed by `ansinh close` (repeatable): the chain recomputed from the rows "
+             "must reach it")] = None,
+    db: DbOption = None,
+    pack: PackOption = None,
+) -> None:
+    """Re-derive every balance from the postings and check every invariant and the hash chain.
+
+    Every check runs, so each failure names what it can (the entry, the block, the month).
+    With --from-anchor the hash chain is also checked against anchors kept outside the books.
+    """
+    from ledger.verify import Anchor
+
+    try:
+        anchors = [Anchor.parse(text) for text in from_anchor or []]
+    except ValueError as error:
+        console.print(f"[red]error:[/red] --from-anchor: {error}")
+        raise typer.Exit(2)
     ledger = _open(db, pack)
     try:
-        checks = verify(ledger)
+        checks = verify(ledger, stop_at_first=False, anchors=anchors)
     finally:
         ledger.close()
     for check in checks:
         mark = "[green]ok[/green]  " if check.problem is None else "[red]FAIL[/red]"
         out.print(f"{mark} {check.name}" + (f": {check.problem}" if check.problem else ""))
     if checks:
-        out.print(checks[-1].detail)
+        out.print(checks[0].detail)
     if any(check.problem for check in checks):
         raise typer.Exit(1)
 
@@ -295,51 +326,36 @@ def _keys(db: str | None):
     return ledger, PlatformKeys(ledger, load_secret(database_url(db)))
 
 
-@platforms_app.command("add")
-def platforms_add(platform: Annotated[str, typer.Argument(help="platform id, as in its events")],
-                  db: DbOption = None) -> None:
-    """Issue an API key for a platform; the secret is printed once."""
+def _key_action(db: str | None, action) -> None:
+    """Run `action(keys)` on the books' platform keys; print its record as JSON, or a clear error."""
     ledger, keys = _keys(db)
     try:
-        issued = keys.add(platform)
-    except ValueError as error:
-        console.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(1)
-    finally:
-        ledger.close()
-    _print_json(issued.__dict__)
-
-
-@platforms_app.command("rotate")
-def platforms_rotate(platform: Annotated[str, typer.Argument(help="platform id")], db: DbOption = None) -> None:
-    """Issue a new key; the platform's older keys keep working for 24 hours, then retire."""
-    from api.keys import UnknownKey
-
-    ledger, keys = _keys(db)
-    try:
-        issued = keys.rotate(platform)
-    except UnknownKey as error:
-        console.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(1)
-    finally:
-        ledger.close()
-    _print_json(issued.__dict__)
-
-
-@platforms_app.command("revoke")
-def platforms_revoke(key_id: Annotated[str, typer.Argument(help="key id (pk_…)")], db: DbOption = None) -> None:
-    """Revoke a key at once."""
-    from api.keys import UnknownKey
-
-    ledger, keys = _keys(db)
-    try:
-        record = keys.revoke(key_id)
-    except UnknownKey as error:
+        record = action(keys)
+    except (ValueError, LookupError) as error:
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1)
     finally:
         ledger.close()
     _print_json(record.__dict__)
+
+
+@platforms_app.command("add")
+def platforms_add(platform: Annotated[str, typer.Argument(help="platform id, as in its events")],
+                  db: DbOption = None) -> None:
+    """Issue an API key for a platform; the secret is printed once."""
+    _key_action(db, lambda keys: keys.add(platform))
+
+
+@platforms_app.command("rotate")
+def platforms_rotate(platform: Annotated[str, typer.Argument(help="platform id")], db: DbOption = None) -> None:
+    """Issue a new key; the platform's older keys keep working for 24 hours, then retire."""
+    _key_action(db, lambda keys: keys.rotate(platform))
+
+
+@platforms_app.command("revoke")
+def platforms_revoke(key_id: Annotated[str, typer.Argument(help="key id (pk_…)")], db: DbOption = None) -> None:
+    """Revoke a key at once."""
+    _key_action(db, lambda keys: keys.revoke(key_id))
 
 
 @platforms_app.command("list")
@@ -446,6 +462,16 @@ def demo(
 
 from simulations.cli import simulate_command  # noqa: E402
 app.command("simulate")(simulate_command)
+
+from api.stream_cli import consume_command, publish_command  # noqa: E402
+app.command("consume")(consume_command)
+app.command("publish")(publish_command)
+
+
+from api.ops_cli import backup_command, export_command, restore_command  # noqa: E402
+app.command("backup")(backup_command)
+app.command("restore")(restore_command)
+app.command("export")(export_command)
 
 
 def main() -> None:

@@ -28,8 +28,10 @@ class Problem(Exception):
 
 def problem_response(status: int, slug: str, detail: str, instance: str | None = None,
                      headers: dict[str, str] | None = None, **extra: Any) -> Response:
+    # The instance is the request path, which may hold a national id (/v1/households/{id}): masked
+    # like a log line, so an error never echoes a raw CCCD (tests/reliability/test_access.py).
     body = {"type": PROBLEM_TYPE + slug, "title": HTTPStatus(status).phrase, "status": status,
-            "detail": detail, **({"instance": instance} if instance else {}), **extra}
+            "detail": detail, **({"instance": mask_ids(instance)} if instance else {}), **extra}
     return Response(orjson.dumps(body), status_code=status, media_type="application/problem+json",
                     headers=headers)
 

@@ -1,12 +1,20 @@
-"""Ingest benchmark: N generated events from NDJSON into a fresh ledger, beside a plain baseline.
+"""Ingest benchmark: N generated events from NDJSON into a fresh ledger, beside plain baselines.
 
-    python benchmarks/ingest.py [--events 1000000] [--postgres] [--keep DIR]
+    python benchmarks/ingest.py [--events 1000000] [--postgres] [--no-sqlite] [--keep DIR]
 
-Prints events/s and peak RSS of `ansinh ingest` (validated, idempotent, double-entry,
-per-item outcomes written) beside, in the same run, a plain `sqlite3.executemany` of
-the same rows with no validation (and, with --postgres, a plain `COPY`). Writes the
-figures as JSON under benchmarks/results/. Targets (../shared/TARGETS.md): ≥ 100,000
-events/s on SQLite, ≥ 50,000 on PostgreSQL, RSS < 500 MB.
+Measures `ansinh ingest FILE --outcomes OUT` (validated, idempotent, double-entry,
+per-item outcomes written) in a child process: events/s over the command's wall time
+and its peak RSS. Beside it, in the same run, two baselines with no validation:
+
+- event rows: one row per input event (the eight event fields) — `sqlite3.executemany`
+  into a bare table, or `COPY` on PostgreSQL;
+- ledger rows: the journal and posting rows the ingest wrote (one entry and its legs per
+  event), read back and written again into a fresh ledger of the same schema (indexes and
+  guard triggers included) by plain `executemany` / `COPY`: the storage floor.
+
+Writes the figures as JSON under benchmarks/results/ and prints a summary per store.
+Targets (../shared/TARGETS.md): ≥ 100,000 events/s on SQLite, ≥ 50,000 on PostgreSQL,
+RSS < 500 MB. `run()` is what tests/test_benchmarks_smoke.py calls on a tiny file.
 """
 from __future__ import annotations
 
@@ -14,31 +22,54 @@ import argparse
 import json
 import os
 import platform
+import re
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
+from typing import Iterator
 
 import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
 PG_URL = os.environ.get("ANSINH_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
+SECRET = "benchmark-secret"
 COLUMNS = ("event_id", "platform", "kind", "action", "worker_id", "amount", "occurred_at", "original_event_id")
+CHUNK = 20_000  # rows per transaction in the baselines, entries per transaction in the CLI's default
+JOURNAL_COLUMNS = ("id", "block_id", "entry_type", "platform_id", "event_id", "payload_hash", "worker_id", "kind",
+                   "amount_vnd", "occurred_at", "occurred_month", "booking_month", "recorded_at",
+                   "rules_version_id", "original_entry_id", "entry_hash")
+POSTING_COLUMNS = ("entry_id", "leg", "account_kind", "owner_id", "scheme", "party", "amount_vnd")
+
+
+def machine() -> dict:
+    cpu = ""
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"platform": platform.platform(), "python": sys.version.split()[0], "cpu": cpu,
+            "cores": os.cpu_count(), "sqlite": sqlite3.sqlite_version, "load_average": os.getloadavg()}
 
 
 def generate(path: Path, events: int, seed: int) -> int:
-    sys.path.insert(0, str(ROOT))
+    """A month of synthetic traffic (refunds, duplicates, bad events of every code) as NDJSON."""
     from simulations.synthetic_events import generate_events, write_ndjson
 
     workers = max(2_000, events // 150)
     return write_ndjson(path, generate_events(seed=seed, month="2026-01", workers=workers, events=events))
 
 
-def rows_of(path: Path):
+def event_rows(path: Path) -> Iterator[tuple]:
+    """The eight event fields of each JSON object of the file, as they are (no checks)."""
     with path.open("rb") as stream:
         for line in stream:
             try:
@@ -46,67 +77,259 @@ def rows_of(path: Path):
             except orjson.JSONDecodeError:
                 continue
             if type(item) is dict:
-                yield tuple(str(item.get(column)) if column != "amount" else None for column in COLUMNS)
+                yield tuple(item.get(column) if type(item.get(column)) in (str, int) else None
+                            for column in COLUMNS)
 
 
-def baseline_sqlite(path: Path, folder: Path) -> float:
-    database = folder / "baseline.db"
+def _chunks(rows, size: int = CHUNK) -> Iterator[list]:
+    batch: list = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def baseline_sqlite_events(path: Path, folder: Path) -> dict:
+    database = folder / "baseline-events.db"
+    for stale in folder.glob("baseline-events.db*"):
+        stale.unlink()
     conn = sqlite3.connect(database, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute(f"CREATE TABLE event ({', '.join(COLUMNS)})")
-    started = time.perf_counter()
-    batch: list[tuple] = []
+    statement = f"INSERT INTO event VALUES ({', '.join('?' * len(COLUMNS))})"
     count = 0
-    for row in rows_of(path):
-        batch.append(row)
-        if len(batch) == 20_000:
-            conn.execute("BEGIN")
-            conn.executemany(f"INSERT INTO event VALUES ({', '.join('?' * len(COLUMNS))})", batch)
-            conn.execute("COMMIT")
-            count += len(batch)
-            batch = []
-    if batch:
+    started = time.perf_counter()
+    for batch in _chunks(event_rows(path)):
         conn.execute("BEGIN")
-        conn.executemany(f"INSERT INTO event VALUES ({', '.join('?' * len(COLUMNS))})", batch)
+        conn.executemany(statement, batch)
         conn.execute("COMMIT")
         count += len(batch)
     elapsed = time.perf_counter() - started
     conn.close()
-    return count / elapsed
+    return {"rows": count, "seconds": elapsed, "rows_per_s": count / elapsed}
 
 
-def baseline_copy(path: Path) -> float:
+def _ledger_row_chunks(ledger_db: Path) -> Iterator[tuple[list, list]]:
+    """(posting rows, journal rows) of the SQLite ledger at `ledger_db`, CHUNK entries at a time."""
+    source = sqlite3.connect(f"file:{ledger_db}?mode=ro", uri=True)
+    last = source.execute("SELECT coalesce(max(id), 0) FROM journal").fetchone()[0]
+    for start in range(1, last + 1, CHUNK):
+        end = start + CHUNK - 1
+        postings = source.execute(f"SELECT {', '.join(POSTING_COLUMNS)} FROM posting "
+                                  "WHERE entry_id BETWEEN ? AND ? ORDER BY entry_id, leg", (start, end)).fetchall()
+        journal = source.execute(f"SELECT {', '.join(JOURNAL_COLUMNS)} FROM journal "
+                                 "WHERE id BETWEEN ? AND ? ORDER BY id", (start, end)).fetchall()
+        yield postings, journal
+    source.close()
+
+
+def baseline_sqlite_ledger_rows(ledger_db: Path, folder: Path) -> dict:
+    """The ingest's own journal and posting rows, `executemany` into a fresh ledger (same schema)."""
+    from ledger.books import Ledger
+
+    database = folder / "baseline-ledger.db"
+    for stale in folder.glob("baseline-ledger.db*"):
+        stale.unlink()
+    os.environ.setdefault("ANSINH_SECRET", SECRET)
+    Ledger.open(f"sqlite:///{database}").close()  # migrated: the same tables, indexes and guards
+    conn = sqlite3.connect(database, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    posting_sql = f"INSERT INTO posting VALUES ({', '.join('?' * len(POSTING_COLUMNS))})"
+    journal_sql = f"INSERT INTO journal ({', '.join(JOURNAL_COLUMNS)}) VALUES ({', '.join('?' * len(JOURNAL_COLUMNS))})"
+    entries = postings = 0
+    elapsed = 0.0
+    for posting_rows, journal_rows in _ledger_row_chunks(ledger_db):
+        started = time.perf_counter()
+        conn.execute("BEGIN")
+        conn.executemany(posting_sql, posting_rows)
+        conn.executemany(journal_sql, journal_rows)
+        conn.execute("COMMIT")
+        elapsed += time.perf_counter() - started
+        entries += len(journal_rows)
+        postings += len(posting_rows)
+    conn.close()
+    return {"entries": entries, "postings": postings, "seconds": elapsed,
+            "entries_per_s": entries / elapsed if elapsed else 0.0}
+
+
+def _pg_schema() -> str:
     import psycopg
 
-    schema = "bench_" + uuid.uuid4().hex[:8]
+    schema = "bench_" + uuid.uuid4().hex[:10]
     with psycopg.connect(PG_URL, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
-        conn.execute(f"CREATE TABLE {schema}.event ({', '.join(c + ' text' for c in COLUMNS)})")
-        started = time.perf_counter()
-        count = 0
-        with conn.transaction():
-            with conn.cursor().copy(f"COPY {schema}.event FROM STDIN") as copy:
-                for row in rows_of(path):
-                    copy.write_row(row)
-                    count += 1
-        elapsed = time.perf_counter() - started
+    return schema
+
+
+def _pg_drop(schema: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
         conn.execute(f"DROP SCHEMA {schema} CASCADE")
-    return count / elapsed
+
+
+def pg_url(schema: str) -> str:
+    return PG_URL.replace("postgresql://", "postgresql+psycopg://", 1) + f"?options=-csearch_path%3D{schema}"
+
+
+def baseline_copy_events(path: Path) -> dict:
+    import psycopg
+
+    schema = _pg_schema()
+    try:
+        with psycopg.connect(PG_URL, autocommit=True, options=f"-csearch_path={schema}") as conn:
+            conn.execute("CREATE TABLE event (event_id text, platform text, kind text, action text, worker_id text, "
+                         "amount bigint, occurred_at text, original_event_id text)")
+            count = 0
+            started = time.perf_counter()
+            for batch in _chunks(event_rows(path)):
+                with conn.transaction():
+                    with conn.cursor().copy(f"COPY event ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+                        for row in batch:
+                            copy.write_row(row)
+                count += len(batch)
+            elapsed = time.perf_counter() - started
+    finally:
+        _pg_drop(schema)
+    return {"rows": count, "seconds": elapsed, "rows_per_s": count / elapsed}
+
+
+def baseline_copy_ledger_rows(ledger_db: Path) -> dict:
+    """The ingest's own journal and posting rows, `COPY` into a fresh PostgreSQL ledger (same schema)."""
+    import psycopg
+
+    from ledger.books import Ledger
+
+    schema = _pg_schema()
+    try:
+        os.environ.setdefault("ANSINH_SECRET", SECRET)
+        Ledger.open(pg_url(schema)).close()
+        entries = postings = 0
+        elapsed = 0.0
+        with psycopg.connect(PG_URL, options=f"-csearch_path={schema}") as conn:
+            for posting_rows, journal_rows in _ledger_row_chunks(ledger_db):
+                started = time.perf_counter()
+                with conn.cursor() as cursor:
+                    with cursor.copy(f"COPY posting ({', '.join(POSTING_COLUMNS)}) FROM STDIN") as copy:
+                        for row in posting_rows:
+                            copy.write_row(row)
+                    with cursor.copy(f"COPY journal ({', '.join(JOURNAL_COLUMNS)}) FROM STDIN") as copy:
+                        for row in journal_rows:
+                            copy.write_row(row)
+                conn.commit()
+                elapsed += time.perf_counter() - started
+                entries += len(journal_rows)
+                postings += len(posting_rows)
+    finally:
+        _pg_drop(schema)
+    return {"entries": entries, "postings": postings, "seconds": elapsed,
+            "entries_per_s": entries / elapsed if elapsed else 0.0}
 
 
 def run_ingest(path: Path, url: str, folder: Path) -> dict:
-    """`ansinh ingest` in a child process; its own wall time and peak RSS."""
-    env = dict(os.environ, ANSINH_DATABASE_URL=url, ANSINH_SECRET="benchmark-secret")
-    command = [sys.executable, "-m", "api.cli", "ingest", str(path), "--outcomes", str(folder / "outcomes.ndjson")]
-    started = time.perf_counter()
-    child = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _pid, status, usage = os.wait4(child.pid, 0)
-    elapsed = time.perf_counter() - started
-    output = child.stdout.read().decode()
+    """`ansinh ingest` in a child process: wall time, peak RSS, and the outcomes it wrote."""
+    env = dict(os.environ, ANSINH_DATABASE_URL=url, ANSINH_SECRET=SECRET)
+    outcomes_file = folder / "outcomes.ndjson"
+    command = [sys.executable, "-m", "api.cli", "ingest", str(path), "--outcomes", str(outcomes_file)]
+    with (folder / "ingest.out").open("wb") as out, (folder / "ingest.err").open("wb") as err:
+        started = time.perf_counter()
+        child = subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=err)
+        _pid, status, usage = os.wait4(child.pid, 0)
+        elapsed = time.perf_counter() - started
+    summary = (folder / "ingest.out").read_text()
     if status != 0:
-        raise SystemExit(f"ansinh ingest failed: {child.stderr.read().decode()[-2000:]}")
-    return {"seconds": elapsed, "peak_rss_mb": usage.ru_maxrss / 1024, "summary": output}
+        raise SystemExit(f"ansinh ingest failed: {(folder / 'ingest.err').read_text()[-2000:]}")
+    outcomes: Counter = Counter()
+    with outcomes_file.open("rb") as stream:
+        for line in stream:
+            outcomes[orjson.loads(line)["outcome"]] += 1
+    inner = re.search(r"in ([0-9.]+) s", summary)
+    return {"seconds": elapsed, "ingest_seconds": float(inner.group(1)) if inner else None,
+            "peak_rss_mb": usage.ru_maxrss / 1024, "cpu_seconds": usage.ru_utime + usage.ru_stime,
+            "outcomes": dict(outcomes)}
+
+
+def ledger_counts(url: str) -> dict:
+    """Entries and postings in the books, and whether they balance."""
+    from ledger.books import Ledger
+    from ledger.store import query
+
+    os.environ.setdefault("ANSINH_SECRET", SECRET)
+    ledger = Ledger.open(url)
+    try:
+        with ledger.engine.connect() as conn:
+            entries, postings, total = query(conn, "SELECT (SELECT count(*) FROM journal), "
+                                                   "(SELECT count(*) FROM posting), "
+                                                   "(SELECT coalesce(sum(amount_vnd), 0) FROM posting)")[0]
+            conn.rollback()
+    finally:
+        ledger.close()
+    return {"entries": int(entries), "postings": int(postings), "postings_sum_vnd": int(total)}
+
+
+def _figures(count: int, ours: dict) -> dict:
+    return {"events_per_s": count / ours["seconds"],
+            "events_per_s_inside_command": count / ours["ingest_seconds"] if ours["ingest_seconds"] else None,
+            "seconds": ours["seconds"], "cpu_seconds": ours["cpu_seconds"],
+            "events_per_cpu_s": count / ours["cpu_seconds"], "peak_rss_mb": ours["peak_rss_mb"],
+            "outcomes": ours["outcomes"]}
+
+
+def run(events: int, *, folder: Path, seed: int = 7, sqlite: bool = True, postgres: bool = False,
+        baselines: bool = True, keep_schema: bool = False) -> dict:
+    """Generate (or reuse) the file, ingest it into each store, measure the baselines; the figures."""
+    folder.mkdir(parents=True, exist_ok=True)
+    events_file = folder / f"events-{events}-seed{seed}.ndjson"
+    if not events_file.exists():
+        print(f"generating {events:,} events …", flush=True)
+        generate(events_file, events, seed)
+    count = sum(1 for _ in events_file.open("rb"))
+    results: dict = {"events": count, "file_mb": events_file.stat().st_size / 2**20, "machine": machine()}
+    ledger_db = folder / "ledger.db"
+    if sqlite or (postgres and baselines):
+        for stale in folder.glob("ledger.db*"):
+            stale.unlink()
+        ours = run_ingest(events_file, f"sqlite:///{ledger_db}", folder)
+        results["sqlite"] = {**_figures(count, ours), "books": ledger_counts(f"sqlite:///{ledger_db}"),
+                             "target_events_per_s": 100_000}
+        if baselines:
+            results["sqlite"]["baseline_executemany_event_rows"] = baseline_sqlite_events(events_file, folder)
+            results["sqlite"]["baseline_executemany_ledger_rows"] = baseline_sqlite_ledger_rows(ledger_db, folder)
+        _print("sqlite", count, results["sqlite"], "executemany")
+    if postgres:
+        schema = _pg_schema()
+        try:
+            ours = run_ingest(events_file, pg_url(schema), folder)
+            results["postgresql"] = {**_figures(count, ours), "books": ledger_counts(pg_url(schema)),
+                                     "target_events_per_s": 50_000}
+        finally:
+            if not keep_schema:
+                _pg_drop(schema)
+        if baselines:
+            results["postgresql"]["baseline_copy_event_rows"] = baseline_copy_events(events_file)
+            results["postgresql"]["baseline_copy_ledger_rows"] = baseline_copy_ledger_rows(ledger_db)
+        _print("postgresql", count, results["postgresql"], "COPY")
+    results["machine"]["load_average_after"] = os.getloadavg()
+    return results
+
+
+def _print(store: str, count: int, figures: dict, plain: str) -> None:
+    line = (f"{store}: ansinh ingest {figures['events_per_s']:,.0f} events/s over {count:,} events "
+            f"({figures['seconds']:.1f} s; {figures['events_per_cpu_s']:,.0f} per CPU-second of the command; "
+            f"peak RSS {figures['peak_rss_mb']:.0f} MB)")
+    event_rows = figures.get(f"baseline_{'executemany' if plain == 'executemany' else 'copy'}_event_rows")
+    ledger_rows = figures.get(f"baseline_{'executemany' if plain == 'executemany' else 'copy'}_ledger_rows")
+    if event_rows:
+        line += f" | plain {plain}: event rows {event_rows['rows_per_s']:,.0f}/s"
+    if ledger_rows:
+        line += f", ledger rows {ledger_rows['entries_per_s']:,.0f} events/s"
+    line += f" | target {figures['target_events_per_s']:,}"
+    print(line, flush=True)
 
 
 def main() -> int:
@@ -114,44 +337,16 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--postgres", action="store_true", help="also measure PostgreSQL beside COPY")
+    parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite ingest (PostgreSQL only)")
+    parser.add_argument("--no-baselines", action="store_true")
     parser.add_argument("--keep", type=Path, help="keep the generated file and databases here")
     args = parser.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="ansinh-bench-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    events_file = folder / f"events-{args.events}.ndjson"
-    if not events_file.exists():
-        print(f"generating {args.events:,} events …", flush=True)
-        generate(events_file, args.events, args.seed)
-    count = sum(1 for _ in events_file.open("rb"))
-    results: dict = {"events": count, "machine": platform.platform(), "python": sys.version.split()[0]}
-
-    baseline = baseline_sqlite(events_file, folder)
-    database = folder / "ledger.db"
-    for stale in folder.glob("ledger.db*"):
-        stale.unlink()
-    ours = run_ingest(events_file, f"sqlite:///{database}", folder)
-    results["sqlite"] = {"ansinh_events_per_s": count / ours["seconds"], "peak_rss_mb": ours["peak_rss_mb"],
-                         "baseline_executemany_events_per_s": baseline, "target_events_per_s": 100_000}
-    print(f"sqlite: ansinh ingest {count / ours['seconds']:,.0f} events/s (peak RSS {ours['peak_rss_mb']:.0f} MB) "
-          f"| plain executemany {baseline:,.0f} rows/s | target 100,000")
-
-    if args.postgres:
-        copy_rate = baseline_copy(events_file)
-        schema = "bench_" + uuid.uuid4().hex[:8]
-        import psycopg
-
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f"CREATE SCHEMA {schema}")
-        url = PG_URL.replace("postgresql://", "postgresql+psycopg://") + f"?options=-csearch_path%3D{schema}"
-        ours = run_ingest(events_file, url, folder)
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
-        results["postgresql"] = {"ansinh_events_per_s": count / ours["seconds"], "peak_rss_mb": ours["peak_rss_mb"],
-                                 "baseline_copy_events_per_s": copy_rate, "target_events_per_s": 50_000}
-        print(f"postgresql: ansinh ingest {count / ours['seconds']:,.0f} events/s (peak RSS "
-              f"{ours['peak_rss_mb']:.0f} MB) | plain COPY {copy_rate:,.0f} rows/s | target 50,000")
+    results = run(args.events, folder=folder, seed=args.seed, sqlite=not args.no_sqlite, postgres=args.postgres,
+                  baselines=not args.no_baselines)
+    results["command"] = " ".join(["python", "benchmarks/ingest.py", *sys.argv[1:]])
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"ingest-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    out = RESULTS / f"ingest-{args.events}-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.write_text(json.dumps(results, indent=2))
     print(f"results: {out}")
     return 0

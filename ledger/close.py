@@ -25,11 +25,13 @@ from ledger.accounts import NO_PARTY, PARTY_CODE, SCHEME_CODE, SCHEME_NAME, Acco
 from ledger.books import Ledger, iso_utc
 from ledger.events import month_text, next_month, parse_month
 from ledger.identity import _TWELVE_DIGITS, PROVINCE_CODES
-from ledger.postings import Leg, NewEntry, write_block
+from ledger.postings import collector_paused, write_block
 from ledger.store import insert_rows, lock_chain_head, query
 from rules import BASE_TIER, NoVersionInForce, RulesVersion, subsidy_array_vnd
 
 _STATE = PARTY_CODE["state"]
+_WORKER_ACCOUNT, _STATE_ACCOUNT, _CLEARING_ACCOUNT = (int(AccountKind.worker), int(AccountKind.state),
+                                                      int(AccountKind.clearing))
 
 
 class CloseError(Exception):
@@ -170,7 +172,7 @@ def close_month(ledger: Ledger, month_label: str, *,
     month = parse_month(month_label)
     step = on_step or (lambda _name: None)
     pending: dict = {}
-    with ledger.engine.begin() as conn:
+    with collector_paused(), ledger.engine.begin() as conn:
         head = lock_chain_head(conn)
         last = last_closed_month(conn)
         if last is not None and month <= last:
@@ -187,23 +189,25 @@ def close_month(ledger: Ledger, month_label: str, *,
         subsidies = subsidies_for_month(conn, month, version, last_tier_id)
         step("subsidies computed")
         totals = {scheme: 0 for scheme in SCHEME_CODE}
-        per_worker: dict[int, list[Leg]] = {}
-        for (worker_id, scheme), amount in sorted(subsidies.items()):
+        per_worker: dict[int, list[tuple[str, int]]] = {}
+        for (worker_id, scheme), amount in subsidies.items():
             totals[scheme] += amount
-            per_worker.setdefault(worker_id, []).append(Leg(AccountKind.worker, worker_id, SCHEME_CODE[scheme],
-                                                            _STATE, -amount))
-        entries: list[NewEntry] = []
+            per_worker.setdefault(worker_id, []).append((scheme, amount))
         claim_legs = [leg for scheme, total in totals.items() if total
-                      for leg in (Leg(AccountKind.state, 0, SCHEME_CODE[scheme], _STATE, total),
-                                  Leg(AccountKind.clearing, month, SCHEME_CODE[scheme], NO_PARTY, -total))]
+                      for leg in ((_STATE_ACCOUNT, 0, SCHEME_CODE[scheme], _STATE, total),
+                                  (_CLEARING_ACCOUNT, month, SCHEME_CODE[scheme], NO_PARTY, -total))]
+        entries: list[tuple] = []  # NewEntry fields as plain tuples, legs likewise (write_block takes both)
         if claim_legs:
-            entries.append(NewEntry(EntryType.subsidy_claim, None, None, None, None, None, sum(totals.values()),
-                                    None, month, month, version_id, None, tuple(claim_legs)))
-        for worker_id, legs in per_worker.items():
-            clearing = tuple(Leg(AccountKind.clearing, month, leg.scheme, NO_PARTY, -leg.amount_vnd) for leg in legs)
-            entries.append(NewEntry(EntryType.subsidy, None, None, None, worker_id, None,
-                                    -sum(leg.amount_vnd for leg in legs), None, month, month, version_id, None,
-                                    (*clearing, *legs)))
+            entries.append((EntryType.subsidy_claim, None, None, None, None, None, sum(totals.values()),
+                            None, month, month, version_id, None, tuple(claim_legs)))
+        subsidy_type = EntryType.subsidy
+        for worker_id in sorted(per_worker):  # workers in id order, each one's schemes by name
+            paid = sorted(per_worker[worker_id])
+            codes = [(SCHEME_CODE[scheme], amount) for scheme, amount in paid]
+            entries.append((subsidy_type, None, None, None, worker_id, None, sum(amount for _s, amount in paid),
+                            None, month, month, version_id, None,
+                            (*[(_CLEARING_ACCOUNT, month, code, NO_PARTY, amount) for code, amount in codes],
+                             *[(_WORKER_ACCOUNT, worker_id, code, _STATE, -amount) for code, amount in codes])))
         half = len(entries) // 2
         if entries:
             step("entries built")

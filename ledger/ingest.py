@@ -6,9 +6,11 @@ call. Items are `(line, parsed_json_or_MALFORMED)` pairs, applied in order:
 1. checks 0–8 (`ledger.events.check_event`), pure, before any lock;
 2. under the writer's lock, checks 9–12 against the books and against the items of
    the batch already accepted (so a refund may follow its original in one batch);
-3. shares from the rules (`rules.shares_matrix_vnd`, array form) and refund
-   reversals (`rules.refund_reversals_vnd`);
-4. one block of entries written by `ledger.postings.write_block`, then commit.
+3. shares from the rules (`rules.shares_matrix_vnd`, array form; the completed
+   events' entries are built column by column) and refund reversals
+   (`rules.refund_reversals_vnd`);
+4. one block of entries written by `ledger.postings.write_block` (entry ids follow
+   the journal's last id, read once under the lock), then commit.
 
 A batch is never all-or-nothing for the caller: each item has its own outcome. It is
 all-or-nothing for the database: a crash leaves either the whole block or none of
@@ -16,10 +18,9 @@ it, and re-sending the batch then gives `duplicate` for what was booked.
 """
 from __future__ import annotations
 
-import gc
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import partial
 from itertools import repeat
 from operator import attrgetter
 from typing import Any, Iterable, Iterator, NamedTuple, Sequence
@@ -29,7 +30,7 @@ import numpy as np
 from ledger.accounts import NO_PARTY, NO_SCHEME, PARTY_CODE, SCHEME_CODE, AccountKind, EntryType
 from ledger.books import Ledger, iso_utc
 from ledger.events import ACCEPTED, DUPLICATE, KIND_INDEX, Rejection, ValidEvent, check_event, next_month
-from ledger.postings import next_entry_id, write_block
+from ledger.postings import collector_paused, next_entry_id, write_block
 from ledger.store import fetch_in, fetch_unique, lock_chain_head, query
 from rules import SHARE_KEYS, event_shares_vnd, refund_reversals_vnd, shares_matrix_vnd
 
@@ -83,7 +84,7 @@ def _identity(item: object) -> tuple[str | None, str | None]:
 
 def ingest_batch(ledger: Ledger, items: Sequence[tuple[int, object]]) -> list[Outcome]:
     """Book one batch in one transaction and return one outcome per item, in order."""
-    with _collector_paused():
+    with collector_paused():
         first_day = ledger.pack.first_effective_from
         checked = [check_event(item, first_day) for _line, item in items]
         pending: dict = {}
@@ -91,24 +92,6 @@ def ingest_batch(ledger: Ledger, items: Sequence[tuple[int, object]]) -> list[Ou
             outcomes = _book(ledger, conn, items, checked, pending)
         ledger.committed(pending)
     return outcomes
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector for one batch.
-
-    A batch allocates about ten tuples and dicts per event, none of them in a cycle;
-    the collector's passes over them cost a quarter of the ingest's CPU time
-    (docs/performance.md). Reference counting still frees everything as usual; the
-    collector resumes (if it ran before) when the batch ends, however it ends.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def ingest_stream(ledger: Ledger, items: Iterable[tuple[int, object]],
@@ -135,7 +118,7 @@ def _book(ledger: Ledger, conn, items, checked, pending) -> list[Outcome]:
     first_id = next_entry_id(conn)
 
     outcomes: list[Outcome] = []
-    add_outcome = outcomes.append
+    add_outcome, new_outcome = outcomes.append, partial(tuple.__new__, Outcome)  # Outcome((…)) without its __new__
     # Entries in batch order; a completed event's entry is a placeholder until its
     # shares are computed (as arrays, below). Entry ids are first_id + position.
     entries: list = []
@@ -144,14 +127,14 @@ def _book(ledger: Ledger, conn, items, checked, pending) -> list[Outcome]:
     for (line, item), event in zip(items, checked):
         if type(event) is not ValidEvent:
             platform, event_id = _identity(item)
-            add_outcome(Outcome(line, platform, event_id, event.name))
+            add_outcome(new_outcome((line, platform, event_id, event.name)))
             continue
         platform_id = platform_ids[event.platform]
         key = (platform_id, event.event_id)
         prior = booked.get(key)
         if prior is not None:
-            add_outcome(Outcome(line, event.platform, event.event_id,
-                                DUPLICATE if prior.payload_hash == event.payload_hash else conflict))
+            add_outcome(new_outcome((line, event.platform, event.event_id,
+                                     DUPLICATE if prior.payload_hash == event.payload_hash else conflict)))
             continue
         worker_id = worker_ids[event.national_id]
         kind = KIND_INDEX[event.kind]
@@ -163,7 +146,7 @@ def _book(ledger: Ledger, conn, items, checked, pending) -> list[Outcome]:
             original = booked.get((platform_id, original_id)) if type(original_id) is str else None
             code = _refund_rejection(original, worker_id, kind, event.amount_vnd)
             if code is not None:
-                add_outcome(Outcome(line, event.platform, event.event_id, code.name))
+                add_outcome(new_outcome((line, event.platform, event.event_id, code.name)))
                 continue
             if original.shares_vnd is None:  # an original accepted earlier in this batch
                 original_event = completes[original.batch_index][1]
@@ -184,7 +167,7 @@ def _book(ledger: Ledger, conn, items, checked, pending) -> list[Outcome]:
                                   event.amount_vnd, len(completes))
             completes.append((len(entries), event, platform_id, worker_id, kind, booking_month))
             entries.append(None)
-        add_outcome(Outcome(line, event.platform, event.event_id, ACCEPTED))
+        add_outcome(new_outcome((line, event.platform, event.event_id, ACCEPTED)))
 
     _complete_entries(ledger, conn, entries, completes, pending)
     write_block(conn, entries, recorded_at=recorded_at, head=head, first_entry_id=first_id)
@@ -295,26 +278,28 @@ def _load_booked(conn, valid: list[ValidEvent], platform_ids: dict[str, int]) ->
 
 
 def _load_refund_history(conn, originals: dict[int, _Booked]) -> None:
-    """Original shares, amount refunded so far and each share reversed so far (RULES.md §5 C and R)."""
+    """Original shares, amount refunded so far and each share reversed so far (RULES.md §5 C and R).
+
+    Two index lookups, no join: the refunds of the originals (journal by original id),
+    then the worker legs of the originals and of those refunds (postings by entry id).
+    """
     index_of = {account: position for position, account in enumerate(SHARE_ACCOUNTS)}
     for state in originals.values():
         state.shares_vnd = (0,) * 6
         state.reversed_vnd = [0] * 6
-    worker = int(AccountKind.worker)
-    rows = fetch_in(conn, f"SELECT entry_id, scheme, party, amount_vnd FROM posting WHERE account_kind = {worker} "
-                          "AND entry_id IN ({marks})", originals)
+    refunds = fetch_in(conn, "SELECT id, original_entry_id, amount_vnd FROM journal "
+                             "WHERE original_entry_id IN ({marks})", originals)
+    original_of = {refund_id: original_id for refund_id, original_id, _amount in refunds}
+    for _refund_id, original_id, amount in refunds:
+        originals[original_id].refunded_vnd += int(amount)
     shares = {entry_id: [0] * 6 for entry_id in originals}
-    for entry_id, scheme, party, amount in rows:
-        shares[entry_id][index_of[(scheme, party)]] = -amount
+    worker = int(AccountKind.worker)
+    for entry_id, scheme, party, amount in fetch_in(
+            conn, f"SELECT entry_id, scheme, party, amount_vnd FROM posting WHERE account_kind = {worker} "
+                  "AND entry_id IN ({marks})", [*originals, *original_of]):
+        if entry_id in shares:
+            shares[entry_id][index_of[(scheme, party)]] = -int(amount)
+        else:
+            originals[original_of[entry_id]].reversed_vnd[index_of[(scheme, party)]] += int(amount)
     for entry_id, values in shares.items():
         originals[entry_id].shares_vnd = tuple(values)
-    for original_id, total in fetch_in(conn, "SELECT original_entry_id, sum(amount_vnd) FROM journal "
-                                             "WHERE original_entry_id IN ({marks}) GROUP BY original_entry_id",
-                                       originals):
-        originals[original_id].refunded_vnd = int(total)
-    rows = fetch_in(conn, "SELECT j.original_entry_id, p.scheme, p.party, sum(p.amount_vnd) FROM journal j "
-                          f"JOIN posting p ON p.entry_id = j.id AND p.account_kind = {worker} "
-                          "WHERE j.original_entry_id IN ({marks}) GROUP BY j.original_entry_id, p.scheme, p.party",
-                    originals)
-    for original_id, scheme, party, amount in rows:
-        originals[original_id].reversed_vnd[index_of[(scheme, party)]] = int(amount)

@@ -14,7 +14,7 @@ from ledger.accounts import SCHEME_NAME
 from ledger.books import Ledger
 from ledger.close import first_day, last_closed_month
 from ledger.events import month_text, parse_month
-from ledger.store import fetch_in, query
+from ledger.store import fetch_in, query, stream_rows
 from rules import NoVersionInForce, SCHEMES
 
 PENSION_MONTHS_NEEDED = 180  # 15 years of contributions for a voluntary-SI pension (DOMAIN.md)
@@ -147,12 +147,12 @@ def postings_digest(conn, month: int) -> tuple[str, int]:
     """SHA-256 over the month's postings (entry id, leg, account, party, amount), in order."""
     digest = hashlib.sha256()
     count = 0
-    rows = query(conn, "SELECT p.entry_id, p.leg, p.account_kind, p.owner_id, p.scheme, p.party, p.amount_vnd "
-                       "FROM posting p JOIN journal j ON j.id = p.entry_id WHERE j.booking_month = ? "
-                       "ORDER BY p.entry_id, p.leg", (month,))
-    for row in rows:
-        digest.update((",".join(str(value) for value in row) + "\n").encode())
-        count += 1
+    for rows in stream_rows(conn, "SELECT p.entry_id, p.leg, p.account_kind, p.owner_id, p.scheme, p.party, "
+                                  "p.amount_vnd FROM posting p JOIN journal j ON j.id = p.entry_id "
+                                  "WHERE j.booking_month = ? ORDER BY p.entry_id, p.leg", (month,)):
+        # One line per posting, its seven integers joined by commas (the same bytes as str() of each).
+        digest.update("".join(["%d,%d,%d,%d,%d,%d,%d\n" % row for row in rows]).encode())
+        count += len(rows)
     return digest.hexdigest(), count
 
 

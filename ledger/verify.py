@@ -3,15 +3,21 @@
 Each invariant is a named function returning None (holds) or a sentence naming the
 first bad entry, account or month. `INVARIANTS` lists them in the order they run;
 tests run them after every ledger operation.
+
+Anchors make the hash chain evidence outside the books: `ansinh close` prints the
+hash of the block that closed a month; an insurer who keeps it can later run
+`ansinh verify --from-anchor 2026-02=HEX`, which recomputes the chain from the rows
+alone and fails unless it reaches that hash (`anchor_problems`).
 """
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from contextlib import contextmanager
+from typing import Callable, Iterator, NamedTuple
 
 from ledger.accounts import PARTY_CODE, SCHEME_NAME, AccountKind
 from ledger.books import Ledger, version_from_document
 from ledger.close import subsidies_for_month
-from ledger.events import month_text
+from ledger.events import month_text, parse_month
 from ledger.postings import block_hash, entry_hash
 from ledger.store import query
 
@@ -131,51 +137,112 @@ def subsidy_matches_rules(conn, ledger) -> str | None:
     return None
 
 
+_JOURNAL_HASHED = ("SELECT id, block_id, recorded_at, entry_type, platform_id, event_id, payload_hash, worker_id, "
+                   "kind, amount_vnd, occurred_at, occurred_month, booking_month, rules_version_id, "
+                   "original_entry_id, entry_hash FROM journal ORDER BY id")
+_LEGS_HASHED = "SELECT entry_id, account_kind, owner_id, scheme, party, amount_vnd FROM posting ORDER BY entry_id, leg"
+
+
+class _Walk:
+    """Every entry's hash recomputed from its journal row and its legs, in id order.
+
+    Iterating yields `(entry_id, block_id, recomputed_hash, stored_hash)`; legs whose
+    entry has no journal row are skipped and their entry ids kept in `orphans`.
+    PostgreSQL streams the postings through a server-side cursor (bounded memory).
+    """
+
+    def __init__(self, conn) -> None:
+        self.conn = conn
+        self.orphans: list[int] = []
+
+    def __iter__(self):
+        raw = self.conn.connection.driver_connection
+        cursor = None
+        if self.conn.dialect.name == "sqlite":
+            postings = raw.execute(_LEGS_HASHED)
+        else:
+            cursor = postings = raw.cursor(name="verify_postings")
+            cursor.itersize = 50_000
+            cursor.execute(_LEGS_HASHED)
+        try:
+            legs_iter = iter(postings)
+            pending = next(legs_iter, None)
+            for row in query(self.conn, _JOURNAL_HASHED):
+                entry_id = row[0]
+                while pending is not None and pending[0] < entry_id:
+                    if not self.orphans or self.orphans[-1] != pending[0]:
+                        self.orphans.append(pending[0])
+                    pending = next(legs_iter, None)
+                legs = []
+                while pending is not None and pending[0] == entry_id:
+                    legs.append(tuple(pending[1:]))
+                    pending = next(legs_iter, None)
+                fields = list(row[3:15])
+                if fields[3] is not None:
+                    fields[3] = bytes(fields[3])
+                fields.append(tuple(legs))
+                yield entry_id, row[1], entry_hash(entry_id, row[1], row[2], fields), bytes(row[15])
+            while pending is not None:
+                if not self.orphans or self.orphans[-1] != pending[0]:
+                    self.orphans.append(pending[0])
+                pending = next(legs_iter, None)
+        finally:
+            if cursor is not None:
+                cursor.close()
+
+
+def _entry_range(first: int | None, last: int | None) -> str:
+    return "no entries" if first is None else f"entries {first}–{last}"
+
+
 def hash_chain_intact(conn, ledger) -> str | None:
-    """Recompute every entry hash from its row and legs, and every block hash in order."""
-    raw = conn.connection.driver_connection
-    postings = raw.execute("SELECT entry_id, account_kind, owner_id, scheme, party, amount_vnd FROM posting "
-                           "ORDER BY entry_id, leg") if conn.dialect.name == "sqlite" else None
-    cursor = None
-    if postings is None:
-        cursor = raw.cursor(name="verify_postings")
-        cursor.itersize = 50_000
-        cursor.execute("SELECT entry_id, account_kind, owner_id, scheme, party, amount_vnd FROM posting "
-                       "ORDER BY entry_id, leg")
-        postings = cursor
-    postings_iter = iter(postings)
-    pending_leg = next(postings_iter, None)
-    entries = query(conn, "SELECT id, block_id, recorded_at, entry_type, platform_id, event_id, payload_hash, "
-                          "worker_id, kind, amount_vnd, occurred_at, occurred_month, booking_month, "
-                          "rules_version_id, original_entry_id, entry_hash FROM journal ORDER BY id")
-    blocks = query(conn, "SELECT id, prev_hash, block_hash FROM block ORDER BY id")
+    """Recompute every entry hash from its row and legs, and every block hash in order.
+
+    Names the entry wherever the rows allow it: a changed row or leg (its own hash no
+    longer matches), a deleted entry (journal ids are consecutive from 1, assigned
+    under the writer's lock), an entry inserted into a block that did not record it.
+    An entry changed *and* re-hashed is caught by its block's hash: the block is named
+    with its range of entries. A rewrite of every hash after it is caught only by an
+    anchor kept outside the books (`anchor_problems`).
+    """
+    blocks = query(conn, "SELECT id, prev_hash, block_hash, entry_count, first_entry_id, last_entry_id "
+                         "FROM block ORDER BY id")
+    recorded = {row[0]: (row[4], row[5], row[3]) for row in blocks}
     by_block: dict[int, list[bytes]] = {}
-    for row in entries:
-        entry_id, block_id, recorded_at = row[0], row[1], row[2]
-        legs = []
-        while pending_leg is not None and pending_leg[0] == entry_id:
-            legs.append(tuple(pending_leg[1:]))
-            pending_leg = next(postings_iter, None)
-        fields = list(row[3:15])
-        if fields[3] is not None:
-            fields[3] = bytes(fields[3])
-        fields.append(tuple(legs))
-        computed = entry_hash(entry_id, block_id, recorded_at, fields)
-        if computed != bytes(row[15]):
+    expected_id = 1
+    walk = _Walk(conn)
+    for entry_id, block_id, computed, stored in walk:
+        if computed != stored:
             return f"entry {entry_id} does not match its hash: a row or a leg was changed"
+        if entry_id != expected_id:
+            return (f"entry {expected_id} is missing: the journal jumps from entry {expected_id - 1} to {entry_id} "
+                    "(a row was deleted)" if expected_id > 1 else
+                    f"entry 1 is missing: the journal starts at entry {entry_id} (rows were deleted)")
+        expected_id = entry_id + 1
+        first, last, _count = recorded.get(block_id, (None, None, 0))
+        if first is None or not first <= entry_id <= last:
+            return (f"entry {entry_id} is not one of the entries block {block_id} recorded "
+                    f"({_entry_range(first, last)}): it was inserted or moved")
         by_block.setdefault(block_id, []).append(computed)
-    if pending_leg is not None:
-        return f"postings of entry {pending_leg[0]} have no journal entry"
-    if cursor is not None:
-        cursor.close()
+    if walk.orphans:
+        return f"postings of entry {walk.orphans[0]} have no journal entry"
+    recorded_last = max((last for _first, last, _count in recorded.values() if last is not None), default=0)
+    if recorded_last >= expected_id:
+        return (f"entry {expected_id} is missing: the blocks recorded entries up to {recorded_last}, "
+                f"the journal ends at entry {expected_id - 1} (rows were deleted)")
     previous = b"\x00"
-    for block_id, prev_hash, stored_hash in blocks:
+    expected_block = 1
+    for block_id, prev_hash, stored_hash, _count, first, last in blocks:
+        if block_id != expected_block:
+            return f"block {expected_block} is missing: the blocks jump from {expected_block - 1} to {block_id}"
+        expected_block += 1
         if bytes(prev_hash) != previous:
             return f"block {block_id} does not chain to the block before it"
         computed = block_hash(previous, block_id, by_block.pop(block_id, []))
         if computed != bytes(stored_hash):
-            first = query(conn, "SELECT min(id) FROM journal WHERE block_id = ?", (block_id,))[0][0]
-            return f"block {block_id} (from entry {first}) does not match its hash: an entry was inserted, changed or deleted"
+            first_id = query(conn, "SELECT min(id) FROM journal WHERE block_id = ?", (block_id,))[0][0]
+            return (f"block {block_id} (from entry {first_id}) does not match its hash: an entry was inserted, "
+                    f"changed or deleted ({_entry_range(first, last)})")
         previous = computed
     if by_block:
         return f"entries of block {min(by_block)} belong to no recorded block"
@@ -183,6 +250,76 @@ def hash_chain_intact(conn, ledger) -> str | None:
     if blocks and bytes(head) != previous:
         return "the chain head does not match the last block: blocks were removed"
     return None
+
+
+class Anchor(NamedTuple):
+    """A month's close hash, as printed at close and kept by an insurer outside the books."""
+
+    month: int
+    block_hash: bytes
+
+    @classmethod
+    def parse(cls, text: str) -> "Anchor":
+        """`YYYY-MM=HEX` (the 64 hex digits printed by `ansinh close`); ValueError naming what is wrong."""
+        month_part, separator, hex_part = text.strip().partition("=")
+        if not separator:
+            raise ValueError(f"an anchor is MONTH=HEX (e.g. 2026-02=9f3c…), got {text[:80]!r}")
+        month = parse_month(month_part.strip())
+        digits = hex_part.strip().lower()
+        if len(digits) != 64 or any(character not in "0123456789abcdef" for character in digits):
+            raise ValueError(f"the anchor of {month_part.strip()} must be 64 hex digits, got {len(digits)} characters")
+        return cls(month, bytes.fromhex(digits))
+
+    def text(self) -> str:
+        return f"{month_text(self.month)}={self.block_hash.hex()}"
+
+
+def anchor_problems(conn, anchors: list[Anchor]) -> list[str | None]:
+    """For each anchor: None when the rows up to its month's close recompute to it, else what is wrong.
+
+    The chain is recomputed from the journal and posting rows alone (the stored entry and
+    block hashes are not trusted), so a rewrite of every hash inside the books still fails.
+    """
+    hashes: dict[int, list[bytes]] = {}
+    first_mismatch: int | None = None
+    walk = _Walk(conn)
+    for entry_id, block_id, computed, stored in walk:
+        if first_mismatch is None and computed != stored:
+            first_mismatch = entry_id
+        hashes.setdefault(block_id, []).append(computed)
+    last_block = max([*hashes, *(row[0] for row in query(conn, "SELECT max(id) FROM block") if row[0] is not None)],
+                     default=0)
+    position: dict[bytes, int] = {}
+    previous = b"\x00"
+    for block_id in range(1, last_block + 1):
+        previous = block_hash(previous, block_id, hashes.get(block_id, []))
+        position.setdefault(previous, block_id)
+    problems: list[str | None] = []
+    for anchor in anchors:
+        label = month_text(anchor.month)
+        close = query(conn, "SELECT anchor_hash, last_entry_id FROM month_close WHERE month = ?", (anchor.month,))
+        if not close:
+            problems.append(f"{label} is not closed in these books: there is no close to check its anchor against")
+            continue
+        stored_anchor, last_entry_id = bytes(close[0][0]), close[0][1]
+        block_id = position.get(anchor.block_hash)
+        if block_id is None:
+            where = (f"entry {first_mismatch} does not match its hash" if first_mismatch is not None else
+                     f"the rows up to the close (entries 1–{last_entry_id}) were rewritten with their hashes")
+            problems.append(f"the books do not reach the anchor of {label}: {where}; "
+                            f"history up to the close of {label} was changed, inserted or deleted")
+            continue
+        late = query(conn, "SELECT min(id) FROM journal WHERE booking_month <= ? AND block_id > ?",
+                     (anchor.month, block_id))[0][0]
+        if late is not None:
+            problems.append(f"entry {late} is booked into a month up to {label} but was written after its anchor "
+                            f"(block {block_id}): it was inserted after the close")
+        elif stored_anchor != anchor.block_hash:
+            problems.append(f"the close record of {label} holds anchor {stored_anchor.hex()[:16]}…, not the "
+                            f"{anchor.block_hash.hex()[:16]}… kept outside: the close record was changed")
+        else:
+            problems.append(None)
+    return problems
 
 
 INVARIANTS: list[tuple[str, Callable]] = [
@@ -199,16 +336,62 @@ INVARIANTS: list[tuple[str, Callable]] = [
 ]
 
 
-def verify(ledger: Ledger, stop_at_first: bool = True) -> list[Check]:
-    """Run every invariant; return each with None or the first problem found."""
-    results: list[Check] = []
+@contextmanager
+def consistent_snapshot(ledger: Ledger) -> Iterator:
+    """A connection that sees one consistent state of the books while writers go on.
+
+    PostgreSQL: one REPEATABLE READ transaction, so every query of a verify run reads
+    the same snapshot while other processes commit (under the default READ COMMITTED
+    each query would see more entries than the one before it, and a live ledger would
+    fail spuriously). SQLite: a deferred `BEGIN`, whose first read fixes the WAL
+    snapshot; unlike the writers' `BEGIN IMMEDIATE` it does not stop ingest meanwhile.
+    """
     with ledger.engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="REPEATABLE READ")
+            try:
+                yield conn
+            finally:
+                conn.connection.driver_connection.rollback()
+            return
+        raw = conn.connection.driver_connection
+        raw.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            raw.execute("ROLLBACK")
+
+
+def _run(check: Callable, conn, ledger) -> str | None:
+    """A check's problem; a check that cannot even run on these rows is a problem too, never a crash."""
+    try:
+        return check(conn, ledger)
+    except Exception as error:  # noqa: BLE001 - tampered rows can break any query; report, do not crash
+        return f"the check could not run on these rows ({type(error).__name__}: {str(error)[:200]})"
+
+
+def verify(ledger: Ledger, stop_at_first: bool = True, anchors: list[Anchor] | None = None) -> list[Check]:
+    """Run every invariant; return each with None or the first problem found.
+
+    `anchors` (months' close hashes kept outside the books) are checked after the
+    invariants, one `Check` each, named `anchor YYYY-MM`.
+    """
+    results: list[Check] = []
+    with consistent_snapshot(ledger) as conn:
         counts = query(conn, "SELECT (SELECT count(*) FROM journal), (SELECT count(*) FROM posting), "
                              "(SELECT count(*) FROM block)")[0]
+        detail = f"{counts[0]} entries, {counts[1]} postings, {counts[2]} blocks"
         for name, check in INVARIANTS:
-            problem = check(conn, ledger)
-            results.append(Check(name, problem, f"{counts[0]} entries, {counts[1]} postings, {counts[2]} blocks"))
+            problem = _run(check, conn, ledger)
+            results.append(Check(name, problem, detail))
             if problem and stop_at_first:
                 break
-        conn.rollback()
+        if anchors and not (stop_at_first and any(check.problem for check in results)):
+            try:
+                problems = anchor_problems(conn, anchors)
+            except Exception as error:  # noqa: BLE001 - as in _run
+                problems = [f"the anchor could not be checked ({type(error).__name__}: {str(error)[:200]})"] * len(anchors)
+            for anchor, problem in zip(anchors, problems):
+                results.append(Check(f"anchor {month_text(anchor.month)}", problem,
+                                     f"{detail}; anchor {anchor.block_hash.hex()}"))
     return results

@@ -1,0 +1,64 @@
+"""The benchmarks at CI size: benchmarks/ingest.py and benchmarks/close.py on ~2,000 events.
+
+These check that the benchmark scripts run and that their outputs agree with each other
+(every item has one outcome, the books hold one entry per accepted item and balance,
+the close's subsidies equal the statements'), never how fast anything was: timings
+live in docs/performance.md, measured by the scripts themselves.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from benchmarks import close as close_benchmark
+from benchmarks import ingest as ingest_benchmark
+from ledger.books import iso_utc
+from ledger.ingest import utc_text
+from tests.conftest import postgres_available
+
+EVENTS = 2_000
+
+
+def test_the_ingest_benchmark_books_every_event_once_and_its_baselines_see_the_same_rows(tmp_path):
+    results = ingest_benchmark.run(EVENTS, folder=tmp_path, seed=3)
+    assert results["events"] == EVENTS
+    figures = results["sqlite"]
+    outcomes = figures["outcomes"]
+    assert sum(outcomes.values()) == EVENTS
+    assert outcomes["accepted"] == figures["books"]["entries"] > 0.9 * EVENTS
+    assert set(outcomes) - {"accepted", "duplicate"}, "the generated file holds bad events too"
+    assert figures["books"]["postings_sum_vnd"] == 0
+    assert figures["baseline_executemany_event_rows"]["rows"] == EVENTS - outcomes.get("malformed", 0)
+    floor = figures["baseline_executemany_ledger_rows"]
+    assert (floor["entries"], floor["postings"]) == (figures["books"]["entries"], figures["books"]["postings"])
+    assert figures["peak_rss_mb"] > 0 and figures["events_per_s"] > 0
+
+
+@pytest.mark.skipif(postgres_available() is not None, reason="PostgreSQL is not reachable")
+def test_the_ingest_benchmark_gives_the_same_outcomes_on_postgresql(tmp_path):
+    results = ingest_benchmark.run(EVENTS, folder=tmp_path, seed=3, sqlite=True, postgres=True)
+    assert results["postgresql"]["outcomes"] == results["sqlite"]["outcomes"]
+    assert results["postgresql"]["books"] == results["sqlite"]["books"]
+    assert results["postgresql"]["baseline_copy_ledger_rows"]["entries"] == results["sqlite"]["books"]["entries"]
+
+
+@pytest.mark.parametrize("postgres", [False, True], ids=["sqlite", "postgresql"])
+def test_the_close_benchmark_closes_every_worker_and_its_figures_agree(tmp_path, postgres):
+    if postgres and postgres_available() is not None:
+        pytest.skip("PostgreSQL is not reachable")
+    results = close_benchmark.run(300, EVENTS, folder=tmp_path, samples=50, sqlite=not postgres, postgres=postgres)
+    figures = results["postgresql" if postgres else "sqlite"]
+    assert figures["consistent"]
+    assert figures["load"]["outcomes"] == {"accepted": EVENTS}
+    assert figures["statements"]["count"] == 300
+    assert 0 < figures["close"]["workers_subsidised"] <= 300
+    assert set(figures["close"]["steps_at_seconds"]) >= {"subsidies computed", "close recorded"}
+    assert figures["statement_latency_ms"]["samples"] == 50
+
+
+def test_the_fast_utc_text_of_ingest_equals_iso_utc():
+    base = datetime(2026, 1, 31, 23, 59, 59, 999_999, tzinfo=timezone(timedelta(hours=7)))
+    for moment in (base, base.replace(microsecond=0), base.astimezone(timezone(timedelta(hours=-9, minutes=-30))),
+                   datetime(2026, 3, 1, 0, 0, tzinfo=timezone.utc), datetime(9999, 12, 31, 23, 0, tzinfo=timezone.utc)):
+        assert utc_text(moment) == iso_utc(moment)
