@@ -6,6 +6,7 @@ rejected events are outcomes, not failures; a run that cannot do its job exits 1
 """
 from __future__ import annotations
 
+import sqlite3
 import sys
 import time
 from collections import Counter
@@ -14,6 +15,7 @@ from typing import Annotated, Optional
 
 import orjson
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -42,11 +44,20 @@ PackOption = Annotated[Optional[str], typer.Option("--pack", help="rules pack na
 OUTCOME_ORDER = ["accepted", "duplicate", *[code.name for code in Rejection]]
 
 
+def _database_refused(error: Exception) -> str:
+    """One line for a database that refuses (read-only, disk full, unreachable): never a traceback."""
+    reason = getattr(error, "orig", None) or error
+    return f"the database refused: {str(reason).splitlines()[0] if str(reason) else type(reason).__name__}"
+
+
 def _open(db: str | None, pack: str | None) -> Ledger:
     try:
         return Ledger.open(db, pack)
     except (StoreError, PackError) as error:
         console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1)
+    except (SQLAlchemyError, sqlite3.Error) as error:
+        console.print(f"[red]error:[/red] {_database_refused(error)}")
         raise typer.Exit(1)
 
 
@@ -109,6 +120,10 @@ def ingest(
                 done = sum(counts.values())
                 rate = done / max(time.perf_counter() - started, 1e-9)
                 progress.update(task, completed=done, rate=f"{rate:,.0f} events/s")
+    except (SQLAlchemyError, sqlite3.Error) as error:
+        console.print(f"[red]error:[/red] {_database_refused(error)}; the chunk being written was rolled back")
+        console.print(f"{sum(counts.values()):,} items before it were booked; re-running the file is safe")
+        raise typer.Exit(1)
     except (OSError, ValueError) as error:
         # Unreadable input (not UTF-8, not Parquet, I/O error). Chunks before it are booked and
         # replaying the whole file is safe: booked events come back `duplicate`.

@@ -42,5 +42,9 @@ async def import_households(request: Request, principal: Principal = Depends(rol
     header = next(reader, None)
     if header is None or [column.strip() for column in header] != ["national_id", "tier", "valid_from"]:
         raise Problem(422, "bad-households", "line 1: the header must be national_id,tier,valid_from")
-    count = await run_in_threadpool(_apply, svc, list(enumerate(reader, start=2)), f"http-import:{principal.subject}")
+    try:
+        records = list(enumerate(reader, start=2))
+    except csv.Error as error:
+        raise Problem(422, "bad-households", f"the CSV cannot be read: {error} (nothing was applied)") from None
+    count = await run_in_threadpool(_apply, svc, records, f"http-import:{principal.subject}")
     return {"imported": count}

@@ -513,9 +513,6 @@ def test_errors_are_problem_json_and_echo_no_national_id(api, method, path, stat
 
 
 @SQLITE_ONLY
-@pytest.mark.xfail(strict=True, reason="bug: api/routes/households.py: a bare carriage return inside a CSV cell "
-                                       "makes csv.reader raise _csv.Error ('new-line character seen in unquoted "
-                                       "field'), uncaught: the import answers 500 (schemathesis hit it too)")
 def test_a_household_csv_with_a_stray_carriage_return_is_a_422_not_a_500(api):
     body = f"national_id,tier,valid_from\n{WORKER_A},poor\r,2026-01\n".encode()
     response = call(api, "admin", "POST", "/v1/households:import", content=body, headers={"Content-Type": "text/csv"})

@@ -112,7 +112,6 @@ def test_a_full_disk_under_the_cli_leaves_whole_chunks_only_and_the_resend_compl
         ledger.close()
 
 
-@pytest.mark.xfail(strict=True, reason=CLI_BUG)
 def test_a_full_disk_under_the_cli_is_one_clear_error_line(tmp_path):
     events_file, _tiers, _items = write_workload(tmp_path, seed=23, workers=100, events=3_000)
     url = new_books(tmp_path, "full.db")
@@ -160,9 +159,6 @@ def test_books_the_user_cannot_write_are_left_exactly_as_they_were(tmp_path):
         ledger.close()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: opening books the user cannot write raises sqlite3 'attempt to write "
-                                       "a readonly database' from ledger/store.py's PRAGMA journal_mode=WAL, which "
-                                       "api/cli.py `_open` does not catch: a traceback instead of an error line")
 def test_books_the_user_cannot_write_give_one_clear_error_line(tmp_path):
     url, events_file, _counts = _read_only_books(tmp_path)
     done = _without_override(url, ["ingest", str(events_file)])
@@ -172,7 +168,7 @@ def test_books_the_user_cannot_write_give_one_clear_error_line(tmp_path):
 
 
 @pytest.mark.postgres
-@pytest.mark.xfail(strict=True, reason=CLI_BUG)
+@pytest.mark.xfail(strict=True, reason=CLI_BUG + " (still open for a read-only PostgreSQL session)")
 def test_a_read_only_postgresql_gives_one_clear_error_line_and_books_nothing(tmp_path):
     from tests.conftest import _drop_schema, _fresh_postgres_url, postgres_available
 
