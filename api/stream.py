@@ -212,13 +212,17 @@ async def ensure_consumer(js, settings: StreamSettings):
                                 description="ansinh ledger: books events, exactly-once effect")
         try:
             info = await js.add_consumer(settings.stream, config)
-        except nats.js.errors.APIError:
-            info = await js.consumer_info(settings.stream, settings.durable)  # created meanwhile
+        except nats.js.errors.APIError as error:
+            try:
+                info = await js.consumer_info(settings.stream, settings.durable)  # created meanwhile
+            except nats.js.errors.NotFoundError:
+                raise StreamSetupError(f"cannot create durable consumer {settings.durable!r} on stream "
+                                       f"{settings.stream!r}: {error.description}") from None
     config = info.config
     problems = []
     if config.deliver_subject:
         problems.append("it is a push consumer (this one pulls)")
-    if (config.filter_subject or ">") != settings.subject and not config.filter_subjects == [settings.subject]:
+    if (config.filter_subject or ">") != settings.subject and config.filter_subjects != [settings.subject]:
         problems.append(f"it reads {config.filter_subject or config.filter_subjects or 'every subject'!r}, "
                         f"not {settings.subject!r}")
     if config.ack_policy != AckPolicy.EXPLICIT:
@@ -370,7 +374,7 @@ class BatchPlan:
     borrowed: int = 0  # messages read from the stream by sequence and booked here
     position: int = 0
 
-    def then(self, later: "BatchPlan") -> "BatchPlan":
+    def then(self, later: BatchPlan) -> BatchPlan:
         """This plan followed by a second pass over its held messages."""
         return BatchPlan(self.booked + later.booked, self.replays + later.replays, self.acked + later.acked,
                          later.held, self.unknown_replays + later.unknown_replays, self.skipped + later.skipped,
@@ -579,7 +583,7 @@ class PullFetcher:
     still open at the server) are kept for the next fetch, so none is lost or reordered.
     """
 
-    _ENDS = {"404", "408"}  # no (more) messages; request expired
+    _ENDS = frozenset(("404", "408"))  # no (more) messages; request expired
 
     def __init__(self, nc, stream: str, durable: str) -> None:
         self._nc = nc

@@ -30,6 +30,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -227,6 +228,13 @@ def main() -> None:
         return
 
     folder = Path(tempfile.mkdtemp(prefix="ansinh-stream-bench-"))
+    try:
+        run(args, folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)  # the messages file and SQLite books: ~1 GB at 1M events
+
+
+def run(args: argparse.Namespace, folder: Path) -> None:
     tag = uuid.uuid4().hex[:8]
     messages = folder / "messages.tsv"
     count = write_messages(messages, args.events, args.seed, f"bench{tag}")
