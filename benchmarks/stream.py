@@ -86,22 +86,13 @@ def publisher(path: str, nats_url: str) -> None:
 
 
 def fresh_url(folder: Path, store: str, label: str) -> tuple[str, str | None]:
-    if store == "sqlite":
-        return f"sqlite:///{folder / (label + '.db')}", None
-    import psycopg
+    """A fresh ledger URL (and its PG schema): the same helper as the HTTP benchmark."""
+    from benchmarks.http_ingest import fresh_url as fresh
 
-    schema = f"bench_{label}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    return PG_URL.replace("postgresql://", "postgresql+psycopg://", 1) + f"?options=-csearch_path%3D{schema}", schema
+    return fresh(folder, store != "sqlite", label)
 
 
-def drop_schema(schema: str | None) -> None:
-    if schema:
-        import psycopg
-
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+from benchmarks.http_ingest import drop_schema  # noqa: E402  (shared with the HTTP benchmark)
 
 
 async def live(url: str, drain_url: str, messages: Path, count: int, batch: int, tag: str, prefix: str) -> dict:
