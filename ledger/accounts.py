@@ -8,6 +8,8 @@ An account is the triple (account_kind, owner_id, scheme):
 | platform receivable | platform | platform row id | none | debit (what the platform owes the fund) |
 | state subsidy receivable | state | 0 | si / oa / ui | debit (what the state budget owes) |
 | subsidy clearing | clearing | month (yyyymm) | si / oa / ui | zero once the month is closed |
+| money received | bank | 0 | none | debit (cash at the fund's bank) |
+| late-payment interest | late_interest | platform row id | none | credit (interest earned on overdue dues) |
 
 A posting's `party` says whose money a worker-account leg is: the worker's own
 withholding, the platform's share, or the state's top-up. Sign: + debit, − credit.
@@ -24,6 +26,8 @@ class AccountKind(enum.IntEnum):
     platform = 2
     state = 3
     clearing = 4
+    bank = 5
+    late_interest = 6
 
 
 class EntryType(enum.IntEnum):
@@ -31,6 +35,8 @@ class EntryType(enum.IntEnum):
     refund = 2  # reverses part of an event
     subsidy_claim = 3  # month close: state receivable against clearing
     subsidy = 4  # month close: clearing to one worker's accounts
+    payment = 5  # money received: bank against a platform's or the state's receivable (ledger/money.py)
+    late_interest = 6  # month close: interest on a platform's overdue dues
 
 
 NO_SCHEME = 0

@@ -7,7 +7,9 @@ errors. `close_month` books, in one transaction under the writer's lock:
    debited, the month's clearing account credited);
 2. one entry per subsidised worker moving it from clearing to their scheme accounts
    (party `state`), so the clearing account drains to zero;
-3. the `month_close` row, after which the database refuses entries booked in the month.
+3. the money side (`ledger.money.bill_month`): one bill per platform, the state's claim,
+   and the month's late-payment interest on overdue bills;
+4. the `month_close` row, after which the database refuses entries booked in the month.
 
 A failure anywhere rolls all of it back: the month stays open and nothing is posted.
 """
@@ -25,6 +27,7 @@ from ledger.accounts import NO_PARTY, PARTY_CODE, SCHEME_CODE, SCHEME_NAME, Acco
 from ledger.books import Ledger, iso_utc
 from ledger.events import month_text, next_month, parse_month
 from ledger.identity import _TWELVE_DIGITS, PROVINCE_CODES
+from ledger.money import bill_month
 from ledger.postings import collector_paused, write_block
 from ledger.store import insert_rows, lock_chain_head, query
 from rules import BASE_TIER, NoVersionInForce, RulesVersion, subsidy_array_vnd
@@ -215,6 +218,9 @@ def close_month(ledger: Ledger, month_label: str, *,
         step("half the workers written")
         written = write_block(conn, entries[half:], recorded_at=iso_utc(ledger.clock()),
                               head=(written.block_hash, written.block_id))
+        billed = bill_month(conn, ledger, month, version, version_id, totals, (written.block_hash, written.block_id))
+        written = billed.written or written
+        step("bills, claim and late interest recorded")
         last_entry_id = query(conn, "SELECT coalesce(max(id), 0) FROM journal")[0][0]
         insert_rows(conn, "month_close", ("month", "closed_at", "rules_version_id", "subsidy_entries",
                                           "subsidy_total_vnd", "anchor_hash", "last_entry_id", "last_tier_id"),

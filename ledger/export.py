@@ -123,9 +123,13 @@ def beancount_account(kind: int, owner: int, scheme: int, party: int, platform_n
     if kind == AccountKind.platform:
         return f"Assets:Receivable:Platforms:P{owner}-{_NOT_IN_ACCOUNT.sub('-', platform_names[owner])}"
     if kind == AccountKind.state:
-        return f"Assets:Receivable:State:{SCHEME_NAME[scheme].upper()}"
+        return f"Assets:Receivable:State:{SCHEME_NAME.get(scheme, 'Unallocated').upper()}"
     if kind == AccountKind.clearing:
         return f"Liabilities:SubsidyClearing:M{owner}:{SCHEME_NAME[scheme].upper()}"
+    if kind == AccountKind.bank:
+        return "Assets:Bank"
+    if kind == AccountKind.late_interest:
+        return f"Income:LateInterest:P{owner}-{_NOT_IN_ACCOUNT.sub('-', platform_names[owner])}"
     raise ExportError(f"posting of an unknown account kind {kind}")
 
 

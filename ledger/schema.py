@@ -199,6 +199,48 @@ class SeenSignature(SQLModel, table=True):
 ACCESS_TABLES = ("platform_key", "seen_signature")
 
 
+class MoneyRecord(SQLModel, table=True):
+    """The money side of settlement (ledger/money.py), one append-only row per document or payment.
+
+    `kind` is `bill` (a platform's dues for a closed month), `claim` (the state's subsidy
+    for a closed month, one row per scheme), `interest` (late-payment interest charged at a
+    close) or `payment` (money received). `payer_id` is the platform's row id, 0 for the
+    state budget. Rows are replayed in id order to allocate payments (docs/payments.md).
+    """
+
+    __tablename__ = "money_record"
+    __table_args__ = (Index("money_record_payer", "payer_id", "id"),)
+    id: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    kind: str = Field(sa_type=Text)
+    payer_id: int
+    month: Optional[int] = None
+    scheme: int = Field(default=0, sa_type=SmallInteger)
+    amount_vnd: int = Field(sa_type=BigInteger)
+    issued_on: str = Field(sa_type=Text)  # bills, claims, interest: the day of the close; payments: value date
+    due_on: Optional[str] = Field(default=None, sa_type=Text)
+    reference: Optional[str] = Field(default=None, sa_type=Text)  # bill/claim reference, or a payment's memo
+    bank_ref: Optional[str] = Field(default=None, sa_type=Text, unique=True)
+    bill_id: Optional[int] = Field(default=None, sa_type=BigInteger)  # interest: the bill it is charged on
+    days: Optional[int] = None  # interest: overdue days in the month
+    entry_id: Optional[int] = Field(default=None, sa_type=BigInteger)
+    recorded_at: str = Field(sa_type=Text)
+
+
+class MoneyClose(SQLModel, table=True):
+    """What the money side of a month close saw: the last money record it replayed."""
+
+    __tablename__ = "money_close"
+    month: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    last_record_id: int = Field(sa_type=BigInteger)
+    bills_vnd: int = Field(sa_type=BigInteger)
+    claims_vnd: int = Field(sa_type=BigInteger)
+    interest_vnd: int = Field(sa_type=BigInteger)
+
+
+#: Tables added by revision 0003 (bills, claims, interest, payments); append-only like the journal.
+MONEY_TABLES = ("money_record", "money_close")
+
+
 SQLITE_GUARDS = [
     *[
         f"""CREATE TRIGGER {table}_append_only_update BEFORE UPDATE ON {table}
@@ -264,3 +306,13 @@ POSTGRES_GUARDS = [
 
 def guard_statements(dialect_name: str) -> list[str]:
     return POSTGRES_GUARDS if dialect_name == "postgresql" else SQLITE_GUARDS
+
+
+def append_only_statements(dialect_name: str, tables: tuple[str, ...]) -> list[str]:
+    """The `append_only` guard for tables added by a later revision (0001 guards its own)."""
+    if dialect_name == "postgresql":
+        return [f"""CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {table}
+                    FOR EACH STATEMENT EXECUTE FUNCTION ansinh_refuse_change()""" for table in tables]
+    return [f"""CREATE TRIGGER {table}_append_only_{verb} BEFORE {verb.upper()} ON {table}
+                BEGIN SELECT RAISE(ABORT, 'append_only: {verb.upper()} of {table} refused'); END"""
+            for table in tables for verb in ("update", "delete")]

@@ -14,7 +14,8 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Callable, Iterator, NamedTuple
 
-from ledger.accounts import PARTY_CODE, SCHEME_NAME, AccountKind
+from ledger import money
+from ledger.accounts import PARTY_CODE, SCHEME_NAME, AccountKind, EntryType
 from ledger.books import Ledger, version_from_document
 from ledger.close import subsidies_for_month
 from ledger.events import month_text, parse_month
@@ -134,6 +135,88 @@ def subsidy_matches_rules(conn, ledger) -> str | None:
             worker = sorted(set(posted.items()) ^ set(expected.items()))[0][0]
             return (f"{month_text(month)}: subsidy of worker {worker[0]} scheme {worker[1]} is "
                     f"{posted.get(worker, 0)}, the rules give {expected.get(worker, 0)}")
+    return None
+
+
+def bills_and_claims_match_settlement(conn, ledger) -> str | None:
+    """Each month's bills equal the platforms' dues, its claim lines the subsidy posted (docs/payments.md)."""
+    for month, in query(conn, "SELECT month FROM money_close ORDER BY month"):
+        dues = {int(platform_id): int(total) for platform_id, total in query(
+            conn, "SELECT platform_id, sum(worker_vnd + platform_vnd) FROM platform_month WHERE month = ? "
+                  "GROUP BY platform_id", (month,))}
+        bills = {int(payer): int(amount) for payer, amount in query(
+            conn, "SELECT payer_id, sum(amount_vnd) FROM money_record WHERE kind = 'bill' AND month = ? "
+                  "GROUP BY payer_id", (month,))}
+        if dues != bills:
+            platform = sorted(set(dues.items()) ^ set(bills.items()))[0][0]
+            return (f"{month_text(month)}: platform {platform} is billed {bills.get(platform, 0)}, "
+                    f"its dues are {dues.get(platform, 0)}")
+        subsidy = {int(scheme): int(total) for scheme, total in query(
+            conn, "SELECT scheme, sum(subsidy_vnd) FROM worker_month WHERE month = ? AND platform_id = 0 "
+                  "GROUP BY scheme HAVING sum(subsidy_vnd) <> 0", (month,))}
+        claims = {int(scheme): int(amount) for scheme, amount in query(
+            conn, "SELECT scheme, sum(amount_vnd) FROM money_record WHERE kind = 'claim' AND month = ? "
+                  "GROUP BY scheme", (month,))}
+        if subsidy != claims:
+            return f"{month_text(month)}: the state is claimed {claims}, the subsidy posted is {subsidy} (by scheme code)"
+    return None
+
+
+def money_records_match_entries(conn, ledger) -> str | None:
+    """Every payment and interest charge is booked by exactly one entry of its amount, and no such entry is unrecorded."""
+    types = {"payment": int(EntryType.payment), "interest": int(EntryType.late_interest)}
+    for kind, entry_type in types.items():
+        recorded = {int(entry_id): int(amount) for entry_id, amount in query(
+            conn, "SELECT entry_id, amount_vnd FROM money_record WHERE kind = ?", (kind,))}
+        booked = {int(entry_id): int(amount) for entry_id, amount in query(
+            conn, "SELECT id, amount_vnd FROM journal WHERE entry_type = ?", (entry_type,))}
+        if recorded != booked:
+            entry = sorted(set(recorded.items()) ^ set(booked.items()))[0][0]
+            return (f"{kind} entry {entry}: recorded {recorded.get(entry)} but booked {booked.get(entry)}")
+    return None
+
+
+def late_interest_matches_rules(conn, ledger) -> str | None:
+    """Re-run each close's interest on the money records it saw, with the rules version stored beside it."""
+    closes = query(conn, "SELECT m.month, m.last_record_id, v.pack, v.effective_from, v.document_json "
+                         "FROM money_close m JOIN month_close c ON c.month = m.month "
+                         "JOIN rules_version v ON v.id = c.rules_version_id ORDER BY m.month")
+    records = money.load_records(conn)
+    for month, last_record_id, pack, effective_from, document in closes:
+        version = version_from_document(pack, effective_from, document)
+        seen = [r for r in records if r.id <= last_record_id and not (r.kind == money.INTEREST and r.month == month)]
+        expected = {(bill.id, days, interest) for bill, days, interest in
+                    money.interest_for_month(money.replay(seen), month, version.late_interest_ppm_per_month)}
+        charged = {(r.bill_id, r.days, r.amount_vnd) for r in records if r.kind == money.INTEREST and r.month == month}
+        if expected != charged:
+            bill = sorted(expected ^ charged)[0][0]
+            return f"{month_text(month)}: late interest on bill record {bill} differs from the rules"
+    return None
+
+
+def payer_balances_match_receivables(conn, ledger) -> str | None:
+    """Bills + interest − payments = each platform's receivable (less dues not yet billed);
+    claims − payments = the state's receivable; and the replay settles every dong of every payment."""
+    last = query(conn, "SELECT max(month) FROM money_close")[0][0] or 0
+    receivable = {int(owner): int(total) for owner, total in query(
+        conn, f"SELECT owner_id, sum(amount_vnd) FROM posting WHERE account_kind = {int(AccountKind.platform)} "
+              "GROUP BY owner_id")}
+    unbilled = {int(platform): int(total) for platform, total in query(
+        conn, "SELECT platform_id, sum(worker_vnd + platform_vnd) FROM platform_month WHERE month > ? "
+              "GROUP BY platform_id", (last,))}
+    state = int(query(conn, f"SELECT coalesce(sum(amount_vnd), 0) FROM posting "
+                            f"WHERE account_kind = {int(AccountKind.state)}")[0][0])
+    records = money.load_records(conn)
+    books = money.replay(records)
+    for payer in sorted(set(receivable) | set(books) | {money.STATE}):
+        book = books.get(payer, money.PayerBook(payer))
+        owed = sum(r.amount_vnd * (-1 if r.kind == money.PAYMENT else 1) for r in records if r.payer_id == payer)
+        if book.owed_vnd != owed:
+            return f"payer {payer}: the payments replay leaves {book.owed_vnd} owed, the records say {owed}"
+        books_say = state if payer == money.STATE else receivable.get(payer, 0) - unbilled.get(payer, 0)
+        if books_say != owed:
+            who = "the state" if payer == money.STATE else f"platform {payer}"
+            return f"{who}: bills + interest − payments = {owed}, but its receivable (billed part) is {books_say}"
     return None
 
 
@@ -332,6 +415,10 @@ INVARIANTS: list[tuple[str, Callable]] = [
     ("refunds_within_originals", refunds_within_originals),
     ("closed_months_frozen", closed_months_frozen),
     ("subsidy_matches_rules", subsidy_matches_rules),
+    ("bills_and_claims_match_settlement", bills_and_claims_match_settlement),
+    ("money_records_match_entries", money_records_match_entries),
+    ("late_interest_matches_rules", late_interest_matches_rules),
+    ("payer_balances_match_receivables", payer_balances_match_receivables),
     ("hash_chain_intact", hash_chain_intact),
 ]
 

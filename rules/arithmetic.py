@@ -35,3 +35,13 @@ def shares_array_vnd(amounts_vnd: np.ndarray, rates_ppm: np.ndarray) -> np.ndarr
 def refund_target_vnd(share_vnd_: int, refunded_total_vnd: int, original_amount_vnd: int) -> int:
     """RULES.md §5: round_half_up(s × C' / o.amount), the cumulative reversal after C'."""
     return (2 * share_vnd_ * refunded_total_vnd + original_amount_vnd) // (2 * original_amount_vnd)
+
+
+def late_interest_vnd(overdue_day_vnd: int, rate_ppm_per_month: int, days_in_month: int) -> int:
+    """Simple late-payment interest for one month (docs/payments.md).
+
+    `overdue_day_vnd` is the sum, over the month's overdue days, of the amount still
+    unpaid on each day; the monthly rate is spread evenly over the month's calendar days:
+    round_half_up(Σ unpaid × rate / (1,000,000 × days in the month)).
+    """
+    return round_half_up(overdue_day_vnd * rate_ppm_per_month, PPM * days_in_month)

@@ -38,6 +38,8 @@ class RulesVersion:
     max_subsidised_months: int | None = None
     pension_floor_contribution_vnd: int = 330_000
     payment_due_day: int = 15
+    #: simple interest on a platform's overdue dues, per month, charged pro rata per day (docs/payments.md)
+    late_interest_ppm_per_month: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rates_ppm", MappingProxyType(dict(self.rates_ppm)))
@@ -76,6 +78,8 @@ class RulesVersion:
             "subsidy_base_cap_vnd": dict(sorted(self.subsidy_base_cap_vnd.items())),
             "max_subsidised_months": self.max_subsidised_months,
             "pension_floor_contribution_vnd": self.pension_floor_contribution_vnd,
+            "payment_due_day": self.payment_due_day,
+            "late_interest_ppm_per_month": self.late_interest_ppm_per_month,
         }
 
     @classmethod
@@ -86,7 +90,9 @@ class RulesVersion:
                    tier_rate_ppm=document["tier_rate_ppm"], subsidised_schemes=tuple(document["subsidised_schemes"]),
                    subsidy_base_cap_vnd=document["subsidy_base_cap_vnd"],
                    max_subsidised_months=document["max_subsidised_months"],
-                   pension_floor_contribution_vnd=document["pension_floor_contribution_vnd"])
+                   pension_floor_contribution_vnd=document["pension_floor_contribution_vnd"],
+                   payment_due_day=document.get("payment_due_day", 15),
+                   late_interest_ppm_per_month=document.get("late_interest_ppm_per_month", 0))
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,8 @@ from tests.conftest import FixedClock, _drop_schema, _fresh_postgres_url, postgr
 from tests.reliability.oracle import ANSINH, ROOT, SECRET, cli_env, differences, run_cli, table_counts, \
     verify_problems
 
-CLOSE_STEPS = ("subsidies computed", "entries built", "half the workers written", "close recorded")
+CLOSE_STEPS = ("subsidies computed", "entries built", "half the workers written",
+               "bills, claim and late interest recorded", "close recorded")
 CHUNK_SIZE = 250  # events per transaction in the killed ingest: many commits, so a kill lands between or inside
 
 
