@@ -14,7 +14,7 @@ from api import problems
 from api.deps import Services
 from api.keys import PlatformKeys
 from api.observability import Metrics, RequestContext, configure_logging
-from api.routes import admin, events, households, months, ops, simulations, workers
+from api.routes import admin, events, households, months, ops, payments, simulations, workers
 from api.settings import Settings
 from api.tokens import TokenVerifier
 from api.web.pages import install as install_pages
@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                               "problem+json. Signing: docs/http.md.")
     app.state.services = svc
     problems.install(app)
-    for module in (events, workers, months, households, admin, simulations):
+    for module in (events, workers, months, payments, households, admin, simulations):
         app.include_router(module.router, prefix="/v1")
     app.include_router(ops.router)
     app.add_middleware(RequestContext, metrics=svc.metrics, max_body_bytes=svc.settings.max_body_bytes)

@@ -44,6 +44,14 @@ PackOption = Annotated[Optional[str], typer.Option("--pack", help="rules pack na
 OUTCOME_ORDER = ["accepted", "duplicate", *[code.name for code in Rejection]]
 
 
+def _database_errors() -> tuple[type[BaseException], ...]:
+    """What a refusing database raises: SQLAlchemy's errors, and the raw drivers' (the store writes
+    through the driver connection, so a read-only PostgreSQL raises `psycopg.Error` unwrapped).
+    Evaluated when an exception is matched, so psycopg is never imported just to be caught."""
+    psycopg = sys.modules.get("psycopg")
+    return (SQLAlchemyError, sqlite3.Error) + ((psycopg.Error,) if psycopg is not None else ())
+
+
 def _database_refused(error: Exception) -> str:
     """One line for a database that refuses (read-only, disk full, unreachable): never a traceback."""
     reason = getattr(error, "orig", None) or error
@@ -56,7 +64,7 @@ def _open(db: str | None, pack: str | None) -> Ledger:
     except (StoreError, PackError) as error:
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1)
-    except (SQLAlchemyError, sqlite3.Error) as error:
+    except _database_errors() as error:
         console.print(f"[red]error:[/red] {_database_refused(error)}")
         raise typer.Exit(1)
 
@@ -120,7 +128,7 @@ def ingest(
                 done = sum(counts.values())
                 rate = done / max(time.perf_counter() - started, 1e-9)
                 progress.update(task, completed=done, rate=f"{rate:,.0f} events/s")
-    except (SQLAlchemyError, sqlite3.Error) as error:
+    except _database_errors() as error:
         console.print(f"[red]error:[/red] {_database_refused(error)}; the chunk being written was rolled back")
         console.print(f"{sum(counts.values()):,} items before it were booked; re-running the file is safe")
         raise typer.Exit(1)
@@ -165,6 +173,9 @@ def tiers_import(
             console.print(f"[red]error:[/red] {file.name}: {line}")
         console.print("nothing was imported")
         raise typer.Exit(1)
+    except _database_errors() as error:
+        console.print(f"[red]error:[/red] {_database_refused(error)}; nothing was imported")
+        raise typer.Exit(1)
     finally:
         ledger.close()
     out.print(f"imported {count} household statuses from {file.name}")
@@ -182,6 +193,9 @@ def close_command(
         result = close_month(ledger, month)
     except (CloseError, ValueError) as error:
         console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1)
+    except _database_errors() as error:
+        console.print(f"[red]error:[/red] {_database_refused(error)}; the month was not closed")
         raise typer.Exit(1)
     finally:
         ledger.close()
@@ -349,6 +363,9 @@ def _key_action(db: str | None, action) -> None:
     except (ValueError, LookupError) as error:
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1)
+    except _database_errors() as error:
+        console.print(f"[red]error:[/red] {_database_refused(error)}")
+        raise typer.Exit(1)
     finally:
         ledger.close()
     _print_json(record.__dict__)
@@ -483,6 +500,14 @@ app.command("consume")(consume_command)
 app.command("publish")(publish_command)
 
 
+from api.money_cli import (account_command, bills_command, claim_command, payments_app,  # noqa: E402
+                           report_app)
+app.add_typer(payments_app, name="payments")
+app.add_typer(report_app, name="report")
+app.command("bills")(bills_command)
+app.command("account")(account_command)
+app.command("claim")(claim_command)
+
 from api.ops_cli import backup_command, export_command, restore_command  # noqa: E402
 app.command("backup")(backup_command)
 app.command("restore")(restore_command)
@@ -490,7 +515,11 @@ app.command("export")(export_command)
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except _database_errors() as error:  # any command: one line, never a traceback (its transaction rolled back)
+        console.print(f"[red]error:[/red] {_database_refused(error)}")
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

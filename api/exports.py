@@ -20,20 +20,30 @@ def settlement_bytes(report: dict[str, Any], file_format: str) -> bytes:
     """The settlement in `file_format` (json, csv or parquet); ValueError for another format."""
     if file_format == "json":
         return orjson.dumps(report, option=orjson.OPT_INDENT_2)
-    lines = settlement_lines(report)
+    return lines_bytes(settlement_lines(report), file_format, {
+        "control_total_vnd": str(report["control_total_vnd"]), "postings_sha256": report["postings_sha256"],
+        "status": report["status"]})
+
+
+def lines_bytes(lines: list[dict[str, Any]], file_format: str, metadata: dict[str, str] | None = None) -> bytes:
+    """Flat lines (one dict per row, same keys) as json, csv or parquet; ValueError for another format.
+
+    Parquet keeps `metadata` (control totals, hashes) in the file's schema metadata.
+    """
+    if file_format == "json":
+        return orjson.dumps(lines, option=orjson.OPT_INDENT_2)
     if file_format == "csv":
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(lines[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(lines)
+        if lines:
+            writer = csv.DictWriter(buffer, fieldnames=list(lines[0]), lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(lines)
         return buffer.getvalue().encode()
     if file_format == "parquet":
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pa.Table.from_pylist(lines).replace_schema_metadata({
-            "control_total_vnd": str(report["control_total_vnd"]), "postings_sha256": report["postings_sha256"],
-            "status": report["status"]})
+        table = pa.Table.from_pylist(lines).replace_schema_metadata(metadata or {})
         sink = io.BytesIO()
         pq.write_table(table, sink)
         return sink.getvalue()

@@ -104,3 +104,104 @@ class IssuedKeyOut(BaseModel):
     key_id: str
     platform: str
     secret: str = Field(description="shown once; store it in the platform's secret manager")
+
+
+class PaymentIn(BaseModel):
+    date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="value date of the transfer, YYYY-MM-DD")
+    amount_vnd: int = Field(gt=0, le=10**15)
+    payer: str = Field(min_length=1, max_length=64, description="a platform id, or 'state' for the state budget")
+    reference: str = Field(default="", max_length=512, description="the transfer's memo; may name a bill reference")
+    bank_ref: str = Field(pattern=r"^[\x21-\x7e]{1,64}$", description="the bank's transaction id (idempotency key)")
+
+
+class PaymentsIn(BaseModel):
+    payments: list[PaymentIn] = Field(min_length=1, max_length=10_000)
+
+
+class PaymentOutcome(BaseModel):
+    bank_ref: str
+    status: Literal["booked", "duplicate"]
+    payer: str
+    amount_vnd: int
+    matched_reference: Optional[str]
+    settled: dict[str, int]
+    credit_vnd: int
+
+
+class PaymentsResult(BaseModel):
+    outcomes: list[PaymentOutcome]
+
+
+class BillLine(BaseModel):
+    payer: str
+    kind: str
+    reference: str
+    month: str
+    issued_on: str
+    due_on: Optional[str]
+    amount_vnd: int
+    outstanding_vnd: int
+
+
+class AccountLine(BaseModel):
+    date: str
+    kind: str
+    month: Optional[str]
+    reference: Optional[str]
+    bank_ref: Optional[str]
+    debit_vnd: int
+    credit_vnd: int
+    balance_vnd: int
+
+
+class OpenItem(BaseModel):
+    reference: str
+    kind: str
+    month: str
+    due_on: Optional[str]
+    amount_vnd: int
+    outstanding_vnd: int
+    days_overdue: int
+
+
+class Account(BaseModel):
+    payer: str
+    as_of: str
+    lines: list[AccountLine]
+    open_items: list[OpenItem]
+    bills_vnd: int
+    interest_vnd: int
+    payments_vnd: int
+    balance_vnd: int
+    credit_vnd: int
+    arrears_vnd: int
+    unmatched_payments: list[str]
+    unbilled_vnd: int
+
+
+class Claim(BaseModel):
+    month: str
+    status: Literal["final", "provisional"]
+    reference: str
+    due_on: Optional[str]
+    schemes: dict[str, int]
+    by_tier: dict[str, dict[str, int]]
+    by_province: dict[str, dict[str, int]]
+    workers: int
+    control_total_vnd: int
+    claimed_vnd: int
+    paid_vnd: int
+    outstanding_vnd: int
+
+
+class AuthorityLine(BaseModel):
+    month: str
+    province: str
+    platform: str
+    kind: str
+    tier: str
+    workers: int
+    worker_vnd: int
+    platform_vnd: int
+    subsidy_vnd: int
+    total_vnd: int

@@ -1,0 +1,223 @@
+"""`ansinh payments|bills|account|claim|report`: the money side of settlement (registered in api/cli.py).
+
+Thin like every command: each opens the books, calls one function of `ledger.money` or
+`ledger.authority` and prints a table, JSON, or writes a file. Failures are one
+`error:` line and exit 1; a bad bank statement names every bad line and books nothing.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from api.exports import lines_bytes
+from ledger.authority import authority_aggregates, state_claim, write_contributions
+from ledger.books import Ledger
+from ledger.money import PaymentError, account_statement, bills_of_month, read_payments_csv, record_payments
+
+payments_app = typer.Typer(help="Money received: book a bank statement (CSV).", no_args_is_help=True)
+report_app = typer.Typer(help="Monthly reports to the authorities.", no_args_is_help=True)
+console = Console(stderr=True)
+out = Console(highlight=False, soft_wrap=True)
+DbOption = Annotated[Optional[str], typer.Option("--db", help="SQLAlchemy URL; default ANSINH_DATABASE_URL or ./ansinh.db")]
+FormatOption = Annotated[Optional[str], typer.Option("--format", help="json, csv or parquet")]
+OutputOption = Annotated[Optional[Path], typer.Option("--output", help="file to write (default: print)")]
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]error:[/red] {message}", markup=True, highlight=False)
+    raise typer.Exit(1)
+
+
+def _books(db: str | None) -> Ledger:
+    from api.cli import _open  # the one place the CLI opens books (clear errors for a bad URL or pack)
+
+    return _open(db, None)
+
+
+def _emit(lines: list[dict], file_format: str | None, output: Path | None, metadata: dict[str, str],
+          table: Table, as_json: object) -> None:
+    """A table on the terminal, or the lines as json/csv/parquet to stdout or a file."""
+    if file_format is None and output is None:
+        out.print(table)
+        return
+    chosen = file_format or (output.suffix.lstrip(".") if output else "json")
+    if chosen == "parquet" and output is None:
+        _fail("--format parquet needs --output FILE")
+    try:
+        data = orjson.dumps(as_json, option=orjson.OPT_INDENT_2) if chosen == "json" else \
+            lines_bytes(lines, chosen, metadata)
+    except ValueError as error:
+        _fail(str(error))
+    if output is None:
+        typer.echo(data.decode(), nl=False)
+        return
+    if output.exists():
+        _fail(f"{output} already exists; a report never overwrites a file")
+    output.write_bytes(data)
+    out.print(f"wrote {output} ({len(lines)} lines)")
+
+
+@payments_app.command("import")
+def payments_import(
+    file: Annotated[Path, typer.Argument(help="CSV with header date,amount_vnd,payer,reference,bank_ref")],
+    as_json: Annotated[bool, typer.Option("--json", help="print each payment's outcome as JSON")] = False,
+    db: DbOption = None,
+) -> None:
+    """Book a bank statement: each line once (by bank_ref), matched by reference, else oldest bill first."""
+    if not file.is_file():
+        _fail(f"no such file: {file}")
+    try:
+        payments = [payment for _line, payment in read_payments_csv(file)]
+    except PaymentError as error:
+        _fail(f"{file}: nothing booked\n" + "\n".join(error.errors))
+    ledger = _books(db)
+    try:
+        outcomes = record_payments(ledger, payments)
+    except PaymentError as error:
+        _fail(f"{file}: nothing booked\n" + "\n".join(error.errors))
+    finally:
+        ledger.close()
+    if as_json:
+        typer.echo(orjson.dumps([outcome.as_dict() for outcome in outcomes], option=orjson.OPT_INDENT_2).decode())
+        return
+    table = Table(title=f"Payments in {file.name}")
+    for column in ("bank_ref", "payer", "amount_vnd", "status", "settled", "credit_vnd"):
+        table.add_column(column, justify="right" if column.endswith("vnd") else "left")
+    for outcome in outcomes:
+        settled = ", ".join(f"{reference} {amount:,}" for reference, amount in outcome.settled.items())
+        if outcome.status == "booked" and outcome.matched_reference is None:
+            settled = f"(no reference matched) {settled}".strip()
+        table.add_row(outcome.bank_ref, outcome.payer, f"{outcome.amount_vnd:,}", outcome.status, settled,
+                      f"{outcome.credit_vnd:,}")
+    out.print(table)
+    booked = [outcome for outcome in outcomes if outcome.status == "booked"]
+    out.print(f"{len(booked)} booked ({sum(o.amount_vnd for o in booked):,} VND), "
+              f"{len(outcomes) - len(booked)} already booked before")
+
+
+def bills_command(
+    month: Annotated[str, typer.Argument(help="YYYY-MM (a closed month)")],
+    file_format: FormatOption = None,
+    output: OutputOption = None,
+    db: DbOption = None,
+) -> None:
+    """The bills and the state claim issued at a month's close, with what is still unpaid."""
+    ledger = _books(db)
+    try:
+        lines = bills_of_month(ledger, month)
+    except ValueError as error:
+        _fail(str(error))
+    finally:
+        ledger.close()
+    table = Table(title=f"Bills of {month}")
+    for column in ("payer", "kind", "reference", "due_on", "amount_vnd", "outstanding_vnd"):
+        table.add_column(column, justify="right" if column.endswith("vnd") else "left")
+    for line in lines:
+        table.add_row(line["payer"], line["kind"], line["reference"], line["due_on"], f"{line['amount_vnd']:,}",
+                      f"{line['outstanding_vnd']:,}")
+    if not lines:
+        table.caption = "no bills: the month is not closed, or nothing was booked in it"
+    _emit(lines, file_format, output, {"month": month}, table, lines)
+
+
+def account_command(
+    payer: Annotated[str, typer.Argument(help="platform id, or 'state' for the state budget")],
+    file_format: FormatOption = None,
+    output: OutputOption = None,
+    db: DbOption = None,
+) -> None:
+    """A payer's statement of account: bills, interest, payments, running balance, open items."""
+    ledger = _books(db)
+    try:
+        report = account_statement(ledger, payer)
+    except LookupError as error:
+        _fail(str(error.args[0]))
+    finally:
+        ledger.close()
+    table = Table(title=f"Statement of account: {report['payer']} (as of {report['as_of']})")
+    for column in ("date", "kind", "month", "reference", "debit_vnd", "credit_vnd", "balance_vnd"):
+        table.add_column(column, justify="right" if column.endswith("vnd") else "left")
+    for line in report["lines"]:
+        table.add_row(line["date"], line["kind"], line["month"] or "", line["bank_ref"] or line["reference"] or "",
+                      f"{line['debit_vnd']:,}", f"{line['credit_vnd']:,}", f"{line['balance_vnd']:,}")
+    table.caption = (f"balance {report['balance_vnd']:,} VND · in arrears {report['arrears_vnd']:,} · "
+                     f"credit {report['credit_vnd']:,} · not yet billed {report['unbilled_vnd']:,}")
+    _emit(report["lines"], file_format, output, {"payer": report["payer"], "balance_vnd": str(report["balance_vnd"])},
+          table, report)
+
+
+def claim_command(
+    month: Annotated[str, typer.Argument(help="YYYY-MM")],
+    file_format: FormatOption = None,
+    output: OutputOption = None,
+    db: DbOption = None,
+) -> None:
+    """The claim to the state budget for a month: subsidy by scheme, tier and province, control total."""
+    ledger = _books(db)
+    try:
+        claim = state_claim(ledger, month)
+    except ValueError as error:
+        _fail(str(error))
+    finally:
+        ledger.close()
+    lines = [{"month": claim["month"], "group": group, "key": key, **amounts}
+             for group in ("by_tier", "by_province") for key, amounts in claim[group].items()]
+    table = Table(title=f"State subsidy claim {claim['month']} ({claim['status']}), reference {claim['reference']}")
+    for column in ("group", "key", "si", "oa", "ui"):
+        table.add_column(column, justify="left" if column in ("group", "key") else "right")
+    for line in lines:
+        table.add_row(line["group"], line["key"], *(f"{line[s]:,}" for s in ("si", "oa", "ui")))
+    table.caption = (f"control total {claim['control_total_vnd']:,} VND, {claim['workers']:,} workers · "
+                     f"paid {claim['paid_vnd']:,} · outstanding {claim['outstanding_vnd']:,}")
+    _emit(lines, file_format, output, {"control_total_vnd": str(claim["control_total_vnd"]),
+                                       "reference": claim["reference"]}, table, claim)
+
+
+@report_app.command("authority")
+def report_authority(
+    month: Annotated[str, typer.Argument(help="YYYY-MM")],
+    file_format: FormatOption = None,
+    output: OutputOption = None,
+    db: DbOption = None,
+) -> None:
+    """Per province, platform, kind and tier: workers covered, contributions, subsidy (CSV/Parquet)."""
+    ledger = _books(db)
+    try:
+        lines = authority_aggregates(ledger, month)
+    except ValueError as error:
+        _fail(str(error))
+    finally:
+        ledger.close()
+    table = Table(title=f"Report to the authorities, {month}")
+    for column in ("province", "platform", "kind", "tier", "workers", "total_vnd"):
+        table.add_column(column, justify="right" if column in ("workers", "total_vnd") else "left")
+    for line in lines:
+        table.add_row(line["province"], line["platform"], line["kind"], line["tier"], f"{line['workers']:,}",
+                      f"{line['total_vnd']:,}")
+    total = sum(line["total_vnd"] for line in lines)
+    table.caption = f"control total {total:,} VND (= the settlement's platform dues + subsidy)"
+    _emit(lines, file_format, output, {"control_total_vnd": str(total)}, table, lines)
+
+
+@report_app.command("contributions")
+def report_contributions(
+    month: Annotated[str, typer.Argument(help="YYYY-MM")],
+    output: Annotated[Path, typer.Option("--output", help="CSV file to write (its SHA-256 goes beside it)")],
+    db: DbOption = None,
+) -> None:
+    """Per worker and scheme, layout ansinh-contributions/1, for the national insurer's records."""
+    ledger = _books(db)
+    try:
+        written = write_contributions(ledger, month, output)
+    except (ValueError, FileExistsError) as error:
+        _fail(str(error))
+    finally:
+        ledger.close()
+    out.print(f"wrote {written['path']}: {written['lines']:,} lines, layout {written['layout']}, "
+              f"total {written['total_vnd']:,} VND, sha256 {written['sha256']}")
+    out.print("the file holds national ids: hand it to the national insurer only, by a secure channel")
