@@ -151,12 +151,17 @@ class PayerBook:
             self.allocations.append(Allocation(item_id, source_id, amount, paid_on))
         return amount
 
+    def _oldest_first(self) -> list[Record]:
+        return sorted(self.items.values(), key=lambda item: (item.due_on or item.issued_on, item.id))
+
     def add(self, record: Record) -> None:
         if record.is_item:
             self.items[record.id] = record
             if record.amount_vnd < 0:  # a credit note: refunds booked in the month exceeded the dues
-                self.credit_vnd += -record.amount_vnd
                 self.outstanding[record.id] = 0
+                self.credit_vnd += -record.amount_vnd
+                for item in self._oldest_first():  # it settles what is still open, as a payment would
+                    self.credit_vnd -= self._settle(item.id, record.id, self.credit_vnd, record.issued_on)
                 return
             self.outstanding[record.id] = record.amount_vnd
             self.credit_vnd -= self._settle(record.id, record.id, self.credit_vnd, record.issued_on)
@@ -167,8 +172,7 @@ class PayerBook:
         named = [item for item in self.items.values() if reference is not None and item.reference == reference]
         if not named:
             self.unmatched.append(record.id)
-        oldest = sorted(self.items.values(), key=lambda item: (item.due_on or item.issued_on, item.id))
-        for item in [*named, *oldest]:
+        for item in [*named, *self._oldest_first()]:
             if left == 0:
                 break
             left -= self._settle(item.id, record.id, left, record.issued_on)

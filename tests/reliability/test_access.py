@@ -144,6 +144,11 @@ ROUTES = [
     ("GET", "/v1/months", None, STAFF),
     ("GET", f"/v1/months/{MONTH}/settlement", None, STAFF),
     ("POST", "/v1/months/2026-01/close", None, {"insurer", "admin"}),
+    ("POST", "/v1/payments", {"payments": []}, {"insurer", "admin"}),  # 422 for staff: an empty batch
+    ("GET", f"/v1/months/{MONTH}/bills", None, STAFF),
+    ("GET", "/v1/payers/grab/account", None, {"insurer", "admin"}),
+    ("GET", f"/v1/months/{MONTH}/claim", None, STAFF),
+    ("GET", f"/v1/months/{MONTH}/reports/authority", None, STAFF),
     ("PUT", f"/v1/households/{WORKER_C}", {"tier": "poor", "valid_from": "2026-01"}, {"admin"}),
     ("POST", "/v1/households:import", "national_id,tier,valid_from\n", {"admin"}),
     ("GET", "/v1/platform-keys", None, {"admin"}),
@@ -184,6 +189,10 @@ WEB_PAGES = [
 ]
 TEMPLATES = {"/v1/months/{month}/close": "/v1/months/2026-01/close",
              "/v1/months/{month}/settlement": f"/v1/months/{MONTH}/settlement",
+             "/v1/months/{month}/bills": f"/v1/months/{MONTH}/bills",
+             "/v1/months/{month}/claim": f"/v1/months/{MONTH}/claim",
+             "/v1/months/{month}/reports/authority": f"/v1/months/{MONTH}/reports/authority",
+             "/v1/payers/{payer}/account": "/v1/payers/grab/account",
              "/v1/households/{national_id}": f"/v1/households/{WORKER_C}",
              "/v1/platforms/{platform}/keys": "/v1/platforms/shopee/keys",
              "/v1/platforms/{platform}/keys:rotate": "/v1/platforms/grab/keys:rotate",

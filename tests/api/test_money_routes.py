@@ -1,0 +1,115 @@
+"""The money side over HTTP and the command line: the same functions, the same figures (docs/payments.md).
+
+Books: one grab ride of 10,000,000 VND in January (dues 200,000), January closed; the
+service's clock is 2026-06-01, so January's bill (due 2026-02-15) is overdue.
+"""
+from __future__ import annotations
+
+import csv
+import io
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app
+from ledger.money import bill_reference
+from tests.ledger.factories import WORKER_A, event
+
+GRAB_JANUARY = bill_reference(202601, 1)
+
+
+@pytest.fixture
+def insurer(caller):
+    assert caller.post_events([event("j-1", amount=10_000_000, occurred_at="2026-01-10T09:00:00+07:00")]).status_code == 200
+    assert caller.client.post("/v1/months/2026-01/close", headers=caller.bearer("insurer")).status_code == 200
+    return caller
+
+
+def post_payments(caller, *payments, role: str = "insurer"):
+    return caller.client.post("/v1/payments", json={"payments": list(payments)}, headers=caller.bearer(role))
+
+
+def payment(bank_ref: str, amount: int = 200_000, **fields) -> dict:
+    return {"date": "2026-02-14", "amount_vnd": amount, "payer": "grab", "reference": f"CK {GRAB_JANUARY}",
+            "bank_ref": bank_ref, **fields}
+
+
+def test_an_insurer_books_a_payment_once_and_a_resend_is_a_duplicate(insurer):
+    first = post_payments(insurer, payment("VCB-1"))
+    assert first.status_code == 200
+    assert first.json()["outcomes"] == [{"bank_ref": "VCB-1", "status": "booked", "payer": "grab",
+                                         "amount_vnd": 200_000, "matched_reference": GRAB_JANUARY,
+                                         "settled": {GRAB_JANUARY: 200_000}, "credit_vnd": 0}]
+    again = post_payments(insurer, payment("VCB-1"))
+    assert [o["status"] for o in again.json()["outcomes"]] == ["duplicate"]
+    account = insurer.client.get("/v1/payers/grab/account", headers=insurer.bearer("insurer")).json()
+    assert (account["bills_vnd"], account["payments_vnd"], account["balance_vnd"]) == (200_000, 200_000, 0)
+
+
+def test_a_batch_with_an_unknown_payer_is_a_422_problem_and_books_nothing(insurer):
+    response = post_payments(insurer, payment("VCB-1"), payment("VCB-2", payer="uber"))
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"] == ["payment 2 (VCB-2): payer 'uber' is neither a known platform nor 'state'"]
+    account = insurer.client.get("/v1/payers/grab/account", headers=insurer.bearer("insurer")).json()
+    assert account["payments_vnd"] == 0
+
+
+@pytest.mark.parametrize("bad", [{"amount_vnd": 0}, {"amount_vnd": -5}, {"bank_ref": "has space"},
+                                 {"date": "14/02/2026"}])
+def test_a_malformed_payment_is_a_422_not_a_500(insurer, bad):
+    assert post_payments(insurer, {**payment("VCB-1"), **bad}).status_code == 422
+
+
+def test_the_bills_claim_and_authority_report_of_a_closed_month_agree_with_its_settlement(insurer):
+    staff = insurer.bearer("policy")
+    settlement = insurer.client.get("/v1/months/2026-01/settlement", headers=staff).json()
+    bills = insurer.client.get("/v1/months/2026-01/bills", headers=staff).json()
+    assert [(b["payer"], b["kind"], b["amount_vnd"]) for b in bills] == [
+        ("grab", "bill", 200_000), ("state", "claim si", 10_000), ("state", "claim ui", 5_000)]
+    claim = insurer.client.get("/v1/months/2026-01/claim", headers=staff).json()
+    assert claim["schemes"] == settlement["subsidy"] == {"si": 10_000, "oa": 0, "ui": 5_000}
+    assert claim["by_province"] == {WORKER_A[:3]: {"si": 10_000, "oa": 0, "ui": 5_000}}
+    report = insurer.client.get("/v1/months/2026-01/reports/authority?format=csv", headers=staff)
+    assert report.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(report.text)))
+    assert sum(int(row["total_vnd"]) for row in rows) == settlement["control_total_vnd"] == 215_000
+
+
+def test_an_unknown_payer_account_is_a_404(insurer):
+    response = insurer.client.get("/v1/payers/uber/account", headers=insurer.bearer("insurer"))
+    assert (response.status_code, response.json()["title"]) == (404, "Not Found")
+
+
+# -- the command line -----------------------------------------------------------------------------
+
+runner = CliRunner()
+
+
+def test_the_command_line_books_a_bank_statement_and_prints_the_statement_of_account(tmp_path):
+    db = f"sqlite:///{tmp_path / 'books.db'}"
+    events = tmp_path / "events.ndjson"
+    events.write_bytes(orjson.dumps(event("j-1", amount=10_000_000, occurred_at="2026-01-10T09:00:00+07:00")) + b"\n")
+    for args in (["ingest", events], ["close", "2026-01"]):
+        assert runner.invoke(app, [*map(str, args), "--db", db]).exit_code == 0
+    bank = tmp_path / "bank.csv"
+    bank.write_text(f"date,amount_vnd,payer,reference,bank_ref\n2026-02-10,150000,grab,{GRAB_JANUARY},VCB-1\n"
+                    f"2026-02-10,150000,grab,{GRAB_JANUARY},VCB-1\n", encoding="utf-8")
+    booked = runner.invoke(app, ["payments", "import", str(bank), "--json", "--db", db])
+    assert booked.exit_code == 0, booked.stderr
+    assert [(o["status"], o["credit_vnd"]) for o in orjson.loads(booked.stdout)] == [("booked", 0), ("duplicate", 0)]
+    account = runner.invoke(app, ["account", "grab", "--format", "json", "--db", db])
+    figures = orjson.loads(account.stdout)
+    assert (figures["balance_vnd"], figures["open_items"][0]["outstanding_vnd"]) == (50_000, 50_000)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("date,amount,payer\n", encoding="utf-8")
+    refused = runner.invoke(app, ["payments", "import", str(bad), "--db", db])
+    assert refused.exit_code == 1
+    assert "the header must be date,amount_vnd,payer,reference,bank_ref" in refused.stderr.replace("\n", "")
+    contributions = tmp_path / "contributions.csv"
+    written = runner.invoke(app, ["report", "contributions", "2026-01", "--output", str(contributions), "--db", db])
+    assert written.exit_code == 0
+    assert sum(int(row["total_vnd"]) for row in csv.DictReader(contributions.open())) == 215_000
+    again = runner.invoke(app, ["report", "contributions", "2026-01", "--output", str(contributions), "--db", db])
+    assert again.exit_code == 1  # never overwrites
