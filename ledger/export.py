@@ -11,7 +11,8 @@
   tool (`bean-check`, `bean-query`, Fava) can recompute every balance independently.
   Accounts: `Liabilities:Workers:W<id>:<SCHEME>:<Party>` (credit balances: what the funds
   owe each worker, split by who paid), `Assets:Receivable:Platforms:P<id>-<name>`,
-  `Assets:Receivable:State:<SCHEME>`, `Liabilities:SubsidyClearing:M<yyyymm>:<SCHEME>`.
+  `Assets:Receivable:State:<SCHEME>`, `Liabilities:SubsidyClearing:M<yyyymm>:<SCHEME>`,
+  `Assets:Bank` (payments received), `Income:LateInterest:P<id>-<name>`.
 """
 from __future__ import annotations
 
@@ -45,6 +46,8 @@ PARQUET_TABLES = (
     ("worker_month", "worker_id, month, scheme, platform_id", ()),
     ("platform_month", "platform_id, month, scheme", ()),
     ("ledger_state", "id", ()),
+    ("money_record", "id", ()),
+    ("money_close", "month", ()),
 )
 
 
