@@ -54,6 +54,9 @@ class CloseResult:
     subsidy_vnd: dict[str, int]
     anchor_hash: str
     rules_version: str
+    bills: int = 0
+    bills_vnd: int = 0
+    late_interest_vnd: int = 0
 
 
 def first_day(month: int) -> date:
@@ -229,4 +232,5 @@ def close_month(ledger: Ledger, month_label: str, *,
         step("close recorded")
     ledger.committed(pending)
     return CloseResult(month_label, len(per_worker), {SCHEME_NAME[SCHEME_CODE[s]]: v for s, v in totals.items()},
-                       written.block_hash.hex(), version.version_id)
+                       written.block_hash.hex(), version.version_id, billed.bills, billed.bills_vnd,
+                       billed.interest_vnd)

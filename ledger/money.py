@@ -256,6 +256,7 @@ def interest_for_month(books: dict[int, PayerBook], month: int, rate_ppm: int) -
 
 @dataclass(frozen=True)
 class MonthBilled:
+    bills: int
     bills_vnd: int
     claims_vnd: int
     interest_vnd: int
@@ -292,7 +293,7 @@ def bill_month(conn, ledger: Ledger, month: int, version: RulesVersion, version_
                           bill.reference, None, bill.id, days, written.first_entry_id + offset))
         next_id += 1
     _insert_records(conn, new, recorded_at)
-    totals = MonthBilled(sum(r.amount_vnd for r in new if r.kind == BILL),
+    totals = MonthBilled(sum(1 for r in new if r.kind == BILL), sum(r.amount_vnd for r in new if r.kind == BILL),
                          sum(r.amount_vnd for r in new if r.kind == CLAIM),
                          sum(r.amount_vnd for r in new if r.kind == INTEREST), written)
     insert_rows(conn, "money_close", ("month", "last_record_id", "bills_vnd", "claims_vnd", "interest_vnd"),
