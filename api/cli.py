@@ -201,7 +201,10 @@ def close_command(
         ledger.close()
     out.print(f"closed {result.month} under {result.rules_version}: {result.workers_subsidised} workers subsidised, "
               + ", ".join(f"{scheme} {amount:,}" for scheme, amount in result.subsidy_vnd.items())
-              + f" VND; anchor {result.anchor_hash}")
+              + f" VND; {result.bills} platform bills ({result.bills_vnd:,} VND), "
+              f"late interest {result.late_interest_vnd:,} VND")
+    out.print(f"anchor (keep it outside the books; `ansinh verify --from-anchor` checks it): "
+              f"{result.month}={result.anchor_hash}")
 
 
 @app.command("statement")
