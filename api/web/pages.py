@@ -27,7 +27,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Services, services
-from api.exports import FORMATS, settlement_bytes
+from api.exports import FORMATS, lines_bytes, settlement_bytes
 from api.keys import UnknownKey
 from api.observability import mask_ids
 from api.problems import Problem
@@ -50,6 +50,7 @@ from api.web.auth import (
 from api.web.texts import LANGS, mask_national_id, money, texts
 from ledger.close import CloseError, TierImportError, close_month, import_tier_records
 from ledger.events import month_text
+from ledger.money import STATE_NAMES, account_statement, bills_of_month
 from ledger.reports import PENSION_MONTHS_NEEDED, history, months_overview, settlement, statement
 from rules import KINDS, PARTIES, SCHEMES, NoVersionInForce, load_pack, shipped_packs
 
@@ -60,6 +61,12 @@ router = APIRouter(include_in_schema=False)
 MONTH_PATTERN = re.compile(r"^(19|20)\d{2}-(0[1-9]|1[0-2])$")
 NATIONAL_ID_PATTERN = re.compile(r"^\d{12}$")
 PLATFORM_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+PAYER_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")  # a platform id (GET /v1/payers/{payer}: ≤ 64) or "state"
+ACCOUNT_ROLES = ("insurer", "admin")  # the roles of GET /v1/payers/{payer}/account
+# The page stays under 16 KB however long the account: the latest lines (the CSV has every line)
+# and the oldest open items (the totals count them all).
+ACCOUNT_LINES_SHOWN_MAX = 24
+ACCOUNT_ITEMS_SHOWN_MAX = 12
 HOME_BY_ROLE = {"worker": "/", "insurer": "/insurer", "policy": "/policy", "admin": "/admin"}
 NEXT_ALLOWED = ("/", "/insurer", "/policy", "/admin")
 HOUSEHOLD_HEADER = ["national_id", "tier", "valid_from"]  # the same header POST /v1/households:import requires
@@ -309,12 +316,35 @@ def _settlement_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _settlement_view(svc: Services, month: str) -> dict[str, Any]:
+    """The settlement (GET /v1/months/{m}/settlement) and, once closed, its bills (GET /v1/months/{m}/bills)."""
+    report = settlement(svc.ledger, month)
+    return {"report": report, "rows": _settlement_rows(report),
+            "bills": bills_of_month(svc.ledger, month) if report["closed"] else []}
+
+
+def _money_words(request: Request, principal: Principal) -> dict[str, Any]:
+    """What the bills and account templates need: kinds and payers in the page's language."""
+    words = texts(page_lang(request))
+
+    def kind_text(kind: str) -> str:  # ledger.money's labels: bill, claim si, late interest, payment
+        if kind.startswith("claim"):
+            scheme = kind.partition(" ")[2]
+            return words["kind_claim"].format(scheme=words.get(scheme, scheme))
+        return words.get({"bill": "kind_bill", "late interest": "kind_interest", "payment": "kind_payment"}
+                         .get(kind, ""), kind)
+
+    return {"kind_text": kind_text,
+            "payer_name": lambda payer: words["account_state"] if payer in STATE_NAMES else payer,
+            "may_open_accounts": principal.role in ACCOUNT_ROLES}
+
+
 @router.get("/insurer/months/{month}", response_class=HTMLResponse)
 async def settlement_page(request: Request, month: str = MONTH,
                           principal: Principal = Depends(page_role("insurer", "policy", "admin")),
                           svc: Services = Depends(services)) -> HTMLResponse:
-    report = await run_in_threadpool(settlement, svc.ledger, month)
-    return render(request, "settlement.html", principal, report=report, rows=_settlement_rows(report),
+    view = await run_in_threadpool(_settlement_view, svc, month)
+    return render(request, "settlement.html", principal, **view, **_money_words(request, principal),
                   schemes=SCHEMES, done=None)
 
 
@@ -354,9 +384,38 @@ async def close_page(request: Request, month: str = MONTH,
         return render(request, "close.html", principal, status=409, report=report, rows=_settlement_rows(report),
                       schemes=SCHEMES, error=str(error))
     svc.metrics.close_seconds.observe(time.perf_counter() - started)
-    report = await run_in_threadpool(settlement, svc.ledger, month)
-    return render(request, "settlement.html", principal, report=report, rows=_settlement_rows(report),
+    view = await run_in_threadpool(_settlement_view, svc, month)
+    return render(request, "settlement.html", principal, **view, **_money_words(request, principal),
                   schemes=SCHEMES, done=result)
+
+
+def _account(svc: Services, payer: str) -> dict[str, Any]:
+    """The statement of account GET /v1/payers/{payer}/account returns; an unknown payer is a 404 page."""
+    if not PAYER_PATTERN.fullmatch(payer):
+        raise PageError(404, "not_found")
+    try:
+        return account_statement(svc.ledger, payer)
+    except LookupError:
+        raise PageError(404, "no_such_payer", payer=payer) from None
+
+
+# Declared before /insurer/accounts/{payer}, which would otherwise take "grab.csv" for a payer.
+@router.get("/insurer/accounts/{payer}.csv")
+async def account_download(payer: str, _: Principal = Depends(page_role(*ACCOUNT_ROLES)),
+                           svc: Services = Depends(services)) -> Response:
+    report = await run_in_threadpool(_account, svc, payer)
+    # The same bytes as GET /v1/payers/{payer}/account?format=csv
+    return _download(lines_bytes(report["lines"], "csv", {"balance_vnd": str(report["balance_vnd"])}),
+                     FORMATS["csv"], f"account-{report['payer']}.csv")
+
+
+@router.get("/insurer/accounts/{payer}", response_class=HTMLResponse)
+async def account_page(request: Request, payer: str, principal: Principal = Depends(page_role(*ACCOUNT_ROLES)),
+                       svc: Services = Depends(services)) -> HTMLResponse:
+    report = await run_in_threadpool(_account, svc, payer)
+    return render(request, "account.html", principal, report=report, **_money_words(request, principal),
+                  lines=report["lines"][-ACCOUNT_LINES_SHOWN_MAX:],
+                  open_items=report["open_items"][:ACCOUNT_ITEMS_SHOWN_MAX])
 
 
 # -- policy ---------------------------------------------------------------------

@@ -179,6 +179,8 @@ WEB_PAGES = [
     ("GET", f"/insurer/months/{MONTH}/settlement.csv", None, STAFF),
     ("GET", "/insurer/months/2026-01/close", None, {"insurer", "admin"}),
     ("POST", "/insurer/months/2026-01/close", "", {"insurer", "admin"}),
+    ("GET", "/insurer/accounts/grab", None, {"insurer", "admin"}),  # as GET /v1/payers/{payer}/account
+    ("GET", "/insurer/accounts/grab.csv", None, {"insurer", "admin"}),
     ("GET", "/policy", None, {"policy"}),
     ("POST", "/policy", "", {"policy"}),
     ("POST", "/policy/report", "", {"policy"}),
@@ -200,6 +202,8 @@ TEMPLATES = {"/v1/months/{month}/close": "/v1/months/2026-01/close",
              "/insurer/months/{month}": f"/insurer/months/{MONTH}",
              "/insurer/months/{month}/settlement.{file_format}": f"/insurer/months/{MONTH}/settlement.csv",
              "/insurer/months/{month}/close": "/insurer/months/2026-01/close",
+             "/insurer/accounts/{payer}": "/insurer/accounts/grab",
+             "/insurer/accounts/{payer}.csv": "/insurer/accounts/grab.csv",
              "/admin/keys/{key_id}/revoke": "/admin/keys/pk_0000000000000000/revoke",
              "/static": "/static/app.css"}
 

@@ -228,11 +228,49 @@ def test_an_administrator_gets_line_numbered_errors_and_issues_and_revokes_a_key
     shoot(page, artifacts, "admin")
 
 
+def test_an_insurer_follows_a_bill_of_a_closed_month_to_the_platforms_statement_of_account(served_readonly,
+                                                                                          browser_context, artifacts):
+    context = browser_context()
+    page = context.new_page()
+    sign_in_staff(page, served_readonly.base, "insurer")
+    page.goto(served_readonly.base + f"/insurer/months/{MONTH}")
+
+    # One bill per platform, for the platform's dues of the month as the vectors settle them.
+    dues = {name: sum(by_scheme.values()) for name, by_scheme in expected_settlement(MONTH)["platforms"].items()}
+    shown = {row.get_attribute("data-payer"): int(row.locator("[data-col=amount]").get_attribute("data-vnd"))
+             for row in page.locator("#bills tbody tr[data-kind=bill]").all()}
+    assert shown == dues
+    assert len(dues) == 6
+    claims = page.locator("#bills tbody tr[data-payer=state] [data-col=amount]")
+    assert sum(int(cell.get_attribute("data-vnd")) for cell in claims.all()) == \
+        sum(expected_settlement(MONTH)["subsidy"].values()) == 25_231 + 9_021
+    page.click("#bills tr[data-payer=grab][data-kind=bill] th a")
+    page.wait_for_url(served_readonly.base + "/insurer/accounts/grab")
+
+    token = served_readonly.cli("token", "staff", "--role", "insurer").strip()
+    bearer = {"Authorization": f"Bearer {token}"}
+    account = context.request.get(served_readonly.base + "/v1/payers/grab/account", headers=bearer).json()
+    assert page.text_content("h1") == "Sao kê công nợ: grab"
+    assert int(page.get_attribute("#balance", "data-vnd")) == account["balance_vnd"]
+    assert page.text_content("#balance") == money(account["balance_vnd"])
+    assert int(page.get_attribute("#total-bills", "data-vnd")) == account["bills_vnd"] >= dues["grab"]
+    assert page.locator("#open-items tbody tr").count() == min(12, len(account["open_items"]))
+    with page.expect_download() as download_info:
+        page.click("#download-account-csv")
+    api_csv = context.request.get(served_readonly.base + "/v1/payers/grab/account?format=csv", headers=bearer)
+    assert Path(download_info.value.path()).read_bytes() == api_csv.body()
+    shoot(page, artifacts, "insurer-account")
+    page.click("text=English")
+    assert page.text_content("h1") == "Statement of account: grab"
+    assert page.text_content("#balance") == money(account["balance_vnd"], "en")
+
+
 PAGES = [  # (name, role or national id, path, action before the check)
     ("signin", None, "/signin", None),
     ("worker", WORKER, f"/?month={MONTH}", None),
     ("insurer", "insurer", "/insurer", None),
     ("settlement", "insurer", f"/insurer/months/{MONTH}", None),
+    ("account", "insurer", "/insurer/accounts/grab", None),
     ("close-confirm", "insurer", f"/insurer/months/{OPEN_MONTH}/close", None),
     ("policy-results", "policy", "/policy", "run"),
     ("admin", "admin", "/admin", None),
