@@ -282,3 +282,29 @@ def test_a_forged_bill_is_named_by_verify(ledger, tmp_path):
     assert problems["bills_and_claims_match_settlement"] == \
         "2026-01: platform 1 is billed 399999, its dues are 400000"
     assert WORKER_A not in str(problems)
+
+
+def test_beancount_reads_payments_and_late_interest_with_the_same_balances(books, tmp_path):
+    from beancount import loader
+    from beancount.core import realization
+
+    from ledger.export import export_beancount
+
+    pay(books, date(2026, 2, 25), 150_000, "VCB-1", grab_bill(books)["reference"])
+    pay(books, date(2026, 2, 26), 10_000, "KBNN-1", claim_reference(202601), payer="state")
+    close(books, "2026-02", date(2026, 3, 2))
+    journal = tmp_path / "books.beancount"
+    export_beancount(books, journal)
+    entries, errors, _options = loader.load_file(str(journal))
+    assert errors == []
+    balances = {account.account: int(account.balance.get_currency_units("VND").number)
+                for account in realization.iter_children(realization.realize(entries))
+                if account.balance.get_currency_units("VND").number}
+    grab, state = account_statement(books, "grab"), account_statement(books, "state")
+    # Unpaid 200,000 on 16–25 Feb (paid on the 25th) and 50,000 on 26–28 Feb:
+    # (2,000,000 + 150,000) × 9,000 / 28,000,000 = 691.07 → 691.
+    assert (grab["interest_vnd"], grab["balance_vnd"], state["balance_vnd"]) == (691, 50_691, 5_000)
+    assert balances["Assets:Bank"] == 160_000
+    assert balances["Income:LateInterest:P1-grab"] == -691
+    assert balances["Assets:Receivable:Platforms:P1-grab"] == grab["balance_vnd"] + grab["unbilled_vnd"]
+    assert balances["Assets:Receivable:State:SI"] + balances["Assets:Receivable:State:UI"] == state["balance_vnd"]
