@@ -397,7 +397,7 @@ def record_payments(ledger: Ledger, payments: Sequence[PaymentIn]) -> list[Payme
         names = {row_id: name for name, row_id in platforms.items()}
         seen = {row[0]: row[1:] for row in query(conn, "SELECT bank_ref, payer_id, amount_vnd, issued_on "
                                                        "FROM money_record WHERE bank_ref IS NOT NULL")}
-        records = load_records(conn)
+        books = replay(load_records(conn))
         last_closed = query(conn, "SELECT max(month) FROM month_close")[0][0]
         next_id = _next_record_id(conn)
         outcomes: list[PaymentOutcome] = []
@@ -428,8 +428,10 @@ def record_payments(ledger: Ledger, payments: Sequence[PaymentIn]) -> list[Payme
             record = Record(next_id, PAYMENT, payer_id, booking_month, NO_SCHEME, payment.amount_vnd, payment.paid_on,
                             None, payment.reference, payment.bank_ref, None, None, None)
             next_id += 1
-            book = replay([*(r for r in records if r.payer_id == payer_id), record])[payer_id]
-            mine = [a for a in book.allocations if a.source_id == record.id]
+            book = books.setdefault(payer_id, PayerBook(payer_id))
+            already = len(book.allocations)
+            book.add(record)  # the same replay `verify` runs, one more row
+            mine = book.allocations[already:]
             settled: dict[str, int] = {}
             by_scheme: dict[int, int] = {}
             for allocation in mine:
@@ -449,7 +451,6 @@ def record_payments(ledger: Ledger, payments: Sequence[PaymentIn]) -> list[Payme
                             payment.paid_on.isoformat(), value_month, booking_month, None, None,
                             ((_BANK, 0, NO_SCHEME, NO_PARTY, payment.amount_vnd), *legs)))
             new.append(record)
-            records.append(record)
             matched = reference_in(payment.reference)
             outcomes.append(PaymentOutcome(payment.bank_ref, "booked", names.get(payer_id, "state"),
                                            payment.amount_vnd,
