@@ -264,15 +264,10 @@ SQLITE_GUARDS = [
        END""",
 ]
 
-POSTGRES_GUARDS = [
-    """CREATE OR REPLACE FUNCTION ansinh_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
-       BEGIN RAISE EXCEPTION 'append_only: % of % refused', TG_OP, TG_TABLE_NAME; END $$""",
-    *[
-        f"""CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {table}
-            FOR EACH STATEMENT EXECUTE FUNCTION ansinh_refuse_change()"""
-        for table in APPEND_ONLY_TABLES
-    ],
-    """CREATE OR REPLACE FUNCTION ansinh_journal_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+# The journal guard's balance check probes the posting primary key once per new entry (a
+# correlated sum): a join with a GROUP BY over `posting` was planned as a merge join over the
+# whole table and grew with the book (docs/performance.md; replaced in revision 0004).
+POSTGRES_JOURNAL_GUARD = """CREATE OR REPLACE FUNCTION ansinh_journal_guard() RETURNS trigger LANGUAGE plpgsql AS $$
        DECLARE bad_id bigint;
        BEGIN
          SELECT n.id INTO bad_id FROM new_rows n
@@ -281,15 +276,22 @@ POSTGRES_GUARDS = [
            RAISE EXCEPTION 'closed_months_frozen: entry % booked into a closed month', bad_id;
          END IF;
          SELECT n.id INTO bad_id FROM new_rows n
-           LEFT JOIN (SELECT p.entry_id, sum(p.amount_vnd) AS total FROM posting p
-                      WHERE p.entry_id IN (SELECT id FROM new_rows) GROUP BY p.entry_id) s
-             ON s.entry_id = n.id
-           WHERE coalesce(s.total, 0) <> 0 LIMIT 1;
+           WHERE (SELECT coalesce(sum(p.amount_vnd), 0) FROM posting p WHERE p.entry_id = n.id) <> 0 LIMIT 1;
          IF bad_id IS NOT NULL THEN
            RAISE EXCEPTION 'entries_balance: postings of entry % do not sum to zero', bad_id;
          END IF;
          RETURN NULL;
-       END $$""",
+       END $$"""
+
+POSTGRES_GUARDS = [
+    """CREATE OR REPLACE FUNCTION ansinh_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN RAISE EXCEPTION 'append_only: % of % refused', TG_OP, TG_TABLE_NAME; END $$""",
+    *[
+        f"""CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {table}
+            FOR EACH STATEMENT EXECUTE FUNCTION ansinh_refuse_change()"""
+        for table in APPEND_ONLY_TABLES
+    ],
+    POSTGRES_JOURNAL_GUARD,
     """CREATE TRIGGER journal_guard AFTER INSERT ON journal REFERENCING NEW TABLE AS new_rows
        FOR EACH STATEMENT EXECUTE FUNCTION ansinh_journal_guard()""",
     """CREATE OR REPLACE FUNCTION ansinh_posting_guard() RETURNS trigger LANGUAGE plpgsql AS $$
