@@ -172,6 +172,18 @@ def subsidies_for_month(conn, month: int, version: RulesVersion,
     return result
 
 
+CLOSE_BLOCK_WORKERS = 100_000  # subsidised workers per block written by a close
+
+
+def _subsidy_entry(worker_id: int, paid: list[tuple[str, int]], month: int, version_id: int) -> tuple:
+    """One worker's subsidy: clearing debited, their scheme accounts credited (party state)."""
+    codes = [(SCHEME_CODE[scheme], amount) for scheme, amount in sorted(paid)]
+    return (EntryType.subsidy, None, None, None, worker_id, None, sum(amount for _c, amount in codes),
+            None, month, month, version_id, None,
+            (*[(_CLEARING_ACCOUNT, month, code, NO_PARTY, amount) for code, amount in codes],
+             *[(_WORKER_ACCOUNT, worker_id, code, _STATE, -amount) for code, amount in codes]))
+
+
 def close_month(ledger: Ledger, month_label: str, *,
                 on_step: Callable[[str], None] | None = None) -> CloseResult:
     """Close `month_label` (YYYY-MM). Refuses out-of-order and repeated closes; atomic."""
@@ -202,26 +214,24 @@ def close_month(ledger: Ledger, month_label: str, *,
         claim_legs = [leg for scheme, total in totals.items() if total
                       for leg in ((_STATE_ACCOUNT, 0, SCHEME_CODE[scheme], _STATE, total),
                                   (_CLEARING_ACCOUNT, month, SCHEME_CODE[scheme], NO_PARTY, -total))]
-        entries: list[tuple] = []  # NewEntry fields as plain tuples, legs likewise (write_block takes both)
-        if claim_legs:
-            entries.append((EntryType.subsidy_claim, None, None, None, None, None, sum(totals.values()),
-                            None, month, month, version_id, None, tuple(claim_legs)))
-        subsidy_type = EntryType.subsidy
-        for worker_id in sorted(per_worker):  # workers in id order, each one's schemes by name
-            paid = sorted(per_worker[worker_id])
-            codes = [(SCHEME_CODE[scheme], amount) for scheme, amount in paid]
-            entries.append((subsidy_type, None, None, None, worker_id, None, sum(amount for _s, amount in paid),
-                            None, month, month, version_id, None,
-                            (*[(_CLEARING_ACCOUNT, month, code, NO_PARTY, amount) for code, amount in codes],
-                             *[(_WORKER_ACCOUNT, worker_id, code, _STATE, -amount) for code, amount in codes])))
-        half = len(entries) // 2
-        if entries:
+        claim = [] if not claim_legs else [(EntryType.subsidy_claim, None, None, None, None, None,
+                                             sum(totals.values()), None, month, month, version_id, None,
+                                             tuple(claim_legs))]
+        workers = sorted(per_worker)  # workers in id order, each one's schemes by name
+        if workers:
             step("entries built")
-        written = write_block(conn, entries[:half], recorded_at=iso_utc(ledger.clock()), head=head)
-        step("half the workers written")
-        written = write_block(conn, entries[half:], recorded_at=iso_utc(ledger.clock()),
-                              head=(written.block_hash, written.block_id))
-        billed = bill_month(conn, ledger, month, version, version_id, totals, (written.block_hash, written.block_id))
+        # Written in blocks of CLOSE_BLOCK_WORKERS: memory stays bounded at a national scale.
+        written, head_now, half = None, head, len(workers) // 2
+        for start in range(0, max(len(workers), 1), CLOSE_BLOCK_WORKERS):
+            part = workers[start:start + CLOSE_BLOCK_WORKERS]
+            entries = claim if start == 0 else []
+            entries = [*entries, *(_subsidy_entry(worker_id, per_worker[worker_id], month, version_id)
+                                   for worker_id in part)]
+            written = write_block(conn, entries, recorded_at=iso_utc(ledger.clock()), head=head_now)
+            head_now = (written.block_hash, written.block_id)
+            if start <= half < start + CLOSE_BLOCK_WORKERS or not workers:
+                step("half the workers written")
+        billed = bill_month(conn, ledger, month, version, version_id, totals, head_now)
         written = billed.written or written
         step("bills, claim and late interest recorded")
         last_entry_id = query(conn, "SELECT coalesce(max(id), 0) FROM journal")[0][0]

@@ -268,8 +268,11 @@ def bill_month(conn, ledger: Ledger, month: int, version: RulesVersion, version_
     """Bills, the state claim and the month's late interest, inside the close's transaction."""
     today = local_day(ledger)
     recorded_at = iso_utc(ledger.clock())
-    dues = query(conn, "SELECT platform_id, sum(worker_vnd + platform_vnd) FROM platform_month WHERE month = ? "
-                       "GROUP BY platform_id ORDER BY platform_id", (month,))
+    # Dues booked in M; the first close also bills months booked before it (they close with it, RULES.md §3).
+    billed_up_to = query(conn, "SELECT coalesce(max(month), 0) FROM money_close")[0][0]
+    dues = query(conn, "SELECT platform_id, sum(worker_vnd + platform_vnd) FROM platform_month "
+                       "WHERE month > ? AND month <= ? GROUP BY platform_id ORDER BY platform_id",
+                 (billed_up_to, month))
     next_id = _next_record_id(conn)
     new: list[Record] = []
     for platform_id, amount in dues:

@@ -139,11 +139,15 @@ def subsidy_matches_rules(conn, ledger) -> str | None:
 
 
 def bills_and_claims_match_settlement(conn, ledger) -> str | None:
-    """Each month's bills equal the platforms' dues, its claim lines the subsidy posted (docs/payments.md)."""
+    """Each month's bills equal the platforms' dues, its claim lines the subsidy posted (docs/payments.md).
+
+    The first close's bills also hold what was booked in the months before it."""
+    previous = 0
     for month, in query(conn, "SELECT month FROM money_close ORDER BY month"):
         dues = {int(platform_id): int(total) for platform_id, total in query(
-            conn, "SELECT platform_id, sum(worker_vnd + platform_vnd) FROM platform_month WHERE month = ? "
-                  "GROUP BY platform_id", (month,))}
+            conn, "SELECT platform_id, sum(worker_vnd + platform_vnd) FROM platform_month WHERE month > ? "
+                  "AND month <= ? GROUP BY platform_id", (previous, month))}
+        previous = month
         bills = {int(payer): int(amount) for payer, amount in query(
             conn, "SELECT payer_id, sum(amount_vnd) FROM money_record WHERE kind = 'bill' AND month = ? "
                   "GROUP BY payer_id", (month,))}
