@@ -15,6 +15,7 @@ from api.i18n import format_statement
 from ledger.books import Ledger
 from ledger.close import close_month, import_tiers
 from ledger.ingest import ingest_stream
+from ledger.money import bills_of_month
 from ledger.readers import read_events
 from ledger.reports import settlement, statements
 from ledger.verify import verify
@@ -76,6 +77,12 @@ def run_demo(*, workers: int, events: int, seed: int, keep: Path | None, console
                      f"{sum(report['subsidy'].values()):,}")
         bill.caption = f"control total {report['control_total_vnd']:,} ₫"
         console.print(bill)
+        bills = bills_of_month(ledger, DEMO_MONTH)
+        if bills:
+            console.print(f"billed at close: {result.bills} platforms, {result.bills_vnd:,} ₫ due "
+                          f"{bills[0]['due_on']} (references {bills[0]['reference']}…); state claim "
+                          f"{sum(b['amount_vnd'] for b in bills if b['payer'] == 'state'):,} ₫ "
+                          "— `ansinh payments import` books what arrives (docs/payments.md)")
 
         best = max(statements(ledger, DEMO_MONTH), key=lambda s: s["schemes"]["si"]["subsidy"])
         console.print()
