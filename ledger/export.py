@@ -30,7 +30,7 @@ from sqlmodel import SQLModel
 from ledger import schema as _tables  # noqa: F401 - registers the tables in SQLModel.metadata
 from ledger.accounts import PARTY_NAME, SCHEME_NAME, AccountKind, EntryType
 from ledger.books import Ledger
-from ledger.verify import consistent_snapshot
+from ledger.store import consistent_snapshot
 
 ROWS_PER_BATCH = 100_000
 # (table, ORDER BY, columns left out and why)

@@ -14,7 +14,7 @@ from ledger.accounts import SCHEME_NAME
 from ledger.books import Ledger
 from ledger.close import first_day, last_closed_month
 from ledger.events import month_text, parse_month
-from ledger.store import fetch_in, query, stream_rows
+from ledger.store import consistent_snapshot, fetch_in, query, stream_rows
 from rules import NoVersionInForce, SCHEMES
 
 PENSION_MONTHS_NEEDED = 180  # 15 years of contributions for a voluntary-SI pension (DOMAIN.md)
@@ -92,7 +92,7 @@ def _statement_from_rows(ledger: Ledger, national_id: str, month: int, last_clos
 def statements(ledger: Ledger, month_label: str) -> Iterator[dict[str, Any]]:
     """Every worker with any posting or subsidy booked in the month (the insurer's bulk view)."""
     month = parse_month(month_label)
-    with ledger.engine.connect() as conn:
+    with consistent_snapshot(ledger) as conn:  # one state of the books, even while a close commits
         last = last_closed_month(conn)
         workers = [row[0] for row in query(conn, "SELECT DISTINCT worker_id FROM worker_month WHERE month = ? "
                                                  "ORDER BY worker_id", (month,))]
@@ -109,7 +109,6 @@ def statements(ledger: Ledger, month_label: str) -> Iterator[dict[str, Any]]:
             for worker_id in part:
                 national_id = ledger.keys.decrypt(bytes(ids[worker_id]))
                 yield _statement_from_rows(ledger, national_id, month, last, grouped.get(worker_id, []))
-        conn.rollback()
 
 
 def settlement(ledger: Ledger, month_label: str) -> dict[str, Any]:

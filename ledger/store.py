@@ -11,6 +11,7 @@ refused, never reused.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 import secrets
 import sqlite3
 import stat
@@ -281,3 +282,29 @@ def lock_chain_head(conn: Connection) -> tuple[bytes, int]:
     suffix = "" if is_sqlite(conn) else " FOR UPDATE"
     head_hash, block_count = query(conn, "SELECT chain_head_hash, block_count FROM ledger_state WHERE id = 1" + suffix)[0]
     return bytes(head_hash), int(block_count)
+
+
+@contextmanager
+def consistent_snapshot(ledger) -> Iterator[Connection]:
+    """A connection that sees one consistent state of the books while writers go on.
+
+    PostgreSQL: one REPEATABLE READ transaction, so every query of a verify run reads
+    the same snapshot while other processes commit (under the default READ COMMITTED
+    each query would see more entries than the one before it, and a live ledger would
+    fail spuriously). SQLite: a deferred `BEGIN`, whose first read fixes the WAL
+    snapshot; unlike the writers' `BEGIN IMMEDIATE` it does not stop ingest meanwhile.
+    """
+    with ledger.engine.connect() as conn:  # `ledger`: anything with an `engine` (a Ledger)
+        if conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="REPEATABLE READ")
+            try:
+                yield conn
+            finally:
+                conn.connection.driver_connection.rollback()
+            return
+        raw = conn.connection.driver_connection
+        raw.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            raw.execute("ROLLBACK")

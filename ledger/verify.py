@@ -11,8 +11,7 @@ alone and fails unless it reaches that hash (`anchor_problems`).
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Callable, Iterator, NamedTuple
+from typing import Callable, NamedTuple
 
 from ledger import money
 from ledger.accounts import PARTY_CODE, SCHEME_NAME, AccountKind, EntryType
@@ -20,7 +19,7 @@ from ledger.books import Ledger, version_from_document
 from ledger.close import subsidies_for_month
 from ledger.events import month_text, parse_month
 from ledger.postings import block_hash, entry_hash
-from ledger.store import query
+from ledger.store import consistent_snapshot, query
 
 _WORKER = int(AccountKind.worker)
 
@@ -425,32 +424,6 @@ INVARIANTS: list[tuple[str, Callable]] = [
     ("payer_balances_match_receivables", payer_balances_match_receivables),
     ("hash_chain_intact", hash_chain_intact),
 ]
-
-
-@contextmanager
-def consistent_snapshot(ledger: Ledger) -> Iterator:
-    """A connection that sees one consistent state of the books while writers go on.
-
-    PostgreSQL: one REPEATABLE READ transaction, so every query of a verify run reads
-    the same snapshot while other processes commit (under the default READ COMMITTED
-    each query would see more entries than the one before it, and a live ledger would
-    fail spuriously). SQLite: a deferred `BEGIN`, whose first read fixes the WAL
-    snapshot; unlike the writers' `BEGIN IMMEDIATE` it does not stop ingest meanwhile.
-    """
-    with ledger.engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execution_options(isolation_level="REPEATABLE READ")
-            try:
-                yield conn
-            finally:
-                conn.connection.driver_connection.rollback()
-            return
-        raw = conn.connection.driver_connection
-        raw.execute("BEGIN")
-        try:
-            yield conn
-        finally:
-            raw.execute("ROLLBACK")
 
 
 def _run(check: Callable, conn, ledger) -> str | None:
