@@ -39,6 +39,17 @@ def _books(db: str | None) -> Ledger:
     return _open(db, None)
 
 
+def _read(db: str | None, function, *args):
+    """Open the books, call `function(ledger, *args)`, close them; a refused request is one error line."""
+    ledger = _books(db)
+    try:
+        return function(ledger, *args)
+    except (ValueError, LookupError, FileExistsError) as error:
+        _fail(str(error.args[0]) if isinstance(error, LookupError) else str(error))
+    finally:
+        ledger.close()
+
+
 def _emit(lines: list[dict], file_format: str | None, output: Path | None, metadata: dict[str, str],
           table: Table, as_json: object) -> None:
     """A table on the terminal, or the lines as json/csv/parquet to stdout or a file."""
@@ -107,13 +118,7 @@ def bills_command(
     db: DbOption = None,
 ) -> None:
     """The bills and the state claim issued at a month's close, with what is still unpaid."""
-    ledger = _books(db)
-    try:
-        lines = bills_of_month(ledger, month)
-    except ValueError as error:
-        _fail(str(error))
-    finally:
-        ledger.close()
+    lines = _read(db, bills_of_month, month)
     table = Table(title=f"Bills of {month}")
     for column in ("payer", "kind", "reference", "due_on", "amount_vnd", "outstanding_vnd"):
         table.add_column(column, justify="right" if column.endswith("vnd") else "left")
@@ -132,13 +137,7 @@ def account_command(
     db: DbOption = None,
 ) -> None:
     """A payer's statement of account: bills, interest, payments, running balance, open items."""
-    ledger = _books(db)
-    try:
-        report = account_statement(ledger, payer)
-    except LookupError as error:
-        _fail(str(error.args[0]))
-    finally:
-        ledger.close()
+    report = _read(db, account_statement, payer)
     table = Table(title=f"Statement of account: {report['payer']} (as of {report['as_of']})")
     for column in ("date", "kind", "month", "reference", "debit_vnd", "credit_vnd", "balance_vnd"):
         table.add_column(column, justify="right" if column.endswith("vnd") else "left")
@@ -158,13 +157,7 @@ def claim_command(
     db: DbOption = None,
 ) -> None:
     """The claim to the state budget for a month: subsidy by scheme, tier and province, control total."""
-    ledger = _books(db)
-    try:
-        claim = state_claim(ledger, month)
-    except ValueError as error:
-        _fail(str(error))
-    finally:
-        ledger.close()
+    claim = _read(db, state_claim, month)
     lines = [{"month": claim["month"], "group": group, "key": key, **amounts}
              for group in ("by_tier", "by_province") for key, amounts in claim[group].items()]
     table = Table(title=f"State subsidy claim {claim['month']} ({claim['status']}), reference {claim['reference']}")
@@ -186,13 +179,7 @@ def report_authority(
     db: DbOption = None,
 ) -> None:
     """Per province, platform, kind and tier: workers covered, contributions, subsidy (CSV/Parquet)."""
-    ledger = _books(db)
-    try:
-        lines = authority_aggregates(ledger, month)
-    except ValueError as error:
-        _fail(str(error))
-    finally:
-        ledger.close()
+    lines = _read(db, authority_aggregates, month)
     table = Table(title=f"Report to the authorities, {month}")
     for column in ("province", "platform", "kind", "tier", "workers", "total_vnd"):
         table.add_column(column, justify="right" if column in ("workers", "total_vnd") else "left")
@@ -211,13 +198,7 @@ def report_contributions(
     db: DbOption = None,
 ) -> None:
     """Per worker and scheme, layout ansinh-contributions/1, for the national insurer's records."""
-    ledger = _books(db)
-    try:
-        written = write_contributions(ledger, month, output)
-    except (ValueError, FileExistsError) as error:
-        _fail(str(error))
-    finally:
-        ledger.close()
+    written = _read(db, write_contributions, month, output)
     out.print(f"wrote {written['path']}: {written['lines']:,} lines, layout {written['layout']}, "
               f"total {written['total_vnd']:,} VND, sha256 {written['sha256']}")
     out.print("the file holds national ids: hand it to the national insurer only, by a secure channel")
