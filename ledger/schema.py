@@ -237,6 +237,22 @@ class MoneyClose(SQLModel, table=True):
     interest_vnd: int = Field(sa_type=BigInteger)
 
 
+#: The stream consumer's tables (api/stream.py), created by revision 0005 (IF NOT EXISTS: books
+#: that a consumer of an earlier version already used keep theirs). Not SQLModel classes: the
+#: consumer reads and writes them with plain SQL, and they are not part of the journal.
+STREAM_TABLE_STATEMENTS = (
+    """CREATE TABLE IF NOT EXISTS stream_position (
+        stream_key VARCHAR(300) PRIMARY KEY,
+        last_seq BIGINT NOT NULL,
+        updated_at VARCHAR(40) NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS stream_outcome_block (
+        stream_key VARCHAR(300) NOT NULL,
+        first_seq BIGINT NOT NULL,
+        last_seq BIGINT NOT NULL,
+        outcomes TEXT NOT NULL,
+        PRIMARY KEY (stream_key, first_seq))""",
+)
+
 #: Tables added by revision 0003 (bills, claims, interest, payments); append-only like the journal.
 MONEY_TABLES = ("money_record", "money_close")
 
