@@ -133,8 +133,14 @@ class PayerBook:
     outstanding: dict[int, int] = field(default_factory=dict)
     allocations: list[Allocation] = field(default_factory=list)
     payments: list[Record] = field(default_factory=list)
-    credit_vnd: int = 0  # received and not yet owed: settles the next bill
+    #: money received and not yet owed, as lots [VND, day it was there, the payment or credit note]:
+    #: each settles the next bills in turn, as paid on its own day (so a late bill earns no interest on it)
+    credit_lots: list[list] = field(default_factory=list)
     unmatched: list[int] = field(default_factory=list)  # payments whose memo named no bill or claim of theirs
+
+    @property
+    def credit_vnd(self) -> int:
+        return sum(lot[0] for lot in self.credit_lots)
 
     @property
     def owed_vnd(self) -> int:
@@ -151,6 +157,13 @@ class PayerBook:
             self.allocations.append(Allocation(item_id, source_id, amount, paid_on))
         return amount
 
+    def _from_credit(self, item_id: int) -> None:
+        while self.credit_lots and self.outstanding.get(item_id, 0) > 0:
+            lot = self.credit_lots[0]
+            lot[0] -= self._settle(item_id, lot[2], lot[0], lot[1])
+            if lot[0] == 0:
+                self.credit_lots.pop(0)
+
     def _oldest_first(self) -> list[Record]:
         return sorted(self.items.values(), key=lambda item: (item.due_on or item.issued_on, item.id))
 
@@ -159,12 +172,12 @@ class PayerBook:
             self.items[record.id] = record
             if record.amount_vnd < 0:  # a credit note: refunds booked in the month exceeded the dues
                 self.outstanding[record.id] = 0
-                self.credit_vnd += -record.amount_vnd
+                self.credit_lots.append([-record.amount_vnd, record.issued_on, record.id])
                 for item in self._oldest_first():  # it settles what is still open, as a payment would
-                    self.credit_vnd -= self._settle(item.id, record.id, self.credit_vnd, record.issued_on)
+                    self._from_credit(item.id)
                 return
             self.outstanding[record.id] = record.amount_vnd
-            self.credit_vnd -= self._settle(record.id, record.id, self.credit_vnd, record.issued_on)
+            self._from_credit(record.id)
             return
         self.payments.append(record)
         left = record.amount_vnd
@@ -176,7 +189,8 @@ class PayerBook:
             if left == 0:
                 break
             left -= self._settle(item.id, record.id, left, record.issued_on)
-        self.credit_vnd += left
+        if left:
+            self.credit_lots.append([left, record.issued_on, record.id])
 
 
 def replay(records: Iterable[Record]) -> dict[int, PayerBook]:

@@ -308,3 +308,13 @@ def test_beancount_reads_payments_and_late_interest_with_the_same_balances(books
     assert balances["Income:LateInterest:P1-grab"] == -691
     assert balances["Assets:Receivable:Platforms:P1-grab"] == grab["balance_vnd"] + grab["unbilled_vnd"]
     assert (balances.get("Assets:Receivable:State:SI", 0), balances["Assets:Receivable:State:UI"]) == (0, 5_000)
+
+
+def test_credit_settles_a_bill_issued_after_its_due_date_as_paid_on_the_day_the_money_came(books):
+    pay(books, date(2026, 2, 10), 2 * BILL_VND, "VCB-1")  # January's bill and 200,000 of credit
+    ingest_batch(books, numbered([ride("f-1", "2026-02")]))
+    close(books, "2026-02", date(2026, 4, 2))  # closed late: February's bill (due 15 March) issued on 2 April
+    close(books, "2026-03", date(2026, 4, 3))
+    assert grab_bill(books, "2026-02")["outstanding_vnd"] == 0
+    assert interest_lines(books) == []  # the money was there on 10 February: nothing was late
+    holds(books)
