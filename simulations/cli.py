@@ -38,6 +38,10 @@ def simulate_command(
                                                                      "instead of the scenario's population")] = None,
     save_population: Annotated[Path | None, typer.Option("--save-population",
                                                             help="also save the population (Parquet + hash) here")] = None,
+    dask: Annotated[str | None, typer.Option("--dask", metavar="SCHEDULER",
+                                             help="run the chunks on dask.distributed: a scheduler address "
+                                                  "(tcp://host:8786) or 'local' to start a LocalCluster; "
+                                                  "same results to the bit")] = None,
 ) -> None:
     """Run a policy what-if: budget cost, revenue, coverage, winners and losers, reform vs baseline."""
     started = time.perf_counter()
@@ -67,7 +71,17 @@ def simulate_command(
         def advance(arm: str, month: int) -> None:
             progress.update(task, advance=1, where=f"{arm} {month}")
 
-        run = run_scenario(parsed, population=population, progress=advance)
+        if dask is None:
+            run = run_scenario(parsed, population=population, progress=advance)
+        else:
+            from simulations.distributed import SchedulerError, dask_client
+            try:
+                with dask_client(dask) as client:
+                    run = run_scenario(parsed, population=population, progress=advance, client=client)
+            except SchedulerError as error:
+                progress.stop()
+                _console.print(f"[red]error:[/red] {error}")
+                raise typer.Exit(1)
     if out is not None:
         report.write(run, out)
     elapsed = time.perf_counter() - started

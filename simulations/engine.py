@@ -1,13 +1,16 @@
 """The engine: contributions and state subsidy over a population's worker-months, vectorised.
 
-For each arm (the baseline pack, then each reform's pack) and each month in order:
+For each month in order, every arm (the baseline pack, then each reform's pack) at once:
 
 1. the version in force on the month's first day (reform dates are month starts);
-2. the six shares of every activity row: `rules.shares_matrix_vnd(kind, gross, version)`
-   — the ledger's own array arithmetic (RULES.md §4). For a ledger replay the row also
-   carries the shares the ledger booked; the engine adds the replay's rounding
-   correction `recorded − priced(baseline)`, so the baseline reproduces the books to
-   the dong and a reform differs from it only by what the reform changes;
+2. the six shares of every activity row, priced with the ledger's own arithmetic
+   (`rules.rate_matrix_ppm` for the rates, `rules.shares_array_vnd` for RULES.md §4's
+   half-up rounding). A share column is priced once per distinct rate vector over the
+   kinds, whichever arms and shares use it (most reforms leave most columns alone, and
+   `oa.platform` and `ui.worker` often share rates). For a ledger replay the row also
+   carries the shares the ledger booked; an arm's share is `priced(arm) + recorded −
+   priced(baseline)`, so the baseline reproduces the books to the dong and a reform
+   differs from them only by what the reform changes;
 3. own contributions per worker-month and scheme (the worker party, summed over
    platforms and kinds), then `rules.subsidy_array_vnd` by the tier in force
    (RULES.md §6), zero for a worker who has used `max_subsidised_months`;
@@ -16,14 +19,26 @@ For each arm (the baseline pack, then each reform's pack) and each month in orde
    every month of the period the same fraction limit / demand. Scaling floors each
    subsidy, so the total paid never exceeds the limit;
 5. totals accumulate per worker, per (month, tier, scheme) and per (month, platform,
-   kind): memory is one month of rows plus a few arrays per worker.
+   kind).
+
+Chunks: the population is cut into ranges of `chunk_workers` workers. A chunk's rows
+for a month are a contiguous slice (activity is sorted by month, then worker), so a
+`ChunkJob` holds views, never copies, in process. The only thing chunks share is the
+budget: each month every chunk reports its demand, the coordinator decides the month's
+pro-rata factor per arm, every chunk applies it. With no budget a month is one call per
+chunk. Chunks run on a thread pool (numpy releases the GIL) or as dask actors
+(`scheduler=`); sums of integers do not depend on the order they are added in, so any
+chunking and any scheduler give the same bits.
 
 Integers throughout: int64 arrays, and `scale_floor` switches to Python ints where a
 product could pass 2^63. No clock, no randomness.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import mmap
+import os
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -32,17 +47,24 @@ import pandas as pd
 
 from rules import (
     BASE_TIER,
+    KINDS,
     SCHEMES,
     RulesPack,
-    shares_matrix_vnd,
+    RulesVersion,
+    rate_matrix_ppm,
+    shares_array_vnd,
     subsidy_array_vnd,
 )
 from simulations.population import RECORDED_COLUMNS, SHARE_COLUMNS, Population
 from simulations.scenario import Budget
 
 WORKER_SHARE_INDEX = {scheme: 2 * index for index, scheme in enumerate(SCHEMES)}  # SHARE_KEYS order
+WORKER_SHARES = tuple(WORKER_SHARE_INDEX[s] for s in SCHEMES)
 INT64_SAFE = 2**62
 PPB = 1_000_000_000
+CHUNK_WORKERS = 131_072  # workers per chunk: a chunk-month's arrays stay in the 1 MB L2 / 8 MB L3 caches
+THREADS = max(1, min(2, os.cpu_count() or 1))  # the development machine has two cores
+MONTH_TIER_COLUMNS = ("own_vnd", "subsidy_demand_vnd", "subsidy_vnd", "workers_subsidised")
 
 
 @dataclass
@@ -62,6 +84,8 @@ class ArmResult:
 
 @dataclass
 class _BudgetState:
+    """One arm's budget, kept by the coordinator from the chunks' sums."""
+
     budget: Budget
     factors_ppb: Mapping[int, int] = field(default_factory=dict)  # period -> scale factor (scale strategy)
     remaining: dict[int, int] = field(default_factory=dict)
@@ -71,23 +95,26 @@ class _BudgetState:
     def period(self, month: int) -> int:
         return 0 if self.budget.period == "horizon" else month // 100
 
-    def apply(self, month: int, subsidy: np.ndarray) -> np.ndarray:
+    def scale_factor(self, month: int) -> int:
+        return self.factors_ppb.get(self.period(month), PPB) if self.budget.strategy == "scale" else PPB
+
+    def decide(self, month: int, demanded: int, scaled: int) -> int:
+        """The pro-rata factor for a month whose subsidies (after `scale`) total `scaled`."""
         key = self.period(month)
-        demanded = int(subsidy.sum())
         self.demand[key] = self.demand.get(key, 0) + demanded
-        if self.budget.strategy != "none":
-            if self.budget.strategy == "scale":
-                subsidy = scale_floor(subsidy, self.factors_ppb.get(key, PPB))
-            left = self.remaining.setdefault(key, int(self.budget.limit_vnd))
-            total = int(subsidy.sum())
-            if total > left:  # cap (and a guard for scale): pro rata on what is left, then the period is spent
-                subsidy = scale_floor(subsidy, left * PPB // total)
-                self.remaining[key] = 0  # the dong floored away stays unspent: later months get nothing
-            else:
-                self.remaining[key] = left - total
-            assert self.remaining[key] >= 0, "the budget must never be overspent"
-        self.paid[key] = self.paid.get(key, 0) + int(subsidy.sum())
-        return subsidy
+        if self.budget.strategy == "none":
+            return PPB
+        left = self.remaining.setdefault(key, int(self.budget.limit_vnd))
+        if scaled > left:  # cap (and a guard for scale): pro rata on what is left, then the period is spent
+            self.remaining[key] = 0  # the dong floored away stays unspent: later months get nothing
+            return left * PPB // scaled
+        self.remaining[key] = left - scaled
+        assert self.remaining[key] >= 0, "the budget must never be overspent"
+        return PPB
+
+    def record_paid(self, month: int, paid: int) -> None:
+        key = self.period(month)
+        self.paid[key] = self.paid.get(key, 0) + paid
 
     def frame(self) -> pd.DataFrame:
         keys = sorted(self.demand)
@@ -115,151 +142,730 @@ def first_day(month: int) -> date:
     return date(month // 100, month % 100, 1)
 
 
+# ---------------------------------------------------------------------------
+# The plan: what each arm needs each month, as plain data a chunk (or a dask worker) can hold
+# ---------------------------------------------------------------------------
+# A share key names one worker-month quantity every arm using it shares:
+#   None                          zero (every kind's rate is 0)
+#   ("price", rates)              the rows priced at `rates` (one ppm per kind, KINDS order)
+#   ("recorded", j)               the ledger's own share j (a replay whose arm keeps the baseline's rates)
+#   ("replay", rates, base, j)    priced(rates) + recorded j − priced(base)
+
+@dataclass(frozen=True)
+class _ArmMonth:
+    version: RulesVersion
+    share_keys: tuple  # six keys, SHARE_KEYS order
+    rate_of_tier: np.ndarray  # int64 ppm per population tier (unknown tiers at the base tier's rate)
+    known_tier: np.ndarray  # bool per population tier
+
+
+@dataclass(frozen=True)
+class _Plan:
+    months: tuple[int, ...]
+    tiers: tuple[str, ...]
+    platforms: int
+    recorded: bool
+    arms: tuple[tuple[_ArmMonth, ...], ...]  # arm -> month -> plan
+    share_signals: tuple[tuple, ...]  # distinct per-month key sequences of a share total
+    arm_share_signal: tuple[tuple[int, ...], ...]  # arm -> six indexes into share_signals
+    pension_signals: tuple[tuple, ...]
+    arm_pension_signal: tuple[int, ...]
+    contributing_signals: tuple[tuple, ...]
+    arm_contributing_signal: tuple[int, ...]
+    track_used: tuple[bool, ...]  # arm counts subsidised months (some version limits them)
+    keep_worker_months: bool
+
+
+def _share_key(version: RulesVersion, base: RulesVersion, j: int, recorded: bool):
+    rates = tuple(int(r) for r in rate_matrix_ppm(version)[:, j])
+    if not recorded:
+        return ("price", rates) if any(rates) else None
+    base_rates = tuple(int(r) for r in rate_matrix_ppm(base)[:, j])
+    return ("recorded", j) if rates == base_rates else ("replay", rates, base_rates, j)
+
+
+def _index(signals: list, signal) -> int:
+    if signal not in signals:
+        signals.append(signal)
+    return signals.index(signal)
+
+
+def make_plan(population: Population, packs: Sequence[RulesPack], keep_worker_months: bool = False) -> _Plan:
+    months = population.months
+    tiers = population.tiers
+    recorded = population.recorded
+    baseline = packs[0]
+    arms = []
+    for pack in packs:
+        per_month = []
+        for month in months:
+            version = pack.version_on(first_day(month))
+            base = baseline.version_on(first_day(month))
+            keys = tuple(_share_key(version, base, j, recorded) for j in range(len(SHARE_COLUMNS)))
+            rates = version.tier_rate_ppm
+            per_month.append(_ArmMonth(
+                version, keys,
+                np.array([rates.get(t, rates[BASE_TIER]) for t in tiers], dtype=np.int64),
+                np.array([t in rates for t in tiers], dtype=bool)))
+        arms.append(tuple(per_month))
+    share_signals: list = []
+    pension_signals: list = []
+    contributing_signals: list = []
+    arm_share, arm_pension, arm_contributing = [], [], []
+    for arm in arms:
+        arm_share.append(tuple(_index(share_signals, tuple(m.share_keys[j] for m in arm))
+                               for j in range(len(SHARE_COLUMNS))))
+        arm_pension.append(_index(pension_signals, tuple(
+            (m.share_keys[WORKER_SHARE_INDEX["si"]], m.version.pension_floor_contribution_vnd) for m in arm)))
+        arm_contributing.append(_index(contributing_signals, tuple(
+            tuple(m.share_keys[j] for j in WORKER_SHARES) for m in arm)))
+    return _Plan(months, tiers, len(population.platforms), recorded, tuple(arms), tuple(share_signals),
+                 tuple(arm_share), tuple(pension_signals), tuple(arm_pension), tuple(contributing_signals),
+                 tuple(arm_contributing),
+                 tuple(any(m.version.max_subsidised_months is not None for m in arm) for arm in arms),
+                 keep_worker_months)
+
+
+# ---------------------------------------------------------------------------
+# One chunk of workers
+# ---------------------------------------------------------------------------
+
+class _Piece:
+    """One chunk's rows of one month, reduced to worker-months; every quantity computed once, on demand."""
+
+    def __init__(self, rows: dict[str, np.ndarray], first_worker: int, tiers: int, platforms: int) -> None:
+        worker = rows["worker"]
+        self.rows = rows
+        self.starts = np.flatnonzero(np.concatenate(([True], worker[1:] != worker[:-1])))
+        self.local = worker[self.starts] - first_worker  # index into the chunk's per-worker arrays
+        assert len(self.local) == 0 or (np.diff(self.local) > 0).all(), \
+            "activity must be sorted by worker within a month"
+        self.tier = rows["tier"][self.starts].astype(np.intp)
+        # Tier sums: most worker-months are of one tier. Sum everything, sum the few of the other
+        # tiers by index, and the dominant tier's sum is the difference (exact, ~4× cheaper than add.at).
+        self.tier_counts = np.bincount(self.tier, minlength=tiers).astype(np.int64)
+        self.dominant = int(np.argmax(self.tier_counts))
+        self.minority = [(t, np.flatnonzero(self.tier == t)) for t in range(tiers)
+                         if t != self.dominant and self.tier_counts[t]]
+        self.kind = rows["kind"].astype(np.intp)
+        # Most worker-months are one row: a segment's sum is its first row plus the others added
+        # at (np.add.reduceat costs ~5× more per row here).
+        first = np.zeros(len(worker), dtype=bool)
+        first[self.starts] = True
+        self.rest = np.flatnonzero(~first)
+        self.rest_owner = (np.cumsum(first) - 1)[self.rest] if len(self.rest) else self.rest
+        self.tiers = tiers
+        self.platforms = platforms
+        self.memo: dict = {}
+        self.revenue_memo: dict = {}
+
+    @property
+    def count(self) -> int:
+        return len(self.starts)
+
+    def segment_sum(self, values: np.ndarray) -> np.ndarray:
+        """Per worker-month sums of a row array (int64)."""
+        result = values[self.starts].astype(np.int64, copy=True)
+        if len(self.rest):
+            np.add.at(result, self.rest_owner, values[self.rest])
+        return result
+
+    def revenue_key(self) -> np.ndarray:
+        if "revenue_key" not in self.memo:
+            self.memo["revenue_key"] = self.rows["platform"].astype(np.intp) * len(KINDS) + self.kind
+        return self.memo["revenue_key"]
+
+    def _row_values(self, key) -> np.ndarray:
+        if key[0] == "price":
+            rates = np.take(np.array(key[1], dtype=np.int64), self.kind)
+            return shares_array_vnd(self.rows["gross"], rates)
+        return self.rows["recorded"][:, key[1]]
+
+    def _leaf(self, key) -> None:
+        values = self._row_values(key)
+        self.memo[key] = self.segment_sum(values)
+        groups = np.zeros(self.platforms * len(KINDS), dtype=np.int64)
+        np.add.at(groups, self.revenue_key(), values)
+        self.revenue_memo[key] = groups
+
+    def value(self, key) -> np.ndarray | None:
+        """The worker-month sums of a share key (None for a zero key)."""
+        if key is None:
+            return None
+        if key not in self.memo:
+            if key[0] == "replay":
+                _, rates, base, j = key
+                parts = [("price", rates) if any(rates) else None, ("recorded", j), ("price", base) if any(base)
+                         else None]
+                for part in parts:
+                    if part is not None:
+                        self.value(part)
+                self.memo[key] = _combine([self.memo.get(p) for p in parts], self.count)
+                self.revenue_memo[key] = _combine([self.revenue_memo.get(p) for p in parts],
+                                                  self.platforms * len(KINDS))
+            else:
+                self._leaf(key)
+        return self.memo[key]
+
+    def value_or_zero(self, key) -> np.ndarray:
+        value = self.value(key)
+        return value if value is not None else np.zeros(self.count, dtype=np.int64)
+
+    def revenue(self, key) -> np.ndarray | None:
+        self.value(key)
+        return None if key is None else self.revenue_memo[key]
+
+    def derived(self, name: str, key, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        memo_key = (name, key)
+        if memo_key not in self.memo:
+            self.memo[memo_key] = compute()
+        return self.memo[memo_key]
+
+    def tier_sum(self, values: np.ndarray | None) -> np.ndarray:
+        """Per-tier sums of a worker-month array (int64, or bool for counts)."""
+        out = np.zeros(self.tiers, dtype=np.int64)
+        if values is None or not len(values):
+            return out
+        rest = int(values.sum())
+        for t, where in self.minority:
+            out[t] = int(values[where].sum())
+            rest -= int(out[t])
+        out[self.dominant] = rest
+        return out
+
+    def tier_count(self, mask: np.ndarray | None = None) -> np.ndarray:
+        return self.tier_counts.copy() if mask is None else self.tier_sum(mask)
+
+
+def _combine(parts: list, size: int) -> np.ndarray:
+    """priced(arm) + recorded − priced(baseline); a missing part is zero."""
+    arm, recorded, base = parts
+    result = recorded.copy() if recorded is not None else np.zeros(size, dtype=np.int64)
+    if arm is not None:
+        result += arm
+    if base is not None:
+        result -= base
+    return result
+
+
+@dataclass
+class MonthOutput:
+    """A chunk's figures for one month (summed over chunks by the coordinator)."""
+
+    month_tier: list[np.ndarray]  # arm -> (tiers, 3 schemes, len(MONTH_TIER_COLUMNS)) int64
+    month_tier_common: list[np.ndarray]  # arm -> (tiers, 3): workers_active, workers_contributing, pension_months
+    fallbacks: list[int]  # arm -> worker-months whose tier the version does not know
+    paid: list[int]  # arm -> subsidy paid
+    revenue: dict  # share key -> (platforms × kinds) int64
+    revenue_rows: np.ndarray  # rows per (platform, kind): which groups exist this month
+    worker_months: list | None = None  # arm -> DataFrame, when kept
+
+
+class _Store:
+    """Per-worker int64 totals, one array per name, handed out as slices: in process every chunk
+    adds into the population-wide arrays directly (no per-chunk copies to join at the end)."""
+
+    def __init__(self, workers: int, first_worker: int = 0, shared: bool = False) -> None:
+        self.workers = workers
+        self.first_worker = first_worker
+        self.shared = shared  # in memory that forked processes write and this one reads
+        self.arrays: dict[str, np.ndarray] = {}
+
+    def view(self, name: str, offset: int, count: int) -> np.ndarray:
+        if name not in self.arrays:
+            if self.shared and self.workers:
+                # An anonymous shared mapping (zero-filled) survives fork: children add, the parent reads.
+                self.arrays[name] = np.frombuffer(mmap.mmap(-1, self.workers * 8), dtype=np.int64)
+            else:
+                self.arrays[name] = np.zeros(self.workers, dtype=np.int64)
+        return self.arrays[name][offset:offset + count]
+
+
+class ChunkJob:
+    """The workers [first_worker, first_worker + workers) over every month and every arm.
+
+    `rows[m]` is the chunk's activity of month m (arrays `worker`, `kind`, `platform`,
+    `tier`, `gross` and, for a replay, `recorded` (n, 6)). Methods are called month by
+    month, in order: `step(m)` with no budget, else `demand(m, scale_factors)` then
+    `apply(m, cap_factors)`; `totals()` at the end.
+    """
+
+    def __init__(self, plan: _Plan, rows: list[dict[str, np.ndarray] | None], first_worker: int,
+                 workers: int, store: _Store | None = None) -> None:
+        self.plan = plan
+        self.rows = rows
+        self.first_worker = first_worker
+        self.workers = workers
+        arms = len(plan.arms)
+        store = store if store is not None else _Store(workers, first_worker)
+        view = lambda name: store.view(name, first_worker - store.first_worker, workers)  # noqa: E731
+        self.gross = view("gross_vnd")
+        self.active = view("active_months")
+        self.shares = [view(f"share {s}") for s in range(len(plan.share_signals))]
+        self.pension = [view(f"pension {s}") for s in range(len(plan.pension_signals))]
+        self.contributing = [view(f"contributing {s}") for s in range(len(plan.contributing_signals))]
+        self.subsidy = [[view(f"subsidy {a} {scheme}") for scheme in SCHEMES] for a in range(arms)]
+        self.subsidised = [view(f"subsidised {a}") for a in range(arms)]
+        self.used = [view(f"used {a}") if track else None for a, track in enumerate(plan.track_used)]
+        self._pending: tuple[int, _Piece | None, list] | None = None
+
+    # -- the budget protocol -------------------------------------------------
+
+    def demand(self, m: int, scale_factors: Sequence[int]) -> list[tuple[int, int]]:
+        """Per arm: (subsidy demanded, the same after the `scale` factor) of month index m."""
+        rows = self.rows[m]
+        piece = _Piece(rows, self.first_worker, len(self.plan.tiers), self.plan.platforms) \
+            if rows is not None and len(rows["worker"]) else None
+        demands, sums = [], []
+        for a, arm in enumerate(self.plan.arms):
+            if piece is None:
+                demands.append(None)
+                sums.append((0, 0))
+                continue
+            plan = arm[m]
+            version = plan.version
+            rate = np.take(plan.rate_of_tier, piece.tier)
+            eligible = None
+            if version.max_subsidised_months is not None:
+                eligible = np.take(self.used[a], piece.local) < version.max_subsidised_months
+            per_scheme = []
+            for scheme in SCHEMES:
+                own = piece.value(plan.share_keys[WORKER_SHARE_INDEX[scheme]])
+                if scheme not in version.subsidised_schemes or own is None:
+                    per_scheme.append(None)
+                    continue
+                values = subsidy_array_vnd(own, scheme, rate, version)
+                if eligible is not None:
+                    values = np.where(eligible, values, 0)
+                per_scheme.append(values)
+            demanded = sum(int(v.sum()) for v in per_scheme if v is not None)
+            factor = scale_factors[a]
+            scaled = demanded if factor == PPB else \
+                sum(int(scale_floor(v, factor).sum()) for v in per_scheme if v is not None)
+            demands.append(per_scheme)
+            sums.append((demanded, scaled))
+        self._pending = (m, piece, demands)
+        return sums
+
+    def apply(self, m: int, scale_factors: Sequence[int], cap_factors: Sequence[int]) -> MonthOutput:
+        assert self._pending is not None and self._pending[0] == m, "apply follows demand for the same month"
+        _, piece, demands = self._pending
+        self._pending = None
+        plan = self.plan
+        arms = len(plan.arms)
+        tiers = len(plan.tiers)
+        if piece is None:
+            return MonthOutput([np.zeros((tiers, len(SCHEMES), len(MONTH_TIER_COLUMNS)), np.int64)] * arms,
+                               [np.zeros((tiers, 3), np.int64)] * arms, [0] * arms, [0] * arms, {},
+                               np.zeros(plan.platforms * len(KINDS), np.int64),
+                               [] if plan.keep_worker_months else None)
+        local = piece.local
+        np.add.at(self.gross, local, piece.segment_sum(piece.rows["gross"]))  # ufunc.at: ~2× a fancy +=
+        np.add.at(self.active, local, 1)
+        for s, signal in enumerate(plan.share_signals):
+            value = piece.value(signal[m])
+            if value is not None:
+                np.add.at(self.shares[s], local, value)
+        for s, signal in enumerate(plan.pension_signals):
+            key, floor = signal[m]
+            # Few worker-months reach the floor: add at the ones that do.
+            np.add.at(self.pension[s], local[self._pension_at(piece, key, floor)], 1)
+        for s, signal in enumerate(plan.contributing_signals):
+            np.add.at(self.contributing[s], local[self._contributing(piece, signal[m])], 1)
+
+        active_by_tier = piece.tier_count()
+        month_tier, common, fallbacks, paid_total, details = [], [], [], [], []
+        for a, arm in enumerate(plan.arms):
+            month_plan = arm[m]
+            keys = month_plan.share_keys
+            table = np.zeros((tiers, len(SCHEMES), len(MONTH_TIER_COLUMNS)), dtype=np.int64)
+            paid_any = np.zeros(piece.count, dtype=bool)
+            paid = 0
+            subsidies = []
+            for k, scheme in enumerate(SCHEMES):
+                key = keys[WORKER_SHARE_INDEX[scheme]]
+                table[:, k, 0] = piece.derived("own_by_tier", key, lambda key=key: piece.tier_sum(piece.value(key)))
+                demand = demands[a][k]
+                if demand is None:
+                    subsidies.append(None)
+                    continue
+                subsidy = scale_floor(scale_floor(demand, scale_factors[a]), cap_factors[a])
+                subsidies.append(subsidy)
+                positive = subsidy > 0
+                paid_any |= positive
+                paid += int(subsidy.sum())
+                np.add.at(self.subsidy[a][k], local, subsidy)
+                table[:, k, 1] = piece.tier_sum(demand)
+                table[:, k, 2] = table[:, k, 1] if subsidy is demand else piece.tier_sum(subsidy)
+                table[:, k, 3] = piece.tier_count(positive)
+            paid_at = local[paid_any]
+            np.add.at(self.subsidised[a], paid_at, 1)
+            if self.used[a] is not None:
+                np.add.at(self.used[a], paid_at, 1)
+            si_key = keys[WORKER_SHARE_INDEX["si"]]
+            worker_keys = tuple(keys[j] for j in WORKER_SHARES)
+            floor = month_plan.version.pension_floor_contribution_vnd
+            common.append(np.stack([
+                active_by_tier,
+                piece.derived("contributing_by_tier", worker_keys,
+                              lambda: piece.tier_count(self._contributing(piece, worker_keys))),
+                piece.derived("pension_by_tier", (si_key, floor),
+                              lambda: np.bincount(piece.tier[self._pension_at(piece, si_key, floor)],
+                                                  minlength=tiers).astype(np.int64))], axis=1))
+            month_tier.append(table)
+            fallbacks.append(int(active_by_tier[~month_plan.known_tier].sum()))
+            paid_total.append(paid)
+            if plan.keep_worker_months:
+                details.append(self._detail(piece, m, keys, subsidies))
+        revenue = {}
+        for arm in plan.arms:
+            for key in arm[m].share_keys:
+                if key is not None and key not in revenue:
+                    revenue[key] = piece.revenue(key)
+        rows_per_group = np.bincount(piece.revenue_key(), minlength=plan.platforms * len(KINDS)).astype(np.int64)
+        return MonthOutput(month_tier, common, fallbacks, paid_total, revenue, rows_per_group,
+                           details if plan.keep_worker_months else None)
+
+    def step(self, m: int) -> MonthOutput:
+        """demand + apply with no budget: one call per chunk and month."""
+        unscaled = [PPB] * len(self.plan.arms)
+        self.demand(m, unscaled)
+        return self.apply(m, unscaled, unscaled)
+
+    # -- helpers -------------------------------------------------------------
+
+    @staticmethod
+    def _pension_at(piece: _Piece, key, floor: int) -> np.ndarray:
+        """Indexes of the worker-months whose own si reaches the pension floor."""
+        return piece.derived("pension", (key, floor), lambda: np.flatnonzero(piece.value_or_zero(key) >= floor))
+
+    @staticmethod
+    def _contributing(piece: _Piece, keys: tuple) -> np.ndarray:
+        def compute() -> np.ndarray:
+            total = np.zeros(piece.count, dtype=np.int64)
+            for key in keys:
+                value = piece.value(key)
+                if value is not None:
+                    total += value
+            return total > 0
+        return piece.derived("contributing", keys, compute)
+
+    def _detail(self, piece: _Piece, m: int, keys: tuple, subsidies: list) -> pd.DataFrame:
+        detail = pd.DataFrame({column: piece.value_or_zero(key) for column, key in zip(SHARE_COLUMNS, keys)})
+        detail.insert(0, "worker", piece.local + self.first_worker)
+        detail.insert(1, "month", self.plan.months[m])
+        detail.insert(2, "tier", np.array(self.plan.tiers, dtype=object)[piece.tier])
+        detail["gross_vnd"] = piece.segment_sum(piece.rows["gross"])
+        for k, scheme in enumerate(SCHEMES):
+            detail[f"subsidy_{scheme}"] = subsidies[k] if subsidies[k] is not None else \
+                np.zeros(piece.count, dtype=np.int64)
+        return detail
+
+    def totals(self) -> list[dict[str, np.ndarray]]:
+        """Per arm, per-worker totals of the chunk (worker_totals columns before the derived ones)."""
+        plan = self.plan
+        result = []
+        for a in range(len(plan.arms)):
+            columns = {"gross_vnd": self.gross}
+            for j, column in enumerate(SHARE_COLUMNS):
+                columns[column] = self.shares[plan.arm_share_signal[a][j]]
+            for k, scheme in enumerate(SCHEMES):
+                columns[f"subsidy_{scheme}"] = self.subsidy[a][k]
+            columns["pension_months"] = self.pension[plan.arm_pension_signal[a]]
+            columns["contributing_months"] = self.contributing[plan.arm_contributing_signal[a]]
+            columns["subsidised_months"] = self.subsidised[a]
+            columns["active_months"] = self.active
+            result.append(columns)
+        return result
+
+
+# ---------------------------------------------------------------------------
+# Schedulers: the chunks in this process (threads) or on dask.distributed (actors)
+# ---------------------------------------------------------------------------
+
+def chunk_rows(population: Population, chunk_workers: int) -> list[tuple[int, int, list]]:
+    """(first worker, workers, rows per month) per chunk; rows are views of the population's arrays."""
+    activity = population.activity
+    month_col = activity["month"].to_numpy()
+    assert len(month_col) == 0 or (np.diff(month_col) >= 0).all(), "activity must be sorted by month"
+    columns = {"worker": activity["worker"].to_numpy(), "kind": activity["kind"].to_numpy(),
+               "platform": activity["platform"].to_numpy(), "tier": activity["tier"].to_numpy(),
+               "gross": activity["gross_vnd"].to_numpy()}
+    if columns["gross"].dtype != np.int64:
+        columns["gross"] = columns["gross"].astype(np.int64)
+    if population.recorded:
+        columns["recorded"] = activity[list(RECORDED_COLUMNS)].to_numpy(dtype=np.int64)
+    months = np.array(population.months, dtype=month_col.dtype)
+    month_bounds = np.searchsorted(month_col, months, side="left").tolist() + [len(month_col)]
+    count = len(population.workers)
+    edges = list(range(0, count, chunk_workers)) + [count]
+    per_month_edges = []
+    for m in range(len(months)):
+        start, end = month_bounds[m], month_bounds[m + 1]
+        per_month_edges.append((start + np.searchsorted(columns["worker"][start:end], edges)).tolist())
+    chunks = []
+    for c in range(len(edges) - 1):
+        rows = []
+        for m in range(len(months)):
+            low, high = per_month_edges[m][c], per_month_edges[m][c + 1]
+            rows.append({name: values[low:high] for name, values in columns.items()} if high > low else None)
+        chunks.append((edges[c], edges[c + 1] - edges[c], rows))
+    return chunks
+
+
+class _Threads:
+    """ChunkJobs in this process, a month's chunks spread over a thread pool."""
+
+    def __init__(self, plan: _Plan, chunks: list, threads: int, workers: int) -> None:
+        self.plan = plan
+        self.store = _Store(workers)
+        self.jobs = [ChunkJob(plan, rows, first, count, self.store) for first, count, rows in chunks]
+        self.pool = ThreadPoolExecutor(threads) if threads > 1 and len(self.jobs) > 1 else None
+
+    def totals(self) -> list[dict[str, np.ndarray]]:
+        """Per arm, the population-wide arrays the chunks added into (shared between arms where equal)."""
+        whole = ChunkJob(self.plan, [], 0, self.store.workers, self.store)
+        return whole.totals()
+
+    def call(self, method: str, *args) -> list:
+        if self.pool is None:
+            return [getattr(job, method)(*args) for job in self.jobs]
+        return list(self.pool.map(lambda job: getattr(job, method)(*args), self.jobs))
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+
+class _Processes:
+    """ChunkJobs in forked worker processes (every chunk c in process c mod n): they read the
+    population copy-on-write, add into shared-memory totals, and answer each month's call over a pipe.
+    For the CLI and the benchmark on one machine: numpy's `ufunc.at`, `take` and `bincount` hold the
+    GIL, so threads interleave where processes overlap. Not for a process that runs other threads
+    (the HTTP service): it forks."""
+
+    def __init__(self, plan: _Plan, chunks: list, processes: int, workers: int) -> None:
+        import multiprocessing
+
+        self.plan = plan
+        self.store = _Store(workers, shared=True)
+        self.jobs = [ChunkJob(plan, rows, first, count, self.store) for first, count, rows in chunks]
+        context = multiprocessing.get_context("fork")
+        self.children = []
+        for index in range(min(processes, len(self.jobs))):
+            ours, theirs = context.Pipe()
+            child = context.Process(target=_serve, args=(self.jobs[index::processes], theirs), daemon=True)
+            child.start()
+            theirs.close()
+            self.children.append((child, ours))
+
+    def call(self, method: str, *args) -> list:
+        for _, pipe in self.children:
+            pipe.send((method, args))
+        answers = [pipe.recv() for _, pipe in self.children]
+        for answer in answers:
+            if isinstance(answer, BaseException):
+                raise answer
+        count = len(self.children)
+        return [answers[c % count][c // count] for c in range(len(self.jobs))]
+
+    def totals(self) -> list[dict[str, np.ndarray]]:
+        return ChunkJob(self.plan, [], 0, self.store.workers, self.store).totals()
+
+    def close(self) -> None:
+        for child, pipe in self.children:
+            try:
+                pipe.send(None)
+            except OSError:
+                pass
+            child.join(timeout=30)
+            pipe.close()
+        self.children = []
+
+
+def _serve(jobs: list[ChunkJob], pipe) -> None:
+    """A forked worker: run each call on its chunks, answer with the results (or the exception)."""
+    while True:
+        message = pipe.recv()
+        if message is None:
+            return
+        method, args = message
+        try:
+            pipe.send([getattr(job, method)(*args) for job in jobs])
+        except Exception as error:  # noqa: BLE001 - handed to the coordinator, which raises it
+            pipe.send(error)
+
+
+class _DaskActors:
+    """ChunkJobs as dask.distributed actors: each holds its chunk's rows and per-worker totals on one worker."""
+
+    def __init__(self, plan: _Plan, chunks: list, client) -> None:
+        self.client = client
+        # Rows go to the workers as data (scatter), not inside the task graph.
+        futures = [client.submit(ChunkJob, plan, client.scatter([rows], hash=False)[0], first, workers,
+                                 actor=True, pure=False)
+                   for first, workers, rows in chunks]
+        self.jobs = [future.result() for future in futures]
+
+    def totals(self) -> list[dict[str, np.ndarray]]:
+        """Per arm, each actor's per-worker arrays joined in chunk (worker) order."""
+        per_chunk = self.call("totals")
+        if not per_chunk:
+            return []
+        return [{column: np.concatenate([chunk[a][column] for chunk in per_chunk]) for column in per_chunk[0][a]}
+                for a in range(len(per_chunk[0]))]
+
+    def call(self, method: str, *args) -> list:
+        pending = [getattr(job, method)(*args) for job in self.jobs]
+        return [future.result() for future in pending]
+
+    def close(self) -> None:
+        self.jobs = []
+
+
+def _scheduler(plan: _Plan, population: Population, chunk_workers: int, client, threads: int,
+               processes: int = 1):
+    chunks = chunk_rows(population, chunk_workers)
+    if client is not None:
+        return _DaskActors(plan, chunks, client)
+    if processes > 1 and len(chunks) > 1:
+        return _Processes(plan, chunks, processes, len(population.workers))
+    return _Threads(plan, chunks, threads, len(population.workers))
+
+
+# ---------------------------------------------------------------------------
+# The coordinator
+# ---------------------------------------------------------------------------
+
 def run(population: Population, arms: Mapping[str, RulesPack], budget: Budget, *,
         keep_worker_months: bool = False,
-        progress: Callable[[str, int], None] | None = None) -> dict[str, ArmResult]:
+        progress: Callable[[str, int], None] | None = None,
+        chunk_workers: int = CHUNK_WORKERS, threads: int = THREADS, client=None,
+        processes: int = 1) -> dict[str, ArmResult]:
     """Every arm over the population; the first arm is the baseline the others are compared to.
 
-    `progress(arm, month)` is called after each month of each arm.
+    `progress(arm, month)` is called after each month of each arm (twice per month with
+    `scale`: the demand pass, then the paying pass). `client`: a `distributed.Client` to
+    run the chunks on; `processes` > 1: forked worker processes (the CLI and the benchmark; never in
+    a process with other threads). The result is the same to the bit either way.
     """
     if not arms:
         raise ValueError("run needs at least one arm (the baseline)")
-    baseline = next(iter(arms.values()))
+    if chunk_workers < 1:
+        raise ValueError(f"chunk_workers must be ≥ 1, got {chunk_workers}")
+    names = list(arms)
+    packs = [arms[name] for name in names]
+    plan = make_plan(population, packs, keep_worker_months)
+    factors: list[dict[int, int]] = [{} for _ in names]
+    if budget.strategy == "scale":
+        # Demand first (no budget), then the same run paying limit/demand of every subsidy.
+        dry = _pass(population, plan, [_BudgetState(Budget("none", None, budget.period)) for _ in names],
+                    names, chunk_workers, threads, client, progress, collect=False, processes=processes)
+        for a, state in enumerate(dry):
+            for key, demand in state.demand.items():
+                factors[a][key] = PPB if demand <= budget.limit_vnd else budget.limit_vnd * PPB // demand
+    states = [_BudgetState(budget, factors[a]) for a in range(len(names))]
+    return _pass(population, plan, states, names, chunk_workers, threads, client, progress, collect=True,
+                 packs=packs, processes=processes)
+
+
+def _pass(population: Population, plan: _Plan, states: list[_BudgetState], names: list[str], chunk_workers: int,
+          threads: int, client, progress, *, collect: bool, packs: list[RulesPack] | None = None,
+          processes: int = 1):
+    arms = len(names)
+    jobs = _scheduler(plan, population, chunk_workers, client, threads, processes)
+    month_tier_rows: list[list[dict]] = [[] for _ in range(arms)]
+    revenue_blocks: list[list[pd.DataFrame]] = [[] for _ in range(arms)]
+    detail_blocks: list[list[pd.DataFrame]] = [[] for _ in range(arms)]
+    fallbacks = [0] * arms
+    try:
+        for m, month in enumerate(plan.months):
+            scale = [state.scale_factor(month) for state in states]
+            if all(state.budget.strategy == "none" for state in states):
+                outputs = jobs.call("step", m)
+                for a, state in enumerate(states):
+                    paid = sum(output.paid[a] for output in outputs)
+                    state.decide(month, paid, paid)
+                    state.record_paid(month, paid)
+            else:
+                sums = jobs.call("demand", m, scale)
+                cap = [state.decide(month, sum(s[a][0] for s in sums), sum(s[a][1] for s in sums))
+                       for a, state in enumerate(states)]
+                outputs = jobs.call("apply", m, scale, cap)
+                for a, state in enumerate(states):
+                    state.record_paid(month, sum(output.paid[a] for output in outputs))
+            if collect:
+                _collect_month(plan, m, month, outputs, month_tier_rows, revenue_blocks, detail_blocks, fallbacks)
+            if progress is not None:
+                for name in names:
+                    progress(name, month)
+        if not collect:
+            return states
+        arm_totals = jobs.totals()
+    finally:
+        jobs.close()
+
     results = {}
-    for name, pack in arms.items():
-        factors: dict[int, int] = {}
-        if budget.strategy == "scale":
-            # Demand first (no budget), then the same run paying limit/demand of every subsidy.
-            dry = _run_arm(name, population, pack, baseline, Budget("none", None, budget.period), False, None)
-            for _, row in dry.budget.iterrows():
-                key = 0 if budget.period == "horizon" else int(row["period"])
-                demand = int(row["demand_vnd"])
-                factors[key] = PPB if demand <= budget.limit_vnd else budget.limit_vnd * PPB // demand
-        results[name] = _run_arm(name, population, pack, baseline, budget, keep_worker_months, progress, factors)
+    for a, name in enumerate(names):
+        columns: dict[str, np.ndarray] = {"worker": population.workers["worker"].to_numpy()}
+        columns.update(arm_totals[a])
+        columns["subsidy_vnd"] = _add(columns[f"subsidy_{s}"] for s in SCHEMES)
+        columns["worker_vnd"] = _add(columns[f"{s}_worker"] for s in SCHEMES)
+        columns["platform_vnd"] = _add(columns[f"{s}_platform"] for s in SCHEMES)
+        columns["balance_vnd"] = _add((columns["worker_vnd"], columns["platform_vnd"], columns["subsidy_vnd"]))
+        columns["take_home_vnd"] = columns["gross_vnd"] - columns["worker_vnd"]
+        worker_totals = pd.DataFrame(columns, copy=False)  # arrays equal between arms are shared, not copied
+        revenue = pd.concat(revenue_blocks[a], ignore_index=True) if revenue_blocks[a] else \
+            pd.DataFrame(columns=["month", "platform", "kind", *SHARE_COLUMNS])
+        revenue["platform"] = [population.platforms[p] for p in revenue["platform"].tolist()]
+        revenue["kind"] = [KINDS[k] for k in revenue["kind"].tolist()]
+        versions_used: list[str] = []
+        for month_plan in plan.arms[a]:
+            if month_plan.version.version_id not in versions_used:
+                versions_used.append(month_plan.version.version_id)
+        results[name] = ArmResult(
+            name=name, pack=packs[a], versions_used=versions_used, worker_totals=worker_totals,
+            by_month_tier=pd.DataFrame(month_tier_rows[a]), revenue=revenue, budget=states[a].frame(),
+            worker_months=pd.concat(detail_blocks[a], ignore_index=True) if detail_blocks[a] else None,
+            tier_fallbacks=fallbacks[a])
     return results
 
 
-def _run_arm(name: str, population: Population, pack: RulesPack, baseline: RulesPack, budget: Budget,
-             keep_worker_months: bool, progress, factors: Mapping[int, int] | None = None) -> ArmResult:
-    activity = population.activity
-    worker = activity["worker"].to_numpy()
-    month_col = activity["month"].to_numpy()
-    kind = activity["kind"].to_numpy().astype(np.int64)
-    platform = activity["platform"].to_numpy()
-    tier = activity["tier"].to_numpy()
-    gross = activity["gross_vnd"].to_numpy().astype(np.int64)
-    recorded = activity[list(RECORDED_COLUMNS)].to_numpy(dtype=np.int64) if population.recorded else None
-    assert (np.diff(month_col) >= 0).all(), "activity must be sorted by month"
-    months = np.unique(month_col)
-    bounds = np.searchsorted(month_col, months, side="left").tolist() + [len(month_col)]
+def _add(arrays) -> np.ndarray:
+    arrays = list(arrays)
+    total = arrays[0].copy()
+    for values in arrays[1:]:
+        total += values
+    return total
 
-    count = len(population.workers)
-    state = _BudgetState(budget, dict(factors or {}))
-    used_months = np.zeros(count, dtype=np.int64)
-    totals = {column: np.zeros(count, dtype=np.int64) for column in
-              ("gross_vnd", *SHARE_COLUMNS, *(f"subsidy_{s}" for s in SCHEMES), "pension_months",
-               "contributing_months", "subsidised_months", "active_months")}
-    month_tier_rows: list[dict] = []
-    revenue_blocks: list[pd.DataFrame] = []
-    detail_blocks: list[pd.DataFrame] = []
-    versions_used: list[str] = []
-    fallbacks = 0
-    tiers = population.tiers
 
-    for index, month in enumerate(months.tolist()):
-        start, end = bounds[index], bounds[index + 1]
-        version = pack.version_on(first_day(month))
-        if version.version_id not in versions_used:
-            versions_used.append(version.version_id)
-        shares = shares_matrix_vnd(kind[start:end], gross[start:end], version)
-        if recorded is not None:
-            base_version = baseline.version_on(first_day(month))
-            shares = shares + (recorded[start:end] - shares_matrix_vnd(kind[start:end], gross[start:end], base_version))
-
-        rows_worker = worker[start:end]
-        starts = np.flatnonzero(np.r_[True, rows_worker[1:] != rows_worker[:-1]])
-        wm_worker = rows_worker[starts]
-        assert (np.diff(wm_worker) > 0).all(), "activity must be sorted by worker within a month"
-        wm_shares = np.add.reduceat(shares, starts, axis=0) if len(starts) else np.zeros((0, 6), np.int64)
-        wm_gross = np.add.reduceat(gross[start:end], starts) if len(starts) else np.zeros(0, np.int64)
-        wm_tier = tier[start:end][starts]
-
-        known = np.array([t in version.tier_rate_ppm for t in tiers])
-        fallbacks += int((~known[wm_tier]).sum())
-        rate_of_tier = np.array([version.tier_rate_ppm.get(t, version.tier_rate_ppm[BASE_TIER]) for t in tiers],
-                                dtype=np.int64)
-        rate = rate_of_tier[wm_tier]
-        eligible = np.ones(len(wm_worker), dtype=bool) if version.max_subsidised_months is None else \
-            used_months[wm_worker] < version.max_subsidised_months
-        demand = np.zeros((len(wm_worker), len(SCHEMES)), dtype=np.int64)
-        for k, scheme in enumerate(SCHEMES):
-            own = wm_shares[:, WORKER_SHARE_INDEX[scheme]]
-            demand[:, k] = np.where(eligible, subsidy_array_vnd(own, scheme, rate, version), 0)
-        subsidy = state.apply(month, demand)
-        paid_any = subsidy.sum(axis=1) > 0
-        used_months[wm_worker] += paid_any
-
-        own_si = wm_shares[:, WORKER_SHARE_INDEX["si"]]
-        counts = own_si >= version.pension_floor_contribution_vnd
-        contributing = (wm_shares[:, [0, 2, 4]].sum(axis=1) > 0)
-        totals["gross_vnd"][wm_worker] += wm_gross
-        for j, column in enumerate(SHARE_COLUMNS):
-            totals[column][wm_worker] += wm_shares[:, j]
-        for k, scheme in enumerate(SCHEMES):
-            totals[f"subsidy_{scheme}"][wm_worker] += subsidy[:, k]
-        totals["pension_months"][wm_worker] += counts
-        totals["contributing_months"][wm_worker] += contributing
-        totals["subsidised_months"][wm_worker] += paid_any
-        totals["active_months"][wm_worker] += 1
-
-        for t, tier_name in enumerate(tiers):
-            mask = wm_tier == t
-            if not mask.any():
+def _collect_month(plan: _Plan, m: int, month: int, outputs: list[MonthOutput],
+                   month_tier_rows, revenue_blocks, detail_blocks, fallbacks) -> None:
+    rows_per_group = sum(output.revenue_rows for output in outputs)
+    groups = np.flatnonzero(rows_per_group)
+    for a, arm in enumerate(plan.arms):
+        table = sum(output.month_tier[a] for output in outputs)
+        common = sum(output.month_tier_common[a] for output in outputs)
+        fallbacks[a] += sum(output.fallbacks[a] for output in outputs)
+        for t, tier_name in enumerate(plan.tiers):
+            if common[t, 0] == 0:
                 continue
             for k, scheme in enumerate(SCHEMES):
-                month_tier_rows.append({
+                month_tier_rows[a].append({
                     "month": month, "tier": tier_name, "scheme": scheme,
-                    "own_vnd": int(wm_shares[mask, WORKER_SHARE_INDEX[scheme]].sum()),
-                    "subsidy_demand_vnd": int(demand[mask, k].sum()),
-                    "subsidy_vnd": int(subsidy[mask, k].sum()),
-                    "workers_subsidised": int((subsidy[mask, k] > 0).sum()),
-                    "workers_active": int(mask.sum()),
-                    "workers_contributing": int(contributing[mask].sum()),
-                    "pension_months": int(counts[mask].sum()),
+                    "own_vnd": int(table[t, k, 0]), "subsidy_demand_vnd": int(table[t, k, 1]),
+                    "subsidy_vnd": int(table[t, k, 2]), "workers_subsidised": int(table[t, k, 3]),
+                    "workers_active": int(common[t, 0]), "workers_contributing": int(common[t, 1]),
+                    "pension_months": int(common[t, 2]),
                 })
-        block = pd.DataFrame(shares, columns=list(SHARE_COLUMNS))
-        block["platform"] = platform[start:end]
-        block["kind"] = kind[start:end]
-        summed = block.groupby(["platform", "kind"], sort=True).sum().reset_index()
-        summed.insert(0, "month", month)
-        revenue_blocks.append(summed)
-        if keep_worker_months:
-            detail = pd.DataFrame(wm_shares, columns=list(SHARE_COLUMNS))
-            detail.insert(0, "worker", wm_worker)
-            detail.insert(1, "month", month)
-            detail.insert(2, "tier", np.array(tiers, dtype=object)[wm_tier])
-            detail["gross_vnd"] = wm_gross
-            for k, scheme in enumerate(SCHEMES):
-                detail[f"subsidy_{scheme}"] = subsidy[:, k]
-            detail_blocks.append(detail)
-        if progress is not None:
-            progress(name, month)
-
-    worker_totals = population.workers[["worker"]].copy()
-    for column, values in totals.items():
-        worker_totals[column] = values
-    worker_totals["subsidy_vnd"] = sum(totals[f"subsidy_{s}"] for s in SCHEMES)
-    worker_totals["worker_vnd"] = sum(totals[f"{s}_worker"] for s in SCHEMES)
-    worker_totals["platform_vnd"] = sum(totals[f"{s}_platform"] for s in SCHEMES)
-    worker_totals["balance_vnd"] = (worker_totals["worker_vnd"] + worker_totals["platform_vnd"]
-                                    + worker_totals["subsidy_vnd"])
-    worker_totals["take_home_vnd"] = worker_totals["gross_vnd"] - worker_totals["worker_vnd"]
-    revenue = pd.concat(revenue_blocks, ignore_index=True) if revenue_blocks else \
-        pd.DataFrame(columns=["month", "platform", "kind", *SHARE_COLUMNS])
-    revenue["platform"] = [population.platforms[p] for p in revenue["platform"].tolist()]
-    revenue["kind"] = [("ride", "delivery", "order")[k] for k in revenue["kind"].tolist()]
-    return ArmResult(
-        name=name, pack=pack, versions_used=versions_used, worker_totals=worker_totals,
-        by_month_tier=pd.DataFrame(month_tier_rows), revenue=revenue, budget=state.frame(),
-        worker_months=pd.concat(detail_blocks, ignore_index=True) if detail_blocks else None,
-        tier_fallbacks=fallbacks)
+        block = pd.DataFrame({"month": np.full(len(groups), month, dtype=np.int64),
+                              "platform": groups // len(KINDS), "kind": groups % len(KINDS)})
+        for column, key in zip(SHARE_COLUMNS, arm[m].share_keys):
+            values = np.zeros(len(groups), dtype=np.int64)
+            for output in outputs:
+                if key is not None and key in output.revenue:
+                    values += output.revenue[key][groups]
+            block[column] = values
+        revenue_blocks[a].append(block)
+        if plan.keep_worker_months:
+            detail_blocks[a].extend(output.worker_months[a] for output in outputs if output.worker_months)

@@ -22,6 +22,7 @@ is a pure function of its arguments, and `content_hash` fingerprints the result.
 from __future__ import annotations
 
 import calendar
+import functools
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -65,10 +66,39 @@ AMOUNT_STEP_VND = 1_000
 CALIBRATION_DRAWS = 200_000
 CALIBRATION_SEED = 0
 CHUNK_WORKERS = 1_000_000  # workers per generated block: bounds memory whatever the population
+HASH_SLICE_ROWS = 1_000_000  # text values hashed per slice
+READ_BATCH_ROWS = 4_000_000  # Parquet rows decoded at a time when loading numeric tables
 
 
 class PopulationError(ValueError):
     """A population file or database that cannot be used (names the file and reason)."""
+
+
+@dataclass(frozen=True)
+class Churn:
+    """Who works on the platforms each month, as seeded probabilities in ppm (scenario key
+    `population.synthetic.churn`).
+
+    Month one: each worker is present with probability `start_ppm`. Every later month,
+    first each present worker leaves with probability `exit_ppm`, then each worker who was
+    absent at the month's start (never joined, or left earlier) enters with probability
+    `entry_ppm`. A present worker then works the month with the participation probability
+    (0.95 full-timers, 0.75 part-timers). In the long run a share entry / (entry + exit)
+    is present.
+    """
+
+    start_ppm: int = 850_000
+    exit_ppm: int = 20_000
+    entry_ppm: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("start_ppm", "exit_ppm", "entry_ppm"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 1_000_000:
+                raise ValueError(f"churn.{name} must be an integer from 0 to 1,000,000 ppm, got {value!r}")
+
+    def as_document(self) -> dict[str, int]:
+        return {"start_ppm": self.start_ppm, "exit_ppm": self.exit_ppm, "entry_ppm": self.entry_ppm}
 
 
 @dataclass(frozen=True)
@@ -84,12 +114,27 @@ class Population:
         """True when the activity carries the ledger's own shares (a replay)."""
         return all(column in self.activity for column in RECORDED_COLUMNS)
 
-    @property
+    @functools.cached_property
     def months(self) -> tuple[int, ...]:
-        return tuple(int(m) for m in np.unique(self.activity["month"].to_numpy()))
+        """The months with activity, in order (a pass over the sorted column; np.unique sorts it again)."""
+        column = self.activity["month"].to_numpy()
+        if len(column) == 0:
+            return ()
+        changes = np.flatnonzero(column[1:] != column[:-1]) + 1
+        months = column[np.concatenate(([0], changes))]
+        if (np.diff(months) <= 0).any():  # not sorted by month: the general way
+            months = np.unique(column)
+        return tuple(int(m) for m in months)
 
     def content_hash(self) -> str:
-        """SHA-256 of the frames' values (not of Parquet bytes, which vary with library versions)."""
+        """SHA-256 of the frames' values (not of Parquet bytes, which vary with library versions).
+
+        Computed once per population (frames are not changed in place; `dataclasses.replace`
+        makes a new population with its own hash)."""
+        return self._content_hash
+
+    @functools.cached_property
+    def _content_hash(self) -> str:
         digest = hashlib.sha256(f"ansinh-population-v{FORMAT_VERSION}".encode())
         digest.update(json.dumps({"platforms": self.platforms, "tiers": self.tiers}, sort_keys=True).encode())
         for name, frame in (("workers", self.workers), ("activity", self.activity)):
@@ -98,9 +143,15 @@ class Population:
                 values = frame[column].to_numpy()
                 digest.update(f"\x1f{column}:{values.dtype.str}".encode())
                 if values.dtype.kind in "biuf":
-                    digest.update(np.ascontiguousarray(values).astype(values.dtype.newbyteorder("<")).tobytes())
-                else:
-                    digest.update("\x00".join(map(str, values.tolist())).encode("utf-8"))
+                    # Little-endian bytes, hashed in place (no copy of a 1 GB column).
+                    values = np.ascontiguousarray(values).astype(values.dtype.newbyteorder("<"), copy=False)
+                    digest.update(values.view(np.uint8) if values.size else b"")
+                else:  # "\x00".join of every value, streamed in slices (the same bytes)
+                    for start in range(0, len(values), HASH_SLICE_ROWS):
+                        if start:
+                            digest.update(b"\x00")
+                        digest.update("\x00".join(map(str, values[start:start + HASH_SLICE_ROWS].tolist()))
+                                      .encode("utf-8"))
         return digest.hexdigest()
 
 
@@ -120,8 +171,14 @@ def _amount_moments() -> dict[str, tuple[float, float, int]]:
     return moments
 
 
-def synthetic(workers: int, months: Sequence[int], seed: int) -> Population:
+def synthetic(workers: int, months: Sequence[int], seed: int, *, churn: Churn | None = None,
+              fare_profile=None) -> Population:
     """A calibrated population of `workers` people over `months` (yyyymm ints), from `seed` only.
+
+    `churn`: explicit monthly start / exit / entry probabilities (`Churn`); without it,
+    85 % work from month one, the rest join evenly over the horizon and 2 % leave a month.
+    `fare_profile` (`simulations.fares.FareProfile`): car rides take the real trips' fare
+    mean and spread instead of the car-fare model.
 
     Workers come from `synthetic_events.make_workers` (types, vehicles, platforms, pace,
     active days, sex, birth year, province) and `household_tiers` (~4 % poor, ~3.5 %
@@ -141,8 +198,12 @@ def synthetic(workers: int, months: Sequence[int], seed: int) -> Population:
     for start in range(0, workers, CHUNK_WORKERS):
         people.append(se.make_workers(rng, min(CHUNK_WORKERS, workers - start)))
     table = pd.concat(people, ignore_index=True) if len(people) > 1 else people[0]
-    if not table["national_id"].is_unique:  # chunks draw ids independently; redraw any clash
-        raise PopulationError("two chunks drew the same national id; use another seed")
+    if not table["national_id"].is_unique:
+        # Chunks draw ids independently, so past a million workers two can clash; the ids are
+        # then composed again over the whole table (distinct by construction), same seed, same ids.
+        table["national_id"] = se._compose_national_ids(
+            rng, table["province"].astype(np.int64).to_numpy(), (table["sex"] == "female").to_numpy(),
+            table["birth_year"].to_numpy(dtype=np.int64))
     start_label = f"{months[0] // 100:04d}-{months[0] % 100:02d}"
     tier_rows = se.household_tiers(table, rng, valid_from=start_label)
     tier_of = {national_id: tier for national_id, tier, _ in tier_rows}
@@ -160,17 +221,23 @@ def synthetic(workers: int, months: Sequence[int], seed: int) -> Population:
         "full_time": table["full_time"].to_numpy(),
         "tier": pd.Categorical.from_codes(tier_index, categories=list(DEFAULT_TIERS)),
     })
-    activity = _synthetic_activity(rng, table, tier_index, months)
-    population = Population(worker_frame, activity, PLATFORM_NAMES, DEFAULT_TIERS,
-                            {"kind": "synthetic", "workers": workers, "months": list(months), "seed": seed,
-                             "generator": "simulations.population.synthetic"})
-    return population
+    moments = _amount_moments()
+    if fare_profile is not None:
+        moments["car"] = fare_profile.moments()
+    activity = _synthetic_activity(rng, table, tier_index, months, moments, churn)
+    source = {"kind": "synthetic", "workers": workers, "months": list(months), "seed": seed,
+              "generator": "simulations.population.synthetic"}
+    if churn is not None:
+        source["churn"] = churn.as_document()
+    if fare_profile is not None:
+        source["fare_profile"] = fare_profile.summary()
+    return Population(worker_frame, activity, PLATFORM_NAMES, DEFAULT_TIERS, source)
 
 
 def _synthetic_activity(rng: np.random.Generator, table: pd.DataFrame, tier_index: np.ndarray,
-                        months: tuple[int, ...]) -> pd.DataFrame:
+                        months: tuple[int, ...], moments: dict[str, tuple[float, float, int]],
+                        churn: Churn | None) -> pd.DataFrame:
     count = len(table)
-    moments = _amount_moments()
     type_code = table["worker_type"].map({"ride": 0, "delivery": 1, "seller": 2}).to_numpy()
     is_car = (table["vehicle"] == "car").to_numpy()
     full_time = table["full_time"].to_numpy()
@@ -192,16 +259,24 @@ def _synthetic_activity(rng: np.random.Generator, table: pd.DataFrame, tier_inde
     family_of_main = np.where(type_code == 0, np.where(is_car, 1, 0), type_code + 1)  # bike car delivery order
     family_moments = np.array([moments[name] for name in ("bike", "car", "delivery", "order")])
 
-    joins_at = np.where(rng.random(count) < PRESENT_AT_START_SHARE, 0,
-                        rng.integers(0, len(months), size=count))
+    if churn is None:
+        joins_at = np.where(rng.random(count) < PRESENT_AT_START_SHARE, 0,
+                            rng.integers(0, len(months), size=count))
     present = np.zeros(count, dtype=bool)
     left = np.zeros(count, dtype=bool)
     blocks = []
     for step, month in enumerate(months):
-        present |= (joins_at == step) & ~left
-        leaving = present & (rng.random(count) < MONTHLY_EXIT_HAZARD) & (step > 0)
-        left |= leaving
-        present &= ~leaving
+        if churn is None:
+            present |= (joins_at == step) & ~left
+            leaving = present & (rng.random(count) < MONTHLY_EXIT_HAZARD) & (step > 0)
+            left |= leaving
+            present &= ~leaving
+        elif step == 0:
+            present = rng.integers(0, 1_000_000, size=count) < churn.start_ppm
+        else:
+            absent = ~present
+            present &= ~(rng.integers(0, 1_000_000, size=count) < churn.exit_ppm)
+            present |= absent & (rng.integers(0, 1_000_000, size=count) < churn.entry_ppm)
         working = present & (rng.random(count) < np.where(full_time, MONTHLY_PARTICIPATION[True],
                                                           MONTHLY_PARTICIPATION[False]))
         days_in_month = calendar.monthrange(month // 100, month % 100)[1]
@@ -427,13 +502,48 @@ def save(population: Population, directory: str | Path) -> str:
     return content_hash
 
 
+def _read_numeric_parquet(path: Path) -> pd.DataFrame:
+    """A Parquet table of numeric columns, decoded a batch at a time into preallocated arrays.
+
+    `pd.read_parquet` holds Arrow's decoded buffers and the frame's arrays at once: 6–8 GB
+    for a 10M-worker year (3.6 GB of data). Other tables go through `pd.read_parquet`.
+    """
+    import pyarrow.parquet as pq
+
+    source = pq.ParquetFile(path)
+    schema = source.schema_arrow
+    def numeric(field) -> bool:
+        try:
+            return field.type.num_fields == 0 and np.dtype(field.type.to_pandas_dtype()).kind in "biuf"
+        except (NotImplementedError, TypeError):  # dictionary (categorical), nested, …
+            return False
+
+    if schema.pandas_metadata is None or not all(numeric(field) for field in schema):
+        return pd.read_parquet(path)
+    rows = source.metadata.num_rows
+    columns = {field.name: np.empty(rows, dtype=field.type.to_pandas_dtype()) for field in schema}
+    at = 0
+    for batch in source.iter_batches(batch_size=READ_BATCH_ROWS):
+        size = batch.num_rows
+        for name, values in zip(batch.schema.names, batch.columns):
+            if values.null_count:
+                raise ValueError(f"{path}: column {name} has missing values")
+            columns[name][at:at + size] = values.to_numpy(zero_copy_only=False)
+        at += size
+    assert at == rows, "every row decoded once"
+    index_columns = [c for c in schema.pandas_metadata.get("index_columns", []) if isinstance(c, str)]
+    for name in index_columns:
+        del columns[name]
+    return pd.DataFrame(columns, copy=False)
+
+
 def load(directory: str | Path) -> Population:
     """A saved population; refuses one whose content no longer matches its recorded hash."""
     directory = Path(directory)
     try:
         meta = json.loads((directory / "population.json").read_text(encoding="utf-8"))
         workers = pd.read_parquet(directory / "workers.parquet")
-        activity = pd.read_parquet(directory / "activity.parquet")
+        activity = _read_numeric_parquet(directory / "activity.parquet")
     except (OSError, ValueError) as error:
         raise PopulationError(f"{directory}: not a saved population ({error})") from None
     population = Population(workers, activity, tuple(meta["platforms"]), tuple(meta["tiers"]), meta["source"])

@@ -114,6 +114,8 @@ def render_charts(run: Run) -> dict[str, bytes]:
 
 def _table_html(frame: pd.DataFrame) -> str:
     def cell(value) -> str:
+        if value is None or value is pd.NA:
+            return ""
         if isinstance(value, (int,)) and not isinstance(value, bool):
             return f"{value:,}"
         return html.escape(str(value))
@@ -148,6 +150,10 @@ seed {record['seed']}; results <code>{record['results_sha256'][:16]}</code>; cod
 <h2>Coverage</h2>{_table_html(tables['coverage'])}
 <h2>Income deciles: winners and losers</h2>{_table_html(tables['deciles'])}
 <h2>Inequality</h2>{_table_html(tables['inequality'])}
+<h2>Sample workers: months to a pension and replacement rate (ppm)</h2>
+<p>At the horizon's pace; 180 counted months needed; 45 % of the insured income (si account ÷ 22 %)
+against gross income; empty = never qualifies at this pace (assumptions in <code>simulations/results.py</code>).</p>
+{_table_html(tables['pension_projection'])}
 <h2>Charts</h2>{images}
 </body></html>
 """

@@ -14,6 +14,24 @@ integer arithmetic (no float threshold can misplace a worker):
 | `no_change` | |1000·d| ≤ b (and d = 0 when b = 0) |
 | `gain_0.1_to_5pct` | b < 1000·d and 20·d ≤ b |
 | `gain_more_than_5pct` | 20·d > b (any gain from nothing) |
+
+Pension projection (`pension_projection`, per arm, for sample workers at the 10th, 25th,
+50th, 75th, 90th and 99th percentile of gross income among active workers, chosen on the
+baseline so every arm shows the same people). Assumptions, kept simple on purpose:
+
+- a month counts towards a pension when the worker's own `si` reaches the pack's
+  `pension_floor_contribution_vnd` (the engine's `pension_months`); 180 counted months
+  (15 years) are needed;
+- the worker keeps the pace of the simulated horizon of H months: with c counted months,
+  `months_to_pension = ceil((180 − c) · H / c)` (0 once c ≥ 180; none when c = 0: at this
+  pace the worker never qualifies);
+- the pension at 180 months is 45 % of the average insured income (Law on Social
+  Insurance 2024: 45 % after 15 years), and the insured income is what the `si` account
+  received (worker + platform + state top-up) over 22 %, the voluntary SI contribution
+  rate; the replacement rate compares it with the worker's average gross platform income
+  over the same months: `replacement_ppm = round_half_up(450,000 · si_balance · 10^6,
+  220,000 · gross)` (none when the worker never qualifies). No wage indexation, no
+  +2 % per year past 15, no interest.
 """
 from __future__ import annotations
 
@@ -23,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from rules import SCHEMES
+from rules import PPM, SCHEMES, round_half_up
 from simulations.engine import ArmResult
 from simulations.population import SHARE_COLUMNS, Population
 
@@ -31,6 +49,89 @@ BANDS = ("lose_more_than_5pct", "lose_0.1_to_5pct", "no_change", "gain_0.1_to_5p
 DECILES = 10
 TOP_DECILES_FOR_LEAKAGE = 3  # subsidy reaching the richest 30 % by gross income counts as leakage
 COVERAGE_GROUPS = ("tier", "region", "sex")
+PENSION_MONTHS_NEEDED = 180  # 15 years of contributions
+PENSION_RATE_PPM = 450_000  # 45 % of the average insured income after 15 years
+SI_CONTRIBUTION_RATE_PPM = 220_000  # voluntary SI: 22 % of the chosen (insured) income
+SAMPLE_PERCENTILES = (10, 25, 50, 75, 90, 99)
+
+
+def project_pension(pension_months: int, si_balance_vnd: int, gross_vnd: int,
+                    horizon_months: int) -> tuple[int | None, int | None]:
+    """(months to a pension at this pace, replacement rate in ppm); None, None for a worker who never
+    qualifies at this pace. See the module docstring for the assumptions."""
+    if pension_months <= 0 or gross_vnd <= 0:
+        return None, None
+    remaining = max(0, PENSION_MONTHS_NEEDED - pension_months)
+    months = -(-remaining * horizon_months // pension_months)  # ceiling, in integers
+    replacement = round_half_up(PENSION_RATE_PPM * max(0, si_balance_vnd) * PPM,
+                                SI_CONTRIBUTION_RATE_PPM * gross_vnd)
+    return months, replacement
+
+
+def sample_workers(gross_vnd: np.ndarray, active: np.ndarray) -> list[tuple[int, int]]:
+    """(percentile, worker) for each sample percentile of gross income among active workers; ties by worker."""
+    candidates = np.flatnonzero(active)
+    if len(candidates) == 0:
+        return []
+    values = np.asarray(gross_vnd)[candidates]
+    ranks = [round_half_up(p * (len(values) - 1), 100) for p in SAMPLE_PERCENTILES]
+    parted = np.partition(values, sorted(set(ranks)))  # O(n): no full sort for six ranks
+    samples = []
+    for p, rank in zip(SAMPLE_PERCENTILES, ranks):
+        v = parted[rank]
+        equal = np.flatnonzero(values == v)  # in worker order: the stable tie-break
+        less = int((values < v).sum())
+        samples.append((p, int(candidates[equal[rank - less]])))
+    return samples
+
+
+def _pension_table(population: Population, arms: Mapping[str, ArmResult]) -> pd.DataFrame:
+    names = list(arms)
+    base = arms[names[0]].worker_totals
+    horizon = len(population.months)
+    samples = sample_workers(base["gross_vnd"].to_numpy(), base["active_months"].to_numpy() > 0)
+    tiers = [str(t) for t in population.workers["tier"].iloc[[w for _, w in samples]]] if samples else []
+    rows = []
+    for name, arm in arms.items():
+        totals = arm.worker_totals
+        for (percentile, worker), tier in zip(samples, tiers):
+            row = totals.iloc[worker]
+            si_balance = int(row["si_worker"] + row["si_platform"] + row["subsidy_si"])
+            months, replacement = project_pension(int(row["pension_months"]), si_balance, int(row["gross_vnd"]),
+                                                  horizon)
+            rows.append({"arm": name, "percentile": percentile, "worker": worker, "tier": tier,
+                         "gross_vnd": int(row["gross_vnd"]), "active_months": int(row["active_months"]),
+                         "pension_months": int(row["pension_months"]), "si_balance_vnd": si_balance,
+                         "months_to_pension": months, "replacement_ppm": replacement})
+    frame = pd.DataFrame(rows, columns=["arm", "percentile", "worker", "tier", "gross_vnd", "active_months",
+                                        "pension_months", "si_balance_vnd", "months_to_pension",
+                                        "replacement_ppm"])
+    for column in ("months_to_pension", "replacement_ppm"):
+        frame[column] = frame[column].astype("Int64")  # none: never qualifies at this pace
+    return frame
+
+
+def _group_codes(column: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Integer codes 0..k-1 of a worker column and the text label of each (as `astype(str)` gives it)."""
+    if not isinstance(column.dtype, pd.CategoricalDtype):
+        column = column.astype("category")
+    codes = column.cat.codes.to_numpy().astype(np.intp)
+    labels = [str(c) for c in column.cat.categories]
+    if (codes < 0).any():  # missing values group as "nan", as astype(str) writes them
+        codes = np.where(codes < 0, len(labels), codes)
+        labels.append("nan")
+    return codes, labels
+
+
+def _sum_by(codes: np.ndarray, values: np.ndarray | None, size: int) -> np.ndarray:
+    """Exact int64 sums (or counts, with no values) per code."""
+    if values is None:
+        return np.bincount(codes, minlength=size).astype(np.int64)
+    if values.dtype == bool:
+        return np.bincount(codes[values], minlength=size).astype(np.int64)
+    result = np.zeros(size, dtype=np.int64)
+    np.add.at(result, codes, values.astype(np.int64, copy=False))
+    return result
 
 
 @dataclass
@@ -53,9 +154,16 @@ def bands(baseline: np.ndarray, reform: np.ndarray) -> np.ndarray:
     return result
 
 
+def _sorted_non_negative(values: np.ndarray) -> np.ndarray:
+    return np.sort(np.maximum(np.asarray(values, dtype=np.float64), 0))
+
+
 def gini(values: np.ndarray) -> float:
     """Gini coefficient of non-negative values (0 = equal, 1 = one holds all); 0 for an all-zero vector."""
-    x = np.sort(np.maximum(np.asarray(values, dtype=np.float64), 0))
+    return _gini_sorted(_sorted_non_negative(values))
+
+
+def _gini_sorted(x: np.ndarray) -> float:
     n = len(x)
     if n == 0 or x.sum() == 0:
         return 0.0
@@ -64,7 +172,10 @@ def gini(values: np.ndarray) -> float:
 
 
 def lorenz(values: np.ndarray, points: int = 101) -> tuple[np.ndarray, np.ndarray]:
-    x = np.sort(np.maximum(np.asarray(values, dtype=np.float64), 0))
+    return _lorenz_sorted(_sorted_non_negative(values), points)
+
+
+def _lorenz_sorted(x: np.ndarray, points: int = 101) -> tuple[np.ndarray, np.ndarray]:
     cumulative = np.concatenate([[0.0], np.cumsum(x)])
     share_population = np.linspace(0, 1, points)
     index = np.rint(share_population * len(x)).astype(np.int64)
@@ -73,12 +184,31 @@ def lorenz(values: np.ndarray, points: int = 101) -> tuple[np.ndarray, np.ndarra
 
 
 def income_deciles(gross_vnd: np.ndarray) -> np.ndarray:
-    """Decile 1..10 by gross income over the horizon; ties broken by worker order (deterministic)."""
-    n = len(gross_vnd)
-    order = np.argsort(np.asarray(gross_vnd), kind="stable")
-    rank = np.empty(n, dtype=np.int64)
-    rank[order] = np.arange(n)
-    return rank * DECILES // max(n, 1) + 1
+    """Decile 1..10 by gross income over the horizon; ties broken by worker order (deterministic).
+
+    The worker of rank r (stable order) is in decile r·10 // n + 1. Rather than sort all n
+    values, each of the nine boundaries is found with one `np.partition` (O(n)): decile
+    d+1 starts at rank b = ceil(d·n/10), value v; a worker is past it if its value is above
+    v, or equal to v and its place among the equal values (in worker order) reaches b.
+    """
+    values = np.asarray(gross_vnd)
+    n = len(values)
+    decile = np.ones(n, dtype=np.int64)
+    if n == 0:
+        return decile
+    boundaries = [-(-d * n // DECILES) for d in range(1, DECILES)]
+    kth = sorted({b for b in boundaries if b < n})
+    parted = np.partition(values, kth) if kth else values
+    for b in boundaries:
+        if b >= n:
+            continue
+        v = parted[b]
+        past = values > v
+        equal = np.flatnonzero(values == v)
+        less = n - int(past.sum()) - len(equal)
+        past[equal[less + np.arange(len(equal)) >= b]] = True
+        decile += past
+    return decile
 
 
 def compute(population: Population, arms: Mapping[str, ArmResult]) -> Results:
@@ -116,57 +246,70 @@ def compute(population: Population, arms: Mapping[str, ArmResult]) -> Results:
         ["arm", "platform", "scheme"], sort=False)["amount_vnd"].sum().reset_index()
 
     coverage = []
+    groups = {group: _group_codes(workers[group]) for group in COVERAGE_GROUPS}
+    # One pass per column over a cell code combining every group, then each group's sums from the cells.
+    cell = np.zeros(len(workers), dtype=np.intp)
+    for codes, labels in groups.values():
+        cell = cell * len(labels) + codes
+    cells = int(np.prod([len(labels) for _, labels in groups.values()]))
+    cell_group = {}
+    stride = cells
+    for group, (codes, labels) in groups.items():
+        stride //= len(labels)
+        cell_group[group] = (np.arange(cells) // stride) % len(labels)
     for name, arm in arms.items():
         totals = arm.worker_totals
-        for group in COVERAGE_GROUPS:
-            frame = pd.DataFrame({
-                "group": workers[group].astype(str).to_numpy(),
-                "workers": 1,
-                "workers_active": (totals["active_months"] > 0).to_numpy(),
-                "workers_contributing": (totals["contributing_months"] > 0).to_numpy(),
-                "workers_with_a_pension_month": (totals["pension_months"] > 0).to_numpy(),
-                "pension_months": totals["pension_months"].to_numpy(),
-                "workers_subsidised": (totals["subsidy_vnd"] > 0).to_numpy(),
-                "subsidy_vnd": totals["subsidy_vnd"].to_numpy(),
-                "balance_vnd": totals["balance_vnd"].to_numpy(),
-            })
-            summed = frame.groupby("group", sort=True).sum(numeric_only=True).reset_index()
-            summed.insert(0, "by", group)
-            summed.insert(0, "arm", name)
-            coverage.append(summed)
+        columns = {
+            "workers_active": totals["active_months"].to_numpy() > 0,
+            "workers_contributing": totals["contributing_months"].to_numpy() > 0,
+            "workers_with_a_pension_month": totals["pension_months"].to_numpy() > 0,
+            "pension_months": totals["pension_months"].to_numpy(),
+            "workers_subsidised": totals["subsidy_vnd"].to_numpy() > 0,
+            "subsidy_vnd": totals["subsidy_vnd"].to_numpy(),
+            "balance_vnd": totals["balance_vnd"].to_numpy(),
+        }
+        by_cell = {"workers": _sum_by(cell, None, cells)}
+        by_cell.update({column: _sum_by(cell, values, cells) for column, values in columns.items()})
+        for group, (codes, labels) in groups.items():
+            summed = pd.DataFrame({"arm": name, "by": group, "group": labels})
+            for column, values in by_cell.items():
+                summed[column] = _sum_by(cell_group[group], values, len(labels))
+            order = np.argsort(np.array(labels, dtype=object), kind="stable")  # groupby(sort=True) order
+            coverage.append(summed.iloc[order][summed["workers"].to_numpy()[order] > 0])
     tables["coverage"] = pd.concat(coverage, ignore_index=True)
 
     decile_rows = []
     lorenz_points: dict[str, dict[str, np.ndarray]] = {}
     inequality = []
     base_totals = baseline.worker_totals
+    decile_index = decile - 1
+    decile_workers = np.bincount(decile_index, minlength=DECILES)
+    decile_gross = _sum_by(decile_index, base_totals["gross_vnd"].to_numpy(), DECILES)
     for name, arm in arms.items():
         totals = arm.worker_totals
         lorenz_points[name] = {}
         for measure in ("subsidy_vnd", "balance_vnd"):
-            values = totals[measure].to_numpy()
-            inequality.append({"arm": name, "measure": measure, "gini": round(gini(values), 6)})
-            lorenz_points[name][measure] = np.vstack(lorenz(values))
+            ordered = _sorted_non_negative(totals[measure].to_numpy())  # one sort for Gini and Lorenz
+            inequality.append({"arm": name, "measure": measure, "gini": round(_gini_sorted(ordered), 6)})
+            lorenz_points[name][measure] = np.vstack(_lorenz_sorted(ordered))
         if name == names[0]:
             continue
         for measure in ("balance_vnd", "take_home_vnd"):
             band = bands(base_totals[measure].to_numpy(), totals[measure].to_numpy())
-            delta = totals[measure].to_numpy() - base_totals[measure].to_numpy()
+            delta = _sum_by(decile_index, totals[measure].to_numpy() - base_totals[measure].to_numpy(), DECILES)
+            counts = np.bincount(decile_index * len(BANDS) + band, minlength=DECILES * len(BANDS)).reshape(
+                DECILES, len(BANDS))
             for d in range(1, DECILES + 1):
-                mask = decile == d
-                row = {"arm": name, "measure": measure, "decile": d, "workers": int(mask.sum()),
-                       "gross_vnd": int(base_totals["gross_vnd"].to_numpy()[mask].sum()),
-                       "delta_vnd": int(delta[mask].sum())}
-                counts = np.bincount(band[mask], minlength=len(BANDS))
-                row.update({b: int(c) for b, c in zip(BANDS, counts)})
+                row = {"arm": name, "measure": measure, "decile": d, "workers": int(decile_workers[d - 1]),
+                       "gross_vnd": int(decile_gross[d - 1]), "delta_vnd": int(delta[d - 1])}
+                row.update({b: int(c) for b, c in zip(BANDS, counts[d - 1])})
                 decile_rows.append(row)
     tables["deciles"] = pd.DataFrame(decile_rows, columns=["arm", "measure", "decile", "workers", "gross_vnd",
                                                            "delta_vnd", *BANDS])
     tables["inequality"] = pd.DataFrame(inequality)
 
     summary = []
-    tiers = workers["tier"].astype(str).to_numpy()
-    targeted = np.isin(tiers, ["poor", "near_poor"])
+    targeted = workers["tier"].isin(["poor", "near_poor"]).to_numpy()
     for name, arm in arms.items():
         totals = arm.worker_totals
         active = totals["active_months"].to_numpy() > 0
@@ -195,4 +338,5 @@ def compute(population: Population, arms: Mapping[str, ArmResult]) -> Results:
         summary_frame[f"{column.removesuffix('_vnd')}_delta" + ("_vnd" if column.endswith("_vnd") else "")] = \
             summary_frame[column] - summary_frame.loc[0, column]
     tables["summary"] = summary_frame
+    tables["pension_projection"] = _pension_table(population, arms)
     return Results(tables, lorenz_points)

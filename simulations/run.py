@@ -42,7 +42,12 @@ def build_population(scenario: Scenario, from_db: str | None = None) -> Populati
         return populations.from_db(from_db)
     spec = scenario.population
     if spec.source == "synthetic":
-        return populations.synthetic(spec.workers, scenario.months, scenario.seed)
+        profile = None
+        if spec.fare_profile is not None:
+            from simulations.fares import chicago_taxi
+            profile = chicago_taxi(spec.fare_profile)
+        return populations.synthetic(spec.workers, scenario.months, scenario.seed, churn=spec.churn,
+                                     fare_profile=profile)
     if spec.source == "parquet":
         return populations.load(spec.path)
     return populations.from_db(spec.url)
@@ -50,18 +55,20 @@ def build_population(scenario: Scenario, from_db: str | None = None) -> Populati
 
 def run_scenario(scenario: Scenario, *, from_db: str | None = None, population: Population | None = None,
                  keep_worker_months: bool = False,
-                 progress: Callable[[str, int], None] | None = None) -> Run:
+                 progress: Callable[[str, int], None] | None = None,
+                 client=None, chunk_workers: int = engine.CHUNK_WORKERS) -> Run:
+    """`client`: a `distributed.Client` to run the engine's chunks on (same results, to the bit)."""
     chosen = population if population is not None else build_population(scenario, from_db)
     arms_packs = scenario.arms()
     arms = engine.run(chosen, arms_packs, scenario.budget, keep_worker_months=keep_worker_months,
-                      progress=progress)
+                      progress=progress, client=client, chunk_workers=chunk_workers)
     results = compute(chosen, arms)
     record = {
         "scenario": {"name": scenario.name, "document": _jsonable(dict(scenario.document))},
         "seed": scenario.seed,
         "population": {"sha256": chosen.content_hash(), "source": _jsonable(dict(chosen.source)),
                        "workers": len(chosen.workers), "activity_rows": len(chosen.activity),
-                       "months": list(chosen.months)},
+                       "months": list(chosen.months), **_peak_rate(chosen)},
         "packs": {name: [_version_record(v) for v in pack.versions
                          if v.version_id in arms[name].versions_used]
                   for name, pack in arms_packs.items()},
@@ -70,6 +77,17 @@ def run_scenario(scenario: Scenario, *, from_db: str | None = None, population: 
         "tables_sha256": {name: table_hash(table) for name, table in sorted(results.tables.items())},
     }
     return Run(scenario, chosen, arms, results, record)
+
+
+def _peak_rate(population: Population) -> dict[str, float]:
+    """With a real-trip fare profile: the busiest hour's events/s of this population (ingest sizing)."""
+    profile = population.source.get("fare_profile")
+    if not profile:
+        return {}
+    from simulations.fares import peak_events_per_second
+    events = population.activity.groupby("month")["events"].sum()
+    return {"peak_events_per_second": round(peak_events_per_second(
+        {int(m): int(e) for m, e in events.items()}, profile["trips_by_hour"]), 3)}
 
 
 def table_hash(table: pd.DataFrame) -> str:

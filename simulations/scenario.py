@@ -13,6 +13,7 @@ in `rules/`, the one implementation the ledger uses too.
     horizon_months: 12
     seed: 20260101
     population: {synthetic: {workers: 100000}}   # or {parquet: DIR} or {from_db: URL}
+    # synthetic also takes churn: {start_ppm, exit_ppm, entry_ppm} and fare_profile: CHICAGO_TRIPS.csv
     budget: {strategy: none}                      # or {strategy: cap|scale, limit_vnd: N, period: horizon|year}
     reforms:
       poor-50:
@@ -39,6 +40,7 @@ from typing import Any, NamedTuple
 import yaml
 
 from rules import KINDS, PARTIES, SCHEMES, PackError, RulesPack, RulesVersion, load_pack
+from simulations.population import Churn
 
 BUDGET_STRATEGIES = ("none", "cap", "scale")
 BUDGET_PERIODS = ("horizon", "year")
@@ -96,6 +98,8 @@ class Budget:
 class PopulationSpec:
     source: str  # synthetic | parquet | from_db
     workers: int | None = None
+    churn: Churn | None = None  # synthetic: explicit monthly start / exit / entry probabilities
+    fare_profile: str | None = None  # synthetic: a real trips file whose fares price car rides
     path: str | None = None
     url: str | None = None
 
@@ -232,14 +236,22 @@ def _population(value: Any, issues: list[ScenarioIssue]) -> PopulationSpec | Non
     (source, spec), = value.items()
     if source == "synthetic":
         workers = spec.get("workers") if isinstance(spec, dict) else None
+        churn = fare_profile = None
         if isinstance(spec, dict):
-            for extra in sorted(set(spec) - {"workers"}, key=str):
-                issues.append(ScenarioIssue(f"{key}.synthetic.{extra}", "unknown key (known: workers)"))
+            for extra in sorted(set(spec) - {"workers", "churn", "fare_profile"}, key=str):
+                issues.append(ScenarioIssue(f"{key}.synthetic.{extra}",
+                                            "unknown key (known: workers, churn, fare_profile)"))
+            churn = _churn(spec.get("churn"), f"{key}.synthetic.churn", issues)
+            fare_profile = spec.get("fare_profile")
+            if fare_profile is not None and (not isinstance(fare_profile, str) or not fare_profile):
+                issues.append(ScenarioIssue(f"{key}.synthetic.fare_profile",
+                                            "must be the path of a real trips file (Chicago taxi CSV)"))
+                fare_profile = None
         if not _is_int(workers) or not 1 <= workers <= SYNTHETIC_WORKERS_MAX:
             issues.append(ScenarioIssue(f"{key}.synthetic.workers",
                                         f"must be an integer from 1 to {SYNTHETIC_WORKERS_MAX:,}"))
             return None
-        return PopulationSpec("synthetic", workers=workers)
+        return PopulationSpec("synthetic", workers=workers, churn=churn, fare_profile=fare_profile)
     if source == "parquet":
         if not isinstance(spec, str) or not spec:
             issues.append(ScenarioIssue(f"{key}.parquet", "must be the directory of a saved population"))
@@ -252,6 +264,24 @@ def _population(value: Any, issues: list[ScenarioIssue]) -> PopulationSpec | Non
         return PopulationSpec("from_db", url=spec)
     issues.append(ScenarioIssue(f"{key}.{source}", "unknown population source (known: synthetic, parquet, from_db)"))
     return None
+
+
+def _churn(value: Any, key: str, issues: list[ScenarioIssue]) -> Churn | None:
+    if value is None:
+        return None
+    known = ("start_ppm", "exit_ppm", "entry_ppm")
+    if not isinstance(value, dict):
+        issues.append(ScenarioIssue(key, f"must be a mapping of {', '.join(known)}"))
+        return None
+    for extra in sorted(set(value) - set(known), key=str):
+        issues.append(ScenarioIssue(f"{key}.{extra}", f"unknown key (known: {', '.join(known)})"))
+    found = True
+    for name in known:
+        if name in value and (not _is_int(value[name]) or not 0 <= value[name] <= RATE_PPM_MAX):
+            issues.append(ScenarioIssue(f"{key}.{name}", f"must be an integer from 0 to {RATE_PPM_MAX:,} ppm, "
+                                                         f"got {value[name]!r}"))
+            found = False
+    return Churn(**{name: value[name] for name in known if name in value}) if found else None
 
 
 def _budget(value: Any, issues: list[ScenarioIssue]) -> Budget | None:

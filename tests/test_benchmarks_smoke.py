@@ -62,3 +62,17 @@ def test_the_fast_utc_text_of_ingest_equals_iso_utc():
     for moment in (base, base.replace(microsecond=0), base.astimezone(timezone(timedelta(hours=-9, minutes=-30))),
                    datetime(2026, 3, 1, 0, 0, tzinfo=timezone.utc), datetime(9999, 12, 31, 23, 0, tzinfo=timezone.utc)):
         assert utc_text(moment) == iso_utc(moment)
+
+
+def test_the_simulation_benchmark_agrees_with_its_pandas_group_by_on_every_worker_share_total(tmp_path):
+    from benchmarks import simulate as simulate_benchmark
+
+    results = simulate_benchmark.run(300, folder=tmp_path, months=3)
+    figures = results["simulation"]
+    assert (figures["workers"], figures["months"], figures["arms"]) == (300, 3, 2)
+    assert figures["agrees_with_pandas"]
+    assert figures["worker_months"] == figures["pandas_groupby"]["groups"] > 300
+    base, reform = figures["engine_worker_share_totals"]
+    assert reform["si_worker"] > base["si_worker"] and reform["ui_worker"] == base["ui_worker"]  # ride si 1.2 %
+    assert results["population_build"]["activity_rows"] == figures["activity_rows"]
+    assert len(figures["results_sha256"]) == 64 and figures["peak_rss_mb"] > 0

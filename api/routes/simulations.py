@@ -21,7 +21,7 @@ router = APIRouter(prefix="/simulations", tags=["policy"])
 INLINE_WORKERS_MAX = 20_000  # an inline run must answer within a request's time
 INLINE_WORKER_MONTHS_MAX = 240_000
 RETURNED_TABLES = ("summary", "budget_by_year_scheme", "budget_periods", "coverage", "deciles", "inequality",
-                   "revenue_by_scheme_party_kind")
+                   "revenue_by_scheme_party_kind", "pension_projection")
 
 
 def checked_scenario(document: dict[str, Any]):
@@ -35,6 +35,10 @@ def checked_scenario(document: dict[str, Any]):
         raise Problem(422, "invalid-scenario", "population: only synthetic populations run inline "
                                                "(replay the books with `ansinh simulate --from-db`)",
                       errors=[{"key": "population", "reason": "only synthetic populations run inline"}])
+    if spec.fare_profile is not None:  # a file path: the server reads no file a caller names
+        raise Problem(422, "invalid-scenario", "population.synthetic.fare_profile: a fare profile file is read "
+                                               "by `ansinh simulate` only, never by the service",
+                      errors=[{"key": "population.synthetic.fare_profile", "reason": "not allowed inline"}])
     if spec.workers > INLINE_WORKERS_MAX or spec.workers * scenario.horizon_months > INLINE_WORKER_MONTHS_MAX:
         raise Problem(422, "scenario-too-large",
                       f"population.synthetic.workers: an inline run takes at most {INLINE_WORKERS_MAX:,} workers "

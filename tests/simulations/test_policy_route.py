@@ -49,3 +49,19 @@ def test_an_invalid_or_too_large_scenario_is_a_422_naming_the_key():
 
     assert bad.status_code == 422 and [e["key"] for e in bad.json()["errors"]] == ["horizon_months"]
     assert big.status_code == 422 and big.json()["errors"][0]["key"] == "population.synthetic.workers"
+
+
+def test_an_inline_scenario_naming_a_fare_file_is_refused_and_no_file_is_read(tmp_path):
+    secret = tmp_path / "secret.csv"
+    secret.write_text("fare\n12.50\n", encoding="utf-8")
+    population = {"synthetic": {"workers": 200, "fare_profile": str(secret)}}
+    response = client_as("policy").post("/v1/simulations", json={**SCENARIO, "population": population})
+
+    assert response.status_code == 422
+    assert response.json()["errors"] == [{"key": "population.synthetic.fare_profile", "reason": "not allowed inline"}]
+    assert "12.50" not in response.text
+
+
+def test_the_policy_route_returns_the_pension_projection_table():
+    body = client_as("policy").post("/v1/simulations", json=SCENARIO).json()
+    assert {row["arm"] for row in body["tables"]["pension_projection"]} == {"baseline", "poor-50"}
