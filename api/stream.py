@@ -53,6 +53,7 @@ from sqlalchemy import Connection
 
 from api.observability import mask_ids
 from ledger.books import Ledger
+from ledger.events import NESTING_DEPTH_MAX, nested_deeper_than
 from ledger.ingest import MALFORMED, Outcome, ingest_batch
 from ledger.store import is_sqlite, query
 
@@ -269,33 +270,15 @@ async def connect_nats(url: str, name: str, within_seconds: float = 10.0):
 
 # -- the consumer's own tables, in the books' database -------------------------------------
 
-_TABLES_LOCK_KEY = 0x616E73696E68  # "ansinh": serialises the consumer's table creation
-_TABLES = (
-    """CREATE TABLE IF NOT EXISTS stream_position (
-        stream_key VARCHAR(300) PRIMARY KEY,
-        last_seq BIGINT NOT NULL,
-        updated_at VARCHAR(40) NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS stream_outcome_block (
-        stream_key VARCHAR(300) NOT NULL,
-        first_seq BIGINT NOT NULL,
-        last_seq BIGINT NOT NULL,
-        outcomes TEXT NOT NULL,
-        PRIMARY KEY (stream_key, first_seq))""",
-)
-
-
 def prepare_tables(ledger: Ledger, stream_key: str) -> int:
-    """Create the consumer's tables if needed and its position row; returns the position.
+    """Record the consumer's position row if it is new; returns the position.
 
-    They sit beside the journal but are not part of it: the stream position is mutable
-    (it only moves forward), and outcome blocks are dropped once acknowledged. A future
-    schema migration may adopt them as they are.
+    The tables (`stream_position`, `stream_outcome_block`) are created by schema revision
+    0005 with the books. They sit beside the journal but are not part of it: the stream
+    position is mutable (it only moves forward), and outcome blocks are dropped once
+    acknowledged.
     """
     with ledger.engine.begin() as conn:
-        if not is_sqlite(conn):  # two consumers starting together: CREATE TABLE IF NOT EXISTS races on PostgreSQL
-            query(conn, "SELECT pg_advisory_xact_lock(?)", (_TABLES_LOCK_KEY,))
-        for statement in _TABLES:
-            conn.exec_driver_sql(statement)
         query(conn, "INSERT INTO stream_position (stream_key, last_seq, updated_at) VALUES (?, 0, ?) "
                     "ON CONFLICT (stream_key) DO NOTHING", (stream_key, _now_text()))
         return int(query(conn, "SELECT last_seq FROM stream_position WHERE stream_key = ?", (stream_key,))[0][0])
@@ -404,6 +387,8 @@ def _decode(settings: StreamSettings, message: Delivered) -> tuple[object, str |
         return MALFORMED, None, mask_ids(f"not JSON: {error}")
     if type(item) is not dict:
         return item, None, f"not a JSON object (a JSON {type(item).__name__})"
+    if len(message.data) > 2 * NESTING_DEPTH_MAX and nested_deeper_than(item, NESTING_DEPTH_MAX):
+        return item, None, f"nested deeper than {NESTING_DEPTH_MAX} levels"  # ingest_batch calls it malformed
     claimed = item.get("platform")
     if claimed is not None and claimed != platform:
         shown = claimed if type(claimed) is str else type(claimed).__name__

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import json
 import re
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
 import orjson
+from json.encoder import encode_basestring_ascii as _encode_string
 
 from ledger.identity import is_valid_national_id
 from rules.model import KINDS
@@ -25,6 +25,12 @@ AMOUNT_VND_MAX = 10_000_000_000
 EVENT_ID_PATTERN = re.compile(r"[A-Za-z0-9._:\-]{1,128}", re.ASCII)
 REQUIRED_FIELDS = ("event_id", "platform", "kind", "worker_id", "amount", "occurred_at")
 KIND_INDEX = {kind: index for index, kind in enumerate(KINDS)}
+# Objects and arrays nested inside one event, the event object itself counting as 1. orjson parses
+# 1,024 levels but writes only 254; past that the payload hash is written by `canonical_json`
+# (`json.dumps` recursed and raised RecursionError near 1,000, losing the whole batch). The limit
+# bounds that work: deeper is `malformed`, like a line nested past the parser's own limit
+# (docs/reliability.md, "Bad input").
+NESTING_DEPTH_MAX = 512
 
 
 class Rejection(enum.IntEnum):
@@ -85,8 +91,12 @@ def next_month(month: int) -> int:
     return (year + 1) * 100 + 1 if mon == 12 else month + 1
 
 
-def payload_hash(item: dict[str, Any]) -> bytes:
-    """Hash of the parsed object with defaults written out (RULES.md §1 "identical")."""
+def payload_hash(item: dict[str, Any]) -> bytes | None:
+    """Hash of the parsed object with defaults written out (RULES.md §1 "identical").
+
+    None when the object cannot be written as JSON: nested deeper than `NESTING_DEPTH_MAX`,
+    or (from a Python caller) holding keys or values JSON has no form for. Its event is `malformed`.
+    """
     canonical = item
     if item.get("action") is None or item.get("currency") is None:
         canonical = dict(item)
@@ -96,9 +106,105 @@ def payload_hash(item: dict[str, Any]) -> bytes:
             canonical["currency"] = "VND"
     try:
         text = orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS)
-    except orjson.JSONEncodeError:  # e.g. an extra field holding an integer beyond 64 bits
-        text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), default=repr).encode()
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits, or nesting past orjson's 254 levels
+        if nested_deeper_than(canonical, NESTING_DEPTH_MAX):
+            return None
+        try:
+            text = canonical_json(canonical).encode()
+        except TypeError:  # a key JSON has no form for, or keys that do not sort (Python callers only)
+            return None
     return hashlib.blake2b(text, digest_size=16).digest()
+
+
+class _Token(str):
+    """Punctuation or an already written key, as opposed to a string value still to be encoded."""
+
+
+_COMMA, _COLON = _Token(","), _Token(":")
+
+
+def canonical_json(value: object) -> str:
+    """`json.dumps(value, sort_keys=True, separators=(",", ":"), default=repr)`, character for character,
+    without recursion: the payload hash of an event orjson cannot write (an integer past 64 bits,
+    nesting past 254) must not depend on how deep the caller's stack already is.
+
+    Follows CPython's C encoder: None/True/False, then str, int, float, list/tuple, dict (items sorted,
+    keys str, float, bool, None or int), anything else through `repr`. The caller bounds the depth.
+    """
+    parts: list[str] = []
+    stack: list[object] = [value]
+    while stack:
+        node = stack.pop()
+        if type(node) is _Token:
+            parts.append(node)
+        elif node is None:
+            parts.append("null")
+        elif node is True:
+            parts.append("true")
+        elif node is False:
+            parts.append("false")
+        elif isinstance(node, str):
+            parts.append(_encode_string(node))
+        elif isinstance(node, int):
+            parts.append(int.__repr__(node))
+        elif isinstance(node, float):
+            parts.append(_float_text(node))
+        elif isinstance(node, (list, tuple)):
+            later: list[object] = [_Token("]")]
+            for index in range(len(node) - 1, -1, -1):
+                later.append(node[index])
+                if index:
+                    later.append(_COMMA)
+            later.append(_Token("["))
+            stack.extend(later)
+        elif isinstance(node, dict):
+            later = [_Token("}")]
+            items = sorted(node.items())
+            for index in range(len(items) - 1, -1, -1):
+                key, item = items[index]
+                later.extend((item, _COLON, _Token(_encode_string(_key_text(key)))))
+                if index:
+                    later.append(_COMMA)
+            later.append(_Token("{"))
+            stack.extend(later)
+        else:
+            stack.append(repr(node))
+    return "".join(parts)
+
+
+def _float_text(number: float) -> str:
+    if number != number:
+        return "NaN"
+    if number in (float("inf"), float("-inf")):
+        return "Infinity" if number > 0 else "-Infinity"
+    return float.__repr__(number)
+
+
+def _key_text(key: object) -> str:
+    if isinstance(key, str):
+        return key
+    if isinstance(key, float):
+        return _float_text(key)
+    if key is True or key is False or key is None:
+        return {True: "true", False: "false", None: "null"}[key]
+    if isinstance(key, int):
+        return int.__repr__(key)
+    raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
+
+
+def nested_deeper_than(value: object, depth_max: int) -> bool:
+    """True when objects and arrays nest more than `depth_max` levels in `value` (itself level 1).
+
+    Iterative, so any depth is measured without recursion; stops at the first level too deep.
+    """
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > depth_max:
+            return True
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, (list, tuple)) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list, tuple)))
+    return False
 
 
 def parse_timestamp(value: object) -> datetime | None:
@@ -123,6 +229,9 @@ _PLATFORMS_SEEN: set[str] = set()  # platform ids that passed EVENT_ID_PATTERN (
 def check_event(item: object, first_day: date) -> ValidEvent | Rejection:
     """Checks 0–8 of RULES.md §1, in order. `first_day`: first day any rules version is in force."""
     if type(item) is not dict:
+        return Rejection.malformed
+    digest = payload_hash(item)
+    if digest is None:  # nested past NESTING_DEPTH_MAX: as malformed as a line the parser refuses
         return Rejection.malformed
     get = item.get
     event_id, platform, kind = get("event_id"), get("platform"), get("kind")
@@ -168,7 +277,7 @@ def check_event(item: object, first_day: date) -> ValidEvent | Rejection:
         local_day,
         local_day.year * 100 + local_day.month,
         item["original_event_id"] if is_refund else None,
-        payload_hash(item),
+        digest,
     )
 
 

@@ -13,6 +13,7 @@ import re
 
 from hypothesis import strategies as st
 
+from ledger.events import NESTING_DEPTH_MAX
 from tests.reference_model import ReferenceModel
 
 OUTCOMES = frozenset({"accepted", "duplicate", "malformed", "missing_field", "invalid_event_id", "unknown_kind",
@@ -89,9 +90,12 @@ def items(platform: str | None = None):
 def expected(model: ReferenceModel, item: object) -> str:
     """The outcome RULES.md gives `item`, from the reference model, with the project's documented choices:
     a null optional field counts as absent, and a platform id follows the event id's alphabet
-    (a bad one is `invalid_event_id`, the model itself not deciding on platforms)."""
+    (a bad one is `invalid_event_id`, the model itself not deciding on platforms), and an event nested
+    deeper than `NESTING_DEPTH_MAX` is `malformed`."""
     if not isinstance(item, dict):
         return model.ingest(item)
+    if _depth(item) > NESTING_DEPTH_MAX:  # the project's limit (ledger/events.py); RULES.md sets none
+        return "malformed"
     item = {key: value for key, value in item.items() if not (key in ("action", "currency") and value is None)}
     platform = item.get("platform")
     if platform is not None and not (isinstance(platform, str) and EVENT_ID.fullmatch(platform)):
@@ -101,3 +105,17 @@ def expected(model: ReferenceModel, item: object) -> str:
             first = None
         return first if first in ("malformed", "missing_field") else "invalid_event_id"
     return model.ingest(item)
+
+
+def _depth(value: object) -> int:
+    """Levels of objects and arrays in `value`, itself level 1, breadth first (written apart from the ledger's
+    own check, so the two can disagree)."""
+    if not isinstance(value, (dict, list)):
+        return 0
+    level, frontier = 1, [value]
+    while True:
+        frontier = [child for node in frontier for child in (node.values() if isinstance(node, dict) else node)
+                    if isinstance(child, (dict, list))]
+        if not frontier:
+            return level
+        level += 1

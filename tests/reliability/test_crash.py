@@ -81,3 +81,21 @@ def test_a_server_killed_while_a_platform_posts_then_resent_books_every_event_ex
     assert result.outcome_errors == [], result.note
     assert result.differences == [], result.note
     assert result.problems == [], result.note
+
+
+@pytest.mark.postgres
+def test_one_of_two_server_workers_killed_while_platforms_post_then_everything_resent_books_the_model(tmp_path):
+    """`ansinh serve --workers 2` on PostgreSQL, six platforms posting at once; 3 seeded kills of one worker."""
+    from tests.reliability.multiworker_crash import multiworker_trial
+
+    _events, _tiers, items = write_workload(tmp_path, seed=13, month=MONTH, workers=200, events=3_000)
+    books = Books("postgresql", tmp_path)
+    try:
+        for seed in (1, 2, 3):
+            result = multiworker_trial(books.fresh(), items, seed=seed, store="postgresql")
+            assert result.outcome_errors == [], (seed, result.note, result.outcome_errors[:5])
+            assert result.differences == [], (seed, result.note, result.differences[:5])
+            assert result.problems == [], (seed, result.note, result.problems[:5])
+            books.remove()
+    finally:
+        books.remove()

@@ -9,24 +9,25 @@ CAP_DAC_OVERRIDE capability (the tests run as root, which otherwise ignores file
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import shutil
 import sqlite3
 import subprocess
+import tempfile
+import uuid
 from pathlib import Path
 
+import orjson
 import pytest
 import sqlalchemy
 from sqlalchemy import event
 
-from ledger.ingest import ingest_batch
+from ledger.ingest import MALFORMED, ingest_batch
 from tests.reliability.crash import open_books
 from tests.reliability.oracle import ANSINH, ROOT, cli_env, differences, model_of, ok_cli, table_counts, \
     verify_problems, write_workload
-
-CLI_BUG = ("bug: `ansinh ingest` (api/cli.py `ingest`/`_open`) prints a Python traceback when the database "
-           "refuses a write (sqlalchemy OperationalError is not caught); expected one 'error:' line and exit 1")
 
 
 def new_books(folder: Path, name: str) -> str:
@@ -168,28 +169,134 @@ def test_books_the_user_cannot_write_give_one_clear_error_line(tmp_path):
 
 
 @pytest.mark.postgres
-@pytest.mark.xfail(strict=True, reason=CLI_BUG + " (still open for a read-only PostgreSQL session)")
-def test_a_read_only_postgresql_gives_one_clear_error_line_and_books_nothing(tmp_path):
+def test_a_read_only_postgresql_gives_one_clear_error_line_per_command_and_books_nothing(tmp_path):
+    """The store writes through the raw psycopg connection, so the refusal arrives as a bare
+    `psycopg.errors.ReadOnlySqlTransaction`; ingest, tiers import and close each say so in one line."""
     from tests.conftest import _drop_schema, _fresh_postgres_url, postgres_available
 
     if postgres_available():
         pytest.skip(postgres_available())
-    events_file, _tiers, _items = write_workload(tmp_path, seed=25, workers=50, events=500)
+    events_file, tiers_file, _items = write_workload(tmp_path, seed=25, workers=50, events=500)
     url, schema = _fresh_postgres_url()
     try:
         empty = tmp_path / "empty.ndjson"
         empty.write_bytes(b"")
         ok_cli(url, "ingest", empty)  # migrated, empty
-        read_only = url + "%20-cdefault_transaction_read_only%3Don"
-        done = subprocess.run([*ANSINH, "ingest", str(events_file)], env=cli_env(read_only), cwd=ROOT,
-                              capture_output=True, text=True, timeout=300)
         ledger = open_books(url)
         try:
-            assert table_counts(ledger)[:3] == (0, 0, 0)
+            before = table_counts(ledger)
         finally:
             ledger.close()
-        assert done.returncode == 1
-        assert "Traceback" not in done.stderr
-        assert "error:" in done.stderr and "read-only" in done.stderr
+        read_only = url + "%20-cdefault_transaction_read_only%3Don"
+        runs = {name: subprocess.run([*ANSINH, *args], env=cli_env(read_only), cwd=ROOT, capture_output=True,
+                                     text=True, timeout=300)
+                for name, args in (("ingest", ["ingest", str(events_file)]),
+                                   ("tiers", ["tiers", "import", str(tiers_file)]),
+                                   ("close", ["close", "2026-03"]))}
+        ledger = open_books(url)
+        try:
+            assert table_counts(ledger) == before == (0, 0, 0, 0, 0, 0, 0)
+            assert verify_problems(ledger) == []
+        finally:
+            ledger.close()
+        for name, done in runs.items():
+            errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+            assert (name, done.returncode) == (name, 1)
+            assert "Traceback" not in done.stderr, (name, done.stderr[-2000:])
+            assert len(errors) == 1 and "read-only transaction" in errors[0], (name, done.stderr[-2000:])
     finally:
         _drop_schema(schema)
+
+
+# -- PostgreSQL on a full volume ----------------------------------------------------------------------
+# The real disk is never filled: the books live in a tablespace of their own on a small tmpfs mounted
+# for the test (root only), every table and index created there through `default_tablespace`. WAL and
+# every other database stay on the real disk. The tmpfs is grown afterwards to make room again.
+
+TABLESPACE_MB = 4
+
+
+@contextlib.contextmanager
+def _small_tablespace(size_mb: int):
+    """(tablespace name, mount point) of a `size_mb` tmpfs; skips when it cannot be made here."""
+    import psycopg
+
+    from tests.conftest import PG_ADMIN_URL, postgres_available
+
+    if postgres_available():
+        pytest.skip(postgres_available())
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("SKIPPING: a tmpfs tablespace needs root to mount it")
+    name = "ansinh_full_" + uuid.uuid4().hex[:10]
+    mount_point = Path(tempfile.mkdtemp(prefix=name + "-"))
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0700", "tmpfs", str(mount_point)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        mount_point.rmdir()
+        pytest.skip(f"SKIPPING: cannot mount a tmpfs here ({mounted.stderr.strip()})")
+    created = False
+    try:
+        shutil.chown(mount_point, "postgres", "postgres")
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            try:
+                conn.execute(f"CREATE TABLESPACE {name} LOCATION '{mount_point}'")
+            except psycopg.Error as error:  # e.g. a server in another mount namespace or on another host
+                pytest.skip(f"SKIPPING: the PostgreSQL server cannot use {mount_point}: {error}")
+            created = True
+        yield name, mount_point
+    finally:
+        if created:
+            with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+                conn.execute(f"DROP TABLESPACE IF EXISTS {name}")
+        subprocess.run(["umount", str(mount_point)], check=True, capture_output=True)
+        mount_point.rmdir()
+
+
+@pytest.mark.postgres
+def test_a_full_postgresql_volume_refuses_the_batch_whole_says_so_in_one_line_and_the_retry_books_it(tmp_path):
+    import psycopg
+
+    from tests.conftest import _drop_schema, _fresh_postgres_url
+
+    events_file, _tiers, items = write_workload(tmp_path, seed=26, workers=300, events=6_000)
+    with _small_tablespace(TABLESPACE_MB) as (tablespace, mount_point):
+        url, schema = _fresh_postgres_url()
+        on_tmpfs = url + f"%20-cdefault_tablespace%3D{tablespace}"
+        try:
+            ledger = open_books(on_tmpfs)  # migrated: every table and index on the tmpfs
+            booked, refused_at, error = [], None, None
+            try:
+                for start in range(0, len(items), 200):
+                    before = table_counts(ledger)
+                    try:
+                        booked += ingest_batch(ledger, items[start:start + 200])
+                    except (sqlalchemy.exc.OperationalError, psycopg.errors.DiskFull) as raised:
+                        refused_at, error = start, raised
+                        break
+                assert refused_at is not None, f"{TABLESPACE_MB} MB held all {len(items)} items"
+                assert "No space left on device" in str(error)
+                assert table_counts(ledger) == before  # not one row of the refused batch
+                assert verify_problems(ledger) == []
+            finally:
+                ledger.close()
+            rest = tmp_path / "rest.ndjson"
+            rest.write_bytes(b"".join(orjson.dumps(item) + b"\n" for _line, item in items[refused_at:]
+                                      if item is not MALFORMED))
+            done = subprocess.run([*ANSINH, "ingest", str(rest), "--chunk-size", "5000"], env=cli_env(on_tmpfs),
+                                  cwd=ROOT, capture_output=True, text=True, timeout=300)
+            errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+            assert done.returncode == 1 and "Traceback" not in done.stderr
+            assert len(errors) == 1 and "No space left on device" in errors[0], done.stderr[-1000:]
+            ledger = open_books(url)
+            try:
+                assert table_counts(ledger) == before
+                subprocess.run(["mount", "-o", "remount,size=256m", str(mount_point)], check=True)  # room again
+                booked += ingest_batch(ledger, items[refused_at:])
+                model, outcomes = model_of(items)
+                assert [o.outcome for o in booked] == outcomes
+                assert differences(ledger, model) == []
+                assert verify_problems(ledger) == []
+            finally:
+                ledger.close()
+        finally:
+            _drop_schema(schema)

@@ -1,4 +1,5 @@
-"""At least fifty seeded SIGKILL trials each of `ansinh ingest`, of a month close and of `ansinh serve`, per store.
+"""At least fifty seeded SIGKILL trials each of `ansinh ingest`, of a month close and of `ansinh serve`, per store,
+and fifty of one worker of `ansinh serve --workers 2` on PostgreSQL.
 
 Each trial is one of `tests/reliability/crash.py`; the figures (trials, where the kills
 landed, time) are printed and written to benchmarks/results/reliability-crash-*.json for
@@ -125,4 +126,23 @@ def test_fifty_servers_killed_while_a_platform_posts_each_book_every_event_exact
     finally:
         books.remove()
         record(f"serve-{store}", results)
+    assert failures(results) == []
+
+
+@pytest.mark.postgres
+def test_fifty_times_one_of_two_server_workers_killed_while_platforms_post_each_book_every_event_once(tmp_path):
+    """`ansinh serve --workers 2` on PostgreSQL; per trial a fresh server and books, one worker SIGKILLed."""
+    from tests.reliability.multiworker_crash import multiworker_trial
+
+    _events, _tiers, items = write_workload(tmp_path, seed=404, month=MONTH, workers=500, events=6_000)
+    books = Books("postgresql", tmp_path)
+    results = []
+    try:
+        for seed in SEEDS:
+            results.append(guarded("serve-2-workers", "postgresql", seed,
+                                   lambda: multiworker_trial(books.fresh(), items, seed=seed, store="postgresql")))
+            books.remove()
+    finally:
+        books.remove()
+        record("serve-2-workers-postgresql", results)
     assert failures(results) == []
