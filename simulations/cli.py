@@ -21,10 +21,6 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from simulations import report
-from simulations.population import PopulationError
-from simulations.run import build_population, run_scenario
-from simulations.scenario import ScenarioError, load_scenario
 
 _console = Console(stderr=True)
 _out = Console(highlight=False, soft_wrap=True)
@@ -44,6 +40,13 @@ def simulate_command(
                                                   "same results to the bit")] = None,
 ) -> None:
     """Run a policy what-if: budget cost, revenue, coverage, winners and losers, reform vs baseline."""
+    # Imported here, not at the top: numpy/pandas/matplotlib/dask cost seconds, which every other
+    # `ansinh` command (and `ansinh serve`'s start) would otherwise pay.
+    from simulations import report
+    from simulations.population import PopulationError
+    from simulations.run import build_population, run_scenario
+    from simulations.scenario import ScenarioError, load_scenario
+
     started = time.perf_counter()
     try:
         parsed = load_scenario(scenario)

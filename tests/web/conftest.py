@@ -146,7 +146,8 @@ def serve_copy(vectors_database: Path, folder: Path):
             except (OSError, urllib.error.URLError):
                 pass
             if server.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"ansinh serve did not start: {server.stderr.read().decode()[-2000:]}")
+                server.kill()  # before reading its stderr: a live server never closes it
+                raise AssertionError(f"ansinh serve did not start: {server.communicate()[1].decode()[-2000:]}")
             time.sleep(0.1)
         yield Served(base, database, env)
     finally:
