@@ -55,6 +55,12 @@ def scenario(workers: int, months: int):
                            "reforms": {"reform": {"description": "poor 50 %, ride si 1.2 %", "changes": REFORM}}})
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process and its reaped children (the forked engine processes)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -128,12 +134,18 @@ def child_measure(directory: Path, months: int, threads: int, chunk_workers: int
     if chunk_workers:
         options["chunk_workers"] = chunk_workers
 
+    cpu = _cpu_seconds()
     started = time.perf_counter()
+    engine._warm_up()  # numba: compiles the kernels, or loads them from its on-disk cache (counted in the engine)
+    compile_seconds = time.perf_counter() - started
     results = engine.run(population, arms, parsed.budget, **options)
     engine_seconds = time.perf_counter() - started
+    engine_cpu = _cpu_seconds() - cpu
+    cpu = _cpu_seconds()
     started = time.perf_counter()
     tables = compute(population, results)
     results_seconds = time.perf_counter() - started
+    results_cpu = _cpu_seconds() - cpu
     rss_simulated = _peak_rss_mb()
     rss_workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # forked engine processes
     engine_totals = [{column: int(arm.worker_totals[column].sum()) for column in SHARE_COLUMNS}
@@ -149,7 +161,9 @@ def child_measure(directory: Path, months: int, threads: int, chunk_workers: int
         "threads": threads, "processes": processes, "chunk_workers": chunk_workers or engine.CHUNK_WORKERS,
         "peak_rss_mb_engine_processes": rss_workers,
         "load_seconds": loaded, "peak_rss_mb_loaded": rss_loaded,
-        "engine_seconds": engine_seconds, "results_seconds": results_seconds,
+        "engine_seconds": engine_seconds, "engine_compile_seconds": compile_seconds,
+        "results_seconds": results_seconds, "engine_cpu_seconds": engine_cpu, "results_cpu_seconds": results_cpu,
+        "load_average": os.getloadavg(),
         "seconds": engine_seconds + results_seconds, "peak_rss_mb": rss_simulated,
         "results_sha256": digest, "engine_share_totals": engine_totals, "engine_worker_share_totals": worker_totals,
     }
@@ -172,7 +186,7 @@ def _child(arguments: list[str], folder: Path, name: str) -> tuple[dict, float]:
 # ---------------------------------------------------------------------------
 
 def run(workers: int, *, folder: Path, months: int = 12, threads: int | None = None,
-        chunk_workers: int | None = None, processes: int = 2) -> dict:
+        chunk_workers: int | None = None, processes: int = 2, pandas: bool = True) -> dict:
     """Build (or reuse) the population, measure the simulation and the pandas baseline; the figures."""
     from simulations.engine import THREADS
 
@@ -191,10 +205,12 @@ def run(workers: int, *, folder: Path, months: int = 12, threads: int | None = N
         arguments += ["--chunk-workers", str(chunk_workers)]
     figures, child_rss = _child(arguments, folder, "measure")
     figures["child_peak_rss_mb"] = child_rss
-    plain, plain_rss = _child(["--pandas", "--months", str(months), "--population", str(directory)], folder, "pandas")
-    figures["pandas_groupby"] = {**plain, "child_peak_rss_mb": plain_rss}
-    figures["agrees_with_pandas"] = figures["engine_worker_share_totals"] == plain["share_totals"] \
-        and figures["worker_months"] == plain["groups"]
+    if pandas:
+        plain, plain_rss = _child(["--pandas", "--months", str(months), "--population", str(directory)], folder,
+                                  "pandas")
+        figures["pandas_groupby"] = {**plain, "child_peak_rss_mb": plain_rss}
+        figures["agrees_with_pandas"] = figures["engine_worker_share_totals"] == plain["share_totals"] \
+            and figures["worker_months"] == plain["groups"]
     figures["worker_months_per_s"] = figures["workers"] * figures["months"] / figures["seconds"]
     figures["rows_per_s"] = figures["activity_rows"] * figures["arms"] / figures["engine_seconds"]
     figures["target_seconds"] = TARGET_SECONDS
@@ -206,18 +222,20 @@ def run(workers: int, *, folder: Path, months: int = 12, threads: int | None = N
 
 
 def _print(figures: dict) -> None:
-    plain = figures["pandas_groupby"]
+    plain = figures.get("pandas_groupby")
     print(f"simulate: {figures['workers']:,} workers × {figures['months']} months, {figures['arms']} arms "
           f"({figures['activity_rows']:,} activity rows, {figures['worker_months']:,} worker-months): "
-          f"{figures['seconds']:.1f} s (engine {figures['engine_seconds']:.1f} s + results tables "
+          f"{figures['seconds']:.1f} s (engine {figures['engine_seconds']:.1f} s, of which "
+          f"{figures['engine_compile_seconds']:.1f} s JIT compile / cache load, + results tables "
           f"{figures['results_seconds']:.1f} s; {figures['worker_months_per_s']:,.0f} worker-months/s, "
           f"{figures['processes']} engine processes), peak RSS {figures['peak_rss_mb']:,.0f} MB "
           f"(population loaded: {figures['peak_rss_mb_loaded']:,.0f} MB; each forked engine process "
           f"{figures['peak_rss_mb_engine_processes']:,.0f} MB, mostly the population's pages it shares)"
-          f" | plain pandas group-by of the worker shares, same frame, {figures['arms']} arms: "
-          f"{plain['seconds']:.1f} s, peak RSS {plain['peak_rss_mb']:,.0f} MB"
-          f" | {'agree' if figures['agrees_with_pandas'] else 'DISAGREE'} on every worker-share total"
-          f" | target < {figures['target_seconds']:.0f} s, < {figures['target_rss_mb'] // 1024} GB", flush=True)
+          + (f" | plain pandas group-by of the worker shares, same frame, {figures['arms']} arms: "
+             f"{plain['seconds']:.1f} s, peak RSS {plain['peak_rss_mb']:,.0f} MB"
+             f" | {'agree' if figures['agrees_with_pandas'] else 'DISAGREE'} on every worker-share total"
+             if plain else " | pandas group-by not run (--no-pandas)")
+          + f" | target < {figures['target_seconds']:.0f} s, < {figures['target_rss_mb'] // 1024} GB", flush=True)
 
 
 def main() -> int:
@@ -228,6 +246,7 @@ def main() -> int:
     parser.add_argument("--chunk-workers", type=int, default=None)
     parser.add_argument("--processes", type=int, default=2,
                         help="forked engine processes (1: in process, on threads)")
+    parser.add_argument("--no-pandas", action="store_true", help="skip the plain pandas group-by beside it")
     parser.add_argument("--keep", type=Path, help="keep (and reuse) the population here")
     parser.add_argument("--generate", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
@@ -247,7 +266,7 @@ def main() -> int:
         return 0
     folder = args.keep or Path(tempfile.mkdtemp(prefix="ansinh-bench-"))
     results = run(args.workers, folder=folder, months=args.months, threads=args.threads,
-                  chunk_workers=args.chunk_workers, processes=args.processes)
+                  chunk_workers=args.chunk_workers, processes=args.processes, pandas=not args.no_pandas)
     results["command"] = " ".join(["python", "benchmarks/simulate.py", *sys.argv[1:]])
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"simulate-{args.workers}-{time.strftime('%Y%m%dT%H%M%S')}.json"

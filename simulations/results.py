@@ -38,11 +38,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import pandas as pd
 
 from rules import PPM, SCHEMES, round_half_up
-from simulations.engine import ArmResult
+from simulations.engine import ArmResult, _tier_sum as _group_sum
 from simulations.population import SHARE_COLUMNS, Population
 
 BANDS = ("lose_more_than_5pct", "lose_0.1_to_5pct", "no_change", "gain_0.1_to_5pct", "gain_more_than_5pct")
@@ -123,15 +124,32 @@ def _group_codes(column: pd.Series) -> tuple[np.ndarray, list[str]]:
     return codes, labels
 
 
+COVERAGE_CELL_COLUMNS = ("workers", "workers_active", "workers_contributing", "workers_with_a_pension_month",
+                         "pension_months", "workers_subsidised", "subsidy_vnd", "balance_vnd")
+
+
+@numba.njit(cache=True, nogil=True)
+def _coverage_cells(cell, cells, active, contributing, pension, subsidy, balance):  # pragma: no cover - compiled
+    """Per cell, in one pass, the COVERAGE_CELL_COLUMNS sums (counts of workers with a positive value)."""
+    out = np.zeros((cells, len(COVERAGE_CELL_COLUMNS)), dtype=np.int64)
+    for i in range(len(cell)):
+        c = cell[i]
+        out[c, 0] += 1
+        out[c, 1] += np.int64(active[i] > 0)
+        out[c, 2] += np.int64(contributing[i] > 0)
+        out[c, 3] += np.int64(pension[i] > 0)
+        out[c, 4] += pension[i]
+        out[c, 5] += np.int64(subsidy[i] > 0)
+        out[c, 6] += subsidy[i]
+        out[c, 7] += balance[i]
+    return out
+
+
 def _sum_by(codes: np.ndarray, values: np.ndarray | None, size: int) -> np.ndarray:
     """Exact int64 sums (or counts, with no values) per code."""
     if values is None:
         return np.bincount(codes, minlength=size).astype(np.int64)
-    if values.dtype == bool:
-        return np.bincount(codes[values], minlength=size).astype(np.int64)
-    result = np.zeros(size, dtype=np.int64)
-    np.add.at(result, codes, values.astype(np.int64, copy=False))
-    return result
+    return _group_sum(codes, values, size)  # compiled, one pass (bool values count)
 
 
 @dataclass
@@ -142,20 +160,44 @@ class Results:
 
 def bands(baseline: np.ndarray, reform: np.ndarray) -> np.ndarray:
     """Band index 0..4 (BANDS order) per worker; integer comparisons only."""
-    b = np.asarray(baseline, dtype=np.int64)
-    d = np.asarray(reform, dtype=np.int64) - b
-    assert (np.abs(d) < 2**53).all() and (np.abs(b) < 2**53).all(), "values too large for exact banding"
-    base = np.abs(b)
-    result = np.full(len(b), 2, dtype=np.int8)
-    result[1000 * d < -base] = 1
-    result[20 * d < -base] = 0
-    result[1000 * d > base] = 3
-    result[20 * d > base] = 4
+    b = np.ascontiguousarray(baseline, dtype=np.int64)
+    r = np.ascontiguousarray(reform, dtype=np.int64)
+    result, exact = _bands(b, r)
+    assert exact, "values too large for exact banding"
     return result
 
 
+@numba.njit(cache=True, nogil=True)
+def _bands(baseline, reform):  # pragma: no cover - compiled
+    """One pass of the rules in the module docstring (d = reform − baseline, b = |baseline|)."""
+    result = np.empty(len(baseline), dtype=np.int8)
+    exact = True
+    for i in range(len(baseline)):
+        d = reform[i] - baseline[i]
+        base = abs(baseline[i])
+        if abs(d) >= 2**53 or base >= 2**53:
+            exact = False
+        band = 2
+        if 1000 * d < -base:
+            band = 1
+        if 20 * d < -base:
+            band = 0
+        if 1000 * d > base:
+            band = 3
+        if 20 * d > base:
+            band = 4
+        result[i] = band
+    return result, exact
+
+
 def _sorted_non_negative(values: np.ndarray) -> np.ndarray:
-    return np.sort(np.maximum(np.asarray(values, dtype=np.float64), 0))
+    """max(v, 0) as floats, sorted: the zeros first, then only the positive values sorted (many are zero)."""
+    values = np.asarray(values)
+    positive = values[values > 0].astype(np.float64)
+    positive.sort()
+    result = np.zeros(len(values), dtype=np.float64)
+    result[len(values) - len(positive):] = positive
+    return result
 
 
 def gini(values: np.ndarray) -> float:
@@ -199,15 +241,34 @@ def income_deciles(gross_vnd: np.ndarray) -> np.ndarray:
     boundaries = [-(-d * n // DECILES) for d in range(1, DECILES)]
     kth = sorted({b for b in boundaries if b < n})
     parted = np.partition(values, kth) if kth else values
-    for b in boundaries:
-        if b >= n:
-            continue
-        v = parted[b]
-        past = values > v
-        equal = np.flatnonzero(values == v)
-        less = n - int(past.sum()) - len(equal)
-        past[equal[less + np.arange(len(equal)) >= b]] = True
-        decile += past
+    inside = [b for b in boundaries if b < n]
+    return _deciles(values, np.array([parted[b] for b in inside], dtype=values.dtype),
+                    np.array(inside, dtype=np.int64))
+
+
+@numba.njit(cache=True, nogil=True)
+def _deciles(values, bound_values, bound_ranks):  # pragma: no cover - compiled
+    """Decile per value (see `income_deciles`) in two passes: the values below each boundary's, then each
+    value past a boundary if above it, or equal and its place among the equal ones reaches the rank."""
+    n = len(values)
+    bounds = len(bound_values)
+    less = np.zeros(bounds, dtype=np.int64)
+    for i in range(n):
+        for j in range(bounds):
+            if values[i] < bound_values[j]:
+                less[j] += 1
+    seen = np.zeros(bounds, dtype=np.int64)
+    decile = np.ones(n, dtype=np.int64)
+    for i in range(n):
+        d = 1
+        for j in range(bounds):
+            if values[i] > bound_values[j]:
+                d += 1
+            elif values[i] == bound_values[j]:
+                if less[j] + seen[j] >= bound_ranks[j]:
+                    d += 1
+                seen[j] += 1
+        decile[i] = d
     return decile
 
 
@@ -259,17 +320,10 @@ def compute(population: Population, arms: Mapping[str, ArmResult]) -> Results:
         cell_group[group] = (np.arange(cells) // stride) % len(labels)
     for name, arm in arms.items():
         totals = arm.worker_totals
-        columns = {
-            "workers_active": totals["active_months"].to_numpy() > 0,
-            "workers_contributing": totals["contributing_months"].to_numpy() > 0,
-            "workers_with_a_pension_month": totals["pension_months"].to_numpy() > 0,
-            "pension_months": totals["pension_months"].to_numpy(),
-            "workers_subsidised": totals["subsidy_vnd"].to_numpy() > 0,
-            "subsidy_vnd": totals["subsidy_vnd"].to_numpy(),
-            "balance_vnd": totals["balance_vnd"].to_numpy(),
-        }
-        by_cell = {"workers": _sum_by(cell, None, cells)}
-        by_cell.update({column: _sum_by(cell, values, cells) for column, values in columns.items()})
+        summed_cells = _coverage_cells(cell, cells, *(np.ascontiguousarray(totals[column].to_numpy(), dtype=np.int64)
+                                                      for column in ("active_months", "contributing_months",
+                                                                     "pension_months", "subsidy_vnd", "balance_vnd")))
+        by_cell = {column: summed_cells[:, c].copy() for c, column in enumerate(COVERAGE_CELL_COLUMNS)}
         for group, (codes, labels) in groups.items():
             summed = pd.DataFrame({"arm": name, "by": group, "group": labels})
             for column, values in by_cell.items():

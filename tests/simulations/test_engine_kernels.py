@@ -1,0 +1,73 @@
+"""The engine's compiled kernels do the rules' arithmetic: `share_vnd` and `subsidy_array_vnd`, to the dong."""
+from __future__ import annotations
+
+import numpy as np
+
+from rules import PPM, SCHEMES, subsidy_array_vnd
+from rules.arithmetic import share_vnd, shares_array_vnd
+from simulations import engine
+
+EDGES = [0, 1, 2, 499_999, 500_000, 500_001, 999_999, 1_000_000, 1_000_001, 10**10, 3 * 10**9 + 7]
+RATES = [0, 1, 7, 10_000, 12_000, 99_999, 300_000, 500_000, PPM]
+
+
+def test_share_kernel_is_share_vnd_on_edges_and_random_values():
+    rng = np.random.default_rng(7)
+    amounts = np.array(EDGES + rng.integers(0, 10**10, 5000).tolist() + [-1, -499_999, -500_001, -10**9],
+                       dtype=np.int64)
+    for rate in RATES + rng.integers(0, PPM + 1, 20).tolist():
+        rates = np.full(3, rate, dtype=np.int64)
+        kind = np.zeros(len(amounts), dtype=np.int8)
+        platform = np.zeros(len(amounts), dtype=np.int16)
+        owner = np.arange(len(amounts), dtype=np.int64)
+        sums, by_group = engine._price_sums(amounts, kind, platform, rates, owner, len(amounts), 3, 3)
+        expected = shares_array_vnd(amounts, np.full(len(amounts), rate))
+        assert (sums == expected).all()
+        assert [int(v) for v in sums[:len(EDGES)]] == [share_vnd(a, rate) for a in EDGES]
+        assert by_group.tolist() == [int(expected.sum()), 0, 0]
+
+
+def test_subsidy_kernel_is_subsidy_array_vnd():
+    from rules import BASE_TIER
+    from simulations.scenario import parse_scenario
+
+    version = parse_scenario({"name": "k", "baseline": "vn-pilot", "start": "2026-01", "horizon_months": 1,
+                              "seed": 1, "population": {"synthetic": {"workers": 1}}}).arms()["baseline"] \
+        .version_on(engine.first_day(202601))
+    rng = np.random.default_rng(3)
+    own = np.array(EDGES + [-5, -1_000_000] + rng.integers(-10**6, 10**7, 5000).tolist(), dtype=np.int64)
+    tier_rates = np.array(sorted(set(version.tier_rate_ppm.values())) + [0, 1, PPM], dtype=np.int64)
+    tier = rng.integers(0, len(tier_rates), len(own)).astype(np.intp)
+    local = np.arange(len(own), dtype=np.int64)
+    used = rng.integers(0, 5, len(own)).astype(np.int64)
+    assert BASE_TIER in version.tier_rate_ppm
+    for scheme in SCHEMES:
+        cap = int(version.subsidy_base_cap_vnd.get(scheme, 0)) if scheme in version.subsidised_schemes else None
+        if cap is None:
+            continue
+        expected = subsidy_array_vnd(own, scheme, tier_rates[tier], version)
+        got = engine._subsidy(own, tier, tier_rates, cap, engine._NO_USED, local, -1)
+        assert (got == expected).all()
+        limited = engine._subsidy(own, tier, tier_rates, cap, used, local, 3)
+        assert (limited == np.where(used < 3, expected, 0)).all()
+
+
+def test_group_kernels_are_exact_sums():
+    rng = np.random.default_rng(11)
+    worker = np.sort(rng.integers(0, 500, 3000)).astype(np.int64)
+    starts, owner = engine._segments(worker)
+    assert (starts == np.flatnonzero(np.concatenate(([True], worker[1:] != worker[:-1])))).all()
+    values = rng.integers(-10**12, 10**12, len(worker)).astype(np.int64)
+    expected = np.zeros(len(starts), dtype=np.int64)
+    np.add.at(expected, owner, values)
+    assert (engine._segment_sum(values, owner, len(starts)) == expected).all()
+    tier = rng.integers(0, 3, len(worker)).astype(np.intp)
+    assert engine._tier_sum(tier, values, 3).tolist() == [int(values[tier == t].sum()) for t in range(3)]
+    total = np.zeros(len(starts), dtype=np.int64)
+    paid_any = np.zeros(len(starts), dtype=bool)
+    subsidy = np.maximum(rng.integers(-3, 10, len(starts)), 0).astype(np.int64)
+    t3 = rng.integers(0, 3, len(starts)).astype(np.intp)
+    sums, payees, paid = engine._pay(subsidy, t3, np.arange(len(starts), dtype=np.int64), total, paid_any, 3)
+    assert (total == subsidy).all() and (paid_any == (subsidy > 0)).all() and int(paid) == int(subsidy.sum())
+    assert sums.tolist() == [int(subsidy[t3 == t].sum()) for t in range(3)]
+    assert payees.tolist() == [int((subsidy[t3 == t] > 0).sum()) for t in range(3)]
