@@ -164,14 +164,7 @@ def ingest_trial(url: str, events_file: Path, model, model_outcomes: list[str], 
             result.outcome_errors.append(f"item {number}: re-send gave {got}, the model {want}")
             if len(result.outcome_errors) >= 5:
                 break
-    ledger = open_books(url)
-    try:
-        result.differences = differences(ledger, model)
-        result.problems = verify_problems(ledger)
-    finally:
-        ledger.close()
-    result.seconds = time.perf_counter() - started
-    return result
+    return judged(result, url, model, started)
 
 
 def prepare_close_books(url: str, events_file: Path, tiers_file: Path) -> tuple[int, ...]:
@@ -229,14 +222,7 @@ def close_trial(url: str, month: str, model, before: tuple[int, ...], *, seed: i
         result.outcome_errors.append(f"closing a closed month again: exit {again.returncode}, {again.stderr[-300:]}")
     if not closed and again.returncode != 0:
         result.outcome_errors.append(f"the restarted close failed: {again.stderr[-1000:]}")
-    ledger = open_books(url)
-    try:
-        result.differences = differences(ledger, model)
-        result.problems = verify_problems(ledger)
-    finally:
-        ledger.close()
-    result.seconds = time.perf_counter() - started
-    return result
+    return judged(result, url, model, started)
 
 
 def copy_sqlite(template: str, url: str) -> None:
@@ -254,6 +240,29 @@ def summary(results: list[TrialResult]) -> str:
         lines.append(f"{kind} on {mine[0].store}: {len(mine)} trials, {sum(r.holds for r in mine)} held; "
                      f"kills landed {landed}; {sum(r.seconds for r in mine):.1f} s")
     return "\n".join(lines)
+
+
+def judged(result, url: str, model, started: float):
+    """Fill in a trial's verdict: the books against the model, every invariant, the time taken."""
+    ledger = open_books(url)
+    try:
+        result.differences = differences(ledger, model)
+        result.problems = verify_problems(ledger)
+    finally:
+        ledger.close()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def platform_keys(url: str, platforms) -> dict[str, dict]:
+    """A signing key for each platform of a served trial (key id and secret)."""
+    from api.keys import PlatformKeys
+
+    ledger = open_books(url)
+    try:
+        return {name: PlatformKeys(ledger, SECRET).add(name).__dict__ for name in sorted(platforms)}
+    finally:
+        ledger.close()
 
 
 __all__ = ["Books", "CLOSE_STEPS", "TrialResult", "close_trial", "copy_sqlite", "ingest_trial",

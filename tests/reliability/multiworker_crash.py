@@ -34,10 +34,9 @@ from pathlib import Path
 
 import orjson
 
-from api.keys import PlatformKeys
 from api.signing import signed_headers
-from tests.reliability.crash import TrialResult, entries_booked, open_books
-from tests.reliability.oracle import ANSINH, ROOT, SECRET, cli_env, differences, model_of, verify_problems
+from tests.reliability.crash import TrialResult, entries_booked, judged, platform_keys
+from tests.reliability.oracle import ANSINH, ROOT, cli_env, model_of
 from tests.reliability.served_crash import _free_port, batches_of
 
 WORKERS = 2
@@ -257,11 +256,7 @@ def multiworker_trial(url: str, items: list[tuple[int, object]], *, seed: int, s
     for _platform, batch in batches:
         want_by_batch.append(model_outcomes[at:at + len(batch)])
         at += len(batch)
-    ledger = open_books(url)
-    try:
-        keys = {name: PlatformKeys(ledger, SECRET).add(name).__dict__ for name in sorted({p for p, _b in batches})}
-    finally:
-        ledger.close()
+    keys = platform_keys(url, {p for p, _b in batches})
     rng = random.Random(seed)
     answers_before_kill = rng.randrange(len(batches))
     fraction = rng.random()
@@ -310,14 +305,7 @@ def multiworker_trial(url: str, items: list[tuple[int, object]], *, seed: int, s
                                              f"the model {model_code}")
         if len(result.outcome_errors) >= 10:
             break
-    ledger = open_books(url)
-    try:
-        result.differences = differences(ledger, model)
-        result.problems = verify_problems(ledger)
-    finally:
-        ledger.close()
-    result.seconds = time.perf_counter() - started
-    return result
+    return judged(result, url, model, started)
 
 
 __all__ = ["MultiWorkerServer", "multiworker_trial", "worker_pids"]

@@ -21,11 +21,10 @@ from collections import defaultdict
 
 import orjson
 
-from api.keys import PlatformKeys
 from api.signing import signed_headers
 from ledger.ingest import MALFORMED
-from tests.reliability.crash import TrialResult, open_books
-from tests.reliability.oracle import ANSINH, ROOT, SECRET, cli_env, differences, model_of, verify_problems
+from tests.reliability.crash import TrialResult, judged, platform_keys
+from tests.reliability.oracle import ANSINH, ROOT, cli_env, model_of
 
 BATCH = 200
 
@@ -104,11 +103,7 @@ def served_trial(url: str, items: list[tuple[int, object]], *, seed: int, store:
     batches = batches_of(items)
     sent_items = [(n, item) for n, item in enumerate((item for _p, batch in batches for item in batch), start=1)]
     model, model_outcomes = model_of(sent_items)
-    ledger = open_books(url)
-    try:
-        keys = {name: PlatformKeys(ledger, SECRET).add(name).__dict__ for name in sorted({p for p, _b in batches})}
-    finally:
-        ledger.close()
+    keys = platform_keys(url, {p for p, _b in batches})
     rng = random.Random(seed)
     answers_before_kill = rng.randrange(len(batches))
     fraction = rng.random()
@@ -154,14 +149,7 @@ def served_trial(url: str, items: list[tuple[int, object]], *, seed: int, store:
                 break
     if len(resent) != len(model_outcomes):
         result.outcome_errors.append(f"{len(resent)} outcomes for {len(model_outcomes)} items")
-    ledger = open_books(url)
-    try:
-        result.differences = differences(ledger, model)
-        result.problems = verify_problems(ledger)
-    finally:
-        ledger.close()
-    result.seconds = time.perf_counter() - started
-    return result
+    return judged(result, url, model, started)
 
 
 def _entries(url: str) -> int:
