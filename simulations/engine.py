@@ -387,6 +387,37 @@ def _pay(subsidy, tier, local, total, paid_any, tiers):  # pragma: no cover - co
     return by_tier, payees.sum(axis=0), by_tier.sum()
 
 
+@numba.njit(cache=True, nogil=True)
+def _non_decreasing(values):  # pragma: no cover - compiled
+    """`(np.diff(values) >= 0).all()` in one pass, no temporaries."""
+    for i in range(1, len(values)):
+        if values[i] < values[i - 1]:
+            return False
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _derive(gross, subsidy, worker, platform):  # pragma: no cover - compiled
+    """A worker's derived totals in one pass: subsidy, worker and platform over the three schemes,
+    balance (their sum) and take-home (gross − worker)."""
+    n = len(gross)
+    subsidy_vnd = np.empty(n, dtype=np.int64)
+    worker_vnd = np.empty(n, dtype=np.int64)
+    platform_vnd = np.empty(n, dtype=np.int64)
+    balance_vnd = np.empty(n, dtype=np.int64)
+    take_home_vnd = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        s = subsidy[0][i] + subsidy[1][i] + subsidy[2][i]
+        w = worker[0][i] + worker[1][i] + worker[2][i]
+        p = platform[0][i] + platform[1][i] + platform[2][i]
+        subsidy_vnd[i] = s
+        worker_vnd[i] = w
+        platform_vnd[i] = p
+        balance_vnd[i] = w + p + s
+        take_home_vnd[i] = gross[i] - w
+    return subsidy_vnd, worker_vnd, platform_vnd, balance_vnd, take_home_vnd
+
+
 _NO_USED = np.zeros(0, dtype=np.int64)
 
 
@@ -407,6 +438,9 @@ def _warm_up() -> None:
     _tier_sum(i64, np.zeros(1, dtype=bool), 1)
     _subsidy(i64, i64, i64, 0, i64, i64, -1)
     _pay(i64, i64, i64, i64.copy(), np.zeros(1, dtype=bool), 1)
+    for values in (i64, i32, i16, i8):
+        _non_decreasing(values)
+    _derive(i64, (i64, i64, i64), (i64, i64, i64), (i64, i64, i64))
 
 
 # ---------------------------------------------------------------------------
@@ -772,7 +806,7 @@ def chunk_rows(population: Population, chunk_workers: int) -> list[tuple[int, in
     """(first worker, workers, rows per month) per chunk; rows are views of the population's arrays."""
     activity = population.activity
     month_col = activity["month"].to_numpy()
-    assert len(month_col) == 0 or (np.diff(month_col) >= 0).all(), "activity must be sorted by month"
+    assert _non_decreasing(month_col), "activity must be sorted by month"
     columns = {"worker": activity["worker"].to_numpy(), "kind": activity["kind"].to_numpy(),
                "platform": activity["platform"].to_numpy(), "tier": activity["tier"].to_numpy(),
                "gross": activity["gross_vnd"].to_numpy()}
@@ -991,15 +1025,24 @@ def _pass(population: Population, plan: _Plan, states: list[_BudgetState], names
     finally:
         jobs.close()
 
+    def derive(totals: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
+        arrays = [[np.ascontiguousarray(totals[name], dtype=np.int64) for name in names]
+                  for names in ([f"subsidy_{s}" for s in SCHEMES], [f"{s}_worker" for s in SCHEMES],
+                                [f"{s}_platform" for s in SCHEMES])]
+        return _derive(np.ascontiguousarray(totals["gross_vnd"], dtype=np.int64), *(tuple(a) for a in arrays))
+
+    if arms > 1 and threads > 1:  # the kernel releases the GIL: one arm per thread
+        with ThreadPoolExecutor(min(threads, arms)) as pool:
+            derived = list(pool.map(derive, arm_totals))
+    else:
+        derived = [derive(totals) for totals in arm_totals]
     results = {}
     for a, name in enumerate(names):
         columns: dict[str, np.ndarray] = {"worker": population.workers["worker"].to_numpy()}
         columns.update(arm_totals[a])
-        columns["subsidy_vnd"] = _add(columns[f"subsidy_{s}"] for s in SCHEMES)
-        columns["worker_vnd"] = _add(columns[f"{s}_worker"] for s in SCHEMES)
-        columns["platform_vnd"] = _add(columns[f"{s}_platform"] for s in SCHEMES)
-        columns["balance_vnd"] = _add((columns["worker_vnd"], columns["platform_vnd"], columns["subsidy_vnd"]))
-        columns["take_home_vnd"] = columns["gross_vnd"] - columns["worker_vnd"]
+        for column, values in zip(("subsidy_vnd", "worker_vnd", "platform_vnd", "balance_vnd", "take_home_vnd"),
+                                  derived[a]):
+            columns[column] = values
         worker_totals = pd.DataFrame(columns, copy=False)  # arrays equal between arms are shared, not copied
         revenue = pd.concat(revenue_blocks[a], ignore_index=True) if revenue_blocks[a] else \
             pd.DataFrame(columns=["month", "platform", "kind", *SHARE_COLUMNS])
@@ -1015,14 +1058,6 @@ def _pass(population: Population, plan: _Plan, states: list[_BudgetState], names
             worker_months=pd.concat(detail_blocks[a], ignore_index=True) if detail_blocks[a] else None,
             tier_fallbacks=fallbacks[a])
     return results
-
-
-def _add(arrays) -> np.ndarray:
-    arrays = list(arrays)
-    total = arrays[0].copy()
-    for values in arrays[1:]:
-        total += values
-    return total
 
 
 def _collect_month(plan: _Plan, m: int, month: int, outputs: list[MonthOutput],

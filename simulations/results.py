@@ -36,6 +36,7 @@ baseline so every arm shows the same people). Assumptions, kept simple on purpos
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numba
@@ -86,11 +87,15 @@ def sample_workers(gross_vnd: np.ndarray, active: np.ndarray) -> list[tuple[int,
     return samples
 
 
-def _pension_table(population: Population, arms: Mapping[str, ArmResult]) -> pd.DataFrame:
-    names = list(arms)
-    base = arms[names[0]].worker_totals
+def _baseline_samples(arms: Mapping[str, ArmResult]) -> list[tuple[int, int]]:
+    base = arms[next(iter(arms))].worker_totals
+    return sample_workers(base["gross_vnd"].to_numpy(), base["active_months"].to_numpy() > 0)
+
+
+def _pension_table(population: Population, arms: Mapping[str, ArmResult],
+                   samples: list[tuple[int, int]] | None = None) -> pd.DataFrame:
     horizon = len(population.months)
-    samples = sample_workers(base["gross_vnd"].to_numpy(), base["active_months"].to_numpy() > 0)
+    samples = _baseline_samples(arms) if samples is None else samples
     tiers = [str(t) for t in population.workers["tier"].iloc[[w for _, w in samples]]] if samples else []
     rows = []
     for name, arm in arms.items():
@@ -193,11 +198,38 @@ def _bands(baseline, reform):  # pragma: no cover - compiled
 def _sorted_non_negative(values: np.ndarray) -> np.ndarray:
     """max(v, 0) as floats, sorted: the zeros first, then only the positive values sorted (many are zero)."""
     values = np.asarray(values)
-    positive = values[values > 0].astype(np.float64)
-    positive.sort()
-    result = np.zeros(len(values), dtype=np.float64)
-    result[len(values) - len(positive):] = positive
+    result, zeros = _positive_last(values)
+    result[zeros:].sort()  # in place: the same values, so the same sorted bits
     return result
+
+
+@numba.njit(cache=True, nogil=True)
+def _positive_last(values):  # pragma: no cover - compiled
+    """(zeros then the positive values as floats, in their order; the count of zeros) in two passes."""
+    n = len(values)
+    positive = 0
+    for i in range(n):
+        if values[i] > 0:
+            positive += 1
+    zeros = n - positive
+    result = np.empty(n, dtype=np.float64)
+    result[:zeros] = 0.0
+    j = zeros
+    for i in range(n):
+        if values[i] > 0:
+            result[j] = np.float64(values[i])
+            j += 1
+    return result, zeros
+
+
+@numba.njit(cache=True, nogil=True)
+def _gini_terms(x):  # pragma: no cover - compiled
+    """(2·rank − n − 1) · x per element (rank from 1), as numpy computes it: the int64 weight as a float."""
+    n = len(x)
+    out = np.empty(n, dtype=np.float64)
+    for i in range(n):
+        out[i] = np.float64(2 * (i + 1) - n - 1) * x[i]
+    return out
 
 
 def gini(values: np.ndarray) -> float:
@@ -209,8 +241,7 @@ def _gini_sorted(x: np.ndarray) -> float:
     n = len(x)
     if n == 0 or x.sum() == 0:
         return 0.0
-    ranks = np.arange(1, n + 1)
-    return float(((2 * ranks - n - 1) * x).sum() / (n * x.sum()))
+    return float(_gini_terms(x).sum() / (n * x.sum()))  # numpy's pairwise sum, as before
 
 
 def lorenz(values: np.ndarray, points: int = 101) -> tuple[np.ndarray, np.ndarray]:
@@ -272,7 +303,30 @@ def _deciles(values, bound_values, bound_ranks):  # pragma: no cover - compiled
     return decile
 
 
-def compute(population: Population, arms: Mapping[str, ArmResult]) -> Results:
+def _inequality(values: np.ndarray) -> tuple[float, np.ndarray]:
+    """(Gini, Lorenz points) of one measure: one sort for both."""
+    ordered = _sorted_non_negative(values)
+    return round(_gini_sorted(ordered), 6), np.vstack(_lorenz_sorted(ordered))
+
+
+INEQUALITY_MEASURES = ("subsidy_vnd", "balance_vnd")
+THREADS = 2  # the sorts and kernels release the GIL: the inequality measures run beside the other tables
+
+
+def compute(population: Population, arms: Mapping[str, ArmResult], threads: int = THREADS) -> Results:
+    if threads > 1 and len(population.workers) >= 100_000:
+        with ThreadPoolExecutor(threads - 1) as pool:
+            pending = {(name, measure): pool.submit(_inequality, arm.worker_totals[measure].to_numpy())
+                       for name, arm in arms.items() for measure in INEQUALITY_MEASURES}
+            samples = pool.submit(_baseline_samples, arms)
+            return _compute(population, arms, lambda name, measure: pending[(name, measure)].result(),
+                            samples.result)
+    return _compute(population, arms,
+                    lambda name, measure: _inequality(arms[name].worker_totals[measure].to_numpy()),
+                    lambda: _baseline_samples(arms))
+
+
+def _compute(population: Population, arms: Mapping[str, ArmResult], inequality_of, samples_of) -> Results:
     names = list(arms)
     baseline = arms[names[0]]
     workers = population.workers
@@ -341,11 +395,6 @@ def compute(population: Population, arms: Mapping[str, ArmResult]) -> Results:
     decile_gross = _sum_by(decile_index, base_totals["gross_vnd"].to_numpy(), DECILES)
     for name, arm in arms.items():
         totals = arm.worker_totals
-        lorenz_points[name] = {}
-        for measure in ("subsidy_vnd", "balance_vnd"):
-            ordered = _sorted_non_negative(totals[measure].to_numpy())  # one sort for Gini and Lorenz
-            inequality.append({"arm": name, "measure": measure, "gini": round(_gini_sorted(ordered), 6)})
-            lorenz_points[name][measure] = np.vstack(_lorenz_sorted(ordered))
         if name == names[0]:
             continue
         for measure in ("balance_vnd", "take_home_vnd"):
@@ -360,7 +409,7 @@ def compute(population: Population, arms: Mapping[str, ArmResult]) -> Results:
                 decile_rows.append(row)
     tables["deciles"] = pd.DataFrame(decile_rows, columns=["arm", "measure", "decile", "workers", "gross_vnd",
                                                            "delta_vnd", *BANDS])
-    tables["inequality"] = pd.DataFrame(inequality)
+    tables["inequality"] = None  # filled last (the measures run beside the rest); keeps the tables' order
 
     summary = []
     targeted = workers["tier"].isin(["poor", "near_poor"]).to_numpy()
@@ -392,5 +441,12 @@ def compute(population: Population, arms: Mapping[str, ArmResult]) -> Results:
         summary_frame[f"{column.removesuffix('_vnd')}_delta" + ("_vnd" if column.endswith("_vnd") else "")] = \
             summary_frame[column] - summary_frame.loc[0, column]
     tables["summary"] = summary_frame
-    tables["pension_projection"] = _pension_table(population, arms)
+    tables["pension_projection"] = _pension_table(population, arms, samples_of())
+    for name in names:
+        lorenz_points[name] = {}
+        for measure in INEQUALITY_MEASURES:
+            coefficient, points = inequality_of(name, measure)
+            inequality.append({"arm": name, "measure": measure, "gini": coefficient})
+            lorenz_points[name][measure] = points
+    tables["inequality"] = pd.DataFrame(inequality)
     return Results(tables, lorenz_points)

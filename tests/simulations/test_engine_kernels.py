@@ -71,3 +71,28 @@ def test_group_kernels_are_exact_sums():
     assert (total == subsidy).all() and (paid_any == (subsidy > 0)).all() and int(paid) == int(subsidy.sum())
     assert sums.tolist() == [int(subsidy[t3 == t].sum()) for t in range(3)]
     assert payees.tolist() == [int((subsidy[t3 == t] > 0).sum()) for t in range(3)]
+
+
+def test_derived_totals_and_order_kernels_match_numpy():
+    from simulations import results
+
+    rng = np.random.default_rng(11)
+    n = 2000
+    columns = [rng.integers(-10**9, 10**9, n) for _ in range(10)]
+    gross, subsidy, worker, platform = columns[0], columns[1:4], columns[4:7], columns[7:10]
+    s, w, p, balance, take_home = engine._derive(gross, tuple(subsidy), tuple(worker), tuple(platform))
+    assert (s == subsidy[0] + subsidy[1] + subsidy[2]).all()
+    assert (w == worker[0] + worker[1] + worker[2]).all()
+    assert (p == platform[0] + platform[1] + platform[2]).all()
+    assert (balance == w + p + s).all() and (take_home == gross - w).all()
+    for values in (np.sort(columns[0]), columns[0], np.zeros(0, dtype=np.int64), np.array([3, 3, 2], dtype=np.int8)):
+        assert engine._non_decreasing(values) == bool((np.diff(values) >= 0).all())
+    for values in (columns[0], np.zeros(5, dtype=np.int64), np.zeros(0, dtype=np.int64)):
+        positive = values[values > 0].astype(np.float64)
+        positive.sort()
+        expected = np.zeros(len(values))
+        expected[len(values) - len(positive):] = positive
+        ordered = results._sorted_non_negative(values)
+        assert ordered.tobytes() == expected.tobytes()
+        ranks = np.arange(1, len(ordered) + 1)
+        assert results._gini_terms(ordered).tobytes() == ((2 * ranks - len(ordered) - 1) * ordered).tobytes()
