@@ -31,7 +31,7 @@ from ledger.accounts import NO_PARTY, NO_SCHEME, PARTY_CODE, SCHEME_CODE, SCHEME
 from ledger.books import Ledger, iso_utc
 from ledger.events import VIETNAM_TZ, month_text, next_month, parse_month
 from ledger.postings import BlockWritten, write_block
-from ledger.store import insert_rows, lock_chain_head, query
+from ledger.store import fetch_in, insert_rows, lock_chain_head, query
 from rules import RulesVersion, late_interest_vnd
 
 BILL, CLAIM, INTEREST, PAYMENT = "bill", "claim", "interest", "payment"
@@ -412,9 +412,14 @@ def record_payments(ledger: Ledger, payments: Sequence[PaymentIn]) -> list[Payme
         head = lock_chain_head(conn)
         platforms = dict(query(conn, "SELECT name, id FROM platform"))
         names = {row_id: name for name, row_id in platforms.items()}
-        seen = {row[0]: row[1:] for row in query(conn, "SELECT bank_ref, payer_id, amount_vnd, issued_on "
-                                                       "FROM money_record WHERE bank_ref IS NOT NULL")}
-        books = replay(load_records(conn))
+        # Only what this batch can touch: its bank references, and the books of its payers.
+        seen = {row[0]: row[1:] for row in fetch_in(conn, "SELECT bank_ref, payer_id, amount_vnd, issued_on "
+                                                          "FROM money_record WHERE bank_ref IN ({marks})",
+                                                    {payment.bank_ref for payment in payments})}
+        payer_ids = {STATE if p.payer in STATE_NAMES else platforms[p.payer] for p in payments
+                     if p.payer in STATE_NAMES or p.payer in platforms}
+        books = {payer_id: replay(load_records(conn, payer_id=payer_id)).get(payer_id, PayerBook(payer_id))
+                 for payer_id in payer_ids}
         last_closed = query(conn, "SELECT max(month) FROM month_close")[0][0]
         next_id = _next_record_id(conn)
         outcomes: list[PaymentOutcome] = []

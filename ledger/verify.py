@@ -211,9 +211,13 @@ def payer_balances_match_receivables(conn, ledger) -> str | None:
                             f"WHERE account_kind = {int(AccountKind.state)}")[0][0])
     records = money.load_records(conn)
     books = money.replay(records)
+    owed_by_payer: dict[int, int] = {}
+    for record in records:
+        owed_by_payer[record.payer_id] = owed_by_payer.get(record.payer_id, 0) + (
+            -record.amount_vnd if record.kind == money.PAYMENT else record.amount_vnd)
     for payer in sorted(set(receivable) | set(books) | {money.STATE}):
         book = books.get(payer, money.PayerBook(payer))
-        owed = sum(r.amount_vnd * (-1 if r.kind == money.PAYMENT else 1) for r in records if r.payer_id == payer)
+        owed = owed_by_payer.get(payer, 0)
         if book.owed_vnd != owed:
             return f"payer {payer}: the payments replay leaves {book.owed_vnd} owed, the records say {owed}"
         books_say = state if payer == money.STATE else receivable.get(payer, 0) - unbilled.get(payer, 0)

@@ -37,7 +37,7 @@ import orjson
 from api.signing import signed_headers
 from tests.reliability.crash import TrialResult, entries_booked, judged, platform_keys
 from tests.reliability.oracle import ANSINH, ROOT, cli_env, model_of
-from tests.reliability.served_crash import _free_port, batches_of
+from tests.reliability.served_crash import _free_port, batches_of, post_events
 
 WORKERS = 2
 START_SECONDS_MAX = 300  # two workers importing the app at once on a loaded 2-core machine (load 10 seen)
@@ -59,13 +59,7 @@ class Signer:
 
 
 def _post(base: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
-    request = urllib.request.Request(base + "/v1/events", data=body, method="POST",
-                                     headers={**headers, "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=120) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
+    return post_events(base, headers, body, timeout=120)
 
 
 def _parent_of(pid: int) -> int | None:

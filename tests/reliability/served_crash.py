@@ -35,15 +35,20 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _post(base: str, key, body: bytes) -> tuple[int, bytes]:
-    headers = signed_headers(key["key_id"], key["secret"], "POST", "/v1/events", body, time.time())
+def post_events(base: str, headers: dict[str, str], body: bytes, timeout: float = 60) -> tuple[int, bytes]:
+    """POST a signed batch; (status, body) whatever the status."""
     request = urllib.request.Request(base + "/v1/events", data=body, method="POST",
                                      headers={**headers, "Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
+
+
+def _post(base: str, key, body: bytes) -> tuple[int, bytes]:
+    return post_events(base, signed_headers(key["key_id"], key["secret"], "POST", "/v1/events", body, time.time()),
+                       body)
 
 
 def _post_quietly(base: str, key, body: bytes) -> None:
