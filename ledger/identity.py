@@ -55,6 +55,34 @@ def masked(national_id: str) -> str:
     return f"{national_id[:3]}*******{national_id[-2:]}" if len(national_id) == 12 else "***"
 
 
+#: What each key derived from the master secret is for, and the label it is derived under.
+#: A key id is "<purpose>/v<n>"; a new version of a key is a new label (rotation: docs/security.md).
+#: The labels of version 1 are the ones the books have always used (changing one would change
+#: every pseudonym, every platform key or every token already issued).
+KEY_LABELS: dict[str, bytes] = {
+    "pseudonym/v1": b"ansinh/pseudonym/v1",
+    "encryption/v1": b"ansinh/encryption/v1",
+}
+
+
+def derive_key(master_secret: str, key_id: str) -> bytes:
+    """The 32-byte key `key_id` (see KEY_LABELS): HMAC-SHA-256(master secret, label).
+
+    This is HKDF-Expand (RFC 5869) with one output block and the label as `info`, keyed by
+    the master secret directly; one master secret gives independent keys per purpose.
+    """
+    return hmac.new(master_secret.encode("utf-8"), KEY_LABELS[key_id], hashlib.sha256).digest()
+
+
+def key_check_value(key: bytes) -> str:
+    """A key check value: a keyed hash of a constant, never the key (16 hex digits).
+
+    Stored with the books, so books opened with another secret are refused before anything
+    is read or written with the wrong key.
+    """
+    return hmac.new(key, b"ansinh key check value", hashlib.sha256).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class IdentityKeys:
     """The two server secrets: one keys the pseudonym, one encrypts the raw number."""
@@ -75,9 +103,6 @@ class IdentityKeys:
 
     @classmethod
     def from_secret(cls, secret: str) -> "IdentityKeys":
-        """Derive both keys from one secret string (HKDF-like split by labelled HMAC)."""
-        raw = secret.encode("utf-8")
-        return cls(
-            pseudonym_key=hmac.new(raw, b"ansinh/pseudonym/v1", hashlib.sha256).digest(),
-            encryption_key=hmac.new(raw, b"ansinh/encryption/v1", hashlib.sha256).digest(),
-        )
+        """Derive both keys from the master secret (`derive_key`)."""
+        return cls(pseudonym_key=derive_key(secret, "pseudonym/v1"),
+                   encryption_key=derive_key(secret, "encryption/v1"))
