@@ -186,11 +186,25 @@ def close_command(
     month: Annotated[str, typer.Argument(help="YYYY-MM, the month after the last closed one")],
     db: DbOption = None,
     pack: PackOption = None,
+    witness: Annotated[Optional[str], typer.Option(
+        "--witness", envvar="ANSINH_WITNESS", metavar="nats://HOST:PORT[/STREAM]|FILE",
+        help="publish the month's anchor to this witness (docs/witness.md)")] = None,
 ) -> None:
     """Close a month: post the state subsidy and freeze the month."""
+    from api.witness import WitnessError
+    from api.witness_cli import publish_close, target_of
+
+    if witness:
+        target_of(witness)  # a malformed --witness is refused before anything is closed
     ledger = _open(db, pack)
+    witnessed = None
     try:
         result = close_month(ledger, month)
+        if witness:
+            try:
+                witnessed = publish_close(ledger, result.month, witness)
+            except (WitnessError, ValueError) as error:
+                witnessed = error
     except (CloseError, ValueError) as error:
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1)
@@ -205,6 +219,15 @@ def close_command(
               f"late interest {result.late_interest_vnd:,} VND")
     out.print(f"anchor (keep it outside the books; `ansinh verify --from-anchor` checks it): "
               f"{result.month}={result.anchor_hash}")
+    if isinstance(witnessed, Exception):
+        from rich.markup import escape
+
+        console.print(f"[red]error:[/red] {result.month} is closed, but its anchor was not witnessed: "
+                      f"{escape(str(witnessed))}; "
+                      f"publish it with `ansinh witness publish --close {result.month} --witness …`")
+        raise typer.Exit(1)
+    if witnessed:
+        out.print(witnessed)
 
 
 @app.command("statement")
@@ -314,11 +337,16 @@ def verify_command(
              "must reach it")] = None,
     db: DbOption = None,
     pack: PackOption = None,
+    witness: Annotated[Optional[list[str]], typer.Option(
+        "--witness", envvar="ANSINH_WITNESS", metavar="nats://HOST:PORT[/STREAM]|FILE",
+        help="check the books against every chain head and anchor this witness holds (repeatable; "
+             "docs/witness.md)")] = None,
 ) -> None:
     """Re-derive every balance from the postings and check every invariant and the hash chain.
 
     Every check runs, so each failure names what it can (the entry, the block, the month).
-    With --from-anchor the hash chain is also checked against anchors kept outside the books.
+    With --from-anchor the hash chain is also checked against anchors kept outside the books,
+    with --witness against every chain head and anchor a witness holds.
     """
     from ledger.verify import Anchor
 
@@ -327,9 +355,13 @@ def verify_command(
     except ValueError as error:
         console.print(f"[red]error:[/red] --from-anchor: {error}")
         raise typer.Exit(2)
+    from api.witness_cli import read_witnesses, witness_checks
+
+    witnessed = read_witnesses(witness or [])  # before the books: every record is of a committed block
     ledger = _open(db, pack)
     try:
         checks = verify(ledger, stop_at_first=False, anchors=anchors)
+        checks += witness_checks(ledger, witnessed)
     finally:
         ledger.close()
     for check in checks:
@@ -510,6 +542,9 @@ app.add_typer(report_app, name="report")
 app.command("bills")(bills_command)
 app.command("account")(account_command)
 app.command("claim")(claim_command)
+
+from api.witness_cli import witness_app  # noqa: E402
+app.add_typer(witness_app, name="witness")
 
 from api.ops_cli import backup_command, export_command, restore_command  # noqa: E402
 app.command("backup")(backup_command)

@@ -251,8 +251,20 @@ async def stream_lag(nats_url: str, stream: str, durable: str) -> dict[str, int]
             "stream_last_seq": int(stream_info.state.last_seq), "stream_messages": int(stream_info.state.messages)}
 
 
+def nats_servers(url: str) -> list[str]:
+    """`nats://a:4222,nats://b:4222` or `nats://a:4222,b:4222` -> one URL per server of a cluster.
+
+    nats-py takes a list; with every server of the cluster in it, a client whose server
+    is lost reconnects to another (docs/stream.md, production topology).
+    """
+    scheme = url.split("://", 1)[0] if "://" in url else "nats"
+    return [part if "://" in part else f"{scheme}://{part}" for part in (p.strip() for p in url.split(",")) if part]
+
+
 async def connect_nats(url: str, name: str, within_seconds: float = 10.0):
     """Connect, or raise StreamSetupError after `within_seconds`; once connected, reconnect for ever.
+
+    `url` may list several servers, comma-separated (a cluster).
 
     nats-py retries the first connection as often as later ones; an unreachable server
     at start-up is a configuration error to report, not something to wait out.
@@ -261,8 +273,8 @@ async def connect_nats(url: str, name: str, within_seconds: float = 10.0):
         log.warning("NATS %s: %s: %s", url, type(error).__name__, error)
 
     try:
-        return await asyncio.wait_for(nats.connect(url, name=name, max_reconnect_attempts=-1, connect_timeout=3,
-                                                   error_cb=report), timeout=within_seconds)
+        return await asyncio.wait_for(nats.connect(nats_servers(url), name=name, max_reconnect_attempts=-1,
+                                                   connect_timeout=3, error_cb=report), timeout=within_seconds)
     except (asyncio.TimeoutError, OSError, nats.errors.NoServersError) as error:
         raise StreamSetupError(f"cannot reach NATS at {url} within {within_seconds:.0f} s "
                                f"({type(error).__name__}); is nats-server running with -js?") from None
