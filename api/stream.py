@@ -87,6 +87,7 @@ class StreamSettings:
     retention: str = "limits"
     max_age_seconds: float = 7 * 86_400.0  # 0 = keep for ever
     max_bytes: int = -1
+    replicas: int = 1  # a new stream's copies on a cluster: 3 in production (docs/stream.md, topology)
     prune_interval_seconds: float = 30.0  # how often stored outcomes of acknowledged messages are dropped
 
     def __post_init__(self) -> None:
@@ -107,6 +108,8 @@ class StreamSettings:
             found.append(f"retention must be one of {', '.join(RETENTIONS)}, got {self.retention!r}")
         if self.max_age_seconds < 0:
             found.append("max age must be 0 (for ever) or positive")
+        if self.replicas not in (1, 3, 5):
+            found.append(f"replicas must be 1, 3 or 5 (an odd number of copies for a majority), got {self.replicas}")
         for name, subject in (("outcomes", self.outcome_prefix + ".<platform>"),
                               ("dead-letter subject", self.dead_letter_subject)):
             if subject_covers(self.subject, subject):
@@ -169,16 +172,21 @@ async def ensure_stream(js, settings: StreamSettings):
         config = StreamConfig(name=settings.stream, subjects=[settings.subject],
                               retention=RetentionPolicy(settings.retention), storage=StorageType.FILE,
                               max_age=settings.max_age_seconds, max_bytes=settings.max_bytes,
+                              num_replicas=settings.replicas,
                               description="ansinh platform events: one event JSON object per message")
         try:
             info = await js.add_stream(config)
-            log.info("created stream %s on %s (retention %s, max age %.0f s)", settings.stream, settings.subject,
-                     settings.retention, settings.max_age_seconds)
+            log.info("created stream %s on %s (retention %s, max age %.0f s, %d replicas)", settings.stream,
+                     settings.subject, settings.retention, settings.max_age_seconds, settings.replicas)
         except nats.js.errors.BadRequestError:
             info = await js.stream_info(settings.stream)  # another consumer created it meanwhile
         except nats.js.errors.APIError as error:
             raise StreamSetupError(f"cannot create stream {settings.stream!r} on {settings.subject!r}: "
                                    f"{error.description}") from None
+    if (info.config.num_replicas or 1) < settings.replicas:
+        log.warning("stream %s has %d replicas, fewer than the %d asked for: a lost server can stop it "
+                    "(raise them with `nats stream edit --replicas`)", settings.stream, info.config.num_replicas or 1,
+                    settings.replicas)
     problems = stream_problems(settings, list(info.config.subjects or []))
     if problems:
         raise StreamSetupError(f"stream {settings.stream!r} exists with subjects {info.config.subjects}, "
@@ -249,6 +257,27 @@ async def stream_lag(nats_url: str, stream: str, durable: str) -> dict[str, int]
             "redelivered_messages": int(info.num_redelivered or 0),
             "acked_through_seq": int(info.ack_floor.stream_seq if info.ack_floor else 0),
             "stream_last_seq": int(stream_info.state.last_seq), "stream_messages": int(stream_info.state.messages)}
+
+
+# What a client sees while a cluster loses a server or elects a leader: worth waiting out, not fatal.
+FAILOVER_ERRORS = (nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.errors.ConnectionReconnectingError,
+                   nats.errors.StaleConnectionError, nats.errors.FlushTimeoutError,
+                   nats.js.errors.ServiceUnavailableError, asyncio.TimeoutError)
+FAILOVER_WAIT_SECONDS = 60.0
+
+
+async def through_failover(request: Callable[[], Any], what: str, within_seconds: float = FAILOVER_WAIT_SECONDS):
+    """`await request()`, asked again while the cluster fails over; StreamSetupError after `within_seconds`."""
+    deadline = time.monotonic() + within_seconds
+    while True:
+        try:
+            return await request()
+        except FAILOVER_ERRORS as error:
+            if time.monotonic() > deadline:
+                raise StreamSetupError(f"NATS did not answer about {what} within {within_seconds:.0f} s "
+                                       f"({type(error).__name__}): is a majority of the cluster up?") from None
+            log.warning("NATS did not answer about %s (%s): asking again", what, type(error).__name__)
+            await asyncio.sleep(0.5)
 
 
 def nats_servers(url: str) -> list[str]:
@@ -687,6 +716,7 @@ class StreamCounts:
     outcomes: Counter = field(default_factory=Counter)
     lag_messages: int = 0
     ack_pending_messages: int = 0
+    failovers: int = 0  # NATS requests that failed while a server was lost or a leader elected
     position: int = 0
     started_at: float = field(default_factory=time.monotonic)
 
@@ -716,16 +746,16 @@ class StreamConsumer:
         return {"received": c.received, "booked": booked, "batches": c.batches, "replayed": c.replayed,
                 "unknown_replays": c.unknown_replays, "held": c.held, "dead_letters": c.dead_letters,
                 "skipped_sequences": c.skipped, "borrowed": c.borrowed, "lag_messages": c.lag_messages,
-                "ack_pending_messages": c.ack_pending_messages, "position": c.position,
+                "ack_pending_messages": c.ack_pending_messages, "position": c.position, "failovers": c.failovers,
                 "events_per_second": booked / elapsed, **{f"outcome_{k}": v for k, v in sorted(c.outcomes.items())}}
 
     async def connect(self) -> None:
         s = self.settings
         self._nc = await connect_nats(s.nats_url, f"ansinh-{self.name}")
         self._js = self._nc.jetstream()
-        info = await ensure_stream(self._js, s)
+        info = await through_failover(lambda: ensure_stream(self._js, s), f"stream {s.stream}")
         self.stream_key = stream_key_of(info)
-        await ensure_consumer(self._js, s)
+        await through_failover(lambda: ensure_consumer(self._js, s), f"durable consumer {s.durable}")
         self._sub = PullFetcher(self._nc, s.stream, s.durable)
         await self._sub.start()
         self.counts.position = await asyncio.to_thread(prepare_tables, self.ledger, self.stream_key)
@@ -763,18 +793,34 @@ class StreamConsumer:
                 waiting.cancel()
                 if not fetching.done():
                     break  # stop while waiting for messages
-                messages = fetching.result()
+                try:
+                    messages = fetching.result()
+                except FAILOVER_ERRORS as error:
+                    messages = await self._weather(error, "fetching")
                 fetching = None if stop.is_set() else asyncio.create_task(self._fetch())
-                if messages:
-                    await self._handle(messages)
-                elif until_idle and await self._drained():
-                    break
+                try:
+                    if messages:
+                        await self._handle(messages)
+                    elif until_idle and await self._drained():
+                        break
+                except FAILOVER_ERRORS as error:
+                    # What was booked is in the books with the position; what was not acknowledged
+                    # comes back after the ack wait and is replayed, so carrying on loses nothing.
+                    await self._weather(error, "answering and acknowledging")
                 if stop.is_set() or fetching is None:
                     break
         finally:
             if fetching is not None:
                 await self._hand_back(fetching)
         return self.stats()
+
+    async def _weather(self, error: Exception, doing: str) -> list:
+        """A server lost or a leader being elected: note it, wait a moment, carry on (nothing to fetch now)."""
+        self.counts.failovers += 1
+        log.warning("NATS did not answer while %s (%s: %s): carrying on; the client reconnects to another server "
+                    "of the cluster and unacknowledged messages come back", doing, type(error).__name__, error)
+        await asyncio.sleep(self.settings.held_nak_delay_seconds)
+        return []
 
     async def _fetch(self) -> list:
         return await self._sub.fetch(self.settings.batch_size_max, self.settings.fetch_timeout_seconds)

@@ -32,7 +32,8 @@ FAULT_ENVIRONMENT = "ANSINH_STREAM_FAULT"  # test hook: "point:n" kills the cons
 
 
 def consume_command(
-    nats_url: Annotated[str, typer.Option("--nats", help="NATS server URL")] = "nats://127.0.0.1:4222",
+    nats_url: Annotated[str, typer.Option("--nats", help="NATS server URL; a cluster's servers comma-separated")]
+    = "nats://127.0.0.1:4222",
     stream: Annotated[str, typer.Option("--stream", help="JetStream stream (created if absent)")] = "EVENTS",
     subject: Annotated[str, typer.Option("--subject", help="events subject, PREFIX.> (one platform per token)")]
     = "events.>",
@@ -50,6 +51,7 @@ def consume_command(
     = "limits",
     max_age: Annotated[float, typer.Option("--max-age", help="new stream: seconds a message is kept (0 = ever)")]
     = 7 * 86_400.0,
+    replicas: Annotated[int, typer.Option("--replicas", help="new stream: copies on a cluster (1, 3 or 5)")] = 1,
     outcome_prefix: Annotated[str, typer.Option("--outcome-prefix", help="outcomes go to PREFIX.<platform>")]
     = "outcomes",
     dead_letter_subject: Annotated[str, typer.Option("--dead-letter-subject", help="subject of dead letters")]
@@ -66,7 +68,7 @@ def consume_command(
         settings = StreamSettings(nats_url=nats_url, stream=stream, subject=subject, durable=durable,
                                   batch_size_max=batch, fetch_timeout_seconds=fetch_timeout,
                                   ack_wait_seconds=ack_wait, retention=retention, max_age_seconds=max_age,
-                                  outcome_prefix=outcome_prefix, dead_letter_subject=dead_letter_subject)
+                                  replicas=replicas, outcome_prefix=outcome_prefix, dead_letter_subject=dead_letter_subject)
         ledger = Ledger.open(db, pack)
     except (StreamSetupError, StoreError, PackError) as error:
         console.print(f"[red]error:[/red] {error}")
