@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import time
+from contextlib import suppress
 from pathlib import Path
 from typing import Annotated, Callable, Iterator, Optional
 
@@ -95,10 +96,39 @@ async def _consume(consumer: StreamConsumer, until_idle: bool) -> dict[str, floa
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    witnessing = asyncio.create_task(_witness_heads(consumer, stop)) if os.environ.get("ANSINH_WITNESS") else None
     try:
         return await consumer.run(stop, until_idle=until_idle)
     finally:
         await consumer.close()
+        if witnessing is not None:
+            stop.set()
+            await witnessing
+
+
+async def _witness_heads(consumer: StreamConsumer, stop: asyncio.Event) -> None:
+    """While ANSINH_WITNESS is set: publish the chain head every ANSINH_WITNESS_SECONDS (default 60)
+    and once more on the way out (docs/witness.md). A witness that cannot be reached is logged, not fatal:
+    the books are fine, only the window a forger has grows until the next publish."""
+    from api.witness import WitnessError, WitnessTarget
+    from api.witness_cli import publish_head
+
+    log = logging.getLogger("ansinh.witness")
+    try:
+        target = WitnessTarget.parse(os.environ["ANSINH_WITNESS"])
+        seconds = float(os.environ.get("ANSINH_WITNESS_SECONDS", "60"))
+    except (WitnessError, ValueError) as error:
+        log.error("ANSINH_WITNESS / ANSINH_WITNESS_SECONDS: %s; no chain heads are witnessed", error)
+        return
+    while True:
+        with suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=seconds)
+        try:
+            log.info(await asyncio.to_thread(publish_head, consumer.ledger, target))
+        except WitnessError as error:
+            log.warning("the chain head was not witnessed: %s", error)
+        if stop.is_set():
+            return
 
 
 def fault_from_environment() -> Callable[[str], None] | None:
