@@ -48,11 +48,12 @@ def cluster(tmp_path):
 
 
 async def _publish_through_failures(url: str, names: Names, messages, log: list[str],
-                                   rounds_done: list[asyncio.Event]) -> int:
+                                   killed: list[asyncio.Event], rounds_done: list[asyncio.Event]) -> int:
     """One message at a time, each retried until acknowledged: what a careful platform does.
 
-    The messages go out in len(rounds_done) + 1 parts; part k + 1 waits for the k-th lost
-    server to be back, so every loss lands while there is still ingest to do."""
+    The messages go out in len(rounds_done) + 1 parts. Halfway through part k the
+    publisher waits until the k-th server is killed, and part k + 1 waits for it to be
+    back: every loss lands mid-ingest, with messages still to publish and to book."""
     import nats
     import nats.errors
     import nats.js.errors
@@ -66,8 +67,11 @@ async def _publish_through_failures(url: str, names: Names, messages, log: list[
     try:
         part = len(messages) // (len(rounds_done) + 1)
         for number, message in enumerate(messages, start=1):
-            if number > part and (number - 1) % part == 0 and (number - 1) // part <= len(rounds_done):
-                await rounds_done[(number - 1) // part - 1].wait()
+            index, offset = divmod(number - 1, part)
+            if offset == part // 2 and index < len(killed):
+                await killed[index].wait()
+            if offset == 0 and 0 < index <= len(rounds_done):
+                await rounds_done[index - 1].wait()
             deadline = time.monotonic() + 30
             while True:
                 try:
@@ -86,15 +90,15 @@ async def _publish_through_failures(url: str, names: Names, messages, log: list[
 
 
 async def _lose_two_leaders(cluster: NatsCluster, stream: str, database_url: str, log: list[str],
-                            rounds_done: list[asyncio.Event]) -> list[tuple]:
+                            killed: list[asyncio.Event], rounds_done: list[asyncio.Event]) -> list[tuple]:
     """Kill the stream's leader; once the two left have elected its successor, restart it; then the same to
     the successor. Returns (killed, successor, messages booked when it was killed) for each round."""
     rounds = []
     leader = await cluster.stream_leader(stream)
-    booked = 0
-    for done in rounds_done:
-        booked = await _booked_at_least(database_url, booked + 40)  # kill while the consumer is busy
+    for part, (kill, done) in enumerate(zip(killed, rounds_done)):
+        booked = await _booked_at_least(database_url, part * MESSAGES // 3 + 30)  # the consumer is busy
         cluster.kill(leader)
+        kill.set()
         log.append(f"killed {leader} at position {booked}")
         successor = await cluster.stream_leader(stream, other_than=leader)
         log.append(f"{successor} leads")
@@ -115,17 +119,19 @@ async def _booked_at_least(url: str, count: int, within_seconds: float = 30.0) -
     return booked
 
 
-async def _position(url: str) -> int:
-    from ledger.store import query
+_engines: dict = {}
 
-    ledger = Ledger.open(url, pack="vn-pilot", clock=FixedClock())
-    try:
-        with ledger.engine.connect() as conn:
-            rows = query(conn, "SELECT max(last_seq) FROM stream_position")
-            conn.rollback()
-        return int(rows[0][0] or 0)
-    finally:
-        ledger.close()
+
+async def _position(url: str) -> int:
+    """The consumer's position in the books (a plain read: opening the books each time is slow)."""
+    from sqlalchemy import create_engine, text
+
+    engine = _engines.get(url) or _engines.setdefault(url, create_engine(url))
+    with engine.connect() as conn:
+        try:
+            return int(conn.execute(text("SELECT max(last_seq) FROM stream_position")).scalar() or 0)
+        except Exception:  # noqa: BLE001 - the consumer has not created the books yet
+            return 0
 
 
 async def _trial(cluster: NatsCluster, names: Names, database_url: str, messages) -> dict:
@@ -142,11 +148,11 @@ async def _trial(cluster: NatsCluster, names: Names, database_url: str, messages
         "--db", database_url, "--pack", "vn-pilot", "--batch", "16", "--ack-wait", "1", "--fetch-timeout", "0.2",
         "--log-level", "WARNING", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     log: list[str] = []
-    rounds_done = [asyncio.Event(), asyncio.Event()]
+    killings, rounds_done = [asyncio.Event(), asyncio.Event()], [asyncio.Event(), asyncio.Event()]
     try:
         retries, killed = await asyncio.gather(
-            _publish_through_failures(cluster.url, names, messages, log, rounds_done),
-            _lose_two_leaders(cluster, names.stream, database_url, log, rounds_done))
+            _publish_through_failures(cluster.url, names, messages, log, killings, rounds_done),
+            _lose_two_leaders(cluster, names.stream, database_url, log, killings, rounds_done))
         deadline = time.monotonic() + 40
         while await _position(database_url) < len(messages):
             assert consumer.returncode is None, f"the consumer died: {(await consumer.stderr.read())[-2000:]}"
@@ -179,6 +185,9 @@ def _run(cluster, names, database_url, tmp_path, seed: int) -> None:
     assert 0 < booked_first < MESSAGES // 3 < booked_second < 2 * MESSAGES // 3, result  # both lost mid-ingest
     assert (result["stream_messages"], result["stream_last_seq"]) == (MESSAGES, MESSAGES), result  # none doubled
     expected_books, _outcomes = reference(messages, f"sqlite:///{tmp_path / 'reference.db'}")
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()
     ledger = Ledger.open(database_url, pack="vn-pilot", clock=FixedClock())
     try:
         assert books(ledger) == expected_books  # nothing lost, nothing booked twice
