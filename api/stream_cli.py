@@ -69,7 +69,8 @@ def consume_command(
         settings = StreamSettings(nats_url=nats_url, stream=stream, subject=subject, durable=durable,
                                   batch_size_max=batch, fetch_timeout_seconds=fetch_timeout,
                                   ack_wait_seconds=ack_wait, retention=retention, max_age_seconds=max_age,
-                                  replicas=replicas, outcome_prefix=outcome_prefix, dead_letter_subject=dead_letter_subject)
+                                  replicas=replicas, outcome_prefix=outcome_prefix,
+                                  dead_letter_subject=dead_letter_subject)
         ledger = Ledger.open(db, pack)
     except (StreamSetupError, StoreError, PackError) as error:
         console.print(f"[red]error:[/red] {error}")

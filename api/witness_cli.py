@@ -30,7 +30,8 @@ witness_app = typer.Typer(help="The outside witness: chain heads and close ancho
 WitnessOption = Annotated[str, typer.Option(
     "--witness", envvar="ANSINH_WITNESS", metavar="nats://HOST:PORT[/STREAM]|FILE",
     help="where witness records go: a NATS JetStream stream (deny-delete, deny-purge) or a file")]
-DbOption = Annotated[Optional[str], typer.Option("--db", help="SQLAlchemy URL; default ANSINH_DATABASE_URL or ./ansinh.db")]
+DbOption = Annotated[Optional[str], typer.Option("--db", help="SQLAlchemy URL; default ANSINH_DATABASE_URL "
+                                                            "or ./ansinh.db")]
 
 
 def _fail(message: str) -> None:
@@ -118,7 +119,8 @@ def show_command(witness: WitnessOption) -> None:
         _fail(str(error))
     for record in records:
         month = month_text(record.month) if record.month is not None else ""
-        out.print(f"{record.kind:5} block {record.block_id:>8} {record.block_hash.hex()} {month:7} {record.recorded_at}")
+        out.print(f"{record.kind:5} block {record.block_id:>8} {record.block_hash.hex()} {month:7} "
+                  f"{record.recorded_at}")
     out.print(f"{len(records)} records at {target.describe()}")
     for problem in problems:
         console.print(f"[red]problem:[/red] {escape(problem)}", markup=True, highlight=False)

@@ -113,7 +113,8 @@ def test_a_rewrite_of_every_hash_after_the_last_close_passes_verify_and_the_anch
     assert f"(entries {first}–{last})" in check.problem and first <= target <= last
 
 
-def test_with_only_the_last_head_witnessed_the_change_is_placed_after_the_last_witnessed_close(copy, witness):  # noqa: F811
+def test_with_only_the_last_head_witnessed_the_change_is_placed_after_the_last_witnessed_close(
+        copy, witness):  # noqa: F811
     ledger, _anchors = copy
     march = closes(ledger, 202603)[0]
     with consistent_snapshot(ledger) as conn:

@@ -173,7 +173,8 @@ async def _trial(cluster: NatsCluster, names: Names, database_url: str, messages
         state = (await nc.jetstream().stream_info(names.stream)).state
     finally:
         await nc.close()
-    return {"killed": killed, "retries": retries, "consumer": stats, "warnings": errors.decode().count("WARNING"), "stream_messages": int(state.messages),
+    return {"killed": killed, "retries": retries, "consumer": stats, "warnings": errors.decode().count("WARNING"),
+            "stream_messages": int(state.messages),
             "stream_last_seq": int(state.last_seq), "log": log}
 
 
