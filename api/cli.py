@@ -26,7 +26,7 @@ from api.i18n import format_statement
 from ledger.books import Ledger
 from ledger.close import CloseError, TierImportError, close_month, import_tiers
 from ledger.events import Rejection
-from ledger.files import FileFormatError
+from ledger.files import FileFormatError, private_open, write_private
 from ledger.ingest import ingest_stream
 from ledger.readers import read_events
 from ledger.reports import settlement, settlement_lines, statement, statements
@@ -111,7 +111,7 @@ def ingest(
             raise typer.Exit(1)
     items = read_events(file, loaded)
     try:
-        sink = outcomes.open("wb") if outcomes else None
+        sink = private_open(outcomes, "wb") if outcomes else None
     except OSError as error:
         console.print(f"[red]error:[/red] cannot write the outcomes to {outcomes}: {error.strerror}")
         raise typer.Exit(1)
@@ -292,7 +292,7 @@ def _write_settlement(report: dict, file_format: str, output: Path | None) -> No
     if output is None:
         sys.stdout.buffer.write(data)
         return
-    output.write_bytes(data)
+    write_private(output, data)  # owner-only (0600): it names platforms and their dues
     out.print(f"wrote {output} ({len(settlement_lines(report))} lines, "
               f"control total {report['control_total_vnd']:,} VND)")
 

@@ -25,6 +25,7 @@ from ledger.accounts import PARTY_CODE, SCHEME_NAME, AccountKind, EntryType
 from ledger.books import Ledger
 from ledger.close import tiers_in_force
 from ledger.events import month_text, parse_month
+from ledger.files import private_open
 from ledger.store import fetch_in, query
 from rules import BASE_TIER, KINDS, SCHEMES
 
@@ -157,8 +158,7 @@ def write_contributions(ledger: Ledger, month_label: str, path: str | Path) -> d
         raise FileExistsError(f"{path} already exists; a report never overwrites a file")
     digest = hashlib.sha256()
     totals = {"lines": 0, "worker_vnd": 0, "platform_vnd": 0, "subsidy_vnd": 0, "total_vnd": 0}
-    with path.open("x", newline="", encoding="utf-8") as out:
-        path.chmod(0o600)
+    with private_open(path, "w", exclusive=True, newline="", encoding="utf-8") as out:  # 0600 from the start
         header = ",".join(CONTRIBUTION_COLUMNS) + "\n"  # every value is digits, a month or a scheme: no quoting
         out.write(header)
         digest.update(header.encode())

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import IO, Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -73,12 +73,21 @@ def last_closed_month(conn) -> int | None:
 def import_tiers(ledger: Ledger, path: str | Path, *, import_id: str | None = None) -> int:
     """Apply a `national_id,tier,valid_from` CSV file; on any bad row apply nothing and list every error."""
     with Path(path).open("rb") as stream:
-        try:
-            file = CsvFile(stream, Path(path).name, TIER_COLUMNS)  # a BOM from Excel is fine, columns in any order
-            records = [(line, row if len(row) != len(file.header) else file.aligned(row)) for line, row in file]
-        except FileFormatError as error:
-            raise TierImportError([f"line {error.line}: {error.field}: {error.reason}"]) from None
+        records = read_tier_records(stream, Path(path).name)
     return import_tier_records(ledger, records, import_id=import_id or Path(path).name)
+
+
+def read_tier_records(stream: IO[bytes], source: str) -> list[tuple[int, Sequence[str]]]:
+    """Numbered rows of a `national_id,tier,valid_from` CSV (CLI file, HTTP body, web upload).
+
+    A BOM from Excel is dropped and the columns may come in any order; a file without that
+    header, a line that is not UTF-8 or a cell over 128 KiB is a TierImportError (ledger.files).
+    """
+    try:
+        file = CsvFile(stream, source, TIER_COLUMNS)
+        return [(line, row if len(row) != len(file.header) else file.aligned(row)) for line, row in file]
+    except FileFormatError as error:
+        raise TierImportError([f"line {error.line}: {error.field}: {error.reason}"]) from None
 
 
 def import_tier_records(ledger: Ledger, records: Iterable[tuple[int, Sequence[str]]], *,

@@ -182,6 +182,20 @@ def spreadsheet_row(values: Iterable[object]) -> list[object]:
     return [spreadsheet_cell(value) for value in values]
 
 
+class SpreadsheetWriter:
+    """`csv.writer` (lines end in `\\n`) whose every row goes through `spreadsheet_cell`."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._writer = csv.writer(stream, lineterminator="\n")
+
+    def writerow(self, row: Iterable[object]) -> None:
+        self._writer.writerow(spreadsheet_row(row))
+
+    def writerows(self, rows: Iterable[Iterable[object]]) -> None:
+        for row in rows:
+            self.writerow(row)
+
+
 def private_open(path: str | Path, mode: str = "w", *, exclusive: bool = False, **options):
     """Open for writing with owner-only permissions (0600) from the first byte.
 

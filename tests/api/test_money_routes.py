@@ -106,7 +106,7 @@ def test_the_command_line_books_a_bank_statement_and_prints_the_statement_of_acc
     bad.write_text("date,amount,payer\n", encoding="utf-8")
     refused = runner.invoke(app, ["payments", "import", str(bad), "--db", db])
     assert refused.exit_code == 1
-    assert "the header must be date,amount_vnd,payer,reference,bank_ref" in refused.stderr.replace("\n", "")
+    assert "the header: date,amount_vnd,payer,reference,bank_ref" in refused.stderr.replace("\n", "")
     contributions = tmp_path / "contributions.csv"
     written = runner.invoke(app, ["report", "contributions", "2026-01", "--output", str(contributions), "--db", db])
     assert written.exit_code == 0
