@@ -129,7 +129,8 @@ def test_finding_7_full_width_digits_in_a_bank_amount_are_refused_not_booked_as_
     assert invoke("ingest", events_csv(tmp_path / "e.csv", [ride("e-1", amount=10_000_000)]), "--db", db).exit_code == 0
     file = tmp_path / "bank.csv"
     file.write_text("date,amount_vnd,payer,reference,bank_ref\n2026-02-14,１０００,grab,,VCB-1\n", encoding="utf-8")
-    text = refused_in_one_line(invoke("payments", "import", file, "--db", db), "line 2: amount_vnd must be a whole number")
+    text = refused_in_one_line(invoke("payments", "import", file, "--db", db),
+                               "line 2: amount_vnd must be a whole number")
     assert "'１０００'" in text
     account = orjson.loads(invoke("account", "grab", "--format", "json", "--db", db).stdout)
     assert account["payments_vnd"] == 0
