@@ -17,6 +17,7 @@ import orjson
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -25,6 +26,7 @@ from api.i18n import format_statement
 from ledger.books import Ledger
 from ledger.close import CloseError, TierImportError, close_month, import_tiers
 from ledger.events import Rejection
+from ledger.files import FileFormatError, private_open, write_private
 from ledger.ingest import ingest_stream
 from ledger.readers import read_events
 from ledger.reports import settlement, settlement_lines, statement, statements
@@ -96,19 +98,20 @@ def ingest(
     """Book platform events; every item gets an outcome (accepted, duplicate or a rejection code)."""
     if file != "-":
         _readable(Path(file))
-    items = read_events(file)
+    loaded = None
     if mapping is not None:
-        from ledger.mapping import MappingError, apply_mapping, load_mapping
+        from ledger.mapping import MappingError, load_mapping
 
         try:
-            items = apply_mapping(load_mapping(mapping), items)
+            loaded = load_mapping(mapping)
         except MappingError as error:
             for problem in error.errors:
                 console.print(f"[red]error:[/red] {mapping}: {problem}")
             console.print("nothing was ingested")
             raise typer.Exit(1)
+    items = read_events(file, loaded)
     try:
-        sink = outcomes.open("wb") if outcomes else None
+        sink = private_open(outcomes, "wb") if outcomes else None
     except OSError as error:
         console.print(f"[red]error:[/red] cannot write the outcomes to {outcomes}: {error.strerror}")
         raise typer.Exit(1)
@@ -133,9 +136,10 @@ def ingest(
         console.print(f"{sum(counts.values()):,} items before it were booked; re-running the file is safe")
         raise typer.Exit(1)
     except (OSError, ValueError) as error:
-        # Unreadable input (not UTF-8, not Parquet, I/O error). Chunks before it are booked and
-        # replaying the whole file is safe: booked events come back `duplicate`.
-        console.print(f"[red]error:[/red] cannot read {file}: {type(error).__name__}: {error}")
+        # Unreadable input (not UTF-8, no header, a cell too long, not Parquet, I/O error). Chunks
+        # before it are booked and replaying the whole file is safe: booked events come back `duplicate`.
+        console.print("[red]error:[/red] " + escape(str(error) if isinstance(error, FileFormatError) else
+                                                    f"cannot read {file}: {type(error).__name__}: {error}"))
         console.print(f"{sum(counts.values()):,} items before the error were processed; "
                       "fix the file and run again (already booked events come back as duplicates)")
         raise typer.Exit(1)
@@ -311,7 +315,7 @@ def _write_settlement(report: dict, file_format: str, output: Path | None) -> No
     if output is None:
         sys.stdout.buffer.write(data)
         return
-    output.write_bytes(data)
+    write_private(output, data)  # owner-only (0600): it names platforms and their dues
     out.print(f"wrote {output} ({len(settlement_lines(report))} lines, "
               f"control total {report['control_total_vnd']:,} VND)")
 

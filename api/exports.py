@@ -4,12 +4,12 @@ Shared by `ansinh settlement --format …` and `GET /v1/months/{month}/settlemen
 """
 from __future__ import annotations
 
-import csv
 import io
 from typing import Any
 
 import orjson
 
+from ledger.files import SpreadsheetWriter
 from ledger.reports import settlement_lines
 
 FORMATS = {"json": "application/json", "csv": "text/csv; charset=utf-8",
@@ -33,11 +33,14 @@ def lines_bytes(lines: list[dict[str, Any]], file_format: str, metadata: dict[st
     if file_format == "json":
         return orjson.dumps(lines, option=orjson.OPT_INDENT_2)
     if file_format == "csv":
+        # CSV is what people open in a spreadsheet: text cells that would run as a formula (a bank
+        # memo `=HYPERLINK(…)`) get a leading `'`; numbers, negative ones too, are left as numbers
+        # (ledger.files.spreadsheet_cell). JSON and Parquet carry the text unchanged.
         buffer = io.StringIO()
         if lines:
-            writer = csv.DictWriter(buffer, fieldnames=list(lines[0]), lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(lines)
+            writer = SpreadsheetWriter(buffer)
+            writer.writerow(lines[0])
+            writer.writerows(line.values() for line in lines)
         return buffer.getvalue().encode()
     if file_format == "parquet":
         import pyarrow as pa

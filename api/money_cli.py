@@ -17,6 +17,7 @@ from rich.table import Table
 from api.exports import lines_bytes
 from ledger.authority import authority_aggregates, state_claim, write_contributions
 from ledger.books import Ledger
+from ledger.files import write_private
 from ledger.money import PaymentError, account_statement, bills_of_month, read_payments_csv, record_payments
 
 payments_app = typer.Typer(help="Money received: book a bank statement (CSV).", no_args_is_help=True)
@@ -69,7 +70,10 @@ def _emit(lines: list[dict], file_format: str | None, output: Path | None, metad
         return
     if output.exists():
         _fail(f"{output} already exists; a report never overwrites a file")
-    output.write_bytes(data)
+    try:
+        write_private(output, data, exclusive=True)  # owner-only (0600): reports hold personal data
+    except FileExistsError:
+        _fail(f"{output} already exists; a report never overwrites a file")
     out.print(f"wrote {output} ({len(lines)} lines)")
 
 

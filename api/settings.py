@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     oidc_audience: str = "ansinh"
     oidc_jwks_url: Optional[str] = None
     role_claim: str = "role"
+    min_cell_workers: int = Field(default=10, ge=1)  # k: fewest workers behind a cell the policy role sees
 
     def check(self) -> "Settings":
         """Raise SettingsError for settings that are unsafe in the chosen mode."""

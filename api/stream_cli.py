@@ -229,14 +229,9 @@ def payloads(file: str, mapping=None) -> Iterator[bytes]:
         return
     from ledger.readers import read_events
 
-    items = read_events(file)
-    if mapping is not None:
-        from ledger.mapping import apply_mapping
-
-        items = apply_mapping(mapping, items)
-    for _line, item in items:
+    for _line, item in read_events(file, mapping):
         if item is MALFORMED:
-            continue  # cannot happen for CSV/Parquet; a mapped NDJSON line that is not JSON is not sent
+            continue  # a CSV row wider than its header, or a mapped NDJSON line that is not JSON: not sent
         yield orjson.dumps(item)
 
 

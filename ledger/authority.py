@@ -25,6 +25,7 @@ from ledger.accounts import PARTY_CODE, SCHEME_NAME, AccountKind, EntryType
 from ledger.books import Ledger
 from ledger.close import tiers_in_force
 from ledger.events import month_text, parse_month
+from ledger.files import private_open
 from ledger.store import fetch_in, query
 from rules import BASE_TIER, KINDS, SCHEMES
 
@@ -34,6 +35,7 @@ CONTRIBUTION_COLUMNS = ("layout", "national_id", "month", "scheme", "worker_vnd"
 AGGREGATE_COLUMNS = ("month", "province", "platform", "kind", "tier", "workers", "worker_vnd", "platform_vnd",
                      "subsidy_vnd", "total_vnd")
 SUBSIDY_PLATFORM, SUBSIDY_KIND = "state_budget", "subsidy"
+OTHER = "*"  # province, platform, kind or tier of a line that stands for cells folded together
 
 
 def _tiers_seen(conn, month: int) -> dict[int, str]:
@@ -93,8 +95,13 @@ def state_claim(ledger: Ledger, month_label: str) -> dict[str, Any]:
     }
 
 
-def authority_aggregates(ledger: Ledger, month_label: str) -> list[dict[str, Any]]:
-    """Per (province, platform, kind, tier): workers covered, contributions and subsidy of the month."""
+def authority_aggregates(ledger: Ledger, month_label: str, min_cell_workers: int | None = None
+                         ) -> list[dict[str, Any]]:
+    """Per (province, platform, kind, tier): workers covered, contributions and subsidy of the month.
+
+    With `min_cell_workers` (k), no line describes fewer than k workers (`suppress_small_cells`):
+    the view for the policy role. Without it, every cell: the insurer's full report.
+    """
     month = parse_month(month_label)
     worker_party, platform_party = PARTY_CODE["worker"], PARTY_CODE["platform"]
     with ledger.engine.connect() as conn:
@@ -123,9 +130,73 @@ def authority_aggregates(ledger: Ledger, month_label: str) -> list[dict[str, Any
                                  [set(), 0, 0, 0])
         slot[0].add(worker_id)
         slot[3] += amount
+    if min_cell_workers is not None:
+        groups = suppress_small_cells(groups, min_cell_workers)
     return [dict(zip(AGGREGATE_COLUMNS, (month_text(month), *key, len(workers), worker_vnd, platform_vnd, subsidy_vnd,
                                           worker_vnd + platform_vnd + subsidy_vnd)))
             for key, (workers, worker_vnd, platform_vnd, subsidy_vnd) in sorted(groups.items())]
+
+
+def suppress_small_cells(groups: dict[tuple[str, str, str, str], list], k: int
+                         ) -> dict[tuple[str, str, str, str], list]:
+    """Cells as the policy role sees them: every line covers at least `k` workers (docs/payments.md).
+
+    A cell is `[set of worker ids, worker_vnd, platform_vnd, subsidy_vnd]`.
+
+    1. Primary: in each province, every cell with fewer than k workers is folded into the
+       province's "other" line (platform, kind and tier `*`).
+    2. Secondary: if that "other" line holds fewer than k workers, the province's next-smallest
+       cells are folded into it until it reaches k — so a small cell can never be recovered
+       as a province total minus the cells still shown. A province whose lines together have
+       fewer than k workers goes whole into the national "other" line (province `*` too),
+       which takes the smallest remaining cells anywhere until it reaches k.
+    3. A month with fewer than k workers in all shows nothing.
+
+    Nothing is dropped: the lines still add up to the full report's control total (the
+    settlement's platform dues plus subsidy), so a reader can check the books, and every
+    figure shown sums at least k workers.
+    """
+    if k <= 1:
+        return groups
+    shown: dict[tuple[str, str, str, str], list] = {}
+    national = _empty_cell()
+    for province in sorted({key[0] for key in groups}):
+        cells = {key: cell for key, cell in groups.items() if key[0] == province}
+        other = _empty_cell()
+        for key in [key for key, cell in cells.items() if len(cell[0]) < k]:
+            _fold(other, cells.pop(key))
+        _fill_to_k(other, cells, k)
+        shown.update(cells)
+        if len(other[0]) >= k:
+            shown[(province, OTHER, OTHER, OTHER)] = other
+        else:
+            _fold(national, other)
+    if _holds_anything(national):
+        _fill_to_k(national, shown, k)
+        if len(national[0]) < k:
+            return {}
+        shown[(OTHER, OTHER, OTHER, OTHER)] = national
+    return shown
+
+
+def _empty_cell() -> list:
+    return [set(), 0, 0, 0]
+
+
+def _holds_anything(cell: list) -> bool:
+    return bool(cell[0]) or any(cell[1:])
+
+
+def _fold(into: list, cell: list) -> None:
+    into[0] |= cell[0]
+    for index in (1, 2, 3):
+        into[index] += cell[index]
+
+
+def _fill_to_k(other: list, cells: dict, k: int) -> None:
+    """Fold the smallest of `cells` into `other` until it covers k workers (if it holds anything)."""
+    while _holds_anything(other) and len(other[0]) < k and cells:
+        _fold(other, cells.pop(min(cells, key=lambda key: (len(cells[key][0]), key))))
 
 
 def contribution_lines(ledger: Ledger, month_label: str) -> Iterator[dict[str, Any]]:
@@ -157,8 +228,7 @@ def write_contributions(ledger: Ledger, month_label: str, path: str | Path) -> d
         raise FileExistsError(f"{path} already exists; a report never overwrites a file")
     digest = hashlib.sha256()
     totals = {"lines": 0, "worker_vnd": 0, "platform_vnd": 0, "subsidy_vnd": 0, "total_vnd": 0}
-    with path.open("x", newline="", encoding="utf-8") as out:
-        path.chmod(0o600)
+    with private_open(path, "w", exclusive=True, newline="", encoding="utf-8") as out:  # 0600 from the start
         header = ",".join(CONTRIBUTION_COLUMNS) + "\n"  # every value is digits, a month or a scheme: no quoting
         out.write(header)
         digest.update(header.encode())

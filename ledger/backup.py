@@ -28,6 +28,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from ledger.files import write_private
 from ledger.store import database_url, is_sqlite, make_engine, query
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -102,6 +103,7 @@ def _backup_sqlite(source_path: Path, target: Path) -> BooksState:
         raise BackupError(f"no books at {source_path}")
     partial = target.with_name(target.name + ".partial")
     partial.unlink(missing_ok=True)
+    write_private(partial, b"")  # owner-only (0600) before any page is copied: a backup holds personal data
     try:
         with closing(sqlite3.connect(f"file:{source_path}?mode=ro", uri=True)) as source, \
                 closing(sqlite3.connect(partial)) as copy:
@@ -125,6 +127,7 @@ def _backup_postgres(url: str, target: Path) -> BooksState:
 
     partial = target.with_name(target.name + ".partial")
     partial.unlink(missing_ok=True)
+    write_private(partial, b"")  # owner-only (0600): pg_dump truncates it and keeps its mode
     dsn = libpq_url(url)
     try:
         with psycopg.connect(dsn) as conn:

@@ -15,17 +15,17 @@ A failure anywhere rolls all of it back: the month stays open and nothing is pos
 """
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import IO, Callable, Iterable, Sequence
 
 import numpy as np
 
 from ledger.accounts import NO_PARTY, PARTY_CODE, SCHEME_CODE, SCHEME_NAME, AccountKind, EntryType
 from ledger.books import Ledger, iso_utc
 from ledger.events import month_text, next_month, parse_month
+from ledger.files import CsvFile, FileFormatError
 from ledger.identity import _TWELVE_DIGITS, PROVINCE_CODES
 from ledger.money import bill_month
 from ledger.postings import collector_paused, write_block
@@ -35,6 +35,9 @@ from rules import BASE_TIER, NoVersionInForce, RulesVersion, subsidy_array_vnd
 _STATE = PARTY_CODE["state"]
 _WORKER_ACCOUNT, _STATE_ACCOUNT, _CLEARING_ACCOUNT = (int(AccountKind.worker), int(AccountKind.state),
                                                       int(AccountKind.clearing))
+
+
+TIER_COLUMNS = ("national_id", "tier", "valid_from")
 
 
 class CloseError(Exception):
@@ -69,13 +72,22 @@ def last_closed_month(conn) -> int | None:
 
 def import_tiers(ledger: Ledger, path: str | Path, *, import_id: str | None = None) -> int:
     """Apply a `national_id,tier,valid_from` CSV file; on any bad row apply nothing and list every error."""
-    with Path(path).open(newline="", encoding="utf-8-sig") as stream:  # -sig: a BOM from Excel is fine
-        reader = csv.reader(stream)
-        header = next(reader, None)
-        if header is None or [column.strip() for column in header] != ["national_id", "tier", "valid_from"]:
-            raise TierImportError([f"line 1: the header must be national_id,tier,valid_from (got {header})"])
-        records = list(enumerate(reader, start=2))
+    with Path(path).open("rb") as stream:
+        records = read_tier_records(stream, Path(path).name)
     return import_tier_records(ledger, records, import_id=import_id or Path(path).name)
+
+
+def read_tier_records(stream: IO[bytes], source: str) -> list[tuple[int, Sequence[str]]]:
+    """Numbered rows of a `national_id,tier,valid_from` CSV (CLI file, HTTP body, web upload).
+
+    A BOM from Excel is dropped and the columns may come in any order; a file without that
+    header, a line that is not UTF-8 or a cell over 128 KiB is a TierImportError (ledger.files).
+    """
+    try:
+        file = CsvFile(stream, source, TIER_COLUMNS)
+        return [(line, row if len(row) != len(file.header) else file.aligned(row)) for line, row in file]
+    except FileFormatError as error:
+        raise TierImportError([f"line {error.line}: {error.field}: {error.reason}"]) from None
 
 
 def import_tier_records(ledger: Ledger, records: Iterable[tuple[int, Sequence[str]]], *,

@@ -30,6 +30,7 @@ from sqlmodel import SQLModel
 from ledger import schema as _tables  # noqa: F401 - registers the tables in SQLModel.metadata
 from ledger.accounts import PARTY_NAME, SCHEME_NAME, AccountKind, EntryType
 from ledger.books import Ledger
+from ledger.files import private_open, write_private
 from ledger.store import consistent_snapshot
 
 ROWS_PER_BATCH = 100_000
@@ -87,7 +88,7 @@ def export_parquet(ledger: Ledger, folder: str | Path) -> dict:
     folder = Path(folder)
     if folder.exists() and any(folder.iterdir()):
         raise ExportError(f"{folder} is not empty; an export never mixes with other files")
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     manifest: dict = {"format": "ansinh-parquet-1", "tables": {}}
     with consistent_snapshot(ledger) as conn:
         for table, order, left_out in PARQUET_TABLES:
@@ -96,6 +97,7 @@ def export_parquet(ledger: Ledger, folder: str | Path) -> dict:
             names = ", ".join(column.name for column in columns)
             path = folder / f"{table}.parquet"
             count = 0
+            write_private(path, b"")  # 0600 first: Arrow truncates the file and keeps its mode
             with pq.ParquetWriter(path, schema, compression="zstd") as writer:
                 for rows in _stream(conn, f"SELECT {names} FROM {table} ORDER BY {order}"):
                     values = list(zip(*rows))
@@ -109,7 +111,7 @@ def export_parquet(ledger: Ledger, folder: str | Path) -> dict:
         state = next(_stream(conn, "SELECT chain_head_hash, block_count FROM ledger_state WHERE id = 1"))[0]
     manifest["chain_head"] = bytes(state[0]).hex()
     manifest["blocks"] = int(state[1])
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    write_private(folder / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return manifest
 
 
@@ -152,7 +154,7 @@ def export_beancount(ledger: Ledger, path: str | Path) -> int:
     path = Path(path)
     if path.exists():
         raise ExportError(f"{path} already exists; an export never overwrites a file")
-    with consistent_snapshot(ledger) as conn, path.open("w", encoding="utf-8") as out:
+    with consistent_snapshot(ledger) as conn, private_open(path, "w", exclusive=True, encoding="utf-8") as out:
         return _write_beancount(conn, out)
 
 

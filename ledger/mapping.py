@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from ledger.files import FileFormatError, is_ascii_decimal, read_text
 from ledger.identity import PROVINCE_CODES
 from rules.model import KINDS
 
@@ -83,10 +84,14 @@ def load_mapping(path: str | Path) -> Mapping:
     """Read and validate a mapping file (MappingError lists every problem)."""
     source = str(path)
     try:
-        document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        document = yaml.safe_load(read_text(path))
     except OSError as error:
         raise MappingError(source, [f"cannot read the file: {error.strerror}"]) from None
+    except FileFormatError as error:
+        raise MappingError(source, [f"line {error.line}: {error.field}: {error.reason}"]) from None
     except yaml.YAMLError as error:
+        raise MappingError(source, [f"not valid YAML: {_one_line(error)}"]) from None
+    except ValueError as error:  # a YAML date that is no date (2026-02-30)
         raise MappingError(source, [f"not valid YAML: {error}"]) from None
     return parse_mapping(document, source)
 
@@ -193,6 +198,37 @@ def parse_mapping(document: object, source: str = "mapping") -> Mapping:
                    keep, str(description))
 
 
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())
+
+
+def header_problems(mapping: Mapping, header: list[str], required: Iterable[str]) -> list[str]:
+    """What is wrong with a file's header under this mapping: required event fields it cannot give,
+    and columns the mapping reads (worker_id.generate_from, the event_id template) that it lacks.
+
+    Without this, a file with no header, or with a renamed column, maps every row to the same
+    blank worker or event id, or to events missing a field, and nothing says why.
+    """
+    produced = {mapping.columns.get(column, column) for column in header} | set(mapping.constants)
+    if mapping.event_id_template:
+        produced.add("event_id")
+    if mapping.worker_columns:
+        produced.add("worker_id")
+    problems = []
+    missing = [field for field in required if field not in produced]
+    if missing:
+        problems.append(f"no column gives {', '.join(missing)} (after the mapping's renames and constants)")
+    read = list(mapping.worker_columns or ())
+    if mapping.event_id_template:
+        read += [name for _literal, name, _spec, _conversion in string.Formatter().parse(mapping.event_id_template)
+                 if name and name != "_line"]
+    absent = [column for column in dict.fromkeys(read) if column not in header]
+    if absent:
+        problems.append(f"missing column{'s' if len(absent) > 1 else ''} {', '.join(absent)} "
+                        "(read by worker_id.generate_from or event_id.template)")
+    return problems
+
+
 def _section(document: dict, key: str, allowed: tuple[str, ...], errors: list[str]) -> dict:
     value = document.get(key)
     if value is None:
@@ -246,8 +282,11 @@ def _decimal(value: object) -> Decimal | None:
         value = repr(value)  # the shortest text that reads back as this float: 12.45, not 12.4499999…
     if not isinstance(value, (int, str)):
         return None
+    text = str(value).strip()
+    if not is_ascii_decimal(text):  # Decimal() reads full-width and other Unicode digits: never money
+        return None
     try:
-        number = Decimal(str(value).strip())
+        number = Decimal(text)
     except InvalidOperation:
         return None
     return number if number.is_finite() else None

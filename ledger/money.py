@@ -20,7 +20,6 @@ the interest and a platform's statement of account are a pure function of the ro
 from __future__ import annotations
 
 import calendar
-import csv
 import re
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
@@ -30,6 +29,7 @@ from typing import Any, Iterable, Sequence
 from ledger.accounts import NO_PARTY, NO_SCHEME, PARTY_CODE, SCHEME_CODE, SCHEME_NAME, AccountKind, EntryType
 from ledger.books import Ledger, iso_utc
 from ledger.events import VIETNAM_TZ, month_text, next_month, parse_month
+from ledger.files import CsvFile, FileFormatError
 from ledger.postings import BlockWritten, write_block
 from ledger.store import fetch_in, insert_rows, lock_chain_head, query
 from rules import RulesVersion, late_interest_vnd
@@ -43,7 +43,7 @@ _STATE_PARTY = PARTY_CODE["state"]
 RECORD_COLUMNS = ("id", "kind", "payer_id", "month", "scheme", "amount_vnd", "issued_on", "due_on", "reference",
                   "bank_ref", "bill_id", "days", "entry_id", "recorded_at")
 MAX_PAYMENT_VND = 10**15
-_REFERENCE = re.compile(r"AS(\d{6})(P\d{4}|NS)(\d{2})")
+_REFERENCE = re.compile(r"AS(\d{6})(P\d{4}|NS)(\d{2})", re.ASCII)
 
 
 class PaymentError(Exception):
@@ -351,22 +351,21 @@ PAYMENT_HEADER = ["date", "amount_vnd", "payer", "reference", "bank_ref"]
 
 def read_payments_csv(path: str | Path) -> list[tuple[int, PaymentIn]]:
     """A bank statement as CSV (`date,amount_vnd,payer,reference,bank_ref`); every bad line is named."""
-    with Path(path).open(newline="", encoding="utf-8-sig") as stream:
-        reader = csv.reader(stream)
-        header = next(reader, None)
-        if header is None or [cell.strip() for cell in header] != PAYMENT_HEADER:
-            raise PaymentError([f"line 1: the header must be {','.join(PAYMENT_HEADER)} (got {header})"])
-        rows = list(enumerate(reader, start=2))
+    with Path(path).open("rb") as stream:
+        try:
+            file = CsvFile(stream, Path(path).name, PAYMENT_HEADER)  # BOM dropped, columns in any order
+            rows = list(file)
+        except FileFormatError as error:
+            raise PaymentError([f"line {error.line}: {error.field}: {error.reason}"]) from None
     errors: list[str] = []
     payments: list[tuple[int, PaymentIn]] = []
     for line, row in rows:
-        if not row or all(not cell.strip() for cell in row):
-            continue
         if len(row) != len(PAYMENT_HEADER):
             errors.append(f"line {line}: expected {len(PAYMENT_HEADER)} columns, got {len(row)}")
             continue
         try:
-            payments.append((line, parse_payment(dict(zip(PAYMENT_HEADER, (cell.strip() for cell in row))))))
+            fields = dict(zip(PAYMENT_HEADER, (cell.strip() for cell in file.aligned(row))))
+            payments.append((line, parse_payment(fields)))
         except ValueError as error:
             errors.append(f"line {line}: {error}")
     if errors:
@@ -382,8 +381,8 @@ def parse_payment(fields: dict[str, Any]) -> PaymentIn:
         raise ValueError(f"date must be YYYY-MM-DD, got {fields.get('date')!r}") from None
     raw_amount = fields.get("amount_vnd")
     amount = raw_amount if isinstance(raw_amount, int) and not isinstance(raw_amount, bool) else None
-    if amount is None and isinstance(raw_amount, str) and re.fullmatch(r"\d{1,16}", raw_amount):
-        amount = int(raw_amount)
+    if amount is None and isinstance(raw_amount, str) and re.fullmatch(r"[0-9]{1,16}", raw_amount):
+        amount = int(raw_amount)  # ASCII digits only: `\d` and int() would read full-width １０００ as 1000
     if amount is None or not 0 < amount <= MAX_PAYMENT_VND:
         raise ValueError(f"amount_vnd must be a whole number of VND between 1 and {MAX_PAYMENT_VND:,}, "
                          f"got {raw_amount!r}")

@@ -3,28 +3,39 @@
 NDJSON lines that are not JSON become MALFORMED (code 0); blank lines are skipped but
 keep their number, so `line` is always the line of the file. CSV and Parquet rows are
 numbered from 1 (the header is not a row). In CSV every cell is text, so `amount`
-is read as an integer when it is one, and an empty cell means the field is absent.
+is read as an integer when it is one in ASCII digits (`１０００` stays text and the
+event is `invalid_amount`), and an empty cell means the field is absent.
 Everything streams: memory stays flat in the size of the file.
+
+A CSV or Parquet file must start with its header (`ledger.files`): without a mapping its
+columns are event fields and include every required one (RULES.md §1); with a mapping,
+the columns after renaming, the constants and the generated ids must give every required
+field. A file that fails this, a line that is not UTF-8 or a cell over 128 KiB is a
+`FileFormatError` (one line: file, line, field); a UTF-8 byte-order mark is dropped.
 """
 from __future__ import annotations
 
-import csv
-import io
-import re
 import sys
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, TYPE_CHECKING, Iterator
 
 import orjson
 
+from ledger.events import REQUIRED_FIELDS
+from ledger.files import BOM_BYTES, CsvFile, FileFormatError, ascii_integer, check_header
 from ledger.ingest import MALFORMED
+from ledger.mapping import EVENT_FIELDS, apply_mapping, header_problems
 
-_INTEGER = re.compile(r"-?[0-9]{1,19}")
+if TYPE_CHECKING:
+    from ledger.mapping import Mapping
+
 INTEGER_FIELDS = ("amount",)
 
 
 def read_ndjson(stream: IO[bytes]) -> Iterator[tuple[int, object]]:
     for number, raw in enumerate(stream, start=1):
+        if number == 1 and raw.startswith(BOM_BYTES):
+            raw = raw[len(BOM_BYTES):]
         if not raw.strip():
             continue
         try:
@@ -33,41 +44,78 @@ def read_ndjson(stream: IO[bytes]) -> Iterator[tuple[int, object]]:
             yield number, MALFORMED
 
 
-def read_csv(stream: IO[str]) -> Iterator[tuple[int, object]]:
-    for number, row in enumerate(csv.DictReader(stream), start=1):
+def read_csv(stream: IO[bytes], source: str = "events.csv", mapping: "Mapping | None" = None
+             ) -> Iterator[tuple[int, object]]:
+    """Rows of an events CSV (binary stream) as items; the header is checked before any row is read."""
+    file = CsvFile(stream, source, EVENT_FIELDS, required=(), allow_unknown=True)
+    _check_columns(source, file.header, mapping)
+    header = file.header
+    width = len(header)
+    for number, (line, row) in enumerate(file, start=1):
+        if len(row) > width:  # a row, not the file, is broken: that event is malformed (code 0)
+            yield number, MALFORMED
+            continue
         item: dict[str, object] = {}
-        for key, value in row.items():
-            if key is None or value is None or value == "":
+        for key, value in zip(header, row):
+            if value == "":
                 continue
-            if key in INTEGER_FIELDS and _INTEGER.fullmatch(value):
-                item[key] = int(value)
+            if key in INTEGER_FIELDS and (integer := ascii_integer(value)) is not None:
+                item[key] = integer
             else:
                 item[key] = value
         yield number, item
 
 
-def read_parquet(path: Path, batch_rows: int = 65_536) -> Iterator[tuple[int, object]]:
+def _check_columns(source: str, header: list[str], mapping: "Mapping | None") -> None:
+    if mapping is None:
+        check_header(source, header, EVENT_FIELDS, required=REQUIRED_FIELDS)
+        return
+    problems = header_problems(mapping, header, REQUIRED_FIELDS)
+    if problems:
+        raise FileFormatError(source, 1, "header", "; ".join(problems) + " (the first line must be the header)")
+
+
+def read_parquet(path: Path, batch_rows: int = 65_536, mapping: "Mapping | None" = None
+                 ) -> Iterator[tuple[int, object]]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    number = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
-        for row in batch.to_pylist():
-            number += 1
-            yield number, {key: value for key, value in row.items() if value is not None}
+    try:
+        parquet = pq.ParquetFile(path)
+        _check_columns(str(path), list(parquet.schema_arrow.names), mapping)
+        number = 0
+        for batch in parquet.iter_batches(batch_size=batch_rows):
+            for row in batch.to_pylist():
+                number += 1
+                yield number, {key: value for key, value in row.items() if value is not None}
+    except (pa.ArrowException, OSError) as error:
+        if isinstance(error, FileNotFoundError):
+            raise
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise FileFormatError(path, None, "parquet", f"not a readable Parquet file ({reason})") from None
 
 
-def read_events(path: str) -> Iterator[tuple[int, object]]:
-    """Pick the reader by name: `-` is NDJSON on stdin; `.csv`, `.parquet`, else NDJSON."""
+def read_events(path: str, mapping: "Mapping | None" = None) -> Iterator[tuple[int, object]]:
+    """Pick the reader by name: `-` is NDJSON on stdin; `.csv`, `.parquet`, else NDJSON.
+
+    With `mapping` (a platform's own export, `ledger.mapping`), the header is checked against
+    what the mapping makes of it and each row is mapped as it is read.
+    """
+    items = _read(path, mapping)
+    return apply_mapping(mapping, items) if mapping is not None else items
+
+
+def _read(path: str, mapping: "Mapping | None") -> Iterator[tuple[int, object]]:
     if path == "-":
         yield from read_ndjson(sys.stdin.buffer)
         return
     file = Path(path)
     suffix = file.suffix.lower()
     if suffix == ".csv":
-        with file.open(newline="", encoding="utf-8") as stream:
-            yield from read_csv(stream)
-    elif suffix in (".parquet", ".pq"):
-        yield from read_parquet(file)
-    else:
         with file.open("rb") as stream:
-            yield from read_ndjson(io.BufferedReader(stream, buffer_size=1 << 20))
+            yield from read_csv(stream, path, mapping)
+    elif suffix in (".parquet", ".pq"):
+        yield from read_parquet(file, mapping=mapping)
+    else:
+        with file.open("rb", buffering=1 << 20) as stream:
+            yield from read_ndjson(stream)

@@ -34,6 +34,31 @@ class PackError(ValueError):
         super().__init__(f"{file}: {field}: {reason}")
 
 
+class TextDatesLoader(yaml.SafeLoader):
+    """YAML's safe loader, with dates left as text for the reader to check and name.
+
+    PyYAML builds `2026-02-30` into a date and raises a bare ValueError (no file, no field);
+    as text, the field's own check reports "version 1.effective_from: must be a date".
+    """
+
+
+TextDatesLoader.add_constructor("tag:yaml.org,2002:timestamp",
+                                lambda loader, node: loader.construct_scalar(node))
+
+
+def decode_text(data: bytes, source: str | Path) -> str:
+    """UTF-8 without its byte-order mark; PackError names the first line that is not UTF-8.
+
+    (`ledger.files` does the same for the ledger's files; `rules` imports nothing from `ledger`.)
+    """
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[:error.start].count(b"\n") + 1
+        raise PackError(source, f"line {line}", f"is not UTF-8 (byte 0x{data[error.start]:02x}); "
+                                                "save the file as UTF-8") from None
+
+
 def shipped_packs() -> list[str]:
     return sorted(path.stem for path in PACKS_DIR.glob("*.yaml"))
 
@@ -51,12 +76,12 @@ def pack_path(name_or_path: str | Path) -> Path:
 @lru_cache(maxsize=32)
 def _load(path: Path, mtime_ns: int) -> RulesPack:
     try:
-        documents = [document for document in yaml.safe_load_all(path.read_text(encoding="utf-8"))
+        documents = [document for document in yaml.load_all(decode_text(path.read_bytes(), path), TextDatesLoader)
                      if document is not None]
     except OSError as error:
         raise PackError(path, "file", f"cannot be read ({error.strerror})") from None
     except yaml.YAMLError as error:
-        raise PackError(path, "file", f"is not valid YAML ({error})") from None
+        raise PackError(path, "file", f"is not valid YAML ({' '.join(str(error).split())})") from None
     if not documents or not isinstance(documents[0], dict):
         raise PackError(path, "pack", "the first YAML document must name the pack (pack: NAME)")
     header = documents[0]

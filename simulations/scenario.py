@@ -39,7 +39,9 @@ from typing import Any, NamedTuple
 
 import yaml
 
+from ledger.files import FileFormatError, read_text
 from rules import KINDS, PARTIES, SCHEMES, PackError, RulesPack, RulesVersion, load_pack
+from rules.loader import TextDatesLoader
 from simulations.population import Churn
 
 BUDGET_STRATEGIES = ("none", "cap", "scale")
@@ -149,11 +151,15 @@ def month_range(start_month: int, count: int) -> tuple[int, ...]:
 def load_scenario(path: str | Path) -> Scenario:
     path = Path(path)
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document = yaml.load(read_text(path), TextDatesLoader)  # dates stay text: the key's check names them
     except OSError as error:
         raise ScenarioError([ScenarioIssue("file", f"cannot be read ({error.strerror})")], str(path)) from None
+    except FileFormatError as error:
+        raise ScenarioError([ScenarioIssue(f"line {error.line}", f"{error.field}: {error.reason}")],
+                            str(path)) from None
     except yaml.YAMLError as error:
-        raise ScenarioError([ScenarioIssue("file", f"is not valid YAML ({error})")], str(path)) from None
+        raise ScenarioError([ScenarioIssue("file", f"is not valid YAML ({' '.join(str(error).split())})")],
+                            str(path)) from None
     return parse_scenario(document, source=str(path))
 
 
@@ -221,7 +227,7 @@ def _is_int(value: Any) -> bool:
 def _month(value: Any, key: str, issues: list[ScenarioIssue]) -> int | None:
     if isinstance(value, date):
         value = f"{value.year:04d}-{value.month:02d}"
-    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}", value) and 1 <= int(value[5:]) <= 12 \
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}", value) and 1 <= int(value[5:]) <= 12 \
             and 1900 <= int(value[:4]) <= 2099:
         return int(value[:4]) * 100 + int(value[5:])
     issues.append(ScenarioIssue(key, f"must be a month YYYY-MM, got {value!r}"))

@@ -1,7 +1,6 @@
 """Household status registry for administrators: one worker, or a CSV in bulk."""
 from __future__ import annotations
 
-import csv
 import io
 
 from fastapi import APIRouter, Body, Depends, Path, Request
@@ -11,7 +10,7 @@ from api.deps import Services, role, services
 from api.problems import Problem
 from api.schemas import Household, ImportResult
 from api.tokens import Principal
-from ledger.close import TierImportError, import_tier_records
+from ledger.close import TierImportError, import_tier_records, read_tier_records
 
 router = APIRouter(prefix="/households", tags=["admin"])
 
@@ -37,14 +36,10 @@ async def put_household(national_id: str = Path(min_length=1, max_length=32), bo
              openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}}})
 async def import_households(request: Request, principal: Principal = Depends(role("admin")),
                             svc: Services = Depends(services)) -> dict:
-    text = (await request.body()).decode("utf-8-sig", errors="replace")
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
-    if header is None or [column.strip() for column in header] != ["national_id", "tier", "valid_from"]:
-        raise Problem(422, "bad-households", "line 1: the header must be national_id,tier,valid_from")
     try:
-        records = list(enumerate(reader, start=2))
-    except csv.Error as error:
-        raise Problem(422, "bad-households", f"the CSV cannot be read: {error} (nothing was applied)") from None
+        records = read_tier_records(io.BytesIO(await request.body()), "the CSV")
+    except TierImportError as error:
+        raise Problem(422, "bad-households", "nothing was applied: " + "; ".join(error.errors),
+                      errors=error.errors) from None
     count = await run_in_threadpool(_apply, svc, records, f"http-import:{principal.subject}")
     return {"imported": count}

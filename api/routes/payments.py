@@ -75,8 +75,10 @@ async def month_claim(month: str = MONTH, _: Principal = Depends(role(*STAFF)),
             responses={200: {"content": {"text/csv": {}, "application/vnd.apache.parquet": {}}}},
             summary="Per province, platform, kind and tier: workers covered, contributions, subsidy")
 async def month_authority_report(month: str = MONTH, format: str | None = FORMAT,
-                                 _: Principal = Depends(role(*STAFF)), svc: Services = Depends(services)):
-    lines = await run_in_threadpool(authority_aggregates, svc.ledger, month)
+                                 principal: Principal = Depends(role(*STAFF)), svc: Services = Depends(services)):
+    # The policy role sees no cell of fewer than k workers (docs/payments.md); the insurer sees every cell.
+    k = svc.settings.min_cell_workers if principal.role == "policy" else None
+    lines = await run_in_threadpool(authority_aggregates, svc.ledger, month, k)
     if format in (None, "json"):
         return lines
     return _file(lines, format, f"authority-{month}",

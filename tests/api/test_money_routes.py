@@ -71,10 +71,12 @@ def test_the_bills_claim_and_authority_report_of_a_closed_month_agree_with_its_s
     claim = insurer.client.get("/v1/months/2026-01/claim", headers=staff).json()
     assert claim["schemes"] == settlement["subsidy"] == {"si": 10_000, "oa": 0, "ui": 5_000}
     assert claim["by_province"] == {WORKER_A[:3]: {"si": 10_000, "oa": 0, "ui": 5_000}}
-    report = insurer.client.get("/v1/months/2026-01/reports/authority?format=csv", headers=staff)
+    report = insurer.client.get("/v1/months/2026-01/reports/authority?format=csv", headers=insurer.bearer("insurer"))
     assert report.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(report.text)))
     assert sum(int(row["total_vnd"]) for row in rows) == settlement["control_total_vnd"] == 215_000
+    # One worker in all: the policy role's view (no cell under ANSINH_MIN_CELL_WORKERS = 10) shows nothing.
+    assert insurer.client.get("/v1/months/2026-01/reports/authority", headers=staff).json() == []
 
 
 def test_an_unknown_payer_account_is_a_404(insurer):
@@ -106,7 +108,7 @@ def test_the_command_line_books_a_bank_statement_and_prints_the_statement_of_acc
     bad.write_text("date,amount,payer\n", encoding="utf-8")
     refused = runner.invoke(app, ["payments", "import", str(bad), "--db", db])
     assert refused.exit_code == 1
-    assert "the header must be date,amount_vnd,payer,reference,bank_ref" in refused.stderr.replace("\n", "")
+    assert "the header: date,amount_vnd,payer,reference,bank_ref" in refused.stderr.replace("\n", "")
     contributions = tmp_path / "contributions.csv"
     written = runner.invoke(app, ["report", "contributions", "2026-01", "--output", str(contributions), "--db", db])
     assert written.exit_code == 0

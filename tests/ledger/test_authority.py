@@ -5,7 +5,11 @@ from __future__ import annotations
 import csv
 import hashlib
 
-from ledger.authority import CONTRIBUTIONS_LAYOUT, authority_aggregates, state_claim, write_contributions
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ledger.authority import (CONTRIBUTIONS_LAYOUT, OTHER, authority_aggregates, state_claim, suppress_small_cells,
+                              write_contributions)
 from ledger.close import close_month, import_tiers
 from ledger.ingest import ingest_stream
 from ledger.money import bills_of_month
@@ -67,3 +71,27 @@ def test_reports_claims_and_bills_equal_the_settlement_of_every_vector_month(led
         assert {row["layout"] for row in rows} == {CONTRIBUTIONS_LAYOUT}
         assert sum(int(row["total_vnd"]) for row in rows) == report["control_total_vnd"]
     assert [(check.name, check.problem) for check in verify(ledger) if check.problem] == []
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(cells=st.dictionaries(
+    st.tuples(st.sampled_from(["001", "079", "048"]), st.sampled_from(["grab", "be"]), st.just("ride"),
+              st.sampled_from(["other", "poor", "near_poor"])),
+    st.tuples(st.sets(st.integers(1, 40), max_size=15), st.integers(0, 10**6), st.integers(0, 10**6)),
+    max_size=12), k=st.integers(2, 12))
+def test_finding_8_no_suppressed_line_covers_fewer_than_k_workers_and_the_control_total_is_kept(cells, k):
+    groups = {key: [set(workers), worker_vnd, platform_vnd, 0] for key, (workers, worker_vnd, platform_vnd)
+              in cells.items()}
+    everyone = set().union(*(cell[0] for cell in groups.values())) if groups else set()
+    total = sum(cell[1] + cell[2] for cell in groups.values())
+    shown = suppress_small_cells({key: [set(c[0]), *c[1:]] for key, c in groups.items()}, k)
+    if len(everyone) < k:
+        assert shown == {}  # too few workers in all: nothing to show
+        return
+    assert all(len(cell[0]) >= k for cell in shown.values())
+    assert sum(cell[1] + cell[2] for cell in shown.values()) == total  # nothing dropped, nothing invented
+    for key, cell in shown.items():
+        if OTHER not in key:
+            assert cell == groups[key]  # a cell shown is shown whole
+    hidden = [key for key in groups if key not in shown]
+    assert not hidden or any(OTHER in key for key in shown)  # what is hidden sits in an "other" line

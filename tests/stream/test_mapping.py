@@ -144,7 +144,7 @@ def test_the_real_chicago_trips_load_with_the_documented_mapping(shared_dir, tmp
     with source.open(newline="") as whole, (tmp_path / "slice.csv").open("w", newline="") as part:
         part.writelines(itertools.islice(whole, 401))
     mapping = load_mapping(CHICAGO_MAPPING)
-    items = list(apply_mapping(mapping, read_events(str(tmp_path / "slice.csv"))))
+    items = list(read_events(str(tmp_path / "slice.csv"), mapping))
     assert items[0] == (1, {"amount": 99_600, "occurred_at": "2027-05-21T19:45:00-05:00", "platform": "chicago-taxi",
                             "kind": "ride", "currency": "VND", "event_id": "chi-1400269500-1",
                             "worker_id": items[0][1]["worker_id"]})
