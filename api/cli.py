@@ -46,7 +46,7 @@ def _options(secret_file: Annotated[Optional[Path], typer.Option(
     """ansinh: pay-as-you-work social insurance ledger for platform workers."""
     if secret_file is not None:
         os.environ["ANSINH_SECRET_FILE"] = str(secret_file)
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # an error is one line, however narrow the terminal
 out = Console(highlight=False, soft_wrap=True)
 
 DbOption = Annotated[Optional[str], typer.Option("--db", help="SQLAlchemy URL; default ANSINH_DATABASE_URL or ./ansinh.db")]
