@@ -67,6 +67,10 @@ class Settings(BaseSettings):
                 raise SettingsError("demo mode is refused on a server database (its sign-in form lets anyone act "
                                     "as admin); use an embedded SQLite file, or add --demo-on-server-database "
                                     "(ANSINH_DEMO_ON_SERVER_DATABASE=1) for a throwaway database")
+            if is_server_database(url):  # a server database is never keyed by a guessable secret
+                problem = secret_problem(self.master_secret(), "ANSINH_SECRET (or ANSINH_SECRET_FILE)")
+                if problem is not None:
+                    raise SettingsError(problem)
             return self
         problems = []
         problem = secret_problem(self.master_secret(), "ANSINH_SECRET (or ANSINH_SECRET_FILE)")
