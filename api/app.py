@@ -15,21 +15,25 @@ from api.deps import Services
 from api.keys import PlatformKeys
 from api.observability import Metrics, RequestContext, configure_logging
 from api.routes import admin, events, households, months, ops, payments, simulations, workers
-from api.settings import Settings
+from api.settings import Settings, SettingsError
 from api.tokens import TokenVerifier
 from api.web.pages import install as install_pages
 from ledger.books import Ledger, utc_now
-from ledger.store import database_url, load_secret
+from ledger.store import StoreError, database_url, load_secret
 
 
 def build_services(settings: Settings, clock: Callable = utc_now) -> Services:
     settings.check()
     url = database_url(settings.database_url)
-    secret = settings.secret or load_secret(url)
+    try:  # production: already checked strong; a server database refuses a weak one in any mode
+        secret = load_secret(url, explicit=settings.secret, secret_file=settings.secret_file,
+                             strict=True if settings.mode == "production" else None)
+    except StoreError as error:
+        raise SettingsError(str(error)) from None
     ledger = Ledger.open(url, settings.pack, clock=clock, secret=secret)
     tokens = TokenVerifier(server_secret=secret, audience=settings.oidc_audience, issuer=settings.oidc_issuer,
                            jwks_url=settings.oidc_jwks_url, role_claim=settings.role_claim,
-                           allow_demo=settings.mode == "demo")
+                           allow_demo=settings.mode == "demo", token_key_id=settings.token_key_id)
     return Services(settings=settings, ledger=ledger, keys=PlatformKeys(ledger, secret), tokens=tokens,
                     metrics=Metrics())
 
@@ -51,7 +55,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     for module in (events, workers, months, payments, households, admin, simulations):
         app.include_router(module.router, prefix="/v1")
     app.include_router(ops.router)
-    app.add_middleware(RequestContext, metrics=svc.metrics, max_body_bytes=svc.settings.max_body_bytes)
+    app.add_middleware(RequestContext, metrics=svc.metrics, max_body_bytes=svc.settings.max_body_bytes,
+                       mode=svc.settings.mode)
     install_pages(app)  # the pages for workers, insurers, policy, admin (docs/web.md)
     return app
 

@@ -6,6 +6,7 @@ rejected events are outcomes, not failures; a run that cannot do its job exits 1
 """
 from __future__ import annotations
 
+import os
 import sqlite3
 import sys
 import time
@@ -38,7 +39,16 @@ app = typer.Typer(help="ansinh: pay-as-you-work social insurance ledger for plat
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 tiers_app = typer.Typer(help="Household status registry (poor, near-poor, …).", no_args_is_help=True)
 app.add_typer(tiers_app, name="tiers")
-console = Console(stderr=True)
+
+
+@app.callback()
+def _options(secret_file: Annotated[Optional[Path], typer.Option(
+        "--secret-file", help="read the master secret from this file (also ANSINH_SECRET_FILE); "
+                              "docs/security.md")] = None) -> None:
+    """ansinh: pay-as-you-work social insurance ledger for platform workers."""
+    if secret_file is not None:
+        os.environ["ANSINH_SECRET_FILE"] = str(secret_file)
+console = Console(stderr=True, soft_wrap=True)  # an error is one line, however narrow the terminal
 out = Console(highlight=False, soft_wrap=True)
 
 DbOption = Annotated[Optional[str], typer.Option("--db", help="SQLAlchemy URL; default ANSINH_DATABASE_URL or ./ansinh.db")]
@@ -68,6 +78,17 @@ def _open(db: str | None, pack: str | None) -> Ledger:
         raise typer.Exit(1)
     except _database_errors() as error:
         console.print(f"[red]error:[/red] {_database_refused(error)}")
+        raise typer.Exit(1)
+
+
+def _secret(db: str | None) -> str:
+    """The master secret for the books at `db`, or one error line (weak on a server database, missing, …)."""
+    from ledger.store import database_url, load_secret
+
+    try:
+        return load_secret(database_url(db))
+    except StoreError as error:
+        console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1)
 
 
@@ -388,10 +409,9 @@ app.add_typer(packs_app, name="packs")
 
 def _keys(db: str | None):
     from api.keys import PlatformKeys
-    from ledger.store import database_url, load_secret
 
     ledger = _open(db, None)
-    return ledger, PlatformKeys(ledger, load_secret(database_url(db)))
+    return ledger, PlatformKeys(ledger, _secret(db))
 
 
 def _key_action(db: str | None, action) -> None:
@@ -424,7 +444,7 @@ def platforms_rotate(platform: Annotated[str, typer.Argument(help="platform id")
 
 
 @platforms_app.command("revoke")
-def platforms_revoke(key_id: Annotated[str, typer.Argument(help="key id (pk_…)")], db: DbOption = None) -> None:
+def platforms_revoke(key_id: Annotated[str, typer.Argument(help="key id (pk2_… or pk_…)")], db: DbOption = None) -> None:
     """Revoke a key at once."""
     _key_action(db, lambda keys: keys.revoke(key_id))
 
@@ -448,12 +468,11 @@ def token_worker(national_id: Annotated[str, typer.Argument(help="the worker's 1
 
     from api.tokens import mint_demo_token
     from ledger.identity import IdentityKeys
-    from ledger.store import database_url, load_secret
 
-    secret = load_secret(database_url(db))
+    secret = _secret(db)
     subject = IdentityKeys.from_secret(secret).pseudonym(national_id)
     sys.stdout.write(mint_demo_token(secret, "worker", subject, datetime.now(timezone.utc),
-                                     timedelta(minutes=minutes)) + "\n")
+                                     timedelta(minutes=minutes), key_id=_token_key_id()) + "\n")
 
 
 @token_app.command("staff")
@@ -464,14 +483,24 @@ def token_staff(role: Annotated[str, typer.Option(help="insurer, policy or admin
     from datetime import datetime, timedelta, timezone
 
     from api.tokens import mint_demo_token
-    from ledger.store import database_url, load_secret
 
     if role not in ("insurer", "policy", "admin"):
         console.print("[red]error:[/red] --role must be insurer, policy or admin")
         raise typer.Exit(1)
-    secret = load_secret(database_url(db))
+    secret = _secret(db)
     sys.stdout.write(mint_demo_token(secret, role, name, datetime.now(timezone.utc),
-                                     timedelta(minutes=minutes)) + "\n")
+                                     timedelta(minutes=minutes), key_id=_token_key_id()) + "\n")
+
+
+def _token_key_id() -> str:
+    """The token key the service verifies with (ANSINH_TOKEN_KEY_ID, default token/v1)."""
+    from api.settings import TOKEN_KEY_IDS
+
+    chosen = os.environ.get("ANSINH_TOKEN_KEY_ID") or TOKEN_KEY_IDS[0]
+    if chosen not in TOKEN_KEY_IDS:
+        console.print(f"[red]error:[/red] ANSINH_TOKEN_KEY_ID must be one of {', '.join(TOKEN_KEY_IDS)}")
+        raise typer.Exit(1)
+    return chosen
 
 
 @packs_app.command("list")
@@ -503,17 +532,30 @@ def packs_show(pack: Annotated[str, typer.Argument(help="pack name or YAML path"
 @app.command()
 def serve(host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
           port: Annotated[int, typer.Option(help="TCP port")] = 8000,
-          workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1) -> None:
-    """The HTTP API under uvicorn (settings from ANSINH_* environment variables)."""
+          workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+          demo_mode: Annotated[bool, typer.Option("--demo", help="demo mode: a sign-in form that lets anyone be "
+                                                                 "any role (also ANSINH_DEMO=1)")] = False,
+          demo_on_server_database: Annotated[bool, typer.Option(
+              "--demo-on-server-database", help="allow --demo on a PostgreSQL database (a throwaway one)")] = False,
+          ) -> None:
+    """The HTTP API under uvicorn; production unless --demo (settings: ANSINH_* variables, docs/http.md)."""
     import uvicorn
 
     from api.settings import Settings, SettingsError
 
+    # The uvicorn factory (and every worker process) reads the settings from the environment.
+    if demo_mode:
+        os.environ["ANSINH_DEMO"] = "1"
+    if demo_on_server_database:
+        os.environ["ANSINH_DEMO_ON_SERVER_DATABASE"] = "1"
     try:
-        Settings().check()
-    except SettingsError as error:
-        console.print(f"[red]error:[/red] {error}")
+        settings = Settings().check()
+    except (SettingsError, ValueError) as error:
+        console.print(f"[red]error:[/red] {str(error).splitlines()[0]}")
         raise typer.Exit(1)
+    if settings.mode == "demo":
+        console.print("[yellow]DEMO MODE[/yellow]: anyone can sign in as any role; every response carries "
+                      "X-Ansinh-Mode: demo")
     uvicorn.run("api.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
                 log_level="warning", access_log=False)
 

@@ -1,10 +1,13 @@
 """Platform API keys: created, rotated and revoked by an administrator.
 
-A key's secret is *derived*, never stored: secret = base64url(HMAC-SHA-256(server
-secret, "ansinh platform key\\0" + key_id)). The database keeps the key id, its
-platform, its dates and a SHA-256 fingerprint of the secret — so a copy of the
-database alone cannot sign a request. Rotation issues a new key and retires the old
-ones after a grace period; revocation is immediate.
+A key's secret is *derived*, never stored. The key id says how (docs/security.md,
+rotation): `pk2_…` keys (issued now) are HMAC-SHA-256 under the platform-key derivation
+key `platform-key/v2` (`ledger.identity.derive_key` of the master secret); `pk_…` keys
+(version 1, issued before) are base64url(HMAC-SHA-256(master secret, "ansinh platform
+key\\0" + key id)) and keep working until rotated. The database keeps the key id, its
+platform, its dates and a SHA-256 fingerprint of the secret — so a copy of the database
+alone cannot sign a request. Rotation issues a new key and retires the old ones after a
+grace period; revocation is immediate.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import text
 
 from ledger.books import Ledger, iso_utc
+from ledger.identity import derive_key
 from ledger.store import execute_many, query
 
 PLATFORM_NAME = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -50,8 +54,18 @@ class KeyRecord:
         return self.retires_at is None or datetime.fromisoformat(self.retires_at.replace("Z", "+00:00")) > now
 
 
+#: Key id prefix -> the named derivation of its secret; new keys use CURRENT_KEY_PREFIX.
+KEY_DERIVATIONS = {"pk2_": "platform-key/v2", "pk_": "platform-key/v1"}
+CURRENT_KEY_PREFIX = "pk2_"
+_V1_LABEL = b"ansinh platform key\0"
+
+
 def derive_secret(server_secret: str, key_id: str) -> str:
-    digest = hmac.new(server_secret.encode(), b"ansinh platform key\0" + key_id.encode(), hashlib.sha256).digest()
+    """The secret of platform key `key_id`, by the derivation its prefix names."""
+    if key_id.startswith("pk2_"):
+        digest = hmac.new(derive_key(server_secret, KEY_DERIVATIONS["pk2_"]), key_id.encode(), hashlib.sha256).digest()
+    else:  # platform-key/v1: every key issued before v2, unchanged so that it keeps signing
+        digest = hmac.new(server_secret.encode(), _V1_LABEL + key_id.encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
@@ -63,7 +77,7 @@ class PlatformKeys:
     def add(self, platform: str) -> IssuedKey:
         if not PLATFORM_NAME.fullmatch(platform):
             raise ValueError("a platform id is 1–128 characters of A-Z a-z 0-9 . _ : -")
-        key_id = "pk_" + secrets.token_hex(8)
+        key_id = CURRENT_KEY_PREFIX + secrets.token_hex(8)
         secret = derive_secret(self.server_secret, key_id)
         with self.ledger.engine.begin() as conn:
             execute_many(conn, "INSERT INTO platform_key (key_id, platform, created_at, secret_sha256) "

@@ -22,7 +22,7 @@ from ledger.money import PaymentError, account_statement, bills_of_month, read_p
 
 payments_app = typer.Typer(help="Money received: book a bank statement (CSV).", no_args_is_help=True)
 report_app = typer.Typer(help="Monthly reports to the authorities.", no_args_is_help=True)
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 DbOption = Annotated[Optional[str], typer.Option("--db", help="SQLAlchemy URL; default ANSINH_DATABASE_URL or ./ansinh.db")]
 FormatOption = Annotated[Optional[str], typer.Option("--format", help="json, csv or parquet")]

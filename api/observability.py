@@ -1,7 +1,11 @@
 """Prometheus metrics, structured JSON logs with request ids, no raw national ids.
 
 Any run of 12 digits in a log line (a path like /v1/households/079…, an error text)
-is masked before it is written: the raw CCCD never reaches a log.
+is masked before it is written: the raw CCCD never reaches a log. A caller's
+X-Request-ID is kept only when it is a plain token (`REQUEST_ID`: 1–64 of A-Z a-z 0-9
+. _ -) holding no run of 12 digits; any other is replaced by a fresh id before it is
+logged or echoed, so a header cannot carry a citizen id (or a forged log line) into the logs.
+In demo mode every response says so (`X-Ansinh-Mode: demo`).
 """
 from __future__ import annotations
 
@@ -17,7 +21,18 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 TWELVE_DIGITS = re.compile(r"(?<!\d)(\d{3})\d{6}(\d{3})(?!\d)")
+REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+DIGIT_RUN = re.compile(r"\d{12}")
+MODE_HEADER = b"x-ansinh-mode"
 request_id: ContextVar[str] = ContextVar("request_id", default="-")
+
+
+def accepted_request_id(offered: bytes | None) -> str:
+    """The caller's request id if it is a plain token without a 12-digit run, else a fresh one."""
+    text = (offered or b"").decode("latin-1")
+    if REQUEST_ID.fullmatch(text) and not DIGIT_RUN.search(text):
+        return text
+    return uuid.uuid4().hex
 
 
 def mask_ids(text: str) -> str:
@@ -42,7 +57,7 @@ class Metrics:
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {"ts": round(record.created, 3), "level": record.levelname.lower(), "logger": record.name,
-                 "request_id": request_id.get(), "msg": mask_ids(record.getMessage())}
+                 "request_id": mask_ids(request_id.get()), "msg": mask_ids(record.getMessage())}
         for key in ("method", "path", "status", "ms", "platform", "role", "events"):
             value = getattr(record, key, None)
             if value is not None:
@@ -64,8 +79,9 @@ def configure_logging(level: str = "INFO") -> None:
 class RequestContext:
     """ASGI middleware: request id, body size limit, access log line, request metrics."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, max_body_bytes: int, mode: str = "production") -> None:
         self.app, self.metrics, self.max_body_bytes = app, metrics, max_body_bytes
+        self.extra_headers = [(MODE_HEADER, b"demo")] if mode == "demo" else []
         self.log = logging.getLogger("ansinh.access")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -73,7 +89,7 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        rid = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex
+        rid = accepted_request_id(headers.get(b"x-request-id"))
         token = request_id.set(rid)
         started = time.perf_counter()
         status = {"code": 500}
@@ -98,7 +114,8 @@ class RequestContext:
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
-                message.setdefault("headers", []).append((b"x-request-id", rid.encode("latin-1")))
+                message.setdefault("headers", []).extend([(b"x-request-id", rid.encode("latin-1")),
+                                                          *self.extra_headers])
             await send(message)
 
         try:
@@ -114,7 +131,8 @@ class RequestContext:
         body = orjson.dumps({"type": "https://ansinh.example/problems/too-large", "title": "Content Too Large",
                              "status": 413, "detail": f"the request body is over {self.max_body_bytes:,} bytes"})
         await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/problem+json"), (b"x-request-id", rid.encode())]})
+                    "headers": [(b"content-type", b"application/problem+json"), (b"x-request-id", rid.encode()),
+                                *self.extra_headers]})
         await send({"type": "http.response.body", "body": body})
 
     def _record(self, scope: Scope, status: int, started: float) -> None:

@@ -14,7 +14,7 @@ from rich.console import Console
 from ledger.backup import BackupError, backup, restore
 from ledger.export import ExportError, export_beancount, export_parquet
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 DbOption = Annotated[Optional[str], typer.Option("--db", help="SQLAlchemy URL; default ANSINH_DATABASE_URL or ./ansinh.db")]
 PackOption = Annotated[Optional[str], typer.Option("--pack", help="rules pack name or YAML path; default the books' own")]

@@ -1,19 +1,25 @@
 """Service settings from the environment (pydantic-settings), checked before start.
 
-Outside demo mode the service refuses to start with a missing or well-known secret:
-the secret keys worker pseudonyms, platform API keys and demo tokens.
+Production is the default and fails closed: without a strong master secret
+(`ledger.master_secret`), an identity provider and a PostgreSQL database the service
+refuses to start, in one line naming everything missing. Demo mode — tokens minted by a
+sign-in form that lets anyone be admin — runs only when asked (`ansinh serve --demo`,
+ANSINH_DEMO=1, ANSINH_MODE=demo), and never on a server database unless that is asked
+too (`--demo-on-server-database`, ANSINH_DEMO_ON_SERVER_DATABASE=1).
 """
 from __future__ import annotations
 
 from typing import Literal, Optional
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-#: Secrets that appear in docs, tests or examples: never acceptable in production.
-WELL_KNOWN_SECRETS = {"", "change-me", "changeme", "secret", "test-secret-not-for-production",
-                      "ansinh-demo-secret-in-memory"}
-MIN_SECRET_LENGTH = 32
+from ledger.master_secret import PUBLIC_SECRETS, SecretError, secret_given, secret_problem
+from ledger.store import database_url as resolved_database_url, is_server_database
+
+#: Kept for callers of the previous release: the secrets refused whatever their length.
+WELL_KNOWN_SECRETS = PUBLIC_SECRETS
+TOKEN_KEY_IDS = ("token/v1", "token/v2")
 
 
 class SettingsError(ValueError):
@@ -23,10 +29,14 @@ class SettingsError(ValueError):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ANSINH_", extra="ignore")
 
-    mode: Literal["demo", "production"] = "demo"
+    mode: Literal["demo", "production"] = "production"
+    demo: bool = False  # ANSINH_DEMO=1: the same as mode=demo
+    demo_on_server_database: bool = False
     database_url: Optional[str] = None
     pack: Optional[str] = None
     secret: Optional[str] = None
+    secret_file: Optional[str] = None
+    token_key_id: Literal["token/v1", "token/v2"] = "token/v1"
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     max_batch: int = Field(default=10_000, ge=1, le=10_000)
     signature_window_seconds: int = Field(default=300, ge=30, le=3600)
@@ -37,15 +47,42 @@ class Settings(BaseSettings):
     role_claim: str = "role"
     min_cell_workers: int = Field(default=10, ge=1)  # k: fewest workers behind a cell the policy role sees
 
+    @model_validator(mode="after")
+    def _demo_flag(self) -> "Settings":
+        if self.demo:
+            self.mode = "demo"
+        return self
+
+    def master_secret(self) -> str | None:
+        """The secret given (ANSINH_SECRET or the file ANSINH_SECRET_FILE names), None if none."""
+        try:
+            return secret_given(self.secret, self.secret_file)
+        except SecretError as error:
+            raise SettingsError(str(error)) from None
+
     def check(self) -> "Settings":
-        """Raise SettingsError for settings that are unsafe in the chosen mode."""
-        if self.mode == "production":
-            if self.secret is None or self.secret in WELL_KNOWN_SECRETS or len(self.secret) < MIN_SECRET_LENGTH:
-                raise SettingsError(f"ANSINH_SECRET must be set to a random value of at least {MIN_SECRET_LENGTH} "
-                                    "characters outside demo mode (it keys pseudonyms and API keys)")
-            if not (self.oidc_issuer and self.oidc_jwks_url):
-                raise SettingsError("ANSINH_OIDC_ISSUER and ANSINH_OIDC_JWKS_URL must be set outside demo mode "
-                                    "(workers and staff sign in through the identity provider)")
-            if self.database_url is None or self.database_url.startswith("sqlite"):
-                raise SettingsError("ANSINH_DATABASE_URL must name a PostgreSQL database outside demo mode")
+        """Raise SettingsError, one line naming every problem, for settings unsafe in the chosen mode."""
+        if self.mode == "demo":
+            url = resolved_database_url(self.database_url)
+            if is_server_database(url) and not self.demo_on_server_database:
+                raise SettingsError("demo mode is refused on a server database (its sign-in form lets anyone act "
+                                    "as admin); use an embedded SQLite file, or add --demo-on-server-database "
+                                    "(ANSINH_DEMO_ON_SERVER_DATABASE=1) for a throwaway database")
+            if is_server_database(url):  # a server database is never keyed by a guessable secret
+                problem = secret_problem(self.master_secret(), "ANSINH_SECRET (or ANSINH_SECRET_FILE)")
+                if problem is not None:
+                    raise SettingsError(problem)
+            return self
+        problems = []
+        problem = secret_problem(self.master_secret(), "ANSINH_SECRET (or ANSINH_SECRET_FILE)")
+        if problem is not None:
+            problems.append(problem)
+        if not (self.oidc_issuer and self.oidc_jwks_url):
+            problems.append("ANSINH_OIDC_ISSUER and ANSINH_OIDC_JWKS_URL must be set (workers and staff sign in "
+                            "through the identity provider)")
+        if self.database_url is None or not is_server_database(self.database_url):
+            problems.append("ANSINH_DATABASE_URL must name a PostgreSQL database")
+        if problems:
+            raise SettingsError("production mode (the default) cannot start: " + "; ".join(problems)
+                                + " — for a local trial, `ansinh serve --demo`")
         return self

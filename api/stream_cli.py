@@ -27,7 +27,7 @@ from ledger.ingest import MALFORMED
 from ledger.store import StoreError
 from rules import PackError
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 FAULT_ENVIRONMENT = "ANSINH_STREAM_FAULT"  # test hook: "point:n" kills the consumer at the n-th `point`
 

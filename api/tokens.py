@@ -10,12 +10,12 @@ number; its role claim is `worker`. Staff roles: `insurer`, `policy`, `admin`.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import jwt
+
+from ledger.identity import derive_key
 
 ROLES = ("worker", "insurer", "policy", "admin")
 DEMO_ISSUER = "ansinh-demo"
@@ -32,29 +32,39 @@ class Principal:
     subject: str
 
 
-def demo_key(server_secret: str) -> bytes:
-    return hmac.new(server_secret.encode(), b"ansinh demo token key", hashlib.sha256).digest()
+#: The token key in use (ledger.identity.KEY_LABELS); ANSINH_TOKEN_KEY_ID switches it. Tokens
+#: live minutes (ANSINH_TOKEN_TTL_SECONDS), so a switch needs no grace: docs/security.md.
+TOKEN_KEY_ID = "token/v1"
+
+
+def demo_key(server_secret: str, key_id: str = TOKEN_KEY_ID) -> bytes:
+    """The HS256 key of demo tokens, derived from the master secret (`token/v1` is the
+    HMAC(secret, "ansinh demo token key") tokens have always been signed with)."""
+    if not key_id.startswith("token/"):
+        raise ValueError(f"{key_id!r} is not a token key id (token/v1, token/v2)")
+    return derive_key(server_secret, key_id)
 
 
 def mint_demo_token(server_secret: str, role: str, subject: str, now: datetime, ttl: timedelta,
-                    audience: str = "ansinh") -> str:
+                    audience: str = "ansinh", key_id: str = TOKEN_KEY_ID) -> str:
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     claims = {"iss": DEMO_ISSUER, "aud": audience, "sub": subject, "role": role,
               "iat": int(now.timestamp()), "exp": int((now + ttl).timestamp())}
-    return jwt.encode(claims, demo_key(server_secret), algorithm="HS256")
+    return jwt.encode(claims, demo_key(server_secret, key_id), algorithm="HS256")
 
 
 class TokenVerifier:
     """Checks a bearer token: the OIDC issuer's JWKS when configured, else the demo key."""
 
     def __init__(self, *, server_secret: str, audience: str, issuer: str | None = None,
-                 jwks_url: str | None = None, role_claim: str = "role", allow_demo: bool = True) -> None:
+                 jwks_url: str | None = None, role_claim: str = "role", allow_demo: bool = True,
+                 token_key_id: str = TOKEN_KEY_ID) -> None:
         self.audience = audience
         self.issuer = issuer
         self.role_claim = role_claim
         self.allow_demo = allow_demo
-        self._demo_key = demo_key(server_secret)
+        self._demo_key = demo_key(server_secret, token_key_id)
         self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300) if jwks_url else None
 
     def principal(self, token: str, now: datetime) -> Principal:

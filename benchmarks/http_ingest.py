@@ -12,6 +12,7 @@ batch < 200 ms. Results JSON under benchmarks/results/.
 """
 from __future__ import annotations
 
+import secrets
 import argparse
 import asyncio
 import json
@@ -32,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
 PG_URL = os.environ.get("ANSINH_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
-SECRET = "benchmark-secret-0123456789abcdef0123456789"
+SECRET = secrets.token_hex(32)  # fresh per run: committed secrets are refused (docs/security.md)
 
 
 def batches_by_platform(events: int, batch: int, seed: int) -> dict[str, list[bytes]]:
@@ -137,7 +138,8 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="ansinh-http-bench-"))
     url, schema = fresh_url(folder, args.postgres, "http")
     direct_url, direct_schema = fresh_url(folder, args.postgres, "direct")
-    env = {**os.environ, "ANSINH_SECRET": SECRET, "ANSINH_DATABASE_URL": url, "ANSINH_MODE": "demo"}
+    env = {**os.environ, "ANSINH_SECRET": SECRET, "ANSINH_DATABASE_URL": url, "ANSINH_DEMO": "1",
+           "ANSINH_DEMO_ON_SERVER_DATABASE": "1"}  # demo asked for, on a throwaway database
     cli = [sys.executable, "-m", "api.cli"]
     keys = {name: json.loads(subprocess.run([*cli, "platforms", "add", name], env=env, check=True,
                                             capture_output=True, text=True, cwd=ROOT).stdout) for name in batches}

@@ -18,6 +18,7 @@ RSS < 500 MB. `run()` is what tests/test_benchmarks_smoke.py calls on a tiny fil
 """
 from __future__ import annotations
 
+import secrets
 import argparse
 import json
 import os
@@ -40,7 +41,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
 PG_URL = os.environ.get("ANSINH_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
-SECRET = "benchmark-secret"
+SECRET = secrets.token_hex(32)  # fresh per run: committed secrets are refused (docs/security.md)
 COLUMNS = ("event_id", "platform", "kind", "action", "worker_id", "amount", "occurred_at", "original_event_id")
 CHUNK = 20_000  # rows per transaction in the baselines, entries per transaction in the CLI's default
 JOURNAL_COLUMNS = ("id", "block_id", "entry_type", "platform_id", "event_id", "payload_hash", "worker_id", "kind",

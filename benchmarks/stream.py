@@ -24,6 +24,7 @@ traffic. Results JSON under benchmarks/results/.
 """
 from __future__ import annotations
 
+import secrets
 import argparse
 import asyncio
 import json
@@ -45,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
 PG_URL = os.environ.get("ANSINH_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 NATS_URL = os.environ.get("ANSINH_BENCH_NATS", "nats://127.0.0.1:4222")
-SECRET = "benchmark-secret-0123456789abcdef0123456789"
+SECRET = secrets.token_hex(32)  # fresh per run: committed secrets are refused (docs/security.md)
 os.environ.setdefault("ANSINH_SECRET", SECRET)
 
 

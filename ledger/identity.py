@@ -62,6 +62,13 @@ def masked(national_id: str) -> str:
 KEY_LABELS: dict[str, bytes] = {
     "pseudonym/v1": b"ansinh/pseudonym/v1",
     "encryption/v1": b"ansinh/encryption/v1",
+    # The demo/staff token key: HMAC(master, "ansinh demo token key") is what api.tokens has
+    # always used, so tokens already issued stay valid; "token/v2" is the key to switch to.
+    "token/v1": b"ansinh demo token key",
+    "token/v2": b"ansinh/token/v2",
+    # Platform API keys: each key's secret is HMAC(this key, key id). Version 1 derived each
+    # platform key from the master secret directly (api.keys.derive_secret, kept for its keys).
+    "platform-key/v2": b"ansinh/platform-key/v2",
 }
 
 

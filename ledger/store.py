@@ -106,15 +106,36 @@ def migrate(engine: Engine) -> None:
         command.upgrade(_alembic_config(conn), "head")
 
 
-def load_secret(url: str) -> str:
-    """ANSINH_SECRET, else (embedded SQLite only) a generated secret kept beside the file."""
-    secret = os.environ.get("ANSINH_SECRET")
+def is_server_database(url: str) -> bool:
+    """True for a database other people reach (PostgreSQL), False for an embedded SQLite file."""
+    return make_url(url).get_backend_name() != "sqlite"
+
+
+def load_secret(url: str, *, explicit: str | None = None, secret_file: str | None = None,
+                strict: bool | None = None) -> str:
+    """The master secret: `explicit`, ANSINH_SECRET or the file ANSINH_SECRET_FILE names; else
+    (embedded SQLite only) a generated secret kept beside the file.
+
+    `strict` (default: the url is a server database) refuses a weak or published secret
+    (`ledger.master_secret.secret_problem`) with one line: books other people reach are
+    never keyed by a guessable secret."""
+    from ledger.master_secret import SecretError, secret_from_environment, secret_problem
+
+    try:
+        secret = secret_from_environment(explicit, secret_file)
+    except SecretError as error:
+        raise StoreError(str(error)) from None
+    server = is_server_database(url)
     if secret:
+        problem = secret_problem(secret) if (server if strict is None else strict) else None
+        if problem is not None:
+            raise StoreError(f"{problem} (it keys worker pseudonyms, id encryption, platform keys and tokens "
+                             "of a server database)")
         return secret
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        raise StoreError("ANSINH_SECRET must be set for a server database (it keys worker pseudonyms)")
-    database = parsed.database or ""
+    if server:
+        raise StoreError("ANSINH_SECRET or ANSINH_SECRET_FILE must be set for a server database "
+                         "(it keys worker pseudonyms)")
+    database = make_url(url).database or ""
     if database in ("", ":memory:"):
         return "ansinh-demo-secret-in-memory"
     path = Path(database + ".secret")

@@ -40,7 +40,7 @@ from typing import Any, NamedTuple
 import yaml
 
 from ledger.files import FileFormatError, read_text
-from rules import KINDS, PARTIES, SCHEMES, PackError, RulesPack, RulesVersion, load_pack
+from rules import KINDS, PARTIES, SCHEMES, PackError, RulesPack, RulesVersion, load_pack, shipped_packs
 from rules.loader import TextDatesLoader
 from simulations.population import Churn
 
@@ -163,8 +163,11 @@ def load_scenario(path: str | Path) -> Scenario:
     return parse_scenario(document, source=str(path))
 
 
-def parse_scenario(document: Any, *, source: str = "scenario") -> Scenario:
-    """A validated `Scenario`, or `ScenarioError` listing every problem found."""
+def parse_scenario(document: Any, *, source: str = "scenario", registered_packs_only: bool = False) -> Scenario:
+    """A validated `Scenario`, or `ScenarioError` listing every problem found.
+
+    `registered_packs_only` (the HTTP service): `baseline` must name a shipped pack; a path
+    is refused before anything is opened, so a caller cannot make the server read a file."""
     issues: list[ScenarioIssue] = []
     if not isinstance(document, dict):
         raise ScenarioError([ScenarioIssue("scenario", "must be a mapping of keys")], source)
@@ -182,6 +185,9 @@ def parse_scenario(document: Any, *, source: str = "scenario") -> Scenario:
     baseline = document.get("baseline")
     if not isinstance(baseline, str) or not baseline:
         issues.append(ScenarioIssue("baseline", "is required: the name of a rules pack (e.g. vn-pilot)"))
+    elif registered_packs_only and baseline not in shipped_packs():
+        issues.append(ScenarioIssue("baseline", "must be the name of a registered rules pack ("
+                                                f"{', '.join(shipped_packs())}); the service reads no file a caller names"))
     else:
         try:
             baseline_pack = load_pack(baseline)

@@ -17,6 +17,7 @@ import hashlib
 import logging
 import os
 import re
+import secrets
 import subprocess
 import threading
 import uuid
@@ -26,7 +27,8 @@ from typing import Iterable
 
 import pytest
 
-os.environ.setdefault("ANSINH_SECRET", "test-secret-not-for-production")
+# A fresh secret per test process: committed secrets are refused on a server database (docs/security.md).
+os.environ.setdefault("ANSINH_SECRET", secrets.token_hex(32))
 
 PG_ADMIN_URL = os.environ.get("ANSINH_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 SHARED = Path(__file__).resolve().parents[2] / "shared"

@@ -2,7 +2,9 @@
 
 Thin: validates the size, calls `simulations.run.run_scenario` (the same function as
 `ansinh simulate`) in a worker thread, and returns the tables and the run record.
-Only synthetic populations: a replay of the live books is the CLI's `--from-db`.
+Only synthetic populations: a replay of the live books is the CLI's `--from-db`. The
+service reads no file a caller names: the baseline is a registered pack's name, and fare
+profiles, saved populations and database URLs are the CLI's.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ RETURNED_TABLES = ("summary", "budget_by_year_scheme", "budget_periods", "covera
 
 def checked_scenario(document: dict[str, Any]):
     try:
-        scenario = parse_scenario(document, source="request body")
+        scenario = parse_scenario(document, source="request body", registered_packs_only=True)
     except ScenarioError as error:
         raise Problem(422, "invalid-scenario", str(error),
                       errors=[{"key": issue.key, "reason": issue.reason} for issue in error.issues]) from None

@@ -83,7 +83,8 @@ def mint_session(svc: Services, role: str, subject: str) -> str:
         raise PermissionError("demo tokens are minted only in demo mode")
     # The same derived key `ansinh token` uses (api.tokens.demo_key of the server secret).
     return mint_demo_token(svc.keys.server_secret, role, subject, svc.ledger.clock(),
-                           timedelta(seconds=svc.settings.token_ttl_seconds), audience=svc.settings.oidc_audience)
+                           timedelta(seconds=svc.settings.token_ttl_seconds), audience=svc.settings.oidc_audience,
+                           key_id=svc.settings.token_key_id)
 
 
 def set_session(response: Response, request: Request, svc: Services, token: str) -> None:

@@ -108,7 +108,8 @@ def render(request: Request, template: str, principal: Principal | None, status:
         "t": words, "lang": lang, "principal": principal,
         "money": lambda amount: money(int(amount), lang),
         "lang_url": _relative(request.url.include_query_params(lang=other)),
-        "nav": _nav(principal), "path": request.url.path, **context}, status_code=status)
+        "nav": _nav(principal), "path": request.url.path,
+        "demo_mode": request.app.state.services.settings.mode == "demo", **context}, status_code=status)
     _remember_lang(request, response)
     response.headers.update(PAGE_HEADERS)
     return response

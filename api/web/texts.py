@@ -29,6 +29,7 @@ PAGES = {
         "bad_national_id": "Số CCCD phải gồm đúng 12 chữ số.",
         "bad_token": "Mã truy cập không hợp lệ: {reason}",
         "demo_only": "Chỉ dùng được ở chế độ thử nghiệm.",
+        "demo_banner": "CHẾ ĐỘ THỬ NGHIỆM — ai cũng đăng nhập được với mọi vai trò; không dùng cho dữ liệu thật.",
         # worker
         "worker_title": "Bảo hiểm của bạn", "month": "Tháng", "show": "Xem",
         "this_month": "Tháng {month}", "to_date_label": "Lũy kế đến nay",
@@ -136,6 +137,7 @@ PAGES = {
         "bad_national_id": "A citizen ID is exactly 12 digits.",
         "bad_token": "The access token is not valid: {reason}",
         "demo_only": "Only available in demo mode.",
+        "demo_banner": "DEMO MODE — anyone can sign in with any role; never use it for real data.",
         "worker_title": "Your insurance", "month": "Month", "show": "Show",
         "this_month": "Month {month}", "to_date_label": "To date",
         "pension_title": "Towards a pension",

@@ -1,6 +1,7 @@
 """An HTTP client on a fresh ledger (SQLite and PostgreSQL), with keys and tokens for every role."""
 from __future__ import annotations
 
+import secrets
 import time
 import warnings
 from datetime import timedelta
@@ -14,7 +15,7 @@ from api.signing import signed_headers
 from api.tokens import mint_demo_token
 from tests.conftest import FixedClock
 
-SECRET = "test-server-secret-0123456789abcdef-not-production"
+SECRET = secrets.token_hex(32)  # fresh per run: committed secrets are refused (docs/security.md)
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -48,7 +49,8 @@ class Caller:
 
 @pytest.fixture
 def caller(database_url):
-    settings = Settings(database_url=database_url, secret=SECRET, pack="vn-pilot", mode="demo")
+    settings = Settings(database_url=database_url, secret=SECRET, pack="vn-pilot", mode="demo",
+                        demo_on_server_database=True)  # a throwaway test schema
     services = build_services(settings, clock=FixedClock())
     with TestClient(create_app(services=services), raise_server_exceptions=False) as client:
         yield Caller(client, services)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 
 import orjson
@@ -227,14 +228,17 @@ def test_health_checks_the_database_and_metrics_count_events_by_outcome(caller):
     assert "ansinh_ingest_batch_seconds_count 1.0" in metrics
 
 
+STRONG_SECRET = secrets.token_hex(32)
+
+
 @pytest.mark.parametrize("overrides, complaint", [
     ({"secret": None}, "ANSINH_SECRET"),
     ({"secret": "change-me"}, "ANSINH_SECRET"),
-    ({"secret": "s" * 40, "oidc_issuer": None}, "ANSINH_OIDC_ISSUER"),
-    ({"secret": "s" * 40, "database_url": "sqlite:///x.db"}, "PostgreSQL"),
+    ({"secret": STRONG_SECRET, "oidc_issuer": None}, "ANSINH_OIDC_ISSUER"),
+    ({"secret": STRONG_SECRET, "database_url": "sqlite:///x.db"}, "PostgreSQL"),
 ])
 def test_production_mode_refuses_to_start_with_unsafe_settings(overrides, complaint):
-    values = {"mode": "production", "secret": "s" * 40, "oidc_issuer": "https://id.example",
+    values = {"mode": "production", "secret": STRONG_SECRET, "oidc_issuer": "https://id.example",
               "oidc_jwks_url": "https://id.example/jwks", "database_url": "postgresql+psycopg://db/ansinh"}
     values.update(overrides)
     with pytest.raises(SettingsError, match=complaint):

@@ -2,6 +2,7 @@
 response matches the documented schema (run with a token of the route's own role)."""
 from __future__ import annotations
 
+import secrets
 import os
 import time
 import warnings
@@ -20,7 +21,7 @@ from api.signing import signed_headers
 from api.tokens import mint_demo_token
 from tests.conftest import FixedClock
 
-SECRET = "schema-test-secret-0123456789abcdef0123"
+SECRET = secrets.token_hex(32)  # fresh per run: committed secrets are refused (docs/security.md)
 
 
 def _app(tmp_dir: str):

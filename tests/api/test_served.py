@@ -6,6 +6,7 @@ same events on a fresh SQLite ledger.
 """
 from __future__ import annotations
 
+import secrets
 import json
 import os
 import socket
@@ -26,7 +27,7 @@ from simulations.synthetic_events import generate_events, household_tiers, worke
     write_tiers_csv
 
 ANSINH = [sys.executable, "-m", "api.cli"]
-SECRET = "served-test-secret-0123456789abcdef0123"
+SECRET = secrets.token_hex(32)  # fresh per run: committed secrets are refused (docs/security.md)
 
 
 def _free_port() -> int:
@@ -64,7 +65,8 @@ def test_a_month_served_over_http_on_postgresql_equals_the_cli_on_sqlite(databas
     tiers_file = tmp_path / "tiers.csv"
     write_tiers_csv(tiers_file, household_tiers(workers_for_seed(7, 150), np.random.default_rng(8), valid_from="2026-03"))
 
-    env = {**os.environ, "ANSINH_SECRET": SECRET, "ANSINH_DATABASE_URL": database_url, "ANSINH_MODE": "demo"}
+    env = {**os.environ, "ANSINH_SECRET": SECRET, "ANSINH_DATABASE_URL": database_url, "ANSINH_DEMO": "1",
+           "ANSINH_DEMO_ON_SERVER_DATABASE": "1"}  # demo asked for, on a throwaway database
     keys = {name: json.loads(_cli(env, "platforms", "add", name)) for name in by_platform}
     admin = {"Authorization": "Bearer " + _cli(env, "token", "staff", "--role", "admin").strip()}
     insurer = {"Authorization": "Bearer " + _cli(env, "token", "staff", "--role", "insurer").strip()}

@@ -92,7 +92,8 @@ class MultiWorkerServer:
     def __init__(self, url: str) -> None:
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = {**cli_env(url), "ANSINH_MODE": "demo"}
+        env = {**cli_env(url), "ANSINH_DEMO": "1",
+               "ANSINH_DEMO_ON_SERVER_DATABASE": "1"}  # demo asked for, on a throwaway database
         self.log = tempfile.TemporaryFile()  # a file, not a pipe: a chatty server can never block on it
         self.process = subprocess.Popen([*ANSINH, "serve", "--port", str(self.port), "--workers", str(WORKERS)],
                                         env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self.log)

@@ -8,6 +8,7 @@ named by a short digest in messages, never by their number.
 """
 from __future__ import annotations
 
+import secrets
 import hashlib
 import os
 import shlex
@@ -29,7 +30,7 @@ from tests.reference_model import SCHEMES, ReferenceModel, month_after
 
 ROOT = Path(__file__).resolve().parents[2]
 ANSINH = [sys.executable, "-m", "api.cli"]
-SECRET = "reliability-test-secret-0123456789abcdef"  # made up for tests; never a production secret
+SECRET = secrets.token_hex(32)  # fresh per run: committed secrets are refused (docs/security.md)
 
 
 def cli_env(url: str) -> dict[str, str]:

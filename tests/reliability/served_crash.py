@@ -80,7 +80,8 @@ class Server:
     def __init__(self, url: str) -> None:
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = {**cli_env(url), "ANSINH_MODE": "demo"}
+        env = {**cli_env(url), "ANSINH_DEMO": "1",
+               "ANSINH_DEMO_ON_SERVER_DATABASE": "1"}  # demo asked for, on a throwaway database
         self.process = subprocess.Popen([*ANSINH, "serve", "--port", str(self.port)], env=env, cwd=ROOT,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60

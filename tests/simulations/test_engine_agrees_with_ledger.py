@@ -9,6 +9,7 @@ settlement and the state's total. A second check prices clean events one row eac
 """
 from __future__ import annotations
 
+import secrets
 import dataclasses
 
 import numpy as np
@@ -28,7 +29,7 @@ from simulations.scenario import Budget
 
 SEED = 20260305
 WORKERS = 250
-SECRET = "simulations-agree-test-secret-0123456789abcdef"
+SECRET = secrets.token_hex(32)  # fresh per run: committed secrets are refused (docs/security.md)
 SCHEME_OF_CODE = {index + 1: scheme for index, scheme in enumerate(SCHEMES)}
 
 

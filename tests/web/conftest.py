@@ -9,6 +9,7 @@ skip loudly — except under CI=true, where a missing browser is a failure.
 """
 from __future__ import annotations
 
+import secrets
 import importlib.util
 import json
 import os
@@ -28,7 +29,7 @@ CHROMIUM = Path(os.environ.get("ANSINH_TEST_CHROMIUM", "/usr/bin/chromium"))
 VECTORS = Path(__file__).resolve().parents[3] / "shared" / "spec" / "vectors"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 ANSINH = [sys.executable, "-m", "api.cli"]
-SECRET = "web-test-secret-0123456789abcdef0123456789"
+SECRET = secrets.token_hex(32)  # fresh per run: committed secrets are refused (docs/security.md)
 SERVER_START_SECONDS_MAX = 30
 # Flags for a root, headless, offline machine: no sandbox (root), and no background calls
 # to Google's hosts, which this machine's closed network refuses.
@@ -68,7 +69,7 @@ def cli(env: dict, *args: str) -> str:
 
 def environment(database: Path) -> dict[str, str]:
     return {**os.environ, "ANSINH_SECRET": SECRET, "ANSINH_DATABASE_URL": f"sqlite:///{database}",
-            "ANSINH_MODE": "demo", "ANSINH_PACK": "vn-pilot"}
+            "ANSINH_DEMO": "1", "ANSINH_PACK": "vn-pilot"}
 
 
 @pytest.fixture(scope="session")
@@ -100,7 +101,7 @@ def vectors_database(tmp_path_factory) -> Path:
         else:
             raise AssertionError(f"unknown step in steps.txt: {line!r}")
         result = runner.invoke(app, args, env={key: env[key] for key in ("ANSINH_SECRET", "ANSINH_DATABASE_URL",
-                                                                          "ANSINH_MODE", "ANSINH_PACK")})
+                                                                          "ANSINH_DEMO", "ANSINH_PACK")})
         assert result.exit_code == 0, f"ansinh {' '.join(args)}: {result.output}"
     return database
 
