@@ -163,13 +163,13 @@ def _write_beancount(conn, out: IO[str]) -> int:
     out.write("1970-01-01 commodity VND\n\n")
     if first is None:
         return 0
-    for rows in _stream(conn, "SELECT DISTINCT account_kind, owner_id, scheme, party FROM posting "
+    for rows in _stream(conn, "SELECT DISTINCT account_kind, owner_id, scheme, party FROM legs "
                               "ORDER BY account_kind, owner_id, scheme, party"):
         for kind, owner, scheme, party in rows:
             out.write(f"{_day(first)} open {beancount_account(kind, owner, scheme, party, platform_names)} VND\n")
     out.write("\n")
     legs = (leg for rows in _stream(conn, "SELECT entry_id, account_kind, owner_id, scheme, party, amount_vnd "
-                                          "FROM posting ORDER BY entry_id, leg") for leg in rows)
+                                          "FROM legs ORDER BY entry_id, leg") for leg in rows)
     pending = next(legs, None)
     written = 0
     for rows in _stream(conn, "SELECT id, entry_type, platform_id, event_id, booking_month, occurred_month, "

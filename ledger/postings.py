@@ -17,16 +17,37 @@ from typing import Iterator, NamedTuple, Sequence
 import orjson
 from sqlalchemy import Connection
 
-from ledger.accounts import PARTY_CODE, AccountKind
+from ledger.accounts import PARTY_CODE, AccountKind, EntryType
+from ledger.schema import COMPACT_COLUMNS
 from ledger.store import add_to_rows, execute_many, insert_rows, query
 
 JOURNAL_COLUMNS = (
     "id", "block_id", "entry_type", "platform_id", "event_id", "payload_hash", "worker_id", "kind",
     "amount_vnd", "occurred_at", "occurred_month", "booking_month", "recorded_at", "rules_version_id",
-    "original_entry_id", "entry_hash",
+    "original_entry_id", "entry_hash", *COMPACT_COLUMNS,
 )
 POSTING_COLUMNS = ("entry_id", "leg", "account_kind", "owner_id", "scheme", "party", "amount_vnd")
 _WORKER, _PLATFORM_PARTY, _STATE_PARTY = PARTY_CODE["worker"], PARTY_CODE["platform"], PARTY_CODE["state"]
+#: Entry types kept in the compact layout: their legs live in the journal row (docs/accounts.md).
+COMPACT_TYPES = frozenset((int(EntryType.event), int(EntryType.refund)))
+_NO_SHARES = (None,) * len(COMPACT_COLUMNS)
+
+
+def compact_legs(platform_id: int, worker_id: int, receivable_vnd: int, shares: Sequence[int]) -> tuple:
+    """The legs of a compact row, in the order they were written and hashed: the platform
+    receivable, then each non-zero share on the worker's (scheme, party) account."""
+    if receivable_vnd == 0 and not any(shares):
+        return ()
+    legs = [(_PLATFORM_KIND, platform_id, 0, 0, receivable_vnd)]
+    for (scheme, party), amount in zip(_SHARE_ACCOUNTS, shares):
+        if amount:
+            legs.append((_WORKER_KIND, worker_id, scheme, party, amount))
+    return tuple(legs)
+
+
+_PLATFORM_KIND, _WORKER_KIND = int(AccountKind.platform), int(AccountKind.worker)
+_SHARE_ACCOUNTS = tuple((scheme, party) for scheme in (1, 2, 3) for party in (1, 2))  # SHARE_COLUMNS order
+_SHARE_INDEX = {account: index for index, account in enumerate(_SHARE_ACCOUNTS)}
 
 
 class Leg(NamedTuple):
@@ -109,6 +130,7 @@ def write_block(conn: Connection, entries: Sequence[NewEntry | tuple], *, record
     worker_delta: dict[tuple[int, int, int, int], list[int]] = {}  # (worker, month, scheme, platform or 0)
     add_posting, add_journal, add_hash = posting_rows.append, journal_rows.append, hashes.append
     worker_kind, worker_party, platform_party = int(AccountKind.worker), _WORKER, _PLATFORM_PARTY
+    compact_types, share_index, no_shares = COMPACT_TYPES, _SHARE_INDEX, _NO_SHARES
     for entry in entries:
         (entry_type, platform_id, event_id, digest, worker_id, kind, amount_vnd, occurred_at, occurred_month,
          month, rules_version_id, original_entry_id, legs) = entry
@@ -135,13 +157,24 @@ def write_block(conn: Connection, entries: Sequence[NewEntry | tuple], *, record
                     slot[2] += credit
         if total != 0:
             raise UnbalancedEntry(f"entry {entry_id} ({event_id}) legs sum to {total}")
+        if entry_type in compact_types:  # its legs go into its own row, not into `posting`
+            del posting_rows[len(posting_rows) - leg_number:]
+            compact = [0] * 7
+            for account_kind, _owner, scheme, party, amount in legs:
+                if account_kind == worker_kind:
+                    compact[1 + share_index[(scheme, party)]] = amount
+                else:
+                    compact[0] = amount
+        else:
+            compact = no_shares
         sealed = _seal([entry_id, block_id, recorded_at,
                         [entry_type, platform_id, event_id, None if digest is None else bytes(digest).hex(), worker_id,
                          kind, amount_vnd, occurred_at, occurred_month, month, rules_version_id, original_entry_id],
                         legs])
         add_hash(sealed)
         add_journal((entry_id, block_id, entry_type, platform_id, event_id, digest, worker_id, kind, amount_vnd,
-                     occurred_at, occurred_month, month, recorded_at, rules_version_id, original_entry_id, sealed))
+                     occurred_at, occurred_month, month, recorded_at, rules_version_id, original_entry_id, sealed,
+                     *compact))
     sealed_block = block_hash(prev_hash, block_id, hashes)
     # What each platform owes: the worker- and platform-party credits of its events (platform id 0 = none).
     platform_delta: dict[tuple[int, int, int], list[int]] = {}

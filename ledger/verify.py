@@ -18,7 +18,8 @@ from ledger.accounts import PARTY_CODE, SCHEME_NAME, AccountKind, EntryType
 from ledger.books import Ledger, version_from_document
 from ledger.close import subsidies_for_month
 from ledger.events import month_text, parse_month
-from ledger.postings import block_hash, entry_hash
+from ledger.postings import block_hash, compact_legs, entry_hash
+from ledger.schema import COMPACT_COLUMNS
 from ledger.store import consistent_snapshot, query
 
 _WORKER = int(AccountKind.worker)
@@ -31,20 +32,29 @@ class Check(NamedTuple):
 
 
 def entries_balance(conn, ledger) -> str | None:
+    """Every entry's legs sum to zero: a multi-leg entry's postings, a compact row's receivable and shares."""
     rows = query(conn, "SELECT entry_id, sum(amount_vnd) FROM posting GROUP BY entry_id "
                        "HAVING sum(amount_vnd) <> 0 ORDER BY entry_id LIMIT 1")
-    return f"entry {rows[0][0]} does not balance: its postings sum to {rows[0][1]}" if rows else None
+    if rows:
+        return f"entry {rows[0][0]} does not balance: its postings sum to {rows[0][1]}"
+    rows = query(conn, f"SELECT id, {' + '.join(COMPACT_COLUMNS)} FROM journal WHERE receivable_vnd IS NOT NULL "
+                       f"AND coalesce({' + '.join(COMPACT_COLUMNS)}, 1) <> 0 ORDER BY id LIMIT 1")
+    return f"entry {rows[0][0]} does not balance: its receivable and shares sum to {rows[0][1]}" if rows else None
 
 
 def book_balances(conn, ledger) -> str | None:
-    total = query(conn, "SELECT coalesce(sum(amount_vnd), 0) FROM posting")[0][0]
+    total = query(conn, "SELECT coalesce(sum(amount_vnd), 0) FROM legs")[0][0]
     return None if int(total) == 0 else f"the book does not balance: all postings sum to {total}"
 
 
 def postings_belong_to_entries(conn, ledger) -> str | None:
     rows = query(conn, "SELECT p.entry_id FROM posting p LEFT JOIN journal j ON j.id = p.entry_id "
                        "WHERE j.id IS NULL ORDER BY p.entry_id LIMIT 1")
-    return f"postings of entry {rows[0][0]} have no journal entry" if rows else None
+    if rows:
+        return f"postings of entry {rows[0][0]} have no journal entry"
+    rows = query(conn, "SELECT p.entry_id FROM posting p JOIN journal j ON j.id = p.entry_id "
+                       "WHERE j.receivable_vnd IS NOT NULL ORDER BY p.entry_id LIMIT 1")
+    return f"entry {rows[0][0]} is compact but has postings too" if rows else None
 
 
 def _compare(conn, stored_sql: str, rebuilt_sql: str, what: str) -> str | None:
@@ -65,7 +75,7 @@ def balances_match_postings(conn, ledger) -> str | None:
         f"-sum(CASE WHEN p.party = {worker} THEN p.amount_vnd ELSE 0 END), "
         f"-sum(CASE WHEN p.party = {platform} THEN p.amount_vnd ELSE 0 END), "
         f"-sum(CASE WHEN p.party = {state} THEN p.amount_vnd ELSE 0 END) "
-        f"FROM posting p JOIN journal j ON j.id = p.entry_id WHERE p.account_kind = {_WORKER} "
+        f"FROM legs p JOIN journal j ON j.id = p.entry_id WHERE p.account_kind = {_WORKER} "
         "GROUP BY p.owner_id, j.booking_month, p.scheme, coalesce(j.platform_id, 0)",
         "worker aggregate (worker, month, scheme, platform)",
     )
@@ -77,7 +87,7 @@ def balances_match_postings(conn, ledger) -> str | None:
         f"SELECT j.platform_id, j.booking_month, p.scheme, "
         f"-sum(CASE WHEN p.party = {worker} THEN p.amount_vnd ELSE 0 END), "
         f"-sum(CASE WHEN p.party = {platform} THEN p.amount_vnd ELSE 0 END), 0 "
-        f"FROM posting p JOIN journal j ON j.id = p.entry_id WHERE p.account_kind = {_WORKER} "
+        f"FROM legs p JOIN journal j ON j.id = p.entry_id WHERE p.account_kind = {_WORKER} "
         "AND j.platform_id IS NOT NULL GROUP BY j.platform_id, j.booking_month, p.scheme",
         "platform aggregate (platform, month, scheme)",
     )
@@ -85,7 +95,7 @@ def balances_match_postings(conn, ledger) -> str | None:
 
 def platform_receivables_match_dues(conn, ledger) -> str | None:
     """Each platform's receivable equals the shares credited to workers from its events."""
-    rows = query(conn, "SELECT j.platform_id, sum(p.amount_vnd) FROM posting p JOIN journal j ON j.id = p.entry_id "
+    rows = query(conn, "SELECT j.platform_id, sum(p.amount_vnd) FROM legs p JOIN journal j ON j.id = p.entry_id "
                        f"WHERE j.platform_id IS NOT NULL AND p.account_kind IN ({_WORKER}, {int(AccountKind.platform)}) "
                        "GROUP BY j.platform_id HAVING sum(p.amount_vnd) <> 0 LIMIT 1")
     return f"platform {rows[0][0]}: receivable and worker credits differ by {rows[0][1]}" if rows else None
@@ -202,7 +212,7 @@ def payer_balances_match_receivables(conn, ledger) -> str | None:
     claims − payments = the state's receivable; and the replay settles every dong of every payment."""
     last = query(conn, "SELECT max(month) FROM money_close")[0][0] or 0
     receivable = {int(owner): int(total) for owner, total in query(
-        conn, f"SELECT owner_id, sum(amount_vnd) FROM posting WHERE account_kind = {int(AccountKind.platform)} "
+        conn, f"SELECT owner_id, sum(amount_vnd) FROM legs WHERE account_kind = {int(AccountKind.platform)} "
               "GROUP BY owner_id")}
     unbilled = {int(platform): int(total) for platform, total in query(
         conn, "SELECT platform_id, sum(worker_vnd + platform_vnd) FROM platform_month WHERE month > ? "
@@ -229,7 +239,7 @@ def payer_balances_match_receivables(conn, ledger) -> str | None:
 
 _JOURNAL_HASHED = ("SELECT id, block_id, recorded_at, entry_type, platform_id, event_id, payload_hash, worker_id, "
                    "kind, amount_vnd, occurred_at, occurred_month, booking_month, rules_version_id, "
-                   "original_entry_id, entry_hash FROM journal ORDER BY id")
+                   f"original_entry_id, entry_hash, {', '.join(COMPACT_COLUMNS)} FROM journal ORDER BY id")
 _LEGS_HASHED = "SELECT entry_id, account_kind, owner_id, scheme, party, amount_vnd FROM posting ORDER BY entry_id, leg"
 
 
@@ -270,6 +280,10 @@ class _Walk:
                 fields = list(row[3:15])
                 if fields[3] is not None:
                     fields[3] = bytes(fields[3])
+                if row[16] is not None:  # a compact row: its legs are in the row (any postings are orphans)
+                    if legs:
+                        self.orphans.append(entry_id)
+                    legs = compact_legs(row[4], row[7], row[16], row[17:23])
                 fields.append(tuple(legs))
                 yield entry_id, row[1], entry_hash(entry_id, row[1], row[2], fields), bytes(row[15])
             while pending is not None:
