@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import hashlib
 from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 from typing import Iterator, NamedTuple, Sequence
 
 import orjson
@@ -21,11 +22,31 @@ from ledger.accounts import PARTY_CODE, AccountKind, EntryType
 from ledger.schema import COMPACT_COLUMNS
 from ledger.store import add_to_rows, execute_many, insert_rows, query
 
+#: What `write_block` writes of an entry. `recorded_at` is the block's; `occurred_at` is stored as
+#: `occurred_us` (the hash covers the text, rebuilt by `occurred_text`): 35 bytes less per event.
 JOURNAL_COLUMNS = (
     "id", "block_id", "entry_type", "platform_id", "event_id", "payload_hash", "worker_id", "kind",
-    "amount_vnd", "occurred_at", "occurred_month", "booking_month", "recorded_at", "rules_version_id",
+    "amount_vnd", "occurred_us", "occurred_month", "booking_month", "rules_version_id",
     "original_entry_id", "entry_hash", *COMPACT_COLUMNS,
 )
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_ONE_US = timedelta(microseconds=1)
+
+
+def occurred_us(text: str | None) -> int | None:
+    """'YYYY-MM-DDTHH:MM:SS.ffffffZ' (the journal's occurred_at) as microseconds since 1970 UTC."""
+    if text is None:
+        return None
+    return (datetime.fromisoformat(text[:-1]).replace(tzinfo=timezone.utc) - _EPOCH) // _ONE_US
+
+
+def occurred_text(micros: int | None) -> str | None:
+    """The text `occurred_us` came from (what the entry hash covers)."""
+    if micros is None:
+        return None
+    moment = _EPOCH + timedelta(microseconds=micros)
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (moment.year, moment.month, moment.day, moment.hour,
+                                                   moment.minute, moment.second, moment.microsecond)
 POSTING_COLUMNS = ("entry_id", "leg", "account_kind", "owner_id", "scheme", "party", "amount_vnd")
 _WORKER, _PLATFORM_PARTY, _STATE_PARTY = PARTY_CODE["worker"], PARTY_CODE["platform"], PARTY_CODE["state"]
 #: Entry types kept in the compact layout: their legs live in the journal row (docs/accounts.md).
@@ -130,7 +151,7 @@ def write_block(conn: Connection, entries: Sequence[NewEntry | tuple], *, record
     worker_delta: dict[tuple[int, int, int, int], list[int]] = {}  # (worker, month, scheme, platform or 0)
     add_posting, add_journal, add_hash = posting_rows.append, journal_rows.append, hashes.append
     worker_kind, worker_party, platform_party = int(AccountKind.worker), _WORKER, _PLATFORM_PARTY
-    compact_types, share_index, no_shares = COMPACT_TYPES, _SHARE_INDEX, _NO_SHARES
+    compact_types, share_index, no_shares, to_us = COMPACT_TYPES, _SHARE_INDEX, _NO_SHARES, occurred_us
     for entry in entries:
         (entry_type, platform_id, event_id, digest, worker_id, kind, amount_vnd, occurred_at, occurred_month,
          month, rules_version_id, original_entry_id, legs) = entry
@@ -173,8 +194,8 @@ def write_block(conn: Connection, entries: Sequence[NewEntry | tuple], *, record
                         legs])
         add_hash(sealed)
         add_journal((entry_id, block_id, entry_type, platform_id, event_id, digest, worker_id, kind, amount_vnd,
-                     occurred_at, occurred_month, month, recorded_at, rules_version_id, original_entry_id, sealed,
-                     *compact))
+                     None if occurred_at is None else to_us(occurred_at), occurred_month, month, rules_version_id,
+                     original_entry_id, sealed, *compact))
     sealed_block = block_hash(prev_hash, block_id, hashes)
     # What each platform owes: the worker- and platform-party credits of its events (platform id 0 = none).
     platform_delta: dict[tuple[int, int, int], list[int]] = {}

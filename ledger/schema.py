@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from sqlalchemy import BigInteger, Index, LargeBinary, SmallInteger, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, Index, Integer, LargeBinary, SmallInteger, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 SCHEMA_REVISION = "0001"
@@ -66,7 +66,9 @@ class JournalEntry(SQLModel, table=True):
         Index("journal_original", "original_entry_id", postgresql_where=text("original_entry_id IS NOT NULL"),
               sqlite_where=text("original_entry_id IS NOT NULL")),
     )
-    id: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    # On SQLite the id is the rowid itself (INTEGER PRIMARY KEY): no second copy, no separate key index.
+    id: int = Field(sa_type=BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
+                    sa_column_kwargs={"autoincrement": False})
     block_id: int = Field(sa_type=BigInteger)
     entry_type: int = Field(sa_type=SmallInteger)
     platform_id: Optional[int] = None
@@ -78,7 +80,11 @@ class JournalEntry(SQLModel, table=True):
     occurred_at: Optional[str] = Field(default=None, sa_type=Text)
     occurred_month: Optional[int] = None
     booking_month: int
-    recorded_at: str = Field(sa_type=Text)
+    # Rows written since revision 0007 leave `recorded_at` to their block (the same for every entry
+    # of a block) and keep `occurred_at` as microseconds since 1970 UTC (`occurred_us`); the hash
+    # covers the same text as before (`ledger.postings.occurred_text`). Older rows keep their text.
+    recorded_at: Optional[str] = Field(default=None, sa_type=Text)
+    occurred_us: Optional[int] = Field(default=None, sa_type=BigInteger)
     rules_version_id: Optional[int] = None
     original_entry_id: Optional[int] = Field(default=None, sa_type=BigInteger)
     entry_hash: bytes = Field(sa_type=LargeBinary)

@@ -18,7 +18,7 @@ from ledger.accounts import PARTY_CODE, SCHEME_NAME, AccountKind, EntryType
 from ledger.books import Ledger, version_from_document
 from ledger.close import subsidies_for_month
 from ledger.events import month_text, parse_month
-from ledger.postings import block_hash, compact_legs, entry_hash
+from ledger.postings import block_hash, compact_legs, entry_hash, occurred_text
 from ledger.schema import COMPACT_COLUMNS
 from ledger.store import consistent_snapshot, query
 
@@ -237,9 +237,11 @@ def payer_balances_match_receivables(conn, ledger) -> str | None:
     return None
 
 
-_JOURNAL_HASHED = ("SELECT id, block_id, recorded_at, entry_type, platform_id, event_id, payload_hash, worker_id, "
-                   "kind, amount_vnd, occurred_at, occurred_month, booking_month, rules_version_id, "
-                   f"original_entry_id, entry_hash, {', '.join(COMPACT_COLUMNS)} FROM journal ORDER BY id")
+_JOURNAL_HASHED = ("SELECT j.id, j.block_id, coalesce(j.recorded_at, b.recorded_at), j.entry_type, j.platform_id, "
+                   "j.event_id, j.payload_hash, j.worker_id, j.kind, j.amount_vnd, j.occurred_at, j.occurred_month, "
+                   "j.booking_month, j.rules_version_id, j.original_entry_id, j.entry_hash, "
+                   + ", ".join(f"j.{column}" for column in COMPACT_COLUMNS) + ", j.occurred_us "
+                   "FROM journal j LEFT JOIN block b ON b.id = j.block_id ORDER BY j.id")
 _LEGS_HASHED = "SELECT entry_id, account_kind, owner_id, scheme, party, amount_vnd FROM posting ORDER BY entry_id, leg"
 
 
@@ -280,6 +282,8 @@ class _Walk:
                 fields = list(row[3:15])
                 if fields[3] is not None:
                     fields[3] = bytes(fields[3])
+                if row[23] is not None:
+                    fields[7] = occurred_text(row[23])
                 if row[16] is not None:  # a compact row: its legs are in the row (any postings are orphans)
                     if legs:
                         self.orphans.append(entry_id)

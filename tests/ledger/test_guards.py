@@ -125,20 +125,21 @@ def test_a_deleted_entry_makes_verify_fail(booked):
 
 def test_a_rehashed_forgery_still_breaks_the_block_chain(booked):
     """Changing a row and recomputing its own hash is caught by the block hash."""
-    from ledger.postings import entry_hash
+    from ledger.postings import entry_hash, occurred_us
 
     drop_guards(booked)
     with booked.engine.begin() as conn:
-        row = conn.execute(text("SELECT id, block_id, recorded_at, entry_type, platform_id, event_id, payload_hash, "
-                                "worker_id, kind, amount_vnd, occurred_at, occurred_month, booking_month, "
-                                "rules_version_id, original_entry_id FROM journal WHERE id = 3")).one()
+        row = conn.execute(text("SELECT j.id, j.block_id, b.recorded_at, entry_type, platform_id, event_id, "
+                                "payload_hash, worker_id, kind, amount_vnd, occurred_at, occurred_month, booking_month, "
+                                "rules_version_id, original_entry_id FROM journal j JOIN block b ON b.id = j.block_id "
+                                "WHERE j.id = 3")).one()
         legs = conn.execute(text("SELECT account_kind, owner_id, scheme, party, amount_vnd FROM legs "
                                  "WHERE entry_id = 3 ORDER BY leg")).all()
         fields = list(row[3:15])
         fields[7] = "2026-02-10T03:00:01.000000Z"  # occurred_at moved by a second
         forged = entry_hash(row[0], row[1], row[2], [*fields, tuple(tuple(leg) for leg in legs)])
-        conn.execute(text("UPDATE journal SET occurred_at = :o, entry_hash = :h WHERE id = 3"),
-                     {"o": fields[7], "h": forged})
+        conn.execute(text("UPDATE journal SET occurred_us = :o, entry_hash = :h WHERE id = 3"),
+                     {"o": occurred_us(fields[7]), "h": forged})
     name, problem = first_problem(booked)
     assert name == "hash_chain_intact"
     assert problem.startswith("block 1 (from entry 1) does not match its hash")

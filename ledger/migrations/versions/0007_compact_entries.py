@@ -17,7 +17,7 @@ Revises: 0005
 from alembic import op
 from sqlalchemy import inspect
 
-from ledger.schema import COMPACT_COLUMNS, SHARE_COLUMNS, compact_guard_statements
+from ledger.schema import COMPACT_COLUMNS, SHARE_COLUMNS, JournalEntry, compact_guard_statements
 
 revision = "0007"
 down_revision = "0005"
@@ -30,13 +30,40 @@ _COMPACT_TYPES = "1, 2"  # EntryType.event, EntryType.refund
 def upgrade() -> None:
     bind = op.get_bind()
     dialect = bind.dialect.name
-    present = {column["name"] for column in inspect(bind).get_columns("journal")}
-    for column in COMPACT_COLUMNS:
-        if column not in present:
+    columns = {column["name"]: column for column in inspect(bind).get_columns("journal")}
+    for column in (*COMPACT_COLUMNS, "occurred_us"):
+        if column not in columns:
             op.execute(f"ALTER TABLE journal ADD COLUMN {column} BIGINT")
+    if dialect == "postgresql":
+        op.execute("ALTER TABLE journal ALTER COLUMN recorded_at DROP NOT NULL")
+    elif str(columns["id"]["type"]).upper() != "INTEGER":
+        _rebuild_sqlite_journal(bind)
     _move_legs_into_rows(dialect)
     for statement in compact_guard_statements(dialect):
         op.execute(statement)
+
+
+def _rebuild_sqlite_journal(bind) -> None:
+    """SQLite: the journal again, its id now the rowid (INTEGER PRIMARY KEY) and `recorded_at`
+    nullable — a table cannot change its key in place. Rows are copied unchanged."""
+    triggers = [name for (name,) in bind.exec_driver_sql(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND (tbl_name = 'journal' OR name = 'posting_guard')")]
+    for name in triggers:
+        op.execute(f"DROP TRIGGER {name}")
+    op.execute("DROP INDEX IF EXISTS journal_booking_month")
+    op.execute("DROP INDEX IF EXISTS journal_original")
+    op.execute("ALTER TABLE journal RENAME TO journal_before_0007")
+    JournalEntry.__table__.create(bind)
+    names = ", ".join(column.name for column in JournalEntry.__table__.columns)
+    op.execute(f"INSERT INTO journal ({names}) SELECT {names} FROM journal_before_0007 ORDER BY id")
+    op.execute("DROP TABLE journal_before_0007")
+    for table, verb in (("journal", "update"), ("journal", "delete")):
+        op.execute(f"""CREATE TRIGGER {table}_append_only_{verb} BEFORE {verb.upper()} ON {table}
+            BEGIN SELECT RAISE(ABORT, 'append_only: {verb.upper()} of {table} refused'); END""")
+    op.execute("""CREATE TRIGGER posting_guard BEFORE INSERT ON posting BEGIN
+         SELECT RAISE(ABORT, 'entries_balance: postings of a recorded entry are frozen')
+           WHERE EXISTS (SELECT 1 FROM journal WHERE id = NEW.entry_id);
+       END""")
 
 
 def _move_legs_into_rows(dialect: str) -> None:
