@@ -40,6 +40,7 @@ PARQUET_TABLES = (
     ("rules_version", "id", ()),
     ("journal", "id", ()),
     ("posting", "entry_id, leg", ()),
+    ("legs", "entry_id, leg", ()),  # the view: every leg, the compact rows' ones included (docs/accounts.md)
     ("block", "id", ()),
     ("month_close", "month", ()),
     ("household_tier", "id", ()),
@@ -91,7 +92,8 @@ def export_parquet(ledger: Ledger, folder: str | Path) -> dict:
     manifest: dict = {"format": "ansinh-parquet-1", "tables": {}}
     with consistent_snapshot(ledger) as conn:
         for table, order, left_out in PARQUET_TABLES:
-            columns = [column for column in SQLModel.metadata.tables[table].columns if column.name not in left_out]
+            source = SQLModel.metadata.tables["posting" if table == "legs" else table]
+            columns = [column for column in source.columns if column.name not in left_out]
             schema = pa.schema([pa.field(column.name, _arrow_type(column)) for column in columns])
             names = ", ".join(column.name for column in columns)
             path = folder / f"{table}.parquet"

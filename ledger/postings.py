@@ -29,6 +29,11 @@ JOURNAL_COLUMNS = (
     "amount_vnd", "occurred_us", "occurred_month", "booking_month", "rules_version_id",
     "original_entry_id", "entry_hash", *COMPACT_COLUMNS,
 )
+#: Bytes of an entry's hash kept in its row. The block hash chains the entries' full 32-byte
+#: hashes, recomputed from the rows; the 8 bytes kept per entry only let `verify` name which
+#: entry of a bad block changed (a forger who rewrites them must still match the block hash).
+#: Rows written before revision 0007 keep all 32 bytes; `verify` compares as many as are kept.
+ENTRY_HASH_KEPT = 8
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _ONE_US = timedelta(microseconds=1)
 
@@ -195,7 +200,7 @@ def write_block(conn: Connection, entries: Sequence[NewEntry | tuple], *, record
         add_hash(sealed)
         add_journal((entry_id, block_id, entry_type, platform_id, event_id, digest, worker_id, kind, amount_vnd,
                      None if occurred_at is None else to_us(occurred_at), occurred_month, month, rules_version_id,
-                     original_entry_id, sealed, *compact))
+                     original_entry_id, sealed[:ENTRY_HASH_KEPT], *compact))
     sealed_block = block_hash(prev_hash, block_id, hashes)
     # What each platform owes: the worker- and platform-party credits of its events (platform id 0 = none).
     platform_delta: dict[tuple[int, int, int], list[int]] = {}

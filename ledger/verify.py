@@ -18,7 +18,7 @@ from ledger.accounts import PARTY_CODE, SCHEME_NAME, AccountKind, EntryType
 from ledger.books import Ledger, version_from_document
 from ledger.close import subsidies_for_month
 from ledger.events import month_text, parse_month
-from ledger.postings import block_hash, compact_legs, entry_hash, occurred_text
+from ledger.postings import ENTRY_HASH_KEPT, block_hash, compact_legs, entry_hash, occurred_text
 from ledger.schema import COMPACT_COLUMNS
 from ledger.store import consistent_snapshot, query
 
@@ -282,8 +282,8 @@ class _Walk:
                 fields = list(row[3:15])
                 if fields[3] is not None:
                     fields[3] = bytes(fields[3])
-                if row[23] is not None:
-                    fields[7] = occurred_text(row[23])
+                if row[23] is not None:  # a row keeps its time as text or as microseconds, never both
+                    fields[7] = occurred_text(row[23]) if fields[7] is None else ("two times", fields[7], row[23])
                 if row[16] is not None:  # a compact row: its legs are in the row (any postings are orphans)
                     if legs:
                         self.orphans.append(entry_id)
@@ -297,6 +297,17 @@ class _Walk:
         finally:
             if cursor is not None:
                 cursor.close()
+
+
+def entry_hashes(conn):
+    """`(entry_id, block_id, full hash recomputed from the rows, hash kept in the row)`, in id order."""
+    return _Walk(conn)
+
+
+def kept_hash_matches(computed: bytes, stored: bytes) -> bool:
+    """An entry's recomputed hash against what its row keeps: 32 bytes (rows before revision 0007)
+    or the first `ENTRY_HASH_KEPT` bytes."""
+    return len(stored) >= ENTRY_HASH_KEPT and computed[:len(stored)] == stored
 
 
 def _entry_range(first: int | None, last: int | None) -> str:
@@ -320,7 +331,7 @@ def hash_chain_intact(conn, ledger) -> str | None:
     expected_id = 1
     walk = _Walk(conn)
     for entry_id, block_id, computed, stored in walk:
-        if computed != stored:
+        if not kept_hash_matches(computed, stored):
             return f"entry {entry_id} does not match its hash: a row or a leg was changed"
         if entry_id != expected_id:
             return (f"entry {expected_id} is missing: the journal jumps from entry {expected_id - 1} to {entry_id} "
@@ -333,7 +344,7 @@ def hash_chain_intact(conn, ledger) -> str | None:
                     f"({_entry_range(first, last)}): it was inserted or moved")
         by_block.setdefault(block_id, []).append(computed)
     if walk.orphans:
-        return f"postings of entry {walk.orphans[0]} have no journal entry"
+        return f"postings of entry {walk.orphans[0]} belong to no multi-leg journal entry"
     recorded_last = max((last for _first, last, _count in recorded.values() if last is not None), default=0)
     if recorded_last >= expected_id:
         return (f"entry {expected_id} is missing: the blocks recorded entries up to {recorded_last}, "
@@ -392,7 +403,7 @@ def anchor_problems(conn, anchors: list[Anchor]) -> list[str | None]:
     first_mismatch: int | None = None
     walk = _Walk(conn)
     for entry_id, block_id, computed, stored in walk:
-        if first_mismatch is None and computed != stored:
+        if first_mismatch is None and not kept_hash_matches(computed, stored):
             first_mismatch = entry_id
         hashes.setdefault(block_id, []).append(computed)
     last_block = max([*hashes, *(row[0] for row in query(conn, "SELECT max(id) FROM block") if row[0] is not None)],
