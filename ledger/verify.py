@@ -19,7 +19,7 @@ from ledger.books import Ledger, version_from_document
 from ledger.close import subsidies_for_month
 from ledger.events import month_text, parse_month
 from ledger.postings import ENTRY_HASH_KEPT, block_hash, compact_legs, entry_hash, occurred_text
-from ledger.schema import COMPACT_COLUMNS
+from ledger.schema import COMPACT_COLUMNS, SHARE_COLUMNS
 from ledger.store import consistent_snapshot, query
 
 _WORKER = int(AccountKind.worker)
@@ -43,7 +43,8 @@ def entries_balance(conn, ledger) -> str | None:
 
 
 def book_balances(conn, ledger) -> str | None:
-    total = query(conn, "SELECT coalesce(sum(amount_vnd), 0) FROM legs")[0][0]
+    total = int(query(conn, "SELECT coalesce(sum(amount_vnd), 0) FROM posting")[0][0]) + int(query(
+        conn, f"SELECT coalesce(sum({' + '.join(COMPACT_COLUMNS)}), 0) FROM journal WHERE receivable_vnd IS NOT NULL")[0][0])
     return None if int(total) == 0 else f"the book does not balance: all postings sum to {total}"
 
 
@@ -57,45 +58,72 @@ def postings_belong_to_entries(conn, ledger) -> str | None:
     return f"entry {rows[0][0]} is compact but has postings too" if rows else None
 
 
-def _compare(conn, stored_sql: str, rebuilt_sql: str, what: str) -> str | None:
-    stored = {tuple(row[:-3]): tuple(int(v) for v in row[-3:]) for row in query(conn, stored_sql)}
-    rebuilt = {tuple(row[:-3]): tuple(int(v) for v in row[-3:]) for row in query(conn, rebuilt_sql)}
+def _compare(stored: dict, rebuilt: dict, what: str) -> str | None:
     for key in sorted(stored.keys() | rebuilt.keys()):
         if stored.get(key, (0, 0, 0)) != rebuilt.get(key, (0, 0, 0)):
             return f"{what} {key}: stored {stored.get(key)} but the postings give {rebuilt.get(key)}"
     return None
 
 
-def balances_match_postings(conn, ledger) -> str | None:
+def _rows_as_dict(rows) -> dict:
+    return {tuple(row[:-3]): tuple(int(v) for v in row[-3:]) for row in rows}
+
+
+def worker_credits(conn) -> dict[tuple[int, int, int, int], list[int]]:
+    """(worker, booking month, scheme, platform or 0) -> credits [worker, platform, state], from the
+    legs themselves: the compact rows' share columns and the multi-leg entries' postings."""
     worker, platform, state = PARTY_CODE["worker"], PARTY_CODE["platform"], PARTY_CODE["state"]
+    credits: dict[tuple[int, int, int, int], list[int]] = {}
+    sums = ", ".join(f"-sum({column})" for column in SHARE_COLUMNS)
+    for worker_id, month, platform_id, *shares in query(
+            conn, f"SELECT worker_id, booking_month, coalesce(platform_id, 0), {sums} FROM journal "
+                  "WHERE receivable_vnd IS NOT NULL GROUP BY worker_id, booking_month, coalesce(platform_id, 0)"):
+        for scheme in (1, 2, 3):
+            worker_vnd, platform_vnd = int(shares[2 * scheme - 2]), int(shares[2 * scheme - 1])
+            if worker_vnd or platform_vnd:
+                slot = credits.setdefault((worker_id, month, scheme, platform_id), [0, 0, 0])
+                slot[0] += worker_vnd
+                slot[1] += platform_vnd
+    for owner, month, scheme, platform_id, *amounts in query(
+            conn, "SELECT p.owner_id, j.booking_month, p.scheme, coalesce(j.platform_id, 0), "
+                  f"-sum(CASE WHEN p.party = {worker} THEN p.amount_vnd ELSE 0 END), "
+                  f"-sum(CASE WHEN p.party = {platform} THEN p.amount_vnd ELSE 0 END), "
+                  f"-sum(CASE WHEN p.party = {state} THEN p.amount_vnd ELSE 0 END) "
+                  f"FROM posting p JOIN journal j ON j.id = p.entry_id WHERE p.account_kind = {_WORKER} "
+                  "GROUP BY p.owner_id, j.booking_month, p.scheme, coalesce(j.platform_id, 0)"):
+        slot = credits.setdefault((owner, month, scheme, platform_id), [0, 0, 0])
+        for index, amount in enumerate(amounts):
+            slot[index] += int(amount)
+    return credits
+
+
+def balances_match_postings(conn, ledger) -> str | None:
+    credits = worker_credits(conn)
     problem = _compare(
-        conn,
-        "SELECT worker_id, month, scheme, platform_id, worker_vnd, platform_vnd, subsidy_vnd FROM worker_month",
-        "SELECT p.owner_id, j.booking_month, p.scheme, coalesce(j.platform_id, 0), "
-        f"-sum(CASE WHEN p.party = {worker} THEN p.amount_vnd ELSE 0 END), "
-        f"-sum(CASE WHEN p.party = {platform} THEN p.amount_vnd ELSE 0 END), "
-        f"-sum(CASE WHEN p.party = {state} THEN p.amount_vnd ELSE 0 END) "
-        f"FROM legs p JOIN journal j ON j.id = p.entry_id WHERE p.account_kind = {_WORKER} "
-        "GROUP BY p.owner_id, j.booking_month, p.scheme, coalesce(j.platform_id, 0)",
+        _rows_as_dict(query(conn, "SELECT worker_id, month, scheme, platform_id, worker_vnd, platform_vnd, "
+                                  "subsidy_vnd FROM worker_month")),
+        {key: tuple(values) for key, values in credits.items()},
         "worker aggregate (worker, month, scheme, platform)",
     )
     if problem:
         return problem
+    by_platform: dict[tuple[int, int, int], list[int]] = {}
+    for (_worker, month, scheme, platform_id), (worker_vnd, platform_vnd, _state) in credits.items():
+        if platform_id:
+            slot = by_platform.setdefault((platform_id, month, scheme), [0, 0, 0])
+            slot[0] += worker_vnd
+            slot[1] += platform_vnd
     return _compare(
-        conn,
-        "SELECT platform_id, month, scheme, worker_vnd, platform_vnd, 0 FROM platform_month",
-        f"SELECT j.platform_id, j.booking_month, p.scheme, "
-        f"-sum(CASE WHEN p.party = {worker} THEN p.amount_vnd ELSE 0 END), "
-        f"-sum(CASE WHEN p.party = {platform} THEN p.amount_vnd ELSE 0 END), 0 "
-        f"FROM legs p JOIN journal j ON j.id = p.entry_id WHERE p.account_kind = {_WORKER} "
-        "AND j.platform_id IS NOT NULL GROUP BY j.platform_id, j.booking_month, p.scheme",
+        _rows_as_dict(query(conn, "SELECT platform_id, month, scheme, worker_vnd, platform_vnd, 0 FROM platform_month")),
+        {key: tuple(values) for key, values in by_platform.items()},
         "platform aggregate (platform, month, scheme)",
     )
 
 
 def platform_receivables_match_dues(conn, ledger) -> str | None:
-    """Each platform's receivable equals the shares credited to workers from its events."""
-    rows = query(conn, "SELECT j.platform_id, sum(p.amount_vnd) FROM legs p JOIN journal j ON j.id = p.entry_id "
+    """Each platform's receivable equals the shares credited to workers from its events (a compact
+    row's own balance is `entries_balance`; here the multi-leg entries that name a platform)."""
+    rows = query(conn, "SELECT j.platform_id, sum(p.amount_vnd) FROM posting p JOIN journal j ON j.id = p.entry_id "
                        f"WHERE j.platform_id IS NOT NULL AND p.account_kind IN ({_WORKER}, {int(AccountKind.platform)}) "
                        "GROUP BY j.platform_id HAVING sum(p.amount_vnd) <> 0 LIMIT 1")
     return f"platform {rows[0][0]}: receivable and worker credits differ by {rows[0][1]}" if rows else None
@@ -211,9 +239,12 @@ def payer_balances_match_receivables(conn, ledger) -> str | None:
     """Bills + interest − payments = each platform's receivable (less dues not yet billed);
     claims − payments = the state's receivable; and the replay settles every dong of every payment."""
     last = query(conn, "SELECT max(month) FROM money_close")[0][0] or 0
-    receivable = {int(owner): int(total) for owner, total in query(
-        conn, f"SELECT owner_id, sum(amount_vnd) FROM legs WHERE account_kind = {int(AccountKind.platform)} "
-              "GROUP BY owner_id")}
+    receivable: dict[int, int] = {}
+    for owner, total in [*query(conn, "SELECT platform_id, sum(receivable_vnd) FROM journal "
+                                      "WHERE receivable_vnd IS NOT NULL GROUP BY platform_id"),
+                         *query(conn, f"SELECT owner_id, sum(amount_vnd) FROM posting "
+                                      f"WHERE account_kind = {int(AccountKind.platform)} GROUP BY owner_id")]:
+        receivable[int(owner)] = receivable.get(int(owner), 0) + int(total)
     unbilled = {int(platform): int(total) for platform, total in query(
         conn, "SELECT platform_id, sum(worker_vnd + platform_vnd) FROM platform_month WHERE month > ? "
               "GROUP BY platform_id", (last,))}
