@@ -22,11 +22,12 @@ from ledger.accounts import PARTY_CODE, AccountKind, EntryType
 from ledger.schema import COMPACT_COLUMNS
 from ledger.store import add_to_rows, execute_many, insert_rows, query
 
-#: What `write_block` writes of an entry. `recorded_at` is the block's; `occurred_at` is stored as
-#: `occurred_us` (the hash covers the text, rebuilt by `occurred_text`): 35 bytes less per event.
+#: What `write_block` writes of an entry. `recorded_at` is the block's; an event's or a refund's
+#: `occurred_at` is stored as `occurred_us` (the hash covers the text, rebuilt by `occurred_text`):
+#: 35 bytes less per event. Other entries keep their `occurred_at` text (a payment's is a date).
 JOURNAL_COLUMNS = (
     "id", "block_id", "entry_type", "platform_id", "event_id", "payload_hash", "worker_id", "kind",
-    "amount_vnd", "occurred_us", "occurred_month", "booking_month", "rules_version_id",
+    "amount_vnd", "occurred_at", "occurred_us", "occurred_month", "booking_month", "rules_version_id",
     "original_entry_id", "entry_hash", *COMPACT_COLUMNS,
 )
 #: Bytes of an entry's hash kept in its row. The block hash chains the entries' full 32-byte
@@ -183,7 +184,10 @@ def write_block(conn: Connection, entries: Sequence[NewEntry | tuple], *, record
                     slot[2] += credit
         if total != 0:
             raise UnbalancedEntry(f"entry {entry_id} ({event_id}) legs sum to {total}")
+        occurred = (occurred_at, None)
         if entry_type in compact_types:  # its legs go into its own row, not into `posting`
+            if occurred_at is not None:
+                occurred = (None, to_us(occurred_at))
             del posting_rows[len(posting_rows) - leg_number:]
             compact = [0] * 7
             for account_kind, _owner, scheme, party, amount in legs:
@@ -199,7 +203,7 @@ def write_block(conn: Connection, entries: Sequence[NewEntry | tuple], *, record
                         legs])
         add_hash(sealed)
         add_journal((entry_id, block_id, entry_type, platform_id, event_id, digest, worker_id, kind, amount_vnd,
-                     None if occurred_at is None else to_us(occurred_at), occurred_month, month, rules_version_id,
+                     *occurred, occurred_month, month, rules_version_id,
                      original_entry_id, sealed[:ENTRY_HASH_KEPT], *compact))
     sealed_block = block_hash(prev_hash, block_id, hashes)
     # What each platform owes: the worker- and platform-party credits of its events (platform id 0 = none).
