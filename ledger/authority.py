@@ -111,7 +111,7 @@ def authority_aggregates(ledger: Ledger, month_label: str, min_cell_workers: int
             conn, "SELECT w.province, j.platform_id, j.kind, p.owner_id, "
                   f"-sum(CASE WHEN p.party = {worker_party} THEN p.amount_vnd ELSE 0 END), "
                   f"-sum(CASE WHEN p.party = {platform_party} THEN p.amount_vnd ELSE 0 END) "
-                  "FROM posting p JOIN journal j ON j.id = p.entry_id JOIN worker w ON w.id = p.owner_id "
+                  "FROM legs p JOIN journal j ON j.id = p.entry_id JOIN worker w ON w.id = p.owner_id "
                   f"WHERE j.booking_month = ? AND p.account_kind = {int(AccountKind.worker)} "
                   f"AND j.entry_type IN ({int(EntryType.event)}, {int(EntryType.refund)}) "
                   "GROUP BY w.province, j.platform_id, j.kind, p.owner_id", (month,))

@@ -41,6 +41,7 @@ PARQUET_TABLES = (
     ("rules_version", "id", ()),
     ("journal", "id", ()),
     ("posting", "entry_id, leg", ()),
+    ("legs", "entry_id, leg", ()),  # the view: every leg, the compact rows' ones included (docs/accounts.md)
     ("block", "id", ()),
     ("month_close", "month", ()),
     ("household_tier", "id", ()),
@@ -92,7 +93,8 @@ def export_parquet(ledger: Ledger, folder: str | Path) -> dict:
     manifest: dict = {"format": "ansinh-parquet-1", "tables": {}}
     with consistent_snapshot(ledger) as conn:
         for table, order, left_out in PARQUET_TABLES:
-            columns = [column for column in SQLModel.metadata.tables[table].columns if column.name not in left_out]
+            source = SQLModel.metadata.tables["posting" if table == "legs" else table]
+            columns = [column for column in source.columns if column.name not in left_out]
             schema = pa.schema([pa.field(column.name, _arrow_type(column)) for column in columns])
             names = ", ".join(column.name for column in columns)
             path = folder / f"{table}.parquet"
@@ -165,13 +167,13 @@ def _write_beancount(conn, out: IO[str]) -> int:
     out.write("1970-01-01 commodity VND\n\n")
     if first is None:
         return 0
-    for rows in _stream(conn, "SELECT DISTINCT account_kind, owner_id, scheme, party FROM posting "
+    for rows in _stream(conn, "SELECT DISTINCT account_kind, owner_id, scheme, party FROM legs "
                               "ORDER BY account_kind, owner_id, scheme, party"):
         for kind, owner, scheme, party in rows:
             out.write(f"{_day(first)} open {beancount_account(kind, owner, scheme, party, platform_names)} VND\n")
     out.write("\n")
     legs = (leg for rows in _stream(conn, "SELECT entry_id, account_kind, owner_id, scheme, party, amount_vnd "
-                                          "FROM posting ORDER BY entry_id, leg") for leg in rows)
+                                          "FROM legs ORDER BY entry_id, leg") for leg in rows)
     pending = next(legs, None)
     written = 0
     for rows in _stream(conn, "SELECT id, entry_type, platform_id, event_id, booking_month, occurred_month, "

@@ -31,6 +31,7 @@ from ledger.accounts import NO_PARTY, NO_SCHEME, PARTY_CODE, SCHEME_CODE, Accoun
 from ledger.books import Ledger, iso_utc
 from ledger.events import ACCEPTED, DUPLICATE, KIND_INDEX, Rejection, ValidEvent, check_event, next_month
 from ledger.postings import collector_paused, next_entry_id, write_block
+from ledger.schema import SHARE_COLUMNS
 from ledger.store import fetch_in, fetch_unique, lock_chain_head, query
 from rules import SHARE_KEYS, event_shares_vnd, refund_reversals_vnd, shares_matrix_vnd
 
@@ -280,26 +281,21 @@ def _load_booked(conn, valid: list[ValidEvent], platform_ids: dict[str, int]) ->
 def _load_refund_history(conn, originals: dict[int, _Booked]) -> None:
     """Original shares, amount refunded so far and each share reversed so far (RULES.md §5 C and R).
 
-    Two index lookups, no join: the refunds of the originals (journal by original id),
-    then the worker legs of the originals and of those refunds (postings by entry id).
+    Two index lookups, no join: the refunds of the originals (journal by original id), each
+    with its reversed shares, and the originals' shares (journal by id; the compact layout
+    keeps an event's legs in its row).
     """
-    index_of = {account: position for position, account in enumerate(SHARE_ACCOUNTS)}
     for state in originals.values():
-        state.shares_vnd = (0,) * 6
         state.reversed_vnd = [0] * 6
-    refunds = fetch_in(conn, "SELECT id, original_entry_id, amount_vnd FROM journal "
-                             "WHERE original_entry_id IN ({marks})", originals)
-    original_of = {refund_id: original_id for refund_id, original_id, _amount in refunds}
-    for _refund_id, original_id, amount in refunds:
-        originals[original_id].refunded_vnd += int(amount)
-    shares = {entry_id: [0] * 6 for entry_id in originals}
-    worker = int(AccountKind.worker)
-    for entry_id, scheme, party, amount in fetch_in(
-            conn, f"SELECT entry_id, scheme, party, amount_vnd FROM posting WHERE account_kind = {worker} "
-                  "AND entry_id IN ({marks})", [*originals, *original_of]):
-        if entry_id in shares:
-            shares[entry_id][index_of[(scheme, party)]] = -int(amount)
-        else:
-            originals[original_of[entry_id]].reversed_vnd[index_of[(scheme, party)]] += int(amount)
-    for entry_id, values in shares.items():
-        originals[entry_id].shares_vnd = tuple(values)
+    for _refund_id, original_id, amount, *reversed_vnd in fetch_in(
+            conn, f"SELECT id, original_entry_id, amount_vnd, {_SHARES_SELECTED} FROM journal "
+                  "WHERE original_entry_id IN ({marks})", originals):
+        state = originals[original_id]
+        state.refunded_vnd += int(amount)
+        state.reversed_vnd = [done + int(now) for done, now in zip(state.reversed_vnd, reversed_vnd)]
+    for entry_id, *shares in fetch_in(conn, f"SELECT id, {_SHARES_SELECTED} FROM journal WHERE id IN ({{marks}})",
+                                      originals):
+        originals[entry_id].shares_vnd = tuple(-int(share) for share in shares)
+
+
+_SHARES_SELECTED = ", ".join(SHARE_COLUMNS)

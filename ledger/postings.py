@@ -12,21 +12,69 @@ from __future__ import annotations
 import gc
 import hashlib
 from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 from typing import Iterator, NamedTuple, Sequence
 
 import orjson
 from sqlalchemy import Connection
 
-from ledger.accounts import PARTY_CODE, AccountKind
+from ledger.accounts import PARTY_CODE, AccountKind, EntryType
+from ledger.schema import COMPACT_COLUMNS
 from ledger.store import add_to_rows, execute_many, insert_rows, query
 
+#: What `write_block` writes of an entry. `recorded_at` is the block's; an event's or a refund's
+#: `occurred_at` is stored as `occurred_us` (the hash covers the text, rebuilt by `occurred_text`):
+#: 35 bytes less per event. Other entries keep their `occurred_at` text (a payment's is a date).
 JOURNAL_COLUMNS = (
     "id", "block_id", "entry_type", "platform_id", "event_id", "payload_hash", "worker_id", "kind",
-    "amount_vnd", "occurred_at", "occurred_month", "booking_month", "recorded_at", "rules_version_id",
-    "original_entry_id", "entry_hash",
+    "amount_vnd", "occurred_at", "occurred_us", "occurred_month", "booking_month", "rules_version_id",
+    "original_entry_id", "entry_hash", *COMPACT_COLUMNS,
 )
+#: Bytes of an entry's hash kept in its row. The block hash chains the entries' full 32-byte
+#: hashes, recomputed from the rows; the 8 bytes kept per entry only let `verify` name which
+#: entry of a bad block changed (a forger who rewrites them must still match the block hash).
+#: Rows written before revision 0007 keep all 32 bytes; `verify` compares as many as are kept.
+ENTRY_HASH_KEPT = 8
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_ONE_US = timedelta(microseconds=1)
+
+
+def occurred_us(text: str | None) -> int | None:
+    """'YYYY-MM-DDTHH:MM:SS.ffffffZ' (the journal's occurred_at) as microseconds since 1970 UTC."""
+    if text is None:
+        return None
+    return (datetime.fromisoformat(text[:-1]).replace(tzinfo=timezone.utc) - _EPOCH) // _ONE_US
+
+
+def occurred_text(micros: int | None) -> str | None:
+    """The text `occurred_us` came from (what the entry hash covers)."""
+    if micros is None:
+        return None
+    moment = _EPOCH + timedelta(microseconds=micros)
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (moment.year, moment.month, moment.day, moment.hour,
+                                                   moment.minute, moment.second, moment.microsecond)
 POSTING_COLUMNS = ("entry_id", "leg", "account_kind", "owner_id", "scheme", "party", "amount_vnd")
 _WORKER, _PLATFORM_PARTY, _STATE_PARTY = PARTY_CODE["worker"], PARTY_CODE["platform"], PARTY_CODE["state"]
+#: Entry types kept in the compact layout: their legs live in the journal row (docs/accounts.md).
+COMPACT_TYPES = frozenset((int(EntryType.event), int(EntryType.refund)))
+_NO_SHARES = (None,) * len(COMPACT_COLUMNS)
+
+
+def compact_legs(platform_id: int, worker_id: int, receivable_vnd: int, shares: Sequence[int]) -> tuple:
+    """The legs of a compact row, in the order they were written and hashed: the platform
+    receivable, then each non-zero share on the worker's (scheme, party) account."""
+    if receivable_vnd == 0 and not any(shares):
+        return ()
+    legs = [(_PLATFORM_KIND, platform_id, 0, 0, receivable_vnd)]
+    for (scheme, party), amount in zip(_SHARE_ACCOUNTS, shares):
+        if amount:
+            legs.append((_WORKER_KIND, worker_id, scheme, party, amount))
+    return tuple(legs)
+
+
+_PLATFORM_KIND, _WORKER_KIND = int(AccountKind.platform), int(AccountKind.worker)
+_SHARE_ACCOUNTS = tuple((scheme, party) for scheme in (1, 2, 3) for party in (1, 2))  # SHARE_COLUMNS order
+_SHARE_INDEX = {account: index for index, account in enumerate(_SHARE_ACCOUNTS)}
 
 
 class Leg(NamedTuple):
@@ -109,6 +157,7 @@ def write_block(conn: Connection, entries: Sequence[NewEntry | tuple], *, record
     worker_delta: dict[tuple[int, int, int, int], list[int]] = {}  # (worker, month, scheme, platform or 0)
     add_posting, add_journal, add_hash = posting_rows.append, journal_rows.append, hashes.append
     worker_kind, worker_party, platform_party = int(AccountKind.worker), _WORKER, _PLATFORM_PARTY
+    compact_types, share_index, no_shares, to_us = COMPACT_TYPES, _SHARE_INDEX, _NO_SHARES, occurred_us
     for entry in entries:
         (entry_type, platform_id, event_id, digest, worker_id, kind, amount_vnd, occurred_at, occurred_month,
          month, rules_version_id, original_entry_id, legs) = entry
@@ -135,13 +184,27 @@ def write_block(conn: Connection, entries: Sequence[NewEntry | tuple], *, record
                     slot[2] += credit
         if total != 0:
             raise UnbalancedEntry(f"entry {entry_id} ({event_id}) legs sum to {total}")
+        occurred = (occurred_at, None)
+        if entry_type in compact_types:  # its legs go into its own row, not into `posting`
+            if occurred_at is not None:
+                occurred = (None, to_us(occurred_at))
+            del posting_rows[len(posting_rows) - leg_number:]
+            compact = [0] * 7
+            for account_kind, _owner, scheme, party, amount in legs:
+                if account_kind == worker_kind:
+                    compact[1 + share_index[(scheme, party)]] = amount
+                else:
+                    compact[0] = amount
+        else:
+            compact = no_shares
         sealed = _seal([entry_id, block_id, recorded_at,
                         [entry_type, platform_id, event_id, None if digest is None else bytes(digest).hex(), worker_id,
                          kind, amount_vnd, occurred_at, occurred_month, month, rules_version_id, original_entry_id],
                         legs])
         add_hash(sealed)
         add_journal((entry_id, block_id, entry_type, platform_id, event_id, digest, worker_id, kind, amount_vnd,
-                     occurred_at, occurred_month, month, recorded_at, rules_version_id, original_entry_id, sealed))
+                     *occurred, occurred_month, month, rules_version_id,
+                     original_entry_id, sealed[:ENTRY_HASH_KEPT], *compact))
     sealed_block = block_hash(prev_hash, block_id, hashes)
     # What each platform owes: the worker- and platform-party credits of its events (platform id 0 = none).
     platform_delta: dict[tuple[int, int, int], list[int]] = {}

@@ -147,7 +147,7 @@ def postings_digest(conn, month: int) -> tuple[str, int]:
     digest = hashlib.sha256()
     count = 0
     for rows in stream_rows(conn, "SELECT p.entry_id, p.leg, p.account_kind, p.owner_id, p.scheme, p.party, "
-                                  "p.amount_vnd FROM posting p JOIN journal j ON j.id = p.entry_id "
+                                  "p.amount_vnd FROM legs p JOIN journal j ON j.id = p.entry_id "
                                   "WHERE j.booking_month = ? ORDER BY p.entry_id, p.leg", (month,)):
         # One line per posting, its seven integers joined by commas (the same bytes as str() of each).
         digest.update("".join(["%d,%d,%d,%d,%d,%d,%d\n" % row for row in rows]).encode())

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from sqlalchemy import BigInteger, Index, LargeBinary, SmallInteger, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, Index, Integer, LargeBinary, SmallInteger, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 SCHEMA_REVISION = "0001"
@@ -66,7 +66,9 @@ class JournalEntry(SQLModel, table=True):
         Index("journal_original", "original_entry_id", postgresql_where=text("original_entry_id IS NOT NULL"),
               sqlite_where=text("original_entry_id IS NOT NULL")),
     )
-    id: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    # On SQLite the id is the rowid itself (INTEGER PRIMARY KEY): no second copy, no separate key index.
+    id: int = Field(sa_type=BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
+                    sa_column_kwargs={"autoincrement": False})
     block_id: int = Field(sa_type=BigInteger)
     entry_type: int = Field(sa_type=SmallInteger)
     platform_id: Optional[int] = None
@@ -78,14 +80,32 @@ class JournalEntry(SQLModel, table=True):
     occurred_at: Optional[str] = Field(default=None, sa_type=Text)
     occurred_month: Optional[int] = None
     booking_month: int
-    recorded_at: str = Field(sa_type=Text)
+    # Rows written since revision 0007 leave `recorded_at` to their block (the same for every entry
+    # of a block) and keep `occurred_at` as microseconds since 1970 UTC (`occurred_us`); the hash
+    # covers the same text as before (`ledger.postings.occurred_text`). Older rows keep their text.
+    recorded_at: Optional[str] = Field(default=None, sa_type=Text)
+    occurred_us: Optional[int] = Field(default=None, sa_type=BigInteger)
     rules_version_id: Optional[int] = None
     original_entry_id: Optional[int] = Field(default=None, sa_type=BigInteger)
     entry_hash: bytes = Field(sa_type=LargeBinary)
+    # The compact layout (revision 0006, docs/accounts.md): an event or refund carries its legs in
+    # its own row — the platform receivable and the six worker shares, + debit / − credit — and has
+    # no `posting` rows. NULL for the multi-leg entries (subsidy, claims, payments, interest).
+    receivable_vnd: Optional[int] = Field(default=None, sa_type=BigInteger)
+    si_worker_vnd: Optional[int] = Field(default=None, sa_type=BigInteger)
+    si_platform_vnd: Optional[int] = Field(default=None, sa_type=BigInteger)
+    oa_worker_vnd: Optional[int] = Field(default=None, sa_type=BigInteger)
+    oa_platform_vnd: Optional[int] = Field(default=None, sa_type=BigInteger)
+    ui_worker_vnd: Optional[int] = Field(default=None, sa_type=BigInteger)
+    ui_platform_vnd: Optional[int] = Field(default=None, sa_type=BigInteger)
 
 
 class Posting(SQLModel, table=True):
-    """One leg: + debit, − credit, in VND. Account = (account_kind, owner_id, scheme)."""
+    """One leg of a multi-leg entry: + debit, − credit, in VND. Account = (account_kind, owner_id, scheme).
+
+    Events and refunds keep their legs in their journal row (the compact layout); every leg
+    of the books, both kinds, is the view `legs` (`LEGS_VIEW`).
+    """
 
     __tablename__ = "posting"
     __table_args__ = {"sqlite_with_rowid": False}
@@ -257,6 +277,34 @@ STREAM_TABLE_STATEMENTS = (
 MONEY_TABLES = ("money_record", "money_close")
 
 
+#: The compact share columns of a journal row, in SHARE_KEYS order (scheme, party): each is the
+#: amount of the leg on the worker's account of that scheme for that party.
+SHARE_COLUMNS = ("si_worker_vnd", "si_platform_vnd", "oa_worker_vnd", "oa_platform_vnd", "ui_worker_vnd",
+                 "ui_platform_vnd")
+COMPACT_COLUMNS = ("receivable_vnd", *SHARE_COLUMNS)
+#: `compact_entries_balance`: a compact row's receivable and its six shares sum to zero (a CHECK).
+COMPACT_BALANCE_CHECK = ("receivable_vnd IS NULL OR (" + " AND ".join(f"{c} IS NOT NULL" for c in SHARE_COLUMNS)
+                         + " AND receivable_vnd + " + " + ".join(SHARE_COLUMNS) + " = 0)")
+
+
+def _legs_view() -> str:
+    """Every leg of the books, numbered as `write_block` hashes them: the `posting` rows, and for
+    each compact row leg 0 the platform receivable, then its non-zero shares in SHARE_KEYS order."""
+    nonzero = [f"(CASE WHEN {c} <> 0 THEN 1 ELSE 0 END)" for c in SHARE_COLUMNS]
+    parts = ["SELECT entry_id, leg, account_kind, owner_id, scheme, party, amount_vnd FROM posting",
+             "SELECT id, 0, 2, platform_id, 0, 0, receivable_vnd FROM journal "
+             "WHERE receivable_vnd IS NOT NULL AND (" + " OR ".join(f"{c} <> 0" for c in SHARE_COLUMNS) + ")"]
+    for index, column in enumerate(SHARE_COLUMNS):
+        scheme, party = index // 2 + 1, index % 2 + 1
+        leg = " + ".join(["1", *nonzero[:index]])
+        parts.append(f"SELECT id, {leg}, 1, worker_id, {scheme}, {party}, {column} FROM journal "
+                     f"WHERE receivable_vnd IS NOT NULL AND {column} <> 0")
+    return "CREATE VIEW legs (entry_id, leg, account_kind, owner_id, scheme, party, amount_vnd) AS\n" + \
+        "\nUNION ALL ".join(parts)
+
+
+LEGS_VIEW = _legs_view()
+
 SQLITE_GUARDS = [
     *[
         f"""CREATE TRIGGER {table}_append_only_update BEFORE UPDATE ON {table}
@@ -268,15 +316,29 @@ SQLITE_GUARDS = [
             BEGIN SELECT RAISE(ABORT, 'append_only: DELETE from {table} refused'); END"""
         for table in APPEND_ONLY_TABLES
     ],
-    """CREATE TRIGGER journal_guard BEFORE INSERT ON journal BEGIN
-         SELECT RAISE(ABORT, 'closed_months_frozen: entry booked into a closed month')
-           WHERE NEW.booking_month <= (SELECT max(month) FROM month_close);
-         SELECT RAISE(ABORT, 'entries_balance: postings of the entry do not sum to zero')
-           WHERE (SELECT coalesce(sum(amount_vnd), 0) FROM posting WHERE entry_id = NEW.id) <> 0;
-       END""",
     """CREATE TRIGGER posting_guard BEFORE INSERT ON posting BEGIN
          SELECT RAISE(ABORT, 'entries_balance: postings of a recorded entry are frozen')
            WHERE EXISTS (SELECT 1 FROM journal WHERE id = NEW.entry_id);
+       END""",
+]
+
+# A compact row (an event or a refund) is balanced by its CHECK; only a multi-leg entry's postings
+# are summed, by the second trigger (a WHEN clause skips it for compact rows: the per-row probe of
+# `posting` was a third of the ingest's insert time). A compact row may have no postings at all.
+SQLITE_JOURNAL_GUARDS = [
+    "DROP TRIGGER IF EXISTS journal_guard",
+    """CREATE TRIGGER journal_guard BEFORE INSERT ON journal BEGIN
+         SELECT RAISE(ABORT, 'closed_months_frozen: entry booked into a closed month')
+           WHERE NEW.booking_month <= (SELECT max(month) FROM month_close);
+       END""",
+    """CREATE TRIGGER journal_balance_guard BEFORE INSERT ON journal WHEN NEW.receivable_vnd IS NULL BEGIN
+         SELECT RAISE(ABORT, 'entries_balance: postings of the entry do not sum to zero')
+           WHERE (SELECT coalesce(sum(amount_vnd), 0) FROM posting WHERE entry_id = NEW.id) <> 0;
+       END""",
+    """CREATE TRIGGER journal_compact_guard BEFORE INSERT ON journal WHEN NEW.receivable_vnd IS NOT NULL BEGIN
+         SELECT RAISE(ABORT, 'compact_entries_balance: a compact entry does not balance')
+           WHERE NOT (""" + COMPACT_BALANCE_CHECK.replace("receivable_vnd", "NEW.receivable_vnd").replace(
+        "si_", "NEW.si_").replace("oa_", "NEW.oa_").replace("ui_", "NEW.ui_") + """);
        END""",
 ]
 
@@ -292,7 +354,8 @@ POSTGRES_JOURNAL_GUARD = """CREATE OR REPLACE FUNCTION ansinh_journal_guard() RE
            RAISE EXCEPTION 'closed_months_frozen: entry % booked into a closed month', bad_id;
          END IF;
          SELECT n.id INTO bad_id FROM new_rows n
-           WHERE (SELECT coalesce(sum(p.amount_vnd), 0) FROM posting p WHERE p.entry_id = n.id) <> 0 LIMIT 1;
+           WHERE n.receivable_vnd IS NULL
+             AND (SELECT coalesce(sum(p.amount_vnd), 0) FROM posting p WHERE p.entry_id = n.id) <> 0 LIMIT 1;
          IF bad_id IS NOT NULL THEN
            RAISE EXCEPTION 'entries_balance: postings of entry % do not sum to zero', bad_id;
          END IF;
@@ -322,8 +385,20 @@ POSTGRES_GUARDS = [
 ]
 
 
+#: On PostgreSQL a compact row's balance is a table CHECK (SQLite cannot add one to an existing table).
+POSTGRES_COMPACT_CHECK = (f"ALTER TABLE journal ADD CONSTRAINT compact_entries_balance CHECK ({COMPACT_BALANCE_CHECK})")
+
+
 def guard_statements(dialect_name: str) -> list[str]:
+    """The guards of revision 0001 (the journal's own are replaced by `compact_guard_statements`)."""
     return POSTGRES_GUARDS if dialect_name == "postgresql" else SQLITE_GUARDS
+
+
+def compact_guard_statements(dialect_name: str) -> list[str]:
+    """Revision 0006: the journal's guards for the compact layout, its CHECK, and the `legs` view."""
+    if dialect_name == "postgresql":
+        return [POSTGRES_JOURNAL_GUARD, POSTGRES_COMPACT_CHECK, "DROP VIEW IF EXISTS legs", LEGS_VIEW]
+    return [*SQLITE_JOURNAL_GUARDS, "DROP VIEW IF EXISTS legs", LEGS_VIEW]
 
 
 def append_only_statements(dialect_name: str, tables: tuple[str, ...]) -> list[str]:

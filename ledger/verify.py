@@ -18,7 +18,8 @@ from ledger.accounts import PARTY_CODE, SCHEME_NAME, AccountKind, EntryType
 from ledger.books import Ledger, version_from_document
 from ledger.close import subsidies_for_month
 from ledger.events import month_text, parse_month
-from ledger.postings import block_hash, entry_hash
+from ledger.postings import ENTRY_HASH_KEPT, block_hash, compact_legs, entry_hash, occurred_text
+from ledger.schema import COMPACT_COLUMNS, SHARE_COLUMNS
 from ledger.store import consistent_snapshot, query
 
 _WORKER = int(AccountKind.worker)
@@ -31,60 +32,97 @@ class Check(NamedTuple):
 
 
 def entries_balance(conn, ledger) -> str | None:
+    """Every entry's legs sum to zero: a multi-leg entry's postings, a compact row's receivable and shares."""
     rows = query(conn, "SELECT entry_id, sum(amount_vnd) FROM posting GROUP BY entry_id "
                        "HAVING sum(amount_vnd) <> 0 ORDER BY entry_id LIMIT 1")
-    return f"entry {rows[0][0]} does not balance: its postings sum to {rows[0][1]}" if rows else None
+    if rows:
+        return f"entry {rows[0][0]} does not balance: its postings sum to {rows[0][1]}"
+    rows = query(conn, f"SELECT id, {' + '.join(COMPACT_COLUMNS)} FROM journal WHERE receivable_vnd IS NOT NULL "
+                       f"AND coalesce({' + '.join(COMPACT_COLUMNS)}, 1) <> 0 ORDER BY id LIMIT 1")
+    return f"entry {rows[0][0]} does not balance: its receivable and shares sum to {rows[0][1]}" if rows else None
 
 
 def book_balances(conn, ledger) -> str | None:
-    total = query(conn, "SELECT coalesce(sum(amount_vnd), 0) FROM posting")[0][0]
+    total = int(query(conn, "SELECT coalesce(sum(amount_vnd), 0) FROM posting")[0][0]) + int(query(
+        conn, f"SELECT coalesce(sum({' + '.join(COMPACT_COLUMNS)}), 0) FROM journal WHERE receivable_vnd IS NOT NULL")[0][0])
     return None if int(total) == 0 else f"the book does not balance: all postings sum to {total}"
 
 
 def postings_belong_to_entries(conn, ledger) -> str | None:
     rows = query(conn, "SELECT p.entry_id FROM posting p LEFT JOIN journal j ON j.id = p.entry_id "
                        "WHERE j.id IS NULL ORDER BY p.entry_id LIMIT 1")
-    return f"postings of entry {rows[0][0]} have no journal entry" if rows else None
+    if rows:
+        return f"postings of entry {rows[0][0]} have no journal entry"
+    rows = query(conn, "SELECT p.entry_id FROM posting p JOIN journal j ON j.id = p.entry_id "
+                       "WHERE j.receivable_vnd IS NOT NULL ORDER BY p.entry_id LIMIT 1")
+    return f"entry {rows[0][0]} is compact but has postings too" if rows else None
 
 
-def _compare(conn, stored_sql: str, rebuilt_sql: str, what: str) -> str | None:
-    stored = {tuple(row[:-3]): tuple(int(v) for v in row[-3:]) for row in query(conn, stored_sql)}
-    rebuilt = {tuple(row[:-3]): tuple(int(v) for v in row[-3:]) for row in query(conn, rebuilt_sql)}
+def _compare(stored: dict, rebuilt: dict, what: str) -> str | None:
     for key in sorted(stored.keys() | rebuilt.keys()):
         if stored.get(key, (0, 0, 0)) != rebuilt.get(key, (0, 0, 0)):
             return f"{what} {key}: stored {stored.get(key)} but the postings give {rebuilt.get(key)}"
     return None
 
 
-def balances_match_postings(conn, ledger) -> str | None:
+def _rows_as_dict(rows) -> dict:
+    return {tuple(row[:-3]): tuple(int(v) for v in row[-3:]) for row in rows}
+
+
+def worker_credits(conn) -> dict[tuple[int, int, int, int], list[int]]:
+    """(worker, booking month, scheme, platform or 0) -> credits [worker, platform, state], from the
+    legs themselves: the compact rows' share columns and the multi-leg entries' postings."""
     worker, platform, state = PARTY_CODE["worker"], PARTY_CODE["platform"], PARTY_CODE["state"]
+    credits: dict[tuple[int, int, int, int], list[int]] = {}
+    sums = ", ".join(f"-sum({column})" for column in SHARE_COLUMNS)
+    for worker_id, month, platform_id, *shares in query(
+            conn, f"SELECT worker_id, booking_month, coalesce(platform_id, 0), {sums} FROM journal "
+                  "WHERE receivable_vnd IS NOT NULL GROUP BY worker_id, booking_month, coalesce(platform_id, 0)"):
+        for scheme in (1, 2, 3):
+            worker_vnd, platform_vnd = int(shares[2 * scheme - 2]), int(shares[2 * scheme - 1])
+            if worker_vnd or platform_vnd:
+                slot = credits.setdefault((worker_id, month, scheme, platform_id), [0, 0, 0])
+                slot[0] += worker_vnd
+                slot[1] += platform_vnd
+    for owner, month, scheme, platform_id, *amounts in query(
+            conn, "SELECT p.owner_id, j.booking_month, p.scheme, coalesce(j.platform_id, 0), "
+                  f"-sum(CASE WHEN p.party = {worker} THEN p.amount_vnd ELSE 0 END), "
+                  f"-sum(CASE WHEN p.party = {platform} THEN p.amount_vnd ELSE 0 END), "
+                  f"-sum(CASE WHEN p.party = {state} THEN p.amount_vnd ELSE 0 END) "
+                  f"FROM posting p JOIN journal j ON j.id = p.entry_id WHERE p.account_kind = {_WORKER} "
+                  "GROUP BY p.owner_id, j.booking_month, p.scheme, coalesce(j.platform_id, 0)"):
+        slot = credits.setdefault((owner, month, scheme, platform_id), [0, 0, 0])
+        for index, amount in enumerate(amounts):
+            slot[index] += int(amount)
+    return credits
+
+
+def balances_match_postings(conn, ledger) -> str | None:
+    credits = worker_credits(conn)
     problem = _compare(
-        conn,
-        "SELECT worker_id, month, scheme, platform_id, worker_vnd, platform_vnd, subsidy_vnd FROM worker_month",
-        "SELECT p.owner_id, j.booking_month, p.scheme, coalesce(j.platform_id, 0), "
-        f"-sum(CASE WHEN p.party = {worker} THEN p.amount_vnd ELSE 0 END), "
-        f"-sum(CASE WHEN p.party = {platform} THEN p.amount_vnd ELSE 0 END), "
-        f"-sum(CASE WHEN p.party = {state} THEN p.amount_vnd ELSE 0 END) "
-        f"FROM posting p JOIN journal j ON j.id = p.entry_id WHERE p.account_kind = {_WORKER} "
-        "GROUP BY p.owner_id, j.booking_month, p.scheme, coalesce(j.platform_id, 0)",
+        _rows_as_dict(query(conn, "SELECT worker_id, month, scheme, platform_id, worker_vnd, platform_vnd, "
+                                  "subsidy_vnd FROM worker_month")),
+        {key: tuple(values) for key, values in credits.items()},
         "worker aggregate (worker, month, scheme, platform)",
     )
     if problem:
         return problem
+    by_platform: dict[tuple[int, int, int], list[int]] = {}
+    for (_worker, month, scheme, platform_id), (worker_vnd, platform_vnd, _state) in credits.items():
+        if platform_id:
+            slot = by_platform.setdefault((platform_id, month, scheme), [0, 0, 0])
+            slot[0] += worker_vnd
+            slot[1] += platform_vnd
     return _compare(
-        conn,
-        "SELECT platform_id, month, scheme, worker_vnd, platform_vnd, 0 FROM platform_month",
-        f"SELECT j.platform_id, j.booking_month, p.scheme, "
-        f"-sum(CASE WHEN p.party = {worker} THEN p.amount_vnd ELSE 0 END), "
-        f"-sum(CASE WHEN p.party = {platform} THEN p.amount_vnd ELSE 0 END), 0 "
-        f"FROM posting p JOIN journal j ON j.id = p.entry_id WHERE p.account_kind = {_WORKER} "
-        "AND j.platform_id IS NOT NULL GROUP BY j.platform_id, j.booking_month, p.scheme",
+        _rows_as_dict(query(conn, "SELECT platform_id, month, scheme, worker_vnd, platform_vnd, 0 FROM platform_month")),
+        {key: tuple(values) for key, values in by_platform.items()},
         "platform aggregate (platform, month, scheme)",
     )
 
 
 def platform_receivables_match_dues(conn, ledger) -> str | None:
-    """Each platform's receivable equals the shares credited to workers from its events."""
+    """Each platform's receivable equals the shares credited to workers from its events (a compact
+    row's own balance is `entries_balance`; here the multi-leg entries that name a platform)."""
     rows = query(conn, "SELECT j.platform_id, sum(p.amount_vnd) FROM posting p JOIN journal j ON j.id = p.entry_id "
                        f"WHERE j.platform_id IS NOT NULL AND p.account_kind IN ({_WORKER}, {int(AccountKind.platform)}) "
                        "GROUP BY j.platform_id HAVING sum(p.amount_vnd) <> 0 LIMIT 1")
@@ -201,9 +239,12 @@ def payer_balances_match_receivables(conn, ledger) -> str | None:
     """Bills + interest − payments = each platform's receivable (less dues not yet billed);
     claims − payments = the state's receivable; and the replay settles every dong of every payment."""
     last = query(conn, "SELECT max(month) FROM money_close")[0][0] or 0
-    receivable = {int(owner): int(total) for owner, total in query(
-        conn, f"SELECT owner_id, sum(amount_vnd) FROM posting WHERE account_kind = {int(AccountKind.platform)} "
-              "GROUP BY owner_id")}
+    receivable: dict[int, int] = {}
+    for owner, total in [*query(conn, "SELECT platform_id, sum(receivable_vnd) FROM journal "
+                                      "WHERE receivable_vnd IS NOT NULL GROUP BY platform_id"),
+                         *query(conn, f"SELECT owner_id, sum(amount_vnd) FROM posting "
+                                      f"WHERE account_kind = {int(AccountKind.platform)} GROUP BY owner_id")]:
+        receivable[int(owner)] = receivable.get(int(owner), 0) + int(total)
     unbilled = {int(platform): int(total) for platform, total in query(
         conn, "SELECT platform_id, sum(worker_vnd + platform_vnd) FROM platform_month WHERE month > ? "
               "GROUP BY platform_id", (last,))}
@@ -227,9 +268,11 @@ def payer_balances_match_receivables(conn, ledger) -> str | None:
     return None
 
 
-_JOURNAL_HASHED = ("SELECT id, block_id, recorded_at, entry_type, platform_id, event_id, payload_hash, worker_id, "
-                   "kind, amount_vnd, occurred_at, occurred_month, booking_month, rules_version_id, "
-                   "original_entry_id, entry_hash FROM journal ORDER BY id")
+_JOURNAL_HASHED = ("SELECT j.id, j.block_id, coalesce(j.recorded_at, b.recorded_at), j.entry_type, j.platform_id, "
+                   "j.event_id, j.payload_hash, j.worker_id, j.kind, j.amount_vnd, j.occurred_at, j.occurred_month, "
+                   "j.booking_month, j.rules_version_id, j.original_entry_id, j.entry_hash, "
+                   + ", ".join(f"j.{column}" for column in COMPACT_COLUMNS) + ", j.occurred_us "
+                   "FROM journal j LEFT JOIN block b ON b.id = j.block_id ORDER BY j.id")
 _LEGS_HASHED = "SELECT entry_id, account_kind, owner_id, scheme, party, amount_vnd FROM posting ORDER BY entry_id, leg"
 
 
@@ -270,6 +313,12 @@ class _Walk:
                 fields = list(row[3:15])
                 if fields[3] is not None:
                     fields[3] = bytes(fields[3])
+                if row[23] is not None:  # a row keeps its time as text or as microseconds, never both
+                    fields[7] = occurred_text(row[23]) if fields[7] is None else ("two times", fields[7], row[23])
+                if row[16] is not None:  # a compact row: its legs are in the row (any postings are orphans)
+                    if legs:
+                        self.orphans.append(entry_id)
+                    legs = compact_legs(row[4], row[7], row[16], row[17:23])
                 fields.append(tuple(legs))
                 yield entry_id, row[1], entry_hash(entry_id, row[1], row[2], fields), bytes(row[15])
             while pending is not None:
@@ -279,6 +328,17 @@ class _Walk:
         finally:
             if cursor is not None:
                 cursor.close()
+
+
+def entry_hashes(conn):
+    """`(entry_id, block_id, full hash recomputed from the rows, hash kept in the row)`, in id order."""
+    return _Walk(conn)
+
+
+def kept_hash_matches(computed: bytes, stored: bytes) -> bool:
+    """An entry's recomputed hash against what its row keeps: 32 bytes (rows before revision 0007)
+    or the first `ENTRY_HASH_KEPT` bytes."""
+    return len(stored) >= ENTRY_HASH_KEPT and computed[:len(stored)] == stored
 
 
 def _entry_range(first: int | None, last: int | None) -> str:
@@ -302,7 +362,7 @@ def hash_chain_intact(conn, ledger) -> str | None:
     expected_id = 1
     walk = _Walk(conn)
     for entry_id, block_id, computed, stored in walk:
-        if computed != stored:
+        if not kept_hash_matches(computed, stored):
             return f"entry {entry_id} does not match its hash: a row or a leg was changed"
         if entry_id != expected_id:
             return (f"entry {expected_id} is missing: the journal jumps from entry {expected_id - 1} to {entry_id} "
@@ -315,7 +375,7 @@ def hash_chain_intact(conn, ledger) -> str | None:
                     f"({_entry_range(first, last)}): it was inserted or moved")
         by_block.setdefault(block_id, []).append(computed)
     if walk.orphans:
-        return f"postings of entry {walk.orphans[0]} have no journal entry"
+        return f"postings of entry {walk.orphans[0]} belong to no multi-leg journal entry"
     recorded_last = max((last for _first, last, _count in recorded.values() if last is not None), default=0)
     if recorded_last >= expected_id:
         return (f"entry {expected_id} is missing: the blocks recorded entries up to {recorded_last}, "
@@ -374,7 +434,7 @@ def anchor_problems(conn, anchors: list[Anchor]) -> list[str | None]:
     first_mismatch: int | None = None
     walk = _Walk(conn)
     for entry_id, block_id, computed, stored in walk:
-        if first_mismatch is None and computed != stored:
+        if first_mismatch is None and not kept_hash_matches(computed, stored):
             first_mismatch = entry_id
         hashes.setdefault(block_id, []).append(computed)
     last_block = max([*hashes, *(row[0] for row in query(conn, "SELECT max(id) FROM block") if row[0] is not None)],

@@ -389,7 +389,7 @@ def from_db(url: str) -> Population:
                       f"GROUP BY worker_id, booking_month, platform_id, kind")
             share_rows = query(
                 conn, f"SELECT j.worker_id, j.booking_month, j.platform_id, j.kind, p.scheme, p.party, "
-                      f"-sum(p.amount_vnd) FROM posting p JOIN journal j ON j.id = p.entry_id "
+                      f"-sum(p.amount_vnd) FROM legs p JOIN journal j ON j.id = p.entry_id "
                       f"WHERE p.account_kind = {int(AccountKind.worker)} "
                       f"AND j.entry_type IN ({int(EntryType.event)}, {int(EntryType.refund)}) "
                       f"GROUP BY j.worker_id, j.booking_month, j.platform_id, j.kind, p.scheme, p.party")

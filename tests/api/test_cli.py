@@ -285,8 +285,8 @@ def test_verify_exits_non_zero_and_names_the_first_discrepancy_on_tampered_books
 
     worked_example(tmp_path, db)
     with sqlite3.connect(tmp_path / "cli.db") as conn:  # an attacker with file access drops the guard first
-        conn.execute("DROP TRIGGER posting_append_only_update")
-        conn.execute("UPDATE posting SET amount_vnd = amount_vnd + 1 WHERE entry_id = 1 AND leg = 0")
+        conn.execute("DROP TRIGGER journal_append_only_update")
+        conn.execute("UPDATE journal SET receivable_vnd = receivable_vnd + 1 WHERE id = 1")
     result = run("verify", "--db", db)
     assert result.exit_code != 0
     assert "FAIL" in result.stdout and "entry 1" in unwrapped(result.stdout)

@@ -19,9 +19,10 @@ from typer.testing import CliRunner
 from api.cli import app
 from ledger.close import close_month, import_tiers
 from ledger.ingest import ingest_batch
-from ledger.postings import block_hash, entry_hash
+from ledger.postings import block_hash, entry_hash, occurred_us
+from ledger.schema import LEGS_VIEW, SHARE_COLUMNS
 from ledger.store import query
-from ledger.verify import Anchor, verify
+from ledger.verify import Anchor, entry_hashes, verify
 from ledger.schema import SQLModel
 from tests.conftest import _drop_schema, _fresh_postgres_url
 from tests.ledger.factories import WORKER_A, WORKER_B, WORKER_C, event, refund
@@ -109,6 +110,9 @@ def copy(request, template, tmp_path):
         for table in TABLES:
             conn.execute(f"CREATE TABLE {schema}.{table} (LIKE {source_schema}.{table} INCLUDING ALL)")
             conn.execute(f"INSERT INTO {schema}.{table} SELECT * FROM {source_schema}.{table}")
+        conn.execute(f"SET search_path TO {schema}")
+        conn.execute(LEGS_VIEW)
+        conn.execute("ALTER TABLE journal DROP CONSTRAINT IF EXISTS compact_entries_balance")  # a guard too
     ledger = open_books(url.rsplit("%3D", 1)[0] + "%3D" + schema)
     yield ledger, anchors
     ledger.close()
@@ -152,7 +156,16 @@ def change_a_journal_amount(ledger, entry_id):
     return entry_id
 
 
+def is_compact(ledger, entry_id) -> bool:
+    """An event or refund keeps its legs in its journal row (docs/accounts.md)."""
+    return sql(ledger, "SELECT receivable_vnd FROM journal WHERE id = :e", e=entry_id)[0][0] is not None
+
+
 def move_money_between_two_legs(ledger, entry_id):
+    if is_compact(ledger, entry_id):
+        sql(ledger, "UPDATE journal SET receivable_vnd = receivable_vnd - 7, si_worker_vnd = si_worker_vnd + 7 "
+                    "WHERE id = :e", e=entry_id)
+        return entry_id
     sql(ledger, "UPDATE posting SET amount_vnd = amount_vnd - 7 WHERE entry_id = :e AND leg = 0", e=entry_id)
     sql(ledger, "UPDATE posting SET amount_vnd = amount_vnd + 7 WHERE entry_id = :e AND leg = 1", e=entry_id)
     return entry_id
@@ -170,13 +183,18 @@ def delete_the_entry_and_its_legs(ledger, entry_id):
 
 
 def delete_one_leg(ledger, entry_id):
+    if is_compact(ledger, entry_id):
+        shares = sql(ledger, f"SELECT {', '.join(SHARE_COLUMNS)} FROM journal WHERE id = :e", e=entry_id)[0]
+        last = max(index for index, share in enumerate(shares) if share)
+        sql(ledger, f"UPDATE journal SET {SHARE_COLUMNS[last]} = 0 WHERE id = :e", e=entry_id)
+        return entry_id
     sql(ledger, "DELETE FROM posting WHERE entry_id = :e AND leg = (SELECT max(leg) FROM posting "
                 "WHERE entry_id = :e)", e=entry_id)
     return entry_id
 
 
 def insert_a_balanced_pair_of_legs(ledger, entry_id):
-    legs = sql(ledger, "SELECT max(leg), min(account_kind), min(owner_id) FROM posting WHERE entry_id = :e",
+    legs = sql(ledger, "SELECT max(leg), min(account_kind), min(owner_id) FROM legs WHERE entry_id = :e",
                e=entry_id)[0]
     for offset, amount in ((1, 5_000), (2, -5_000)):
         sql(ledger, "INSERT INTO posting (entry_id, leg, account_kind, owner_id, scheme, party, amount_vnd) "
@@ -188,8 +206,8 @@ def insert_a_balanced_pair_of_legs(ledger, entry_id):
 def insert_a_forged_entry_into_its_block(ledger, entry_id):
     """A well-formed entry with a correct hash of its own, slipped into an old block."""
     new_id = sql(ledger, "SELECT max(id) + 1 FROM journal")[0][0]
-    row = sql(ledger, "SELECT block_id, recorded_at, platform_id, worker_id, booking_month FROM journal "
-                      "WHERE id = :e", e=entry_id)[0]
+    row = sql(ledger, "SELECT j.block_id, b.recorded_at, j.platform_id, j.worker_id, j.booking_month "
+                      "FROM journal j JOIN block b ON b.id = j.block_id WHERE j.id = :e", e=entry_id)[0]
     block_id, recorded_at, platform_id, worker_id, month = row
     platform_id, worker_id = platform_id or 1, worker_id or 1
     legs = ((2, platform_id, 0, 0, 30_000), (1, worker_id, 1, 1, -30_000))
@@ -234,15 +252,7 @@ def test_a_tampered_row_anywhere_makes_verify_fail_naming_the_entry(copy, tamper
 def rehash_entry(ledger, entry_id) -> None:
     """What a forger who knows the hash recipe does after changing a row: recompute its hash."""
     with ledger.engine.begin() as conn:
-        row = query(conn, "SELECT id, block_id, recorded_at, entry_type, platform_id, event_id, payload_hash, "
-                          "worker_id, kind, amount_vnd, occurred_at, occurred_month, booking_month, "
-                          "rules_version_id, original_entry_id FROM journal WHERE id = ?", (entry_id,))[0]
-        legs = query(conn, "SELECT account_kind, owner_id, scheme, party, amount_vnd FROM posting "
-                           "WHERE entry_id = ? ORDER BY leg", (entry_id,))
-        fields = list(row[3:15])
-        if fields[3] is not None:
-            fields[3] = bytes(fields[3])
-        digest = entry_hash(row[0], row[1], row[2], [*fields, tuple(tuple(leg) for leg in legs)])
+        digest = next(full for entry, _block, full, _kept in entry_hashes(conn) if entry == entry_id)
         conn.execute(text("UPDATE journal SET entry_hash = :h WHERE id = :e"), {"h": digest, "e": entry_id})
 
 
@@ -250,8 +260,8 @@ def rewrite_every_block_hash(ledger) -> None:
     """The rest of a full forgery: every block hash, the chain head and each close's anchor, recomputed."""
     with ledger.engine.begin() as conn:
         hashes: dict[int, list[bytes]] = {}
-        for block_id, digest in query(conn, "SELECT block_id, entry_hash FROM journal ORDER BY id"):
-            hashes.setdefault(block_id, []).append(bytes(digest))
+        for _entry, block_id, full, _kept in entry_hashes(conn):
+            hashes.setdefault(block_id, []).append(full)
         previous = b"\x00"
         renamed = {}
         for block_id, old in query(conn, "SELECT id, block_hash FROM block ORDER BY id"):
@@ -286,7 +296,8 @@ def test_a_full_forgery_passes_the_in_book_checks_but_not_the_anchor_kept_outsid
     ledger, anchors = copy
     target = entry_at(ledger, POSITIONS["a refund in a closed month"])
     # Backdating an event by a day moves no money, so no total or subsidy betrays it.
-    sql(ledger, "UPDATE journal SET occurred_at = '2026-02-01T01:00:00.000000Z' WHERE id = :e", e=target)
+    sql(ledger, "UPDATE journal SET occurred_us = :t WHERE id = :e", e=target,
+        t=occurred_us("2026-02-01T01:00:00.000000Z"))
     rehash_entry(ledger, target)
     rewrite_every_block_hash(ledger)
     assert [name for name, _p in problems(ledger)] == []  # the chain is self-consistent again

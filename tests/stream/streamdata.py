@@ -211,12 +211,12 @@ def entries(ledger) -> list[tuple]:
 
     with ledger.engine.connect() as conn:
         journal = query(conn, "SELECT j.id, p.name, j.event_id, j.entry_type, j.kind, j.amount_vnd, j.occurred_at, "
-                              "j.occurred_month, j.booking_month, w.pseudonym, o.event_id FROM journal j "
+                              "j.occurred_us, j.occurred_month, j.booking_month, w.pseudonym, o.event_id FROM journal j "
                               "LEFT JOIN platform p ON p.id = j.platform_id LEFT JOIN worker w ON w.id = j.worker_id "
                               "LEFT JOIN journal o ON o.id = j.original_entry_id ORDER BY j.id")
         legs: dict[int, list] = {}
         for row in query(conn, "SELECT q.entry_id, q.leg, q.account_kind, coalesce(w.pseudonym, p.name, ''), "
-                               "q.scheme, q.party, q.amount_vnd FROM posting q "
+                               "q.scheme, q.party, q.amount_vnd FROM legs q "
                                "LEFT JOIN worker w ON q.account_kind = 1 AND w.id = q.owner_id "
                                "LEFT JOIN platform p ON q.account_kind = 2 AND p.id = q.owner_id "
                                "ORDER BY q.entry_id, q.leg"):

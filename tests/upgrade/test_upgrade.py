@@ -1,0 +1,80 @@
+"""Books written by the release before the compact layout upgrade in place, every figure intact.
+
+The fixtures were written by that release (tests/upgrade/books.py says how): an SQLite file
+and a PostgreSQL dump of the same scenario, and the figures that release read from them.
+Opening them with this release runs the migrations; every statement, settlement, bill,
+statement of account and `verify` result must be what the old release said.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from ledger.books import Ledger
+from ledger.ingest import ingest_batch
+from ledger.verify import verify
+from tests.conftest import PG_ADMIN_URL, _drop_schema, _fresh_postgres_url, postgres_available
+from tests.ledger.factories import event, numbered
+from tests.upgrade.books import FIGURES_MOMENT, SECRET, _Clock, figures
+
+HERE = Path(__file__).parent
+EXPECTED = json.loads((HERE / "release-0005.figures.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def old_books(request, tmp_path):
+    """A URL of books at revision 0005, exactly as the previous release left them."""
+    if request.param == "sqlite":
+        path = tmp_path / "old.db"
+        with gzip.open(HERE / "release-0005.db.gz") as source, path.open("wb") as target:
+            shutil.copyfileobj(source, target)
+        yield f"sqlite:///{path}"
+        return
+    reason = postgres_available()
+    if reason:
+        pytest.skip(f"SKIPPING POSTGRESQL: {reason}")
+    if shutil.which("psql") is None:
+        pytest.skip("SKIPPING POSTGRESQL UPGRADE: psql is not installed (needed to load the dump)")
+    url, schema = _fresh_postgres_url()
+    dump = gzip.decompress((HERE / "release-0005.pg.sql.gz").read_bytes()).decode()
+    dump = "\n".join(line for line in dump.splitlines() if not line.startswith("CREATE SCHEMA"))
+    dump = dump.replace("ansinh_fixture_0005", schema)
+    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", PG_ADMIN_URL], input=dump, text=True, check=True,
+                   capture_output=True)
+    yield url
+    _drop_schema(schema)
+
+
+def test_books_of_the_previous_release_upgrade_with_every_figure_unchanged(old_books):
+    ledger = Ledger.open(old_books, clock=_Clock(FIGURES_MOMENT), secret=SECRET)
+    try:
+        assert figures(ledger) == EXPECTED
+        with ledger.engine.connect() as conn:
+            compact = conn.execute(text("SELECT count(*) FROM journal WHERE receivable_vnd IS NOT NULL")).scalar()
+            events = conn.execute(text("SELECT count(*) FROM journal WHERE entry_type IN (1, 2)")).scalar()
+            orphan_legs = conn.execute(text("SELECT count(*) FROM posting p JOIN journal j ON j.id = p.entry_id "
+                                            "WHERE j.entry_type IN (1, 2)")).scalar()
+        assert compact == events == 900 and orphan_legs == 0
+    finally:
+        ledger.close()
+
+
+def test_upgraded_books_take_new_events_beside_the_old_and_still_verify(old_books):
+    ledger = Ledger.open(old_books, clock=_Clock(FIGURES_MOMENT), secret=SECRET)
+    try:
+        outcomes = ingest_batch(ledger, numbered([event("after-upgrade-1", occurred_at="2026-03-20T09:00:00+07:00"),
+                                                  event("after-upgrade-2", amount=333_333,
+                                                        occurred_at="2026-03-21T09:00:00+07:00")]))
+        assert [outcome.outcome for outcome in outcomes] == ["accepted", "accepted"]
+        assert [check.name for check in verify(ledger) if check.problem] == []
+        march = next(s for s in figures(ledger)["settlements"].values() if s["month"] == "2026-03")
+        before = EXPECTED["settlements"]["2026-03"]
+        assert march["control_total_vnd"] > before["control_total_vnd"]
+    finally:
+        ledger.close()
