@@ -39,6 +39,7 @@ PUBLIC_SECRETS = frozenset({
     "served-test-secret-0123456789abcdef0123", "reliability-test-secret-0123456789abcdef",
     "simulations-agree-test-secret-0123456789abcdef", "web-test-secret-0123456789abcdef0123456789",
     "benchmark-secret", "benchmark-secret-0123456789abcdef0123456789",
+    "upgrade-fixture-secret-not-for-production-0123456789abcdef",  # tests/upgrade: books of an earlier release
 })
 
 _CLASSES = ((frozenset(string.digits), 10), (frozenset(string.ascii_lowercase), 26),
