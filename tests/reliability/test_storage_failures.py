@@ -258,7 +258,8 @@ def test_a_full_postgresql_volume_refuses_the_batch_whole_says_so_in_one_line_an
 
     from tests.conftest import _drop_schema, _fresh_postgres_url
 
-    events_file, _tiers, items = write_workload(tmp_path, seed=26, workers=300, events=6_000)
+    # 15,000 events: about 300 bytes each on PostgreSQL in the compact layout, more than the 4 MB hold
+    events_file, _tiers, items = write_workload(tmp_path, seed=26, workers=300, events=15_000)
     with _small_tablespace(TABLESPACE_MB) as (tablespace, mount_point):
         url, schema = _fresh_postgres_url()
         on_tmpfs = url + f"%20-cdefault_tablespace%3D{tablespace}"
