@@ -44,10 +44,9 @@ PG_URL = os.environ.get("ANSINH_BENCH_PG", "postgresql://postgres@127.0.0.1:5432
 SECRET = secrets.token_hex(32)  # fresh per run: committed secrets are refused (docs/security.md)
 COLUMNS = ("event_id", "platform", "kind", "action", "worker_id", "amount", "occurred_at", "original_event_id")
 CHUNK = 20_000  # rows per transaction in the baselines, entries per transaction in the CLI's default
-JOURNAL_COLUMNS = ("id", "block_id", "entry_type", "platform_id", "event_id", "payload_hash", "worker_id", "kind",
-                   "amount_vnd", "occurred_at", "occurred_month", "booking_month", "recorded_at",
-                   "rules_version_id", "original_entry_id", "entry_hash")
-POSTING_COLUMNS = ("entry_id", "leg", "account_kind", "owner_id", "scheme", "party", "amount_vnd")
+# The rows the ingest itself writes (the compact layout: one journal row an event, postings for
+# multi-leg entries only), so the floor is always the same rows as the measured ingest.
+from ledger.postings import JOURNAL_COLUMNS, POSTING_COLUMNS  # noqa: E402
 
 
 def machine() -> dict:
