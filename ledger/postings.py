@@ -36,6 +36,7 @@ JOURNAL_COLUMNS = (
 #: Rows written before revision 0007 keep all 32 bytes; `verify` compares as many as are kept.
 ENTRY_HASH_KEPT = 8
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
 _ONE_US = timedelta(microseconds=1)
 
 
@@ -43,7 +44,7 @@ def occurred_us(text: str | None) -> int | None:
     """'YYYY-MM-DDTHH:MM:SS.ffffffZ' (the journal's occurred_at) as microseconds since 1970 UTC."""
     if text is None:
         return None
-    return (datetime.fromisoformat(text[:-1]).replace(tzinfo=timezone.utc) - _EPOCH) // _ONE_US
+    return (datetime.fromisoformat(text[:-1]) - _NAIVE_EPOCH) // _ONE_US
 
 
 def occurred_text(micros: int | None) -> str | None:
@@ -164,39 +165,42 @@ def write_block(conn: Connection, entries: Sequence[NewEntry | tuple], *, record
         entry_id = next_id
         next_id += 1
         total = 0
-        leg_number = 0
-        for leg in legs:
-            account_kind, owner_id, scheme, party, amount = leg
-            total += amount
-            add_posting((entry_id, leg_number, account_kind, owner_id, scheme, party, amount))
-            leg_number += 1
-            if account_kind == worker_kind:
-                credit = -amount
-                key = (owner_id, month, scheme, platform_id or 0)
-                slot = worker_delta.get(key)
-                if slot is None:
-                    slot = worker_delta[key] = [0, 0, 0]
-                if party == worker_party:
-                    slot[0] += credit
-                elif party == platform_party:
-                    slot[1] += credit
-                else:
-                    slot[2] += credit
-        if total != 0:
-            raise UnbalancedEntry(f"entry {entry_id} ({event_id}) legs sum to {total}")
-        occurred = (occurred_at, None)
         if entry_type in compact_types:  # its legs go into its own row, not into `posting`
-            if occurred_at is not None:
-                occurred = (None, to_us(occurred_at))
-            del posting_rows[len(posting_rows) - leg_number:]
+            occurred = (None, None if occurred_at is None else to_us(occurred_at))
             compact = [0] * 7
-            for account_kind, _owner, scheme, party, amount in legs:
+            for account_kind, owner_id, scheme, party, amount in legs:
+                total += amount
                 if account_kind == worker_kind:
                     compact[1 + share_index[(scheme, party)]] = amount
+                    key = (owner_id, month, scheme, platform_id or 0)
+                    slot = worker_delta.get(key)
+                    if slot is None:
+                        slot = worker_delta[key] = [0, 0, 0]
+                    slot[0 if party == worker_party else 1] -= amount
                 else:
                     compact[0] = amount
         else:
-            compact = no_shares
+            occurred, compact = (occurred_at, None), no_shares
+            leg_number = 0
+            for leg in legs:
+                account_kind, owner_id, scheme, party, amount = leg
+                total += amount
+                add_posting((entry_id, leg_number, account_kind, owner_id, scheme, party, amount))
+                leg_number += 1
+                if account_kind == worker_kind:
+                    credit = -amount
+                    key = (owner_id, month, scheme, platform_id or 0)
+                    slot = worker_delta.get(key)
+                    if slot is None:
+                        slot = worker_delta[key] = [0, 0, 0]
+                    if party == worker_party:
+                        slot[0] += credit
+                    elif party == platform_party:
+                        slot[1] += credit
+                    else:
+                        slot[2] += credit
+        if total != 0:
+            raise UnbalancedEntry(f"entry {entry_id} ({event_id}) legs sum to {total}")
         sealed = _seal([entry_id, block_id, recorded_at,
                         [entry_type, platform_id, event_id, None if digest is None else bytes(digest).hex(), worker_id,
                          kind, amount_vnd, occurred_at, occurred_month, month, rules_version_id, original_entry_id],
