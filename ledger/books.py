@@ -36,6 +36,7 @@ class Ledger:
         self.pack = pack
         self.keys = keys
         self.clock = clock
+        self.keys_checked = True  # False: stand-in keys (Ledger.open(check_secret=False)); never decrypt with them
         self._platform_ids: dict[str, int] = {}
         self._worker_ids: dict[str, int] = {}
         self._version_ids: dict[str, int] = {}
@@ -43,13 +44,23 @@ class Ledger:
 
     @classmethod
     def open(cls, url: str | None = None, pack: str | RulesPack | None = None,
-             clock: Callable[[], datetime] = utc_now, secret: str | None = None) -> "Ledger":
-        """Open (creating and migrating if new) the books at `url`; `secret` defaults to ANSINH_SECRET."""
+             clock: Callable[[], datetime] = utc_now, secret: str | None = None,
+             check_secret: bool = True) -> "Ledger":
+        """Open (creating and migrating if new) the books at `url`; `secret` defaults to ANSINH_SECRET.
+
+        Books written with another secret are refused (StoreError naming the key: `check_keys`).
+        `check_secret=False` only for a verify with no secret at hand (`ansinh restore`): the
+        identity keys are then stand-ins, and `verify` skips `identity_decrypts`.
+        """
         resolved = database_url(url)
         engine = make_engine(resolved)
         migrate(engine)
         chosen = _pack_for_books(engine, pack)
         keys = IdentityKeys.from_secret(secret or load_secret(resolved))
+        if not check_secret:
+            books = cls(engine, chosen, keys, clock)
+            books.keys_checked = False
+            return books
         try:
             check_keys(engine, keys.check_values(), probe=lambda conn: identity_probe(conn, keys),
                        recorded_at=iso_utc(clock()))

@@ -119,6 +119,22 @@ def identity_digest(rows_by_table: Sequence[Sequence[tuple[int, bytes]]]) -> byt
     return whole.digest()
 
 
+def identity_digests_by_block(blocks: Sequence[tuple[int, int, Sequence[int]]],
+                              seals: dict[str, Sequence[tuple[int, bytes]]]) -> dict[int, bytes]:
+    """Each seal-version-1 block's `identity_digest`, from `(block id, seal version, marks)` in block
+    order and each sealed table's `(id, seal)` rows in id order: what an outside tool recomputes
+    from an export (which carries the seals, not the encrypted ids they cover)."""
+    sealing = [(block_id, marks) for block_id, version, marks in blocks if version >= 1]
+    digests: dict[int, bytes] = {}
+    before = NO_MARKS
+    for block_id, marks in sealing:
+        digests[block_id] = identity_digest([
+            [(row_id, seal) for row_id, seal in seals.get(table, ()) if low < row_id <= high]
+            for table, low, high in zip(SEALED_TABLES, before, marks)])
+        before = tuple(marks)
+    return digests
+
+
 def block_hash(prev_hash: bytes, block_id: int, entry_hashes: Sequence[bytes], *, seal_version: int = 0,
                marks: Sequence[int] = NO_MARKS, identity: bytes = b"") -> bytes:
     """A block's hash. Version 0 (before revision 0006): the previous hash, the id and the entry

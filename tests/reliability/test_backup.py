@@ -29,7 +29,7 @@ from ledger.backup import BackupError, backup, restore
 from ledger.close import close_month, import_tiers
 from ledger.export import beancount_account, export_beancount, export_parquet
 from ledger.ingest import ingest_batch, ingest_stream
-from ledger.postings import block_hash, entry_hash
+from ledger.postings import SEALED_TABLES, block_hash, entry_hash, identity_digests_by_block
 from ledger.readers import read_events
 from ledger.reports import months_overview, settlement, statements
 from ledger.store import query
@@ -215,10 +215,17 @@ def test_the_parquet_export_holds_the_whole_book_recomputes_its_chain_and_names_
         digest = entry_hash(row["id"], row["block_id"], row["recorded_at"], fields)
         assert digest == row["entry_hash"], row["id"]
         by_block.setdefault(row["block_id"], []).append(digest)
+    # who owns each entry: the blocks of seal version 1 cover the exported seals of the identity rows
+    marks = [mark for mark, _columns in SEALED_TABLES.values()]
+    blocks = [(block["id"], block["seal_version"], [block[mark] or 0 for mark in marks])
+              for block in tables["block"].to_pylist()]
+    identity = identity_digests_by_block(blocks, {name: [(row["id"], row["seal"]) for row in tables[name].to_pylist()]
+                                                  for name in SEALED_TABLES})
     previous = b"\x00"
-    for block in tables["block"].to_pylist():
-        previous = block_hash(previous, block["id"], by_block.get(block["id"], []))
-        assert previous == block["block_hash"]
+    for block_id, version, block_marks in blocks:
+        previous = block_hash(previous, block_id, by_block.get(block_id, []), seal_version=version, marks=block_marks,
+                              identity=identity.get(block_id, b""))
+    assert previous == tables["block"].to_pylist()[-1]["block_hash"]
     assert previous.hex() == manifest["chain_head"]
     # Balances from the exported postings equal the statements.
     totals: dict[tuple[int, int], int] = {}
@@ -347,9 +354,16 @@ def test_a_parquet_export_loaded_into_the_other_store_gives_every_figure_and_the
                        "original_entry_id FROM journal ORDER BY id"):
             fields = [bytes(value) if isinstance(value, memoryview) else value for value in row[3:]]
             by_block.setdefault(row[1], []).append(entry_hash(row[0], row[1], row[2], [*fields, tuple(legs.get(row[0], ()))]))
+        marks = [mark for mark, _columns in SEALED_TABLES.values()]
+        blocks = [(row[0], row[1], [value or 0 for value in row[2:]])
+                  for row in run(f"SELECT id, seal_version, {', '.join(marks)} FROM block ORDER BY id")]
+        identity = identity_digests_by_block(blocks, {
+            name: [(row_id, bytes(seal)) for row_id, seal in run(f"SELECT id, seal FROM {name} ORDER BY id")]
+            for name in SEALED_TABLES})
         head = b"\x00"
-        for (block_id,) in run("SELECT id FROM block ORDER BY id"):
-            head = block_hash(head, block_id, by_block.get(block_id, []))
+        for block_id, version, block_marks in blocks:
+            head = block_hash(head, block_id, by_block.get(block_id, []), seal_version=version, marks=block_marks,
+                              identity=identity.get(block_id, b""))
         assert head.hex() == manifest["chain_head"] == everything(books)["head"][0]
     finally:
         if schema:

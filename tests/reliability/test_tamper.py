@@ -21,7 +21,7 @@ from ledger.close import close_month, import_tiers
 from ledger.ingest import ingest_batch
 from ledger.postings import block_hash, entry_hash
 from ledger.store import query
-from ledger.verify import Anchor, verify
+from ledger.verify import _BLOCKS, Anchor, _identity_walk, verify
 from ledger.schema import SQLModel
 from tests.conftest import _drop_schema, _fresh_postgres_url
 from tests.ledger.factories import WORKER_A, WORKER_B, WORKER_C, event, refund
@@ -252,10 +252,13 @@ def rewrite_every_block_hash(ledger) -> None:
         hashes: dict[int, list[bytes]] = {}
         for block_id, digest in query(conn, "SELECT block_id, entry_hash FROM journal ORDER BY id"):
             hashes.setdefault(block_id, []).append(bytes(digest))
+        blocks = query(conn, _BLOCKS)
+        identity = _identity_walk(conn, blocks).digests  # re-sealed from the rows, as verify does
         previous = b"\x00"
         renamed = {}
-        for block_id, old in query(conn, "SELECT id, block_hash FROM block ORDER BY id"):
-            new = block_hash(previous, block_id, hashes.get(block_id, []))
+        for block_id, _prev, old, _count, _first, _last, version, *marks in blocks:
+            new = block_hash(previous, block_id, hashes.get(block_id, []), seal_version=version, marks=marks,
+                             identity=identity.get(block_id, b""))
             renamed[bytes(old)] = new
             conn.execute(text("UPDATE block SET prev_hash = :p, block_hash = :h WHERE id = :b"),
                          {"p": previous, "h": new, "b": block_id})
