@@ -487,3 +487,53 @@ def test_a_restore_without_the_secret_says_so_and_makes_no_new_secret(books, tmp
     assert result.exit_code == 0, result.output
     assert "ANSINH_SECRET is not set" in result.stdout and "FAIL" not in result.stdout
     assert not Path(f"{target}.secret").exists()  # a new secret would orphan every pseudonym and stored id
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("new_secret", ["beside the file", "in ANSINH_SECRET"])
+def test_finding_9_a_backup_restored_onto_new_books_with_their_own_secret_is_refused_in_one_line_naming_the_key(
+        books, tmp_path, database_url, monkeypatch, new_secret):
+    import secrets
+
+    file = tmp_path / "b.backup"
+    backup(database_url, file)
+    target = tmp_path / "new.db"
+    if new_secret == "beside the file":  # new embedded books generated their own secret
+        monkeypatch.delenv("ANSINH_SECRET", raising=False)
+        Path(f"{target}.secret").write_text(secrets.token_hex(32))
+    else:
+        monkeypatch.setenv("ANSINH_SECRET", secrets.token_hex(32))
+    restored = runner.invoke(app, ["restore", str(file), "--db", f"sqlite:///{target}"])
+    assert restored.exit_code == 1, restored.output
+    assert "error: the secret does not match these books: key encryption/v1 gives check value" in " ".join(
+        restored.output.split())
+    assert "ok   identity_decrypts" not in restored.output and "Traceback" not in restored.output
+    used = runner.invoke(app, ["statements", "2026-03", "--db", f"sqlite:///{target}"])
+    assert used.exit_code == 1
+    assert "the secret does not match these books: key encryption/v1" in " ".join(used.output.split())
+    assert "InvalidTag" not in used.output and "Traceback" not in used.output
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_books_restored_without_a_secret_then_opened_with_a_generated_one_are_refused_naming_the_key(
+        books, tmp_path, database_url, monkeypatch):
+    file = tmp_path / "b.backup"
+    backup(database_url, file)
+    monkeypatch.delenv("ANSINH_SECRET", raising=False)
+    target = tmp_path / "new.db"
+    assert runner.invoke(app, ["restore", str(file), "--db", f"sqlite:///{target}"]).exit_code == 0
+    used = runner.invoke(app, ["statements", "2026-03", "--db", f"sqlite:///{target}"])  # generates a secret
+    assert used.exit_code == 1 and "key encryption/v1" in " ".join(used.output.split())
+    assert "Traceback" not in used.output
+
+
+def test_verify_decrypts_a_sample_of_ids_and_names_the_worker_a_wrong_key_cannot_read(books):
+    from ledger.books import Ledger
+    from ledger.identity import IdentityKeys
+
+    checks = {check.name: check.problem for check in verify(books, stop_at_first=False)}
+    assert checks["identity_decrypts"] is None
+    stranger = Ledger(books.engine, books.pack, IdentityKeys.from_secret("another secret entirely, 0123456789"))
+    checks = {check.name: check.problem for check in verify(stranger, stop_at_first=False)}
+    assert checks["identity_decrypts"] == ("the national id of worker 1 does not decrypt with key encryption/v1 "
+                                           "of this secret")
