@@ -121,3 +121,24 @@ def export_command(
         _fail(str(error))
     finally:
         ledger.close()
+
+
+def correct_id_command(
+    wrong: Annotated[str, typer.Argument(help="the national id the worker was booked under (mistyped)")],
+    right: Annotated[str, typer.Argument(help="the worker's right national id (CCCD)")],
+    reason: Annotated[str, typer.Option("--reason", help="why (kept in the audited record)")] = "",
+    db: DbOption = None,
+    pack: PackOption = None,
+) -> None:
+    """Record a corrected national id: the right one resolves to the same worker from now on (never an UPDATE)."""
+    from api.cli import _open
+    from ledger.identity_changes import IdentityChangeError, correct_national_id
+
+    ledger = _open(db, pack)
+    try:
+        worker_id = correct_national_id(ledger, wrong, right, reason)
+    except IdentityChangeError as error:
+        _fail(str(error))
+    finally:
+        ledger.close()
+    out.print(f"recorded: worker {worker_id}'s national id is corrected; the right one resolves to it from now on")

@@ -113,6 +113,11 @@ class Ledger:
                                               by_pseudonym):
                 result[by_pseudonym.pop(pseudonym)] = row_id
                 pending.setdefault("worker", {})[pseudonym] = row_id
+        if by_pseudonym:  # a corrected national id resolves to the worker it was recorded for
+            for pseudonym, row_id in fetch_in(conn, "SELECT pseudonym, worker_id FROM worker_identity_change "
+                                                    "WHERE pseudonym IN ({marks})", by_pseudonym):
+                result[by_pseudonym.pop(pseudonym)] = row_id
+                pending.setdefault("worker", {})[pseudonym] = row_id
         if by_pseudonym and create:
             next_id = (query(conn, "SELECT coalesce(max(id), 0) FROM worker")[0][0] or 0) + 1
             rows = []
