@@ -592,9 +592,10 @@ app.command("claim")(claim_command)
 from api.witness_cli import witness_app  # noqa: E402
 app.add_typer(witness_app, name="witness")
 
-from api.ops_cli import backup_command, export_command, restore_command  # noqa: E402
+from api.ops_cli import backup_command, correct_id_command, export_command, restore_command  # noqa: E402
 app.command("backup")(backup_command)
 app.command("restore")(restore_command)
+app.command("correct-id")(correct_id_command)
 app.command("export")(export_command)
 
 

@@ -57,14 +57,17 @@ def restore_command(
     except BackupError as error:
         _fail(str(error))
     out.print(f"restored {file}: {state.text()}")
-    if not os.environ.get("ANSINH_SECRET"):
+    secret = _secret_of_restored_books(db)
+    if secret is None:
         out.print("ANSINH_SECRET is not set: before these books are used, give them the original's secret "
-                  "(ANSINH_SECRET, or its .secret file beside the restored database)")
+                  "(ANSINH_SECRET, or its .secret file beside the restored database); their keys are not checked")
     try:
-        # verify needs no identity keys; a stand-in keeps Ledger.open from generating a new secret file
-        ledger = Ledger.open(db, pack, secret=os.environ.get("ANSINH_SECRET") or "verify-only, no identity keys")
+        # with no secret at hand, verify runs on a stand-in and checks no key (never generating a new secret);
+        # with one, opening refuses books written with another secret, in one line naming the key
+        ledger = Ledger.open(db, pack, secret=secret or "verify-only, no identity keys", check_secret=secret is not None)
     except (StoreError, PackError) as error:
-        _fail(str(error))
+        _fail(f"{error} (the restored books stay at {db or 'the target'}; nothing else was changed)"
+              if isinstance(error, StoreError) else str(error))
     try:
         checks = verify(ledger, stop_at_first=False)
     finally:
@@ -74,6 +77,24 @@ def restore_command(
         out.print(f"{mark} {check.name}" + (f": {check.problem}" if check.problem else ""))
     if any(check.problem for check in checks):
         raise typer.Exit(1)
+
+
+def _secret_of_restored_books(db: str | None) -> str | None:
+    """The secret the restored books will be opened with: ANSINH_SECRET, else the .secret file beside
+    embedded books if one is there. None when there is none (one is never generated here)."""
+    import os
+
+    from sqlalchemy.engine import make_url
+
+    from ledger.store import database_url, load_secret
+
+    if os.environ.get("ANSINH_SECRET"):
+        return os.environ["ANSINH_SECRET"]
+    url = database_url(db)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and Path(parsed.database + ".secret").is_file():
+        return load_secret(url)
+    return None
 
 
 def export_command(
@@ -100,3 +121,24 @@ def export_command(
         _fail(str(error))
     finally:
         ledger.close()
+
+
+def correct_id_command(
+    wrong: Annotated[str, typer.Argument(help="the national id the worker was booked under (mistyped)")],
+    right: Annotated[str, typer.Argument(help="the worker's right national id (CCCD)")],
+    reason: Annotated[str, typer.Option("--reason", help="why (kept in the audited record)")] = "",
+    db: DbOption = None,
+    pack: PackOption = None,
+) -> None:
+    """Record a corrected national id: the right one resolves to the same worker from now on (never an UPDATE)."""
+    from api.cli import _open
+    from ledger.identity_changes import IdentityChangeError, correct_national_id
+
+    ledger = _open(db, pack)
+    try:
+        worker_id = correct_national_id(ledger, wrong, right, reason)
+    except IdentityChangeError as error:
+        _fail(str(error))
+    finally:
+        ledger.close()
+    out.print(f"recorded: worker {worker_id}'s national id is corrected; the right one resolves to it from now on")

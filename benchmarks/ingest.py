@@ -135,7 +135,7 @@ def baseline_sqlite_ledger_rows(ledger_db: Path, folder: Path) -> dict:
     for stale in folder.glob("baseline-ledger.db*"):
         stale.unlink()
     os.environ.setdefault("ANSINH_SECRET", SECRET)
-    Ledger.open(f"sqlite:///{database}").close()  # migrated: the same tables, indexes and guards
+    Ledger.open(f"sqlite:///{database}", secret=SECRET).close()  # migrated: the same tables, indexes and guards
     conn = sqlite3.connect(database, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
@@ -208,7 +208,7 @@ def baseline_copy_ledger_rows(ledger_db: Path) -> dict:
     schema = _pg_schema()
     try:
         os.environ.setdefault("ANSINH_SECRET", SECRET)
-        Ledger.open(pg_url(schema)).close()
+        Ledger.open(pg_url(schema), secret=SECRET).close()
         entries = postings = 0
         elapsed = 0.0
         with psycopg.connect(PG_URL, options=f"-csearch_path={schema}") as conn:
@@ -260,7 +260,7 @@ def ledger_counts(url: str) -> dict:
     from ledger.store import query
 
     os.environ.setdefault("ANSINH_SECRET", SECRET)
-    ledger = Ledger.open(url)
+    ledger = Ledger.open(url, secret=SECRET)  # the secret the ingest ran with (the books check their keys)
     try:
         with ledger.engine.connect() as conn:
             entries, postings, total = query(conn, "SELECT (SELECT count(*) FROM journal), "

@@ -15,6 +15,7 @@ import orjson
 from sqlalchemy import Connection, Engine
 
 from ledger.identity import IdentityKeys, birth_year, province_code, sex
+from ledger.postings import row_seal
 from ledger.store import database_url, fetch_in, insert_rows, load_secret, make_engine, migrate, query
 from ledger.store import StoreError
 from rules import PackError, RulesPack, RulesVersion, load_pack, pack_from_environment
@@ -35,6 +36,7 @@ class Ledger:
         self.pack = pack
         self.keys = keys
         self.clock = clock
+        self.keys_checked = True  # False: stand-in keys (Ledger.open(check_secret=False)); never decrypt with them
         self._platform_ids: dict[str, int] = {}
         self._worker_ids: dict[str, int] = {}
         self._version_ids: dict[str, int] = {}
@@ -42,13 +44,30 @@ class Ledger:
 
     @classmethod
     def open(cls, url: str | None = None, pack: str | RulesPack | None = None,
-             clock: Callable[[], datetime] = utc_now, secret: str | None = None) -> "Ledger":
-        """Open (creating and migrating if new) the books at `url`; `secret` defaults to ANSINH_SECRET."""
+             clock: Callable[[], datetime] = utc_now, secret: str | None = None,
+             check_secret: bool = True) -> "Ledger":
+        """Open (creating and migrating if new) the books at `url`; `secret` defaults to ANSINH_SECRET.
+
+        Books written with another secret are refused (StoreError naming the key: `check_keys`).
+        `check_secret=False` only for a verify with no secret at hand (`ansinh restore`): the
+        identity keys are then stand-ins, and `verify` skips `identity_decrypts`.
+        """
         resolved = database_url(url)
         engine = make_engine(resolved)
         migrate(engine)
         chosen = _pack_for_books(engine, pack)
-        return cls(engine, chosen, IdentityKeys.from_secret(secret or load_secret(resolved)), clock)
+        keys = IdentityKeys.from_secret(secret or load_secret(resolved))
+        if not check_secret:
+            books = cls(engine, chosen, keys, clock)
+            books.keys_checked = False
+            return books
+        try:
+            check_keys(engine, keys.check_values(), probe=lambda conn: identity_probe(conn, keys),
+                       recorded_at=iso_utc(clock()))
+        except StoreError:
+            engine.dispose()
+            raise
+        return cls(engine, chosen, keys, clock)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -71,7 +90,8 @@ class Ledger:
             if missing:
                 next_id = (query(conn, "SELECT coalesce(max(id), 0) FROM platform")[0][0] or 0) + 1
                 rows = [(next_id + offset, name) for offset, name in enumerate(missing)]
-                insert_rows(conn, "platform", ("id", "name"), rows)
+                insert_rows(conn, "platform", ("id", "name", "seal"),
+                            [(*row, row_seal("platform", row)) for row in rows])
                 found.update({name: row_id for row_id, name in rows})
         pending.setdefault("platform", {}).update({n: found[n] for n in set(names)})
         return found
@@ -93,17 +113,23 @@ class Ledger:
                                               by_pseudonym):
                 result[by_pseudonym.pop(pseudonym)] = row_id
                 pending.setdefault("worker", {})[pseudonym] = row_id
+        if by_pseudonym:  # a corrected national id resolves to the worker it was recorded for
+            for pseudonym, row_id in fetch_in(conn, "SELECT pseudonym, worker_id FROM worker_identity_change "
+                                                    "WHERE pseudonym IN ({marks})", by_pseudonym):
+                result[by_pseudonym.pop(pseudonym)] = row_id
+                pending.setdefault("worker", {})[pseudonym] = row_id
         if by_pseudonym and create:
             next_id = (query(conn, "SELECT coalesce(max(id), 0) FROM worker")[0][0] or 0) + 1
             rows = []
             for offset, (pseudonym, national_id) in enumerate(sorted(by_pseudonym.items())):
                 row_id = next_id + offset
-                rows.append((row_id, pseudonym, self.keys.encrypt(national_id), province_code(national_id),
-                             birth_year(national_id), sex(national_id)))
+                row = (row_id, pseudonym, self.keys.encrypt(national_id), province_code(national_id),
+                       birth_year(national_id), sex(national_id))
+                rows.append((*row, row_seal("worker", row)))
                 result[national_id] = row_id
                 pending.setdefault("worker", {})[pseudonym] = row_id
-            insert_rows(conn, "worker", ("id", "pseudonym", "national_id_encrypted", "province", "birth_year", "sex"),
-                        rows)
+            insert_rows(conn, "worker", ("id", "pseudonym", "national_id_encrypted", "province", "birth_year", "sex",
+                                         "seal"), rows)
         return result
 
     def worker_id(self, conn: Connection, national_id: str) -> int | None:
@@ -126,8 +152,9 @@ class Ledger:
         else:
             row_id = (query(conn, "SELECT coalesce(max(id), 0) FROM rules_version")[0][0] or 0) + 1
             document = orjson.dumps(version_document(version), option=orjson.OPT_SORT_KEYS).decode()
-            insert_rows(conn, "rules_version", ("id", "version_id", "pack", "effective_from", "document_json"),
-                        [(row_id, version.version_id, version.pack, version.effective_from.isoformat(), document)])
+            row = (row_id, version.version_id, version.pack, version.effective_from.isoformat(), document)
+            insert_rows(conn, "rules_version", ("id", "version_id", "pack", "effective_from", "document_json", "seal"),
+                        [(*row, row_seal("rules_version", row))])
         pending.setdefault("version", {})[version.version_id] = row_id
         return row_id
 
@@ -136,6 +163,58 @@ class Ledger:
         self._platform_ids.update(pending.get("platform", {}))
         self._worker_ids.update(pending.get("worker", {}))
         self._version_ids.update(pending.get("version", {}))
+
+
+WRONG_SECRET_HINT = ("open them with the secret they were written with (ANSINH_SECRET, or the .secret file "
+                     "beside embedded books)")
+
+
+def check_keys(engine: Engine, values: dict[str, str], *, recorded_at: str,
+               probe: Callable[[Connection], str | None] | None = None) -> None:
+    """Refuse books written with other keys; record the check values of keys new to the books.
+
+    `values` maps key ids to `ledger.identity.key_check_value` of the keys at hand. A key id
+    the books already know must give the value stored (else StoreError, one line naming the
+    key). Key ids they do not know yet are recorded, but first `probe` (when given) must find
+    nothing wrong with the data already written with them (books of a release before key
+    check values: `identity_probe`). Other keys (platform keys, tokens) call this with theirs.
+    """
+    with engine.connect() as conn:
+        stored = dict(query(conn, "SELECT key_id, check_value FROM key_check"))
+        conn.rollback()
+    for key_id in sorted(values):
+        if key_id in stored and stored[key_id] != values[key_id]:
+            raise StoreError(f"the secret does not match these books: key {key_id} gives check value "
+                             f"{values[key_id]}, the books were written with {stored[key_id]}; {WRONG_SECRET_HINT}")
+    missing = sorted(set(values) - set(stored))
+    if not missing:
+        return
+    with engine.begin() as conn:
+        problem = probe(conn) if probe is not None else None
+        if problem:
+            raise StoreError(f"the secret does not match these books: {problem}; {WRONG_SECRET_HINT}")
+        for key_id in missing:
+            query(conn, "INSERT INTO key_check (key_id, check_value, recorded_at) VALUES (?, ?, ?) "
+                        "ON CONFLICT (key_id) DO NOTHING", (key_id, values[key_id], recorded_at))
+        again = dict(query(conn, "SELECT key_id, check_value FROM key_check"))
+    for key_id in missing:  # another process recorded it meanwhile, with another secret
+        if again.get(key_id) != values[key_id]:
+            raise StoreError(f"the secret does not match these books: key {key_id} gives check value "
+                             f"{values[key_id]}, the books were written with {again.get(key_id)}; {WRONG_SECRET_HINT}")
+
+
+def identity_probe(conn: Connection, keys: IdentityKeys, sample: int = 3) -> str | None:
+    """Whether `keys` open the identities already stored: a few workers' ids decrypt, and each
+    decrypted id gives the worker's pseudonym. None when they do (or there are no workers)."""
+    rows = query(conn, "SELECT id, pseudonym, national_id_encrypted FROM worker ORDER BY id LIMIT ?", (sample,))
+    for worker_id, pseudonym, blob in rows:
+        try:
+            national_id = keys.decrypt(bytes(blob))
+        except Exception:  # noqa: BLE001 - cryptography's InvalidTag or a damaged blob: either way not this key
+            return f"key encryption/v1 does not decrypt the national id of worker {worker_id}"
+        if keys.pseudonym(national_id) != pseudonym:
+            return f"key pseudonym/v1 does not give the pseudonym of worker {worker_id}"
+    return None
 
 
 def _pack_for_books(engine: Engine, pack: str | RulesPack | None) -> RulesPack:

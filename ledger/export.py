@@ -50,6 +50,8 @@ PARQUET_TABLES = (
     ("ledger_state", "id", ()),
     ("money_record", "id", ()),
     ("money_close", "month", ()),
+    ("worker_identity_change", "id", ("national_id_encrypted",)),  # as worker: the seal stands for the id
+    ("key_check", "key_id", ()),
 )
 
 

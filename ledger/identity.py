@@ -108,6 +108,11 @@ class IdentityKeys:
     def decrypt(self, blob: bytes) -> str:
         return AESGCM(self.encryption_key).decrypt(blob[:12], blob[12:], b"cccd").decode("ascii")
 
+    def check_values(self) -> dict[str, str]:
+        """`key_check_value` of each key, by key id (stored with the books: `ledger.books.check_keys`)."""
+        return {"pseudonym/v1": key_check_value(self.pseudonym_key),
+                "encryption/v1": key_check_value(self.encryption_key)}
+
     @classmethod
     def from_secret(cls, secret: str) -> "IdentityKeys":
         """Derive both keys from the master secret (`derive_key`)."""

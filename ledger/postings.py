@@ -6,6 +6,14 @@ entry ids, checks each entry balances (in Python, before the database checks it
 again), hashes each entry and chains the block to the previous one, then appends
 postings, journal rows, the block and the aggregate deltas in the caller's
 transaction. Nothing here updates or deletes a journal or posting row.
+
+Who owns the money is sealed too (seal version 1, revision 0006): each worker, platform,
+rules-version and identity-change row carries `row_seal` of its columns, and each
+block's hash covers the seals of the rows created since the block before it (the
+`last_*_id` marks of the block). An entry names its worker, platform and rules version
+by id, and its hash covers those ids; the rows behind the ids are in the chain at or
+before the entry's block. A block of seal version 0 (written before 0006) covers its
+entries only; revision 0006 sealed the rows that existed then in one empty block.
 """
 from __future__ import annotations
 
@@ -125,12 +133,88 @@ def entry_hash(entry_id: int, block_id: int, recorded_at: str, entry: NewEntry |
     return _seal([entry_id, block_id, recorded_at, fields, entry[12]])
 
 
-def block_hash(prev_hash: bytes, block_id: int, entry_hashes: Sequence[bytes]) -> bytes:
+#: The rows whose columns are sealed, in the order a block's identity digest covers them:
+#: table -> (mark column of `block`, the columns sealed, id first). Never reorder or change a
+#: tuple (it would change every seal); a new sealed table is a new seal version.
+SEALED_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "worker": ("last_worker_id",
+               ("id", "pseudonym", "national_id_encrypted", "province", "birth_year", "sex")),
+    "platform": ("last_platform_id", ("id", "name")),
+    "rules_version": ("last_rules_version_id", ("id", "version_id", "pack", "effective_from", "document_json")),
+    "worker_identity_change": ("last_identity_change_id",
+                               ("id", "kind", "worker_id", "pseudonym", "national_id_encrypted", "merged_worker_id",
+                                "reason", "recorded_at")),
+}
+SEAL_VERSION = 1  # what write_block writes (0: blocks written before revision 0006)
+NO_MARKS = (0, 0, 0, 0)
+
+
+def row_seal(table: str, row: Sequence) -> bytes:
+    """The hash of one identity row: its table and every sealed column (`SEALED_TABLES`), id first."""
+    return _seal([table, *[bytes(value).hex() if isinstance(value, (bytes, bytearray, memoryview)) else value
+                           for value in row]])
+
+
+def identity_digest(rows_by_table: Sequence[Sequence[tuple[int, bytes]]]) -> bytes:
+    """What a block covers of the identity rows it seals: per table (in `SEALED_TABLES` order) the
+    `(id, seal)` of each row, in id order."""
+    whole = hashlib.sha256()
+    for rows in rows_by_table:
+        part = hashlib.sha256()
+        for row_id, seal in rows:
+            part.update(int(row_id).to_bytes(8, "big"))
+            part.update(bytes(seal) if seal is not None else b"")
+        whole.update(part.digest())
+    return whole.digest()
+
+
+def identity_digests_by_block(blocks: Sequence[tuple[int, int, Sequence[int]]],
+                              seals: dict[str, Sequence[tuple[int, bytes]]]) -> dict[int, bytes]:
+    """Each seal-version-1 block's `identity_digest`, from `(block id, seal version, marks)` in block
+    order and each sealed table's `(id, seal)` rows in id order: what an outside tool recomputes
+    from an export (which carries the seals, not the encrypted ids they cover)."""
+    sealing = [(block_id, marks) for block_id, version, marks in blocks if version >= 1]
+    digests: dict[int, bytes] = {}
+    before = NO_MARKS
+    for block_id, marks in sealing:
+        digests[block_id] = identity_digest([
+            [(row_id, seal) for row_id, seal in seals.get(table, ()) if low < row_id <= high]
+            for table, low, high in zip(SEALED_TABLES, before, marks)])
+        before = tuple(marks)
+    return digests
+
+
+def block_hash(prev_hash: bytes, block_id: int, entry_hashes: Sequence[bytes], *, seal_version: int = 0,
+               marks: Sequence[int] = NO_MARKS, identity: bytes = b"") -> bytes:
+    """A block's hash. Version 0 (before revision 0006): the previous hash, the id and the entry
+    hashes. Version 1 also covers the identity marks and `identity_digest` of the rows it seals."""
     digest = hashlib.sha256(prev_hash)
     digest.update(block_id.to_bytes(8, "big"))
+    if seal_version:
+        digest.update(b"ansinh/block/v1")
+        for mark in marks:
+            digest.update(int(mark).to_bytes(8, "big"))
+        digest.update(identity)
     for item in entry_hashes:
         digest.update(item)
     return digest.digest()
+
+
+def _identity_to_seal(conn: Connection, block_count: int) -> tuple[tuple[int, ...], bytes]:
+    """The marks and identity digest of the next block: the rows created since the previous block.
+
+    One read of the previous block's marks and one of the new rows' seals (an index range each).
+    """
+    previous = query(conn, "SELECT " + ", ".join(f"coalesce({mark}, 0)" for mark, _c in SEALED_TABLES.values())
+                     + " FROM block WHERE id = ?", (block_count,))
+    since = tuple(int(value) for value in previous[0]) if previous else NO_MARKS
+    parts = " UNION ALL ".join(f"SELECT {number}, id, seal FROM {table} WHERE id > ?"
+                               for number, table in enumerate(SEALED_TABLES))
+    rows: list[list[tuple[int, bytes]]] = [[] for _ in SEALED_TABLES]
+    for number, row_id, seal in query(conn, parts + " ORDER BY 1, 2", since):
+        rows[number].append((row_id, seal))
+    marks = tuple(rows[n][-1][0] if rows[n] else since[n] for n in range(len(SEALED_TABLES)))
+    return marks, identity_digest(rows)
 
 
 class BlockWritten(NamedTuple):
@@ -209,7 +293,8 @@ def write_block(conn: Connection, entries: Sequence[NewEntry | tuple], *, record
         add_journal((entry_id, block_id, entry_type, platform_id, event_id, digest, worker_id, kind, amount_vnd,
                      *occurred, occurred_month, month, rules_version_id,
                      original_entry_id, sealed[:ENTRY_HASH_KEPT], *compact))
-    sealed_block = block_hash(prev_hash, block_id, hashes)
+    marks, identity = _identity_to_seal(conn, block_count)
+    sealed_block = block_hash(prev_hash, block_id, hashes, seal_version=SEAL_VERSION, marks=marks, identity=identity)
     # What each platform owes: the worker- and platform-party credits of its events (platform id 0 = none).
     platform_delta: dict[tuple[int, int, int], list[int]] = {}
     for (_worker_id, month, scheme, platform_id), (worker_vnd, platform_vnd, _subsidy) in worker_delta.items():
@@ -225,9 +310,10 @@ def write_block(conn: Connection, entries: Sequence[NewEntry | tuple], *, record
     insert_rows(conn, "posting", POSTING_COLUMNS, posting_rows)
     insert_rows(conn, "journal", JOURNAL_COLUMNS, journal_rows)
     insert_rows(conn, "block", ("id", "prev_hash", "block_hash", "entry_count", "first_entry_id",
-                                "last_entry_id", "recorded_at"),
+                                "last_entry_id", "recorded_at", "seal_version",
+                                *(mark for mark, _columns in SEALED_TABLES.values())),
                 [(block_id, prev_hash, sealed_block, len(entries), first_entry_id if entries else None, last_id,
-                  recorded_at)])
+                  recorded_at, SEAL_VERSION, *marks)])
     execute_many(conn, "UPDATE ledger_state SET chain_head_hash = ?, block_count = ? WHERE id = 1",
                  [(sealed_block, block_id)])
     add_to_rows(conn, "worker_month", ("worker_id", "month", "scheme", "platform_id"),

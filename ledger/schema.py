@@ -5,7 +5,8 @@ them in bulk through `ledger.store`. The invariants the database enforces itself
 whatever code talks to it:
 
 - `append_only`: journal, posting, block, month_close, household_tier and
-  rules_version refuse UPDATE and DELETE (and TRUNCATE on PostgreSQL).
+  rules_version refuse UPDATE and DELETE (and TRUNCATE on PostgreSQL); so do worker,
+  platform, worker_identity_change and key_check since revision 0006.
 - `entries_balance`: a journal row is accepted only when its postings, written just
   before it in the same transaction, sum to zero; postings of a recorded entry
   cannot be added to afterwards.
@@ -31,6 +32,8 @@ class Platform(SQLModel, table=True):
     __tablename__ = "platform"
     id: Optional[int] = Field(default=None, primary_key=True)
     name: str = Field(sa_type=Text, unique=True)
+    #: `ledger.postings.row_seal` of the row (revision 0006); sealed into the chain by a block
+    seal: Optional[bytes] = Field(default=None, sa_type=LargeBinary)
 
 
 class Worker(SQLModel, table=True):
@@ -43,6 +46,7 @@ class Worker(SQLModel, table=True):
     province: str = Field(sa_type=Text)
     birth_year: int
     sex: str = Field(sa_type=Text)
+    seal: Optional[bytes] = Field(default=None, sa_type=LargeBinary)  # row_seal (revision 0006)
 
 
 class RulesVersionRow(SQLModel, table=True):
@@ -54,6 +58,7 @@ class RulesVersionRow(SQLModel, table=True):
     pack: str = Field(sa_type=Text)
     effective_from: str = Field(sa_type=Text)
     document_json: str = Field(sa_type=Text)
+    seal: Optional[bytes] = Field(default=None, sa_type=LargeBinary)  # row_seal (revision 0006)
 
 
 class JournalEntry(SQLModel, table=True):
@@ -129,6 +134,13 @@ class Block(SQLModel, table=True):
     first_entry_id: Optional[int] = Field(default=None, sa_type=BigInteger)
     last_entry_id: Optional[int] = Field(default=None, sa_type=BigInteger)
     recorded_at: str = Field(sa_type=Text)
+    #: 0: the hash of revisions 0001–0005 (entries only); 1: it also covers the identity rows
+    #: sealed by this block, those with ids up to the `last_*_id` below (docs/invariants.md)
+    seal_version: int = Field(default=0, sa_type=SmallInteger, sa_column_kwargs={"server_default": "0"})
+    last_worker_id: Optional[int] = Field(default=None, sa_type=BigInteger)
+    last_platform_id: Optional[int] = Field(default=None, sa_type=BigInteger)
+    last_rules_version_id: Optional[int] = Field(default=None, sa_type=BigInteger)
+    last_identity_change_id: Optional[int] = Field(default=None, sa_type=BigInteger)
 
 
 class WorkerMonth(SQLModel, table=True):
@@ -256,6 +268,46 @@ class MoneyClose(SQLModel, table=True):
     claims_vnd: int = Field(sa_type=BigInteger)
     interest_vnd: int = Field(sa_type=BigInteger)
 
+
+class WorkerIdentityChange(SQLModel, table=True):
+    """A change of a worker's identity data, recorded, never an UPDATE of the worker row.
+
+    `corrected_id`: the worker's national id was wrong; `pseudonym` and
+    `national_id_encrypted` are those of the right one, which from now on resolves to
+    `worker_id` (and is the id exported for the worker). `merged`: worker
+    `merged_worker_id` is the same person as `worker_id`; the pseudonym of its id now
+    resolves to `worker_id` (its past entries stay where they were booked).
+    """
+
+    __tablename__ = "worker_identity_change"
+    id: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    kind: str = Field(sa_type=Text)
+    worker_id: int = Field(sa_type=BigInteger, index=True)
+    pseudonym: str = Field(sa_type=Text, unique=True)
+    national_id_encrypted: Optional[bytes] = Field(default=None, sa_type=LargeBinary)
+    merged_worker_id: Optional[int] = Field(default=None, sa_type=BigInteger)
+    reason: str = Field(sa_type=Text)
+    recorded_at: str = Field(sa_type=Text)
+    seal: Optional[bytes] = Field(default=None, sa_type=LargeBinary)
+
+
+class KeyCheck(SQLModel, table=True):
+    """A key check value per key the books were written with (`ledger.identity.key_check_value`).
+
+    Generic: one row per key id (`pseudonym/v1`, `encryption/v1`, later `tokens/v2`, …).
+    Opening the books with a secret whose key gives another value is refused.
+    """
+
+    __tablename__ = "key_check"
+    key_id: str = Field(sa_type=Text, primary_key=True)
+    check_value: str = Field(sa_type=Text)
+    recorded_at: str = Field(sa_type=Text)
+
+
+#: Tables added by revision 0006; append-only.
+IDENTITY_TABLES = ("worker_identity_change", "key_check")
+#: Tables made append-only by revision 0006 (created by 0001).
+SEALED_BY_0006 = ("worker", "platform")
 
 #: The stream consumer's tables (api/stream.py), created by revision 0005 (IF NOT EXISTS: books
 #: that a consumer of an earlier version already used keep theirs). Not SQLModel classes: the

@@ -11,6 +11,7 @@ alone and fails unless it reaches that hash (`anchor_problems`).
 """
 from __future__ import annotations
 
+import hashlib
 from typing import Callable, NamedTuple
 
 from ledger import money
@@ -18,9 +19,10 @@ from ledger.accounts import PARTY_CODE, SCHEME_NAME, AccountKind, EntryType
 from ledger.books import Ledger, version_from_document
 from ledger.close import subsidies_for_month
 from ledger.events import month_text, parse_month
-from ledger.postings import ENTRY_HASH_KEPT, block_hash, compact_legs, entry_hash, occurred_text
+from ledger.postings import (ENTRY_HASH_KEPT, SEALED_TABLES, block_hash, compact_legs, entry_hash, occurred_text,
+                             row_seal)
 from ledger.schema import COMPACT_COLUMNS, SHARE_COLUMNS
-from ledger.store import consistent_snapshot, query
+from ledger.store import consistent_snapshot, query, stream_rows
 
 _WORKER = int(AccountKind.worker)
 
@@ -268,6 +270,91 @@ def payer_balances_match_receivables(conn, ledger) -> str | None:
     return None
 
 
+_ROW_NAME = {"worker": "worker", "platform": "platform", "rules_version": "rules version",
+             "worker_identity_change": "identity change"}
+_BLOCKS = ("SELECT id, prev_hash, block_hash, entry_count, first_entry_id, last_entry_id, seal_version, "
+           + ", ".join(f"coalesce({mark}, 0)" for mark, _columns in SEALED_TABLES.values()) + " FROM block ORDER BY id")
+
+
+class _Identity(NamedTuple):
+    """Identity rows re-sealed from their columns: each seal-version-1 block's identity digest,
+    and the first row of each table whose stored seal no longer matches its columns."""
+
+    digests: dict[int, bytes]
+    first_bad: dict[str, int]
+
+
+def _identity_walk(conn, blocks: list[tuple]) -> _Identity:
+    """Stream each sealed table in id order, re-seal every row from its columns (never trusting the
+    stored seal for the chain), and hash the rows each block of seal version 1 covers."""
+    sealing = [(row[0], row[7:]) for row in blocks if row[6] >= 1]  # (block id, marks)
+    parts: list[list[bytes]] = [[] for _ in sealing]
+    first_bad: dict[str, int] = {}
+    for number, (table, (_mark, columns)) in enumerate(SEALED_TABLES.items()):
+        hashers = [hashlib.sha256() for _ in sealing]
+        index = 0
+        for chunk in stream_rows(conn, f"SELECT {', '.join(columns)}, seal FROM {table} ORDER BY id"):
+            for row in chunk:
+                row_id = row[0]
+                computed = row_seal(table, row[:-1])
+                if (row[-1] is None or computed != bytes(row[-1])) and table not in first_bad:
+                    first_bad[table] = row_id
+                while index < len(sealing) and row_id > sealing[index][1][number]:
+                    index += 1
+                if index < len(sealing):  # rows past the last block's mark are sealed by the next block
+                    hashers[index].update(int(row_id).to_bytes(8, "big"))
+                    hashers[index].update(computed)
+        for position, hasher in enumerate(hashers):
+            parts[position].append(hasher.digest())
+    digests = {block_id: hashlib.sha256(b"".join(parts[position])).digest()
+               for position, (block_id, _marks) in enumerate(sealing)}
+    return _Identity(digests, first_bad)
+
+
+def _seal_problem(table: str, row_id: int) -> str:
+    return (f"{_ROW_NAME[table]} {row_id} does not match its seal: its "
+            + ("pseudonym, encrypted national id or other identity columns were"
+               if table in ("worker", "worker_identity_change") else
+               "name was" if table == "platform" else "document was") + " changed")
+
+
+def identity_rows_sealed(conn, ledger) -> str | None:
+    """Each worker, platform, rules-version and identity-change row still matches its seal
+    (names the first changed row of each table; the chain covers the seals: hash_chain_intact)."""
+    blocks = query(conn, _BLOCKS)
+    bad = _identity_walk(conn, blocks).first_bad
+    return "; ".join(_seal_problem(table, row_id) for table, row_id in bad.items()) or None
+
+
+def identity_decrypts(conn, ledger, sample: int = 64) -> str | None:
+    """A sample of stored national ids (spread over the worker ids, and every corrected id) decrypts
+    with this secret's key and gives back the row's pseudonym: the secret is the books' own.
+    Not run on books opened without their secret (`Ledger.open(check_secret=False)`)."""
+    if not getattr(ledger, "keys_checked", True):
+        return None
+    total = query(conn, "SELECT count(*), coalesce(max(id), 0) FROM worker")[0]
+    step = max(1, int(total[1]) // sample)
+    rows = query(conn, "SELECT id, pseudonym, national_id_encrypted FROM worker WHERE id - (id / ?) * ? = 0 OR id = 1 "
+                       "ORDER BY id", (step, step))[: sample + 1]
+    changes = query(conn, "SELECT id, pseudonym, national_id_encrypted FROM worker_identity_change "
+                          "WHERE national_id_encrypted IS NOT NULL ORDER BY id")
+    for what, checked in (("worker", rows), ("identity change", changes)):
+        for row_id, pseudonym, blob in checked:
+            try:
+                national_id = ledger.keys.decrypt(bytes(blob))
+            except Exception:  # noqa: BLE001 - InvalidTag or a damaged blob
+                return f"the national id of {what} {row_id} does not decrypt with key encryption/v1 of this secret"
+            if ledger.keys.pseudonym(national_id) != pseudonym:
+                return f"the national id of {what} {row_id} does not give its pseudonym with key pseudonym/v1"
+    return None
+
+
+def _sealed_ranges(before: tuple, marks: tuple) -> str:
+    spans = [f"{_ROW_NAME[table]}s {low + 1}–{high}" for table, low, high in zip(SEALED_TABLES, before, marks)
+             if high > low]
+    return ", ".join(spans) or "none"
+
+
 _JOURNAL_HASHED = ("SELECT j.id, j.block_id, coalesce(j.recorded_at, b.recorded_at), j.entry_type, j.platform_id, "
                    "j.event_id, j.payload_hash, j.worker_id, j.kind, j.amount_vnd, j.occurred_at, j.occurred_month, "
                    "j.booking_month, j.rules_version_id, j.original_entry_id, j.entry_hash, "
@@ -355,8 +442,8 @@ def hash_chain_intact(conn, ledger) -> str | None:
     with its range of entries. A rewrite of every hash after it is caught only by an
     anchor kept outside the books (`anchor_problems`).
     """
-    blocks = query(conn, "SELECT id, prev_hash, block_hash, entry_count, first_entry_id, last_entry_id "
-                         "FROM block ORDER BY id")
+    blocks = query(conn, _BLOCKS)
+    identity = _identity_walk(conn, blocks)
     recorded = {row[0]: (row[4], row[5], row[3]) for row in blocks}
     by_block: dict[int, list[bytes]] = {}
     expected_id = 1
@@ -382,18 +469,27 @@ def hash_chain_intact(conn, ledger) -> str | None:
                 f"the journal ends at entry {expected_id - 1} (rows were deleted)")
     previous = b"\x00"
     expected_block = 1
-    for block_id, prev_hash, stored_hash, _count, first, last in blocks:
+    version_before, marks_before = 0, tuple(0 for _ in SEALED_TABLES)
+    for block_id, prev_hash, stored_hash, _count, first, last, version, *marks in blocks:
         if block_id != expected_block:
             return f"block {expected_block} is missing: the blocks jump from {expected_block - 1} to {block_id}"
         expected_block += 1
         if bytes(prev_hash) != previous:
             return f"block {block_id} does not chain to the block before it"
-        computed = block_hash(previous, block_id, by_block.pop(block_id, []))
+        if version < version_before:
+            return f"block {block_id} has seal version {version} after a block of version {version_before}"
+        computed = block_hash(previous, block_id, by_block.pop(block_id, []), seal_version=version, marks=marks,
+                              identity=identity.digests.get(block_id, b""))
         if computed != bytes(stored_hash):
             first_id = query(conn, "SELECT min(id) FROM journal WHERE block_id = ?", (block_id,))[0][0]
+            sealed = (f", or an identity row it seals was ({_sealed_ranges(marks_before, tuple(marks))})"
+                      if version else "")
             return (f"block {block_id} (from entry {first_id}) does not match its hash: an entry was inserted, "
-                    f"changed or deleted ({_entry_range(first, last)})")
+                    f"changed or deleted ({_entry_range(first, last)}){sealed}")
         previous = computed
+        version_before = version
+        if version:
+            marks_before = tuple(marks)
     if by_block:
         return f"entries of block {min(by_block)} belong to no recorded block"
     head = query(conn, "SELECT chain_head_hash FROM ledger_state WHERE id = 1")[0][0]
@@ -437,13 +533,19 @@ def anchor_problems(conn, anchors: list[Anchor]) -> list[str | None]:
         if first_mismatch is None and not kept_hash_matches(computed, stored):
             first_mismatch = entry_id
         hashes.setdefault(block_id, []).append(computed)
+    blocks = query(conn, _BLOCKS)
+    identity = _identity_walk(conn, blocks)
+    sealing = {row[0]: (row[6], row[7:]) for row in blocks}
     last_block = max([*hashes, *(row[0] for row in query(conn, "SELECT max(id) FROM block") if row[0] is not None)],
                      default=0)
     position: dict[bytes, int] = {}
     previous = b"\x00"
     for block_id in range(1, last_block + 1):
-        previous = block_hash(previous, block_id, hashes.get(block_id, []))
+        version, marks = sealing.get(block_id, (0, ()))
+        previous = block_hash(previous, block_id, hashes.get(block_id, []), seal_version=version, marks=marks,
+                              identity=identity.digests.get(block_id, b""))
         position.setdefault(previous, block_id)
+    changed_row = next((_seal_problem(table, row_id) for table, row_id in identity.first_bad.items()), None)
     problems: list[str | None] = []
     for anchor in anchors:
         label = month_text(anchor.month)
@@ -455,6 +557,7 @@ def anchor_problems(conn, anchors: list[Anchor]) -> list[str | None]:
         block_id = position.get(anchor.block_hash)
         if block_id is None:
             where = (f"entry {first_mismatch} does not match its hash" if first_mismatch is not None else
+                     changed_row if changed_row is not None else
                      f"the rows up to the close (entries 1–{last_entry_id}) were rewritten with their hashes")
             problems.append(f"the books do not reach the anchor of {label}: {where}; "
                             f"history up to the close of {label} was changed, inserted or deleted")
@@ -486,6 +589,8 @@ INVARIANTS: list[tuple[str, Callable]] = [
     ("money_records_match_entries", money_records_match_entries),
     ("late_interest_matches_rules", late_interest_matches_rules),
     ("payer_balances_match_receivables", payer_balances_match_receivables),
+    ("identity_rows_sealed", identity_rows_sealed),
+    ("identity_decrypts", identity_decrypts),
     ("hash_chain_intact", hash_chain_intact),
 ]
 

@@ -29,7 +29,7 @@ from ledger.backup import BackupError, backup, restore
 from ledger.close import close_month, import_tiers
 from ledger.export import beancount_account, export_beancount, export_parquet
 from ledger.ingest import ingest_batch, ingest_stream
-from ledger.postings import block_hash, entry_hash, occurred_text
+from ledger.postings import SEALED_TABLES, block_hash, entry_hash, identity_digests_by_block, occurred_text
 from ledger.readers import read_events
 from ledger.reports import months_overview, settlement, statements
 from ledger.store import query
@@ -218,10 +218,17 @@ def test_the_parquet_export_holds_the_whole_book_recomputes_its_chain_and_names_
         digest = entry_hash(row["id"], row["block_id"], row["recorded_at"] or block_times[row["block_id"]], fields)
         assert digest[:len(row["entry_hash"])] == row["entry_hash"], row["id"]
         by_block.setdefault(row["block_id"], []).append(digest)
+    # who owns each entry: the blocks of seal version 1 cover the exported seals of the identity rows
+    marks = [mark for mark, _columns in SEALED_TABLES.values()]
+    blocks = [(block["id"], block["seal_version"], [block[mark] or 0 for mark in marks])
+              for block in tables["block"].to_pylist()]
+    identity = identity_digests_by_block(blocks, {name: [(row["id"], row["seal"]) for row in tables[name].to_pylist()]
+                                                  for name in SEALED_TABLES})
     previous = b"\x00"
-    for block in tables["block"].to_pylist():
-        previous = block_hash(previous, block["id"], by_block.get(block["id"], []))
-        assert previous == block["block_hash"]
+    for block_id, version, block_marks in blocks:
+        previous = block_hash(previous, block_id, by_block.get(block_id, []), seal_version=version, marks=block_marks,
+                              identity=identity.get(block_id, b""))
+    assert previous == tables["block"].to_pylist()[-1]["block_hash"]
     assert previous.hex() == manifest["chain_head"]
     # Balances from the exported postings equal the statements.
     totals: dict[tuple[int, int], int] = {}
@@ -353,9 +360,16 @@ def test_a_parquet_export_loaded_into_the_other_store_gives_every_figure_and_the
             if row[15] is not None:
                 fields[7] = occurred_text(row[15])
             by_block.setdefault(row[1], []).append(entry_hash(row[0], row[1], row[2], [*fields, tuple(legs.get(row[0], ()))]))
+        marks = [mark for mark, _columns in SEALED_TABLES.values()]
+        blocks = [(row[0], row[1], [value or 0 for value in row[2:]])
+                  for row in run(f"SELECT id, seal_version, {', '.join(marks)} FROM block ORDER BY id")]
+        identity = identity_digests_by_block(blocks, {
+            name: [(row_id, bytes(seal)) for row_id, seal in run(f"SELECT id, seal FROM {name} ORDER BY id")]
+            for name in SEALED_TABLES})
         head = b"\x00"
-        for (block_id,) in run("SELECT id FROM block ORDER BY id"):
-            head = block_hash(head, block_id, by_block.get(block_id, []))
+        for block_id, version, block_marks in blocks:
+            head = block_hash(head, block_id, by_block.get(block_id, []), seal_version=version, marks=block_marks,
+                              identity=identity.get(block_id, b""))
         assert head.hex() == manifest["chain_head"] == everything(books)["head"][0]
     finally:
         if schema:
@@ -479,3 +493,53 @@ def test_a_restore_without_the_secret_says_so_and_makes_no_new_secret(books, tmp
     assert result.exit_code == 0, result.output
     assert "ANSINH_SECRET is not set" in result.stdout and "FAIL" not in result.stdout
     assert not Path(f"{target}.secret").exists()  # a new secret would orphan every pseudonym and stored id
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("new_secret", ["beside the file", "in ANSINH_SECRET"])
+def test_finding_9_a_backup_restored_onto_new_books_with_their_own_secret_is_refused_in_one_line_naming_the_key(
+        books, tmp_path, database_url, monkeypatch, new_secret):
+    import secrets
+
+    file = tmp_path / "b.backup"
+    backup(database_url, file)
+    target = tmp_path / "new.db"
+    if new_secret == "beside the file":  # new embedded books generated their own secret
+        monkeypatch.delenv("ANSINH_SECRET", raising=False)
+        Path(f"{target}.secret").write_text(secrets.token_hex(32))
+    else:
+        monkeypatch.setenv("ANSINH_SECRET", secrets.token_hex(32))
+    restored = runner.invoke(app, ["restore", str(file), "--db", f"sqlite:///{target}"])
+    assert restored.exit_code == 1, restored.output
+    assert "error: the secret does not match these books: key encryption/v1 gives check value" in " ".join(
+        restored.output.split())
+    assert "ok   identity_decrypts" not in restored.output and "Traceback" not in restored.output
+    used = runner.invoke(app, ["statements", "2026-03", "--db", f"sqlite:///{target}"])
+    assert used.exit_code == 1
+    assert "the secret does not match these books: key encryption/v1" in " ".join(used.output.split())
+    assert "InvalidTag" not in used.output and "Traceback" not in used.output
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_books_restored_without_a_secret_then_opened_with_a_generated_one_are_refused_naming_the_key(
+        books, tmp_path, database_url, monkeypatch):
+    file = tmp_path / "b.backup"
+    backup(database_url, file)
+    monkeypatch.delenv("ANSINH_SECRET", raising=False)
+    target = tmp_path / "new.db"
+    assert runner.invoke(app, ["restore", str(file), "--db", f"sqlite:///{target}"]).exit_code == 0
+    used = runner.invoke(app, ["statements", "2026-03", "--db", f"sqlite:///{target}"])  # generates a secret
+    assert used.exit_code == 1 and "key encryption/v1" in " ".join(used.output.split())
+    assert "Traceback" not in used.output
+
+
+def test_verify_decrypts_a_sample_of_ids_and_names_the_worker_a_wrong_key_cannot_read(books):
+    from ledger.books import Ledger
+    from ledger.identity import IdentityKeys
+
+    checks = {check.name: check.problem for check in verify(books, stop_at_first=False)}
+    assert checks["identity_decrypts"] is None
+    stranger = Ledger(books.engine, books.pack, IdentityKeys.from_secret("another secret entirely, 0123456789"))
+    checks = {check.name: check.problem for check in verify(stranger, stop_at_first=False)}
+    assert checks["identity_decrypts"] == ("the national id of worker 1 does not decrypt with key encryption/v1 "
+                                           "of this secret")

@@ -22,7 +22,7 @@ from ledger.ingest import ingest_batch
 from ledger.postings import block_hash, entry_hash, occurred_us
 from ledger.schema import LEGS_VIEW, SHARE_COLUMNS
 from ledger.store import query
-from ledger.verify import Anchor, entry_hashes, verify
+from ledger.verify import _BLOCKS, Anchor, _identity_walk, entry_hashes, verify
 from ledger.schema import SQLModel
 from tests.conftest import _drop_schema, _fresh_postgres_url
 from tests.ledger.factories import WORKER_A, WORKER_B, WORKER_C, event, refund
@@ -262,10 +262,13 @@ def rewrite_every_block_hash(ledger) -> None:
         hashes: dict[int, list[bytes]] = {}
         for _entry, block_id, full, _kept in entry_hashes(conn):
             hashes.setdefault(block_id, []).append(full)
+        blocks = query(conn, _BLOCKS)
+        identity = _identity_walk(conn, blocks).digests  # re-sealed from the rows, as verify does
         previous = b"\x00"
         renamed = {}
-        for block_id, old in query(conn, "SELECT id, block_hash FROM block ORDER BY id"):
-            new = block_hash(previous, block_id, hashes.get(block_id, []))
+        for block_id, _prev, old, _count, _first, _last, version, *marks in blocks:
+            new = block_hash(previous, block_id, hashes.get(block_id, []), seal_version=version, marks=marks,
+                             identity=identity.get(block_id, b""))
             renamed[bytes(old)] = new
             conn.execute(text("UPDATE block SET prev_hash = :p, block_hash = :h WHERE id = :b"),
                          {"p": previous, "h": new, "b": block_id})
@@ -362,3 +365,86 @@ def test_verify_from_anchor_on_the_command_line(database_url, tmp_path, monkeypa
         refused = runner.invoke(app, ["verify", "--from-anchor", bad, "--db", database_url])
         assert refused.exit_code == 2 and "--from-anchor" in refused.stderr
         assert "Traceback" not in refused.output
+
+
+# -- who owns the money (issue 14, finding 1) -----------------------------------------------------------
+
+def swap_two_workers(ledger) -> int:
+    """Finding 1: two people's encrypted ids and pseudonyms swapped; every entry still names worker ids."""
+    (a_pseudonym, a_blob), (b_pseudonym, b_blob) = sql(
+        ledger, "SELECT pseudonym, national_id_encrypted FROM worker WHERE id IN (1, 2) ORDER BY id")
+    sql(ledger, "UPDATE worker SET pseudonym = :p || '-moving' WHERE id = 1", p=a_pseudonym)
+    sql(ledger, "UPDATE worker SET pseudonym = :p, national_id_encrypted = :b WHERE id = 2", p=a_pseudonym, b=a_blob)
+    sql(ledger, "UPDATE worker SET pseudonym = :p, national_id_encrypted = :b WHERE id = 1", p=b_pseudonym, b=b_blob)
+    return 1
+
+
+def swap_two_platform_names(ledger) -> int:
+    first, second = (row[0] for row in sql(ledger, "SELECT name FROM platform WHERE id IN (1, 2) ORDER BY id"))
+    sql(ledger, "UPDATE platform SET name = 'moving' WHERE id = 1")
+    sql(ledger, "UPDATE platform SET name = :n WHERE id = 2", n=first)
+    sql(ledger, "UPDATE platform SET name = :n WHERE id = 1", n=second)
+    return 1
+
+
+def edit_a_rules_version(ledger) -> int:
+    """A parameter of the stored rules version changed (the triggers were dropped first)."""
+    sql(ledger, "UPDATE rules_version SET document_json = replace(document_json, '\"late', '\"x_late') WHERE id = 1")
+    return 1
+
+
+IDENTITY_TAMPERS = {swap_two_workers: "worker", swap_two_platform_names: "platform",
+                    edit_a_rules_version: "rules version"}
+
+
+@pytest.mark.parametrize("tamper", IDENTITY_TAMPERS, ids=lambda tamper: tamper.__name__)
+def test_finding_1_an_identity_row_changed_in_the_database_makes_verify_name_the_row(copy, tamper):
+    ledger, anchors = copy
+    assert problems(ledger) == []
+    row_id = tamper(ledger)
+    found = dict(problems(ledger))
+    assert found["identity_rows_sealed"] == (
+        f"{IDENTITY_TAMPERS[tamper]} {row_id} does not match its seal: its "
+        + {"worker": "pseudonym, encrypted national id or other identity columns were", "platform": "name was",
+           "rules version": "document was"}[IDENTITY_TAMPERS[tamper]] + " changed")
+    # the chain re-seals the rows from their columns: the identity-seal block of the books no longer matches
+    assert "does not match its hash" in found["hash_chain_intact"]
+
+
+@pytest.mark.parametrize("tamper", IDENTITY_TAMPERS, ids=lambda tamper: tamper.__name__)
+def test_finding_1_an_identity_row_changed_is_caught_by_verify_from_anchor_naming_the_row(copy, tamper):
+    ledger, anchors = copy
+    row_id = tamper(ledger)
+    found = dict(problems(ledger, anchors_of(anchors)))
+    assert f"{IDENTITY_TAMPERS[tamper]} {row_id} does not match its seal" in found["anchor 2026-02"]
+
+
+def reseal(ledger, table: str, row_id: int) -> None:
+    """What a forger who knows the seal recipe does after changing an identity row: recompute its seal."""
+    from ledger.postings import SEALED_TABLES, row_seal
+
+    columns = SEALED_TABLES[table][1]
+    with ledger.engine.begin() as conn:
+        row = query(conn, f"SELECT {', '.join(columns)} FROM {table} WHERE id = ?", (row_id,))[0]
+        conn.execute(text(f"UPDATE {table} SET seal = :s WHERE id = :i"), {"s": row_seal(table, row), "i": row_id})
+
+
+def test_a_worker_swap_with_its_seals_rewritten_is_caught_by_the_block_that_sealed_the_worker(copy):
+    ledger, _anchors = copy
+    swap_two_workers(ledger)
+    reseal(ledger, "worker", 1)
+    reseal(ledger, "worker", 2)
+    found = dict(problems(ledger))
+    assert "identity_rows_sealed" not in found  # the rows match their (rewritten) seals
+    sealed_by = sql(ledger, "SELECT min(id) FROM block WHERE last_worker_id >= 2")[0][0]
+    assert found["hash_chain_intact"].startswith(f"block {sealed_by} ")
+    assert "workers 1–3" in found["hash_chain_intact"]
+
+
+def test_identity_rows_refuse_update_and_delete_in_the_database(ledger):
+    """The guard itself (the copies above have their triggers dropped): the identity rows are append-only."""
+    ingest_batch(ledger, list(enumerate(_month_items("2026-02", 3, "g"), start=1)))
+    for statement in ("UPDATE worker SET sex = 'x' WHERE id = 1", "DELETE FROM platform WHERE id = 1",
+                      "UPDATE rules_version SET pack = 'x'", "DELETE FROM key_check"):
+        with pytest.raises(Exception, match="append_only"):
+            sql(ledger, statement)

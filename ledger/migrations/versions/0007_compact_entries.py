@@ -12,7 +12,7 @@ the order they were hashed (receivable first, then the non-zero shares in SHARE_
 so `verify` after the upgrade proves every row moved intact (tests/ledger/test_compact_upgrade.py).
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 """
 from alembic import op
 from sqlalchemy import inspect
@@ -20,7 +20,7 @@ from sqlalchemy import inspect
 from ledger.schema import COMPACT_COLUMNS, SHARE_COLUMNS, JournalEntry, compact_guard_statements
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
