@@ -449,7 +449,8 @@ def guard_statements(dialect_name: str) -> list[str]:
 def compact_guard_statements(dialect_name: str) -> list[str]:
     """Revision 0006: the journal's guards for the compact layout, its CHECK, and the `legs` view."""
     if dialect_name == "postgresql":
-        return [POSTGRES_JOURNAL_GUARD, POSTGRES_COMPACT_CHECK, "DROP VIEW IF EXISTS legs", LEGS_VIEW]
+        return [POSTGRES_JOURNAL_GUARD, "ALTER TABLE journal DROP CONSTRAINT IF EXISTS compact_entries_balance",
+                POSTGRES_COMPACT_CHECK, "DROP VIEW IF EXISTS legs", LEGS_VIEW]
     return [*SQLITE_JOURNAL_GUARDS, "DROP VIEW IF EXISTS legs", LEGS_VIEW]
 
 

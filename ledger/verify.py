@@ -520,31 +520,46 @@ class Anchor(NamedTuple):
         return f"{month_text(self.month)}={self.block_hash.hex()}"
 
 
-def anchor_problems(conn, anchors: list[Anchor]) -> list[str | None]:
-    """For each anchor: None when the rows up to its month's close recompute to it, else what is wrong.
+class Recomputed(NamedTuple):
+    block_hashes: dict[int, bytes]  # every block id from 1 to the last, in order: its hash from the rows
+    first_mismatch: int | None  # the first entry whose kept hash no longer matches its row
+    identity: "_Identity"
 
-    The chain is recomputed from the journal and posting rows alone (the stored entry and
-    block hashes are not trusted), so a rewrite of every hash inside the books still fails.
-    """
+
+def recomputed_chain(conn) -> Recomputed:
+    """The chain recomputed from the rows alone (entries, legs, identity rows), trusting no stored
+    entry or block hash: what anchors and the witness (ledger/witness.py) are checked against."""
     hashes: dict[int, list[bytes]] = {}
     first_mismatch: int | None = None
-    walk = _Walk(conn)
-    for entry_id, block_id, computed, stored in walk:
+    for entry_id, block_id, computed, stored in _Walk(conn):
         if first_mismatch is None and not kept_hash_matches(computed, stored):
             first_mismatch = entry_id
         hashes.setdefault(block_id, []).append(computed)
     blocks = query(conn, _BLOCKS)
     identity = _identity_walk(conn, blocks)
     sealing = {row[0]: (row[6], row[7:]) for row in blocks}
-    last_block = max([*hashes, *(row[0] for row in query(conn, "SELECT max(id) FROM block") if row[0] is not None)],
-                     default=0)
-    position: dict[bytes, int] = {}
+    last_block = max([*hashes, *sealing], default=0)
+    recomputed: dict[int, bytes] = {}
     previous = b"\x00"
     for block_id in range(1, last_block + 1):
         version, marks = sealing.get(block_id, (0, ()))
         previous = block_hash(previous, block_id, hashes.get(block_id, []), seal_version=version, marks=marks,
                               identity=identity.digests.get(block_id, b""))
-        position.setdefault(previous, block_id)
+        recomputed[block_id] = previous
+    return Recomputed(recomputed, first_mismatch, identity)
+
+
+def anchor_problems(conn, anchors: list[Anchor]) -> list[str | None]:
+    """For each anchor: None when the rows up to its month's close recompute to it, else what is wrong.
+
+    The chain is recomputed from the journal and posting rows alone (the stored entry and
+    block hashes are not trusted), so a rewrite of every hash inside the books still fails.
+    """
+    chain = recomputed_chain(conn)
+    first_mismatch, identity = chain.first_mismatch, chain.identity
+    position: dict[bytes, int] = {}
+    for block_id, digest in chain.block_hashes.items():
+        position.setdefault(digest, block_id)
     changed_row = next((_seal_problem(table, row_id) for table, row_id in identity.first_bad.items()), None)
     problems: list[str | None] = []
     for anchor in anchors:

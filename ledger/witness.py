@@ -27,9 +27,9 @@ from typing import NamedTuple, Sequence
 import orjson
 
 from ledger.events import month_text, parse_month
-from ledger.postings import block_hash
+
 from ledger.store import consistent_snapshot, query
-from ledger.verify import Anchor, Check, _Walk, anchor_problems, kept_hash_matches
+from ledger.verify import Anchor, Check, anchor_problems, recomputed_chain
 
 WITNESS_FORMAT = 1
 KINDS = ("head", "close")
@@ -108,23 +108,11 @@ def close_record(conn, month: int) -> WitnessRecord:
 
 
 def _recomputed(conn, wanted: set[int]) -> tuple[dict[int, bytes], int, int | None]:
-    """The chain recomputed from the rows: the hashes of the `wanted` blocks, the last block id,
-    and the first entry whose stored hash no longer matches its row (None if all match)."""
-    hashes: dict[int, list[bytes]] = {}
-    first_mismatch: int | None = None
-    for entry_id, block_id, computed, stored in _Walk(conn):
-        if first_mismatch is None and not kept_hash_matches(computed, stored):
-            first_mismatch = entry_id
-        hashes.setdefault(block_id, []).append(computed)
-    stored_last = query(conn, "SELECT max(id) FROM block")[0][0]
-    last_block = max([*hashes, int(stored_last or 0)], default=0)
-    found: dict[int, bytes] = {}
-    previous = b"\x00"
-    for block_id in range(1, last_block + 1):
-        previous = block_hash(previous, block_id, hashes.get(block_id, []))
-        if block_id in wanted:
-            found[block_id] = previous
-    return found, last_block, first_mismatch
+    """The chain recomputed from the rows (`ledger.verify.recomputed_chain`): the hashes of the
+    `wanted` blocks, the last block id, and the first entry whose kept hash no longer matches its row."""
+    chain = recomputed_chain(conn)
+    found = {block_id: digest for block_id, digest in chain.block_hashes.items() if block_id in wanted}
+    return found, max(chain.block_hashes, default=0), chain.first_mismatch
 
 
 def _entries_between(conn, after_block: int, through_block: int) -> str:
