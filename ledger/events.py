@@ -12,12 +12,15 @@ import enum
 import hashlib
 import re
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, NamedTuple
+from itertools import repeat
+from operator import itemgetter
+from typing import Any, NamedTuple, Sequence
 
+import numpy as np
 import orjson
 from json.encoder import encode_basestring_ascii as _encode_string
 
-from ledger.identity import is_valid_national_id
+from ledger.identity import PROVINCE_CODES, is_valid_national_id
 from rules.model import KINDS
 
 VIETNAM_TZ = timezone(timedelta(hours=7), "ICT")  # Asia/Ho_Chi_Minh: UTC+7 with no DST since 1975
@@ -287,3 +290,198 @@ def _good_platform(platform: str) -> bool:
     if len(_PLATFORMS_SEEN) < 10_000:
         _PLATFORMS_SEEN.add(platform)
     return True
+
+
+# -- a batch, as columns -------------------------------------------------------------------
+#
+# `check_events` gives exactly `[check_event(item, first_day) for item in items]`, faster. It never
+# decides a rejection itself: the columns *certify* the rows that pass every check 0–8 in the
+# common shapes (string fields, an integer amount, an RFC 3339 timestamp `YYYY-MM-DDTHH:MM:SS`
+# with 1–6 digits of fraction and `Z` or `±HH:MM`), and every row not certified — a rejection,
+# an odd type, an unusual timestamp shape, a non-object — goes through `check_event` alone.
+# So the order of the codes is `check_event`'s by construction, and the columns only have to be
+# right about the rows they pass.
+
+_TIMESTAMP_SHAPE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|[+\-][0-9]{2}:[0-9]{2})"
+_TIMESTAMP = re.compile(_TIMESTAMP_SHAPE, re.ASCII)
+_TIMESTAMP_WIDTH = 32  # the longest shape: 19 + 7 (fraction) + 6 (offset)
+_ID_SHAPE = r"[A-Za-z0-9._:\-]{1,128}"
+_NATIONAL_ID_SHAPE = r"[0-9]{12}"
+_SORT_KEYS = orjson.OPT_SORT_KEYS
+_PROVINCE_TABLE = np.zeros(1000, dtype=bool)
+_PROVINCE_TABLE[[int(code) for code in PROVINCE_CODES]] = True
+_MINUTES_PER_DAY = 1440
+_VIETNAM_OFFSET_MINUTES = 7 * 60
+
+
+def _not_matching(shape: str, values: list) -> list[int]:
+    """Rows whose value is not a string fully matching `shape`.
+
+    One regex pass over the column joined by newlines (no shape admits a newline): a prefix
+    match runs over the good lines and stops at a bad one, which is noted and stepped over.
+    """
+    if not values:
+        return []
+    if set(map(type, values)) != {str}:
+        values = [value if type(value) is str else "" for value in values]  # "" fits no shape
+    joined = "\n".join(values) + "\n"
+    if joined.count("\n") != len(values):  # a value holding a newline fails its shape anyway
+        one = re.compile(shape, re.ASCII).fullmatch
+        return [row for row, value in enumerate(values) if one(value) is None]
+    good_lines = _good_lines(shape).match
+    bad, position, row, end = [], 0, 0, len(joined)
+    while True:
+        stop = good_lines(joined, position).end()
+        row += joined.count("\n", position, stop)
+        if stop == end:
+            return bad
+        bad.append(row)
+        position, row = joined.index("\n", stop) + 1, row + 1
+
+
+_GOOD_LINES: dict[str, re.Pattern] = {}
+
+
+def _good_lines(shape: str) -> re.Pattern:
+    pattern = _GOOD_LINES.get(shape)
+    if pattern is None:
+        pattern = _GOOD_LINES[shape] = re.compile(f"(?:{shape}\n)*", re.ASCII)
+    return pattern
+
+
+def _not_in(values: list, allowed: frozenset) -> list[int]:
+    """Rows whose value is not a string (or None, when `allowed` holds None) in `allowed`."""
+    if set(map(type, values)) <= {str, type(None)} and set(values) <= allowed:
+        return []
+    return [row for row, value in enumerate(values)
+            if not ((value is None or type(value) is str) and value in allowed)]
+
+
+def _not_amounts(values: list) -> list[int]:
+    """Rows whose value is not an integer in 1..AMOUNT_VND_MAX (booleans are not integers)."""
+    if set(map(type, values)) == {int} and min(values) >= 1 and max(values) <= AMOUNT_VND_MAX:
+        return []
+    return [row for row, value in enumerate(values) if type(value) is not int or not 1 <= value <= AMOUNT_VND_MAX]
+
+
+_KINDS = frozenset(KIND_INDEX)
+_CURRENCIES = frozenset({None, "VND"})
+_ACTIONS = frozenset({None, "complete", "refund"})
+_FIELDS = ("event_id", "platform", "kind", "worker_id", "amount", "occurred_at", "action", "currency")
+
+
+def _pick(column: list, rows: list[int] | None) -> list:
+    if rows is None:
+        return column
+    return list(itemgetter(*rows)(column)) if len(rows) > 1 else [column[row] for row in rows]
+
+
+def check_events(items: Sequence[object], first_day: date) -> list[ValidEvent | Rejection]:
+    """Checks 0–8 for a batch, as columns: exactly `[check_event(item, first_day) for item in items]`."""
+    results: list = [None] * len(items)
+    rows = [row for row, item in enumerate(items) if type(item) is dict]
+    dicts = [items[row] for row in rows] if len(rows) < len(items) else list(items)
+    get = dict.get
+    event_ids, platforms, kinds, national_ids, amounts, occurred, actions, currencies = (
+        list(map(get, dicts, repeat(name))) for name in _FIELDS)
+    refunds = [row for row, action in enumerate(actions) if action == "refund" and type(action) is str]
+    bad = {*_not_matching(_ID_SHAPE, event_ids), *_not_matching(_ID_SHAPE, platforms), *_not_in(kinds, _KINDS),
+           *_not_in(currencies, _CURRENCIES), *_not_amounts(amounts), *_not_matching(_NATIONAL_ID_SHAPE, national_ids),
+           *_not_matching(_TIMESTAMP_SHAPE, occurred), *_not_in(actions, _ACTIONS),
+           *(row for row in refunds if dicts[row].get("original_event_id") is None)}  # else `missing_field`
+    chosen = [row for row in range(len(dicts)) if row not in bad] if bad else None
+    local_days, local_months, in_range = _local_days(_pick(occurred, chosen), _pick(national_ids, chosen), first_day)
+    if not in_range.all():
+        chosen = np.flatnonzero(in_range).tolist() if chosen is None else np.array(chosen)[in_range].tolist()
+    take, chosen_actions = _pick(dicts, chosen), _pick(actions, chosen)
+    is_refund = [action == "refund" for action in chosen_actions] if refunds else repeat(False)
+    originals = [item["original_event_id"] if refund else None for item, refund in zip(take, is_refund)] \
+        if refunds else repeat(None)
+    built = map(tuple.__new__, repeat(ValidEvent), zip(
+        _pick(platforms, chosen), _pick(event_ids, chosen), _pick(kinds, chosen),
+        is_refund if refunds else repeat(False), _pick(national_ids, chosen), _pick(amounts, chosen),
+        _timestamps(_pick(occurred, chosen)), local_days, local_months, originals,
+        _digests(take, chosen_actions, _pick(currencies, chosen))))
+    events = list(built)
+    if chosen is None and len(rows) == len(items):
+        results = events
+    else:
+        for row, event in zip(range(len(dicts)) if chosen is None else chosen, events):
+            results[rows[row]] = event
+    for index, result in enumerate(results):
+        if result is None or result[6] is None or result[10] is None:  # refused by fromisoformat or orjson
+            results[index] = check_event(items[index], first_day)
+    return results
+
+
+def _local_days(texts: list[str], national_ids: list[str], first_day: date) -> tuple[list, list, np.ndarray]:
+    """Vietnam-local day and yyyymm of timestamps in the common shape, from their fixed-position
+    digits, for the rows that are in range (the third value): month 13, second 60, a day before
+    `first_day`, an unknown province or a worker born after the event's year are out, and
+    `check_event` judges them."""
+    count = len(texts)
+    if not count:
+        return [], [], np.zeros(0, dtype=bool)
+    chars = np.array(texts, dtype=f"U{_TIMESTAMP_WIDTH}").view(np.uint32).reshape(count, _TIMESTAMP_WIDTH)
+    digit = chars.astype(np.int64) - 48
+    length = (chars != 0).sum(axis=1)
+    year = digit[:, 0] * 1000 + digit[:, 1] * 100 + digit[:, 2] * 10 + digit[:, 3]
+    month, day = digit[:, 5] * 10 + digit[:, 6], digit[:, 8] * 10 + digit[:, 9]
+    hour, minute = digit[:, 11] * 10 + digit[:, 12], digit[:, 14] * 10 + digit[:, 15]
+    second = digit[:, 17] * 10 + digit[:, 18]
+    at = np.arange(count)
+    utc = chars[at, length - 1] == ord("Z")
+    offset = np.where(utc, 0, (digit[at, length - 5] * 10 + digit[at, length - 4]) * 60
+                      + digit[at, length - 2] * 10 + digit[at, length - 1])
+    offset_fits = utc | ((digit[at, length - 5] * 10 + digit[at, length - 4] <= 23)
+                         & (digit[at, length - 2] * 10 + digit[at, length - 1] <= 59))
+    offset = np.where(chars[at, np.where(utc, 0, length - 6)] == ord("-"), -offset, offset)
+    in_range = ((year >= 1000) & (year <= 9998) & (month >= 1) & (month <= 12) & (day >= 1) & (hour <= 23)
+                & (minute <= 59) & (second <= 59) & offset_fits)
+    month_start = ((np.where(in_range, year, 2000) - 1970) * 12 + np.where(in_range, month, 1) - 1).astype(
+        "datetime64[M]")
+    first = month_start.astype("datetime64[D]").astype(np.int64)
+    in_range &= day <= (month_start + 1).astype("datetime64[D]").astype(np.int64) - first
+    minutes = (first + day - 1) * _MINUTES_PER_DAY + hour * 60 + minute - offset + _VIETNAM_OFFSET_MINUTES
+    local = np.floor_divide(minutes, _MINUTES_PER_DAY)
+    in_range &= local >= np.datetime64(first_day, "D").astype(np.int64)
+    local = np.where(in_range, local, 0)
+    local_month = local.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+    local_year = local_month // 12 + 1970
+    national = np.frombuffer("".join(national_ids).encode("ascii"), dtype=np.uint8).reshape(count, 12)
+    national = national.astype(np.int64) - 48
+    province = national[:, 0] * 100 + national[:, 1] * 10 + national[:, 2]
+    born = 1900 + 100 * (national[:, 3] // 2) + national[:, 4] * 10 + national[:, 5]
+    in_range &= _PROVINCE_TABLE[province] & (born <= local_year)
+    days = local[in_range].astype("datetime64[D]").tolist()
+    months = (local_year[in_range] * 100 + local_month[in_range] % 12 + 1).tolist()
+    return days, months, in_range
+
+
+def _timestamps(texts: list[str]) -> list[datetime | None]:
+    """`parse_timestamp` of texts already in the common shape (None where `fromisoformat` refuses)."""
+    parse = datetime.fromisoformat
+    try:
+        return [parse(text[:-1] + "+00:00") if text[-1] == "Z" else parse(text) for text in texts]
+    except ValueError:
+        return [parse_timestamp(text) for text in texts]
+
+
+def _digests(dicts: list[dict], actions: list, currencies: list) -> list[bytes | None]:
+    """`payload_hash` of each item; None where orjson cannot write it (`check_event` then decides)."""
+    dumps, blake2b, sort = orjson.dumps, hashlib.blake2b, _SORT_KEYS
+    canonical = [item if action is not None and currency is not None else
+                 {**item, "action": "complete" if action is None else action,
+                  "currency": "VND" if currency is None else currency}
+                 for item, action, currency in zip(dicts, actions, currencies)]
+    try:
+        return [blake2b(dumps(value, option=sort), digest_size=16).digest() for value in canonical]
+    except orjson.JSONEncodeError:
+        return [_digest_or_none(value) for value in canonical]
+
+
+def _digest_or_none(value: dict) -> bytes | None:
+    try:
+        return hashlib.blake2b(orjson.dumps(value, option=_SORT_KEYS), digest_size=16).digest()
+    except orjson.JSONEncodeError:
+        return None
