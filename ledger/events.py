@@ -468,12 +468,13 @@ def _local_days(occurred: list, national_ids: list, first_day: date) -> tuple[np
     at = np.arange(count)
     utc = chars[at, end - 1] == ord("Z")
     zone = np.where(utc, end - 1, end - 6)  # where `Z` or the offset begins
+    sign = np.where(utc, 0, zone)  # the offset's characters (a `Z` row reads harmless columns 0–5)
     in_range &= is_digit[:, [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]].all(axis=1)
     in_range &= (chars[:, 4] == 45) & (chars[:, 7] == 45) & (chars[:, 10] == 84) & (chars[:, 13] == 58) \
         & (chars[:, 16] == 58)
-    in_range &= utc | (((chars[at, zone] == 43) | (chars[at, zone] == 45)) & is_digit[at, zone + 1]
-                       & is_digit[at, zone + 2] & (chars[at, zone + 3] == 58) & is_digit[at, zone + 4]
-                       & is_digit[at, zone + 5])
+    in_range &= utc | (((chars[at, sign] == 43) | (chars[at, sign] == 45)) & is_digit[at, sign + 1]
+                       & is_digit[at, sign + 2] & (chars[at, sign + 3] == 58) & is_digit[at, sign + 4]
+                       & is_digit[at, sign + 5])
     fraction = zone - 19  # characters between the seconds and the zone: none, or "." and 1–6 digits
     columns = np.arange(_TIMESTAMP_WIDTH)
     in_fraction = (columns >= 20) & (columns < zone[:, None])
@@ -483,10 +484,10 @@ def _local_days(occurred: list, national_ids: list, first_day: date) -> tuple[np
     month, day = digit[:, 5] * 10 + digit[:, 6], digit[:, 8] * 10 + digit[:, 9]
     hour, minute = digit[:, 11] * 10 + digit[:, 12], digit[:, 14] * 10 + digit[:, 15]
     second = digit[:, 17] * 10 + digit[:, 18]
-    offset_hour, offset_minute = digit[at, zone + 1] * 10 + digit[at, zone + 2], \
-        digit[at, zone + 4] * 10 + digit[at, zone + 5]
+    offset_hour, offset_minute = digit[at, sign + 1] * 10 + digit[at, sign + 2], \
+        digit[at, sign + 4] * 10 + digit[at, sign + 5]
     offset = np.where(utc, 0, offset_hour * 60 + offset_minute)
-    offset = np.where(chars[at, zone] == 45, -offset, offset)
+    offset = np.where(~utc & (chars[at, sign] == 45), -offset, offset)
     in_range &= ((year >= 1000) & (year <= 9998) & (month >= 1) & (month <= 12) & (day >= 1) & (hour <= 23)
                  & (minute <= 59) & (second <= 59) & (utc | ((offset_hour <= 23) & (offset_minute <= 59))))
     month_start = ((np.where(in_range, year, 2000) - 1970) * 12 + np.where(in_range, month, 1) - 1).astype(
