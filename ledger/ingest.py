@@ -129,7 +129,7 @@ def _book_checked(ledger: Ledger, items, checked, work: UnitOfWork | None) -> li
 
 
 def ingest_stream(ledger: Ledger, items: Iterable[tuple[int, object]],
-                  chunk_size: int = CHUNK_SIZE) -> Iterator[list[Outcome]]:
+                  chunk_size: int = CHUNK_SIZE, check_ahead: bool = True) -> Iterator[list[Outcome]]:
     """Book an iterable of items chunk by chunk, one transaction each; yields each chunk's outcomes.
 
     Reading (the items are usually parsed lazily from a file) and checks 0–8 of chunk n+1
@@ -137,14 +137,29 @@ def ingest_stream(ledger: Ledger, items: Iterable[tuple[int, object]],
     while the database works. At most `CHUNKS_AHEAD` checked chunks wait, so memory stays
     bounded; an exception on either side ends both, and the chunk being written rolls back.
     The cyclic collector stays paused until the generator finishes or is closed.
+    `check_ahead=False` reads and checks in the caller's thread (the same outcomes).
     """
     assert chunk_size >= 1, "a chunk holds at least one item"
-    with collector_paused(), closing(_checked_ahead(items, chunk_size, ledger.pack.first_effective_from)) as chunks:
+    first_day = ledger.pack.first_effective_from
+    checked_chunks = _checked_ahead(items, chunk_size, first_day) if check_ahead else \
+        ((chunk, check_events([item for _line, item in chunk], first_day)) for chunk in _chunks(items, chunk_size))
+    with collector_paused(), closing(checked_chunks) as chunks:
         for chunk, checked in chunks:
             yield _book_checked(ledger, chunk, checked, None)
 
 
 _END = object()
+
+
+def _chunks(items: Iterable[tuple[int, object]], chunk_size: int) -> Iterator[list[tuple[int, object]]]:
+    chunk: list[tuple[int, object]] = []
+    for pair in items:
+        chunk.append(pair)
+        if len(chunk) >= chunk_size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _checked_ahead(items: Iterable[tuple[int, object]], chunk_size: int,
