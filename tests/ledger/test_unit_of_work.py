@@ -84,3 +84,23 @@ def test_a_caller_that_stops_early_stops_the_reading_thread(ledger):
     stream.close()
     assert not [thread for thread in threading.enumerate() if thread.name == "ansinh-ingest-check"]
     assert entries(ledger) == 50 and len(read) <= 50 * 3 + 1  # read at most the chunks queued behind the first
+
+
+def test_a_binary_copy_writes_the_rows_a_text_copy_writes(ledger):
+    from ledger.store import insert_rows, is_sqlite
+
+    rows = [(1, 7, "grab-r-000001", bytes(range(16)), None, -9_000_000_000), (2, -1, "é:x", b"", 5, 0)]
+    with ledger.unit_of_work() as work:
+        conn = work.connection
+        if is_sqlite(conn):
+            pytest.skip("binary COPY is PostgreSQL's")
+        for table in ("copied_text", "copied_binary"):
+            query(conn, f"CREATE TABLE {table} (id bigint, kind smallint, event_id text, digest bytea, "
+                        "original_id integer, amount_vnd bigint)")
+        insert_rows(conn, "copied_text", ("id", "kind", "event_id", "digest", "original_id", "amount_vnd"), rows)
+        insert_rows(conn, "copied_binary", ("id", "kind", "event_id", "digest", "original_id", "amount_vnd"), rows,
+                    binary=True)
+        read = [[tuple(bytes(value) if isinstance(value, memoryview) else value for value in row)
+                 for row in query(conn, f"SELECT * FROM {table} ORDER BY id")]
+                for table in ("copied_text", "copied_binary")]
+    assert read[0] == read[1] == rows
