@@ -35,13 +35,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import copy
 import logging
 import time
 from collections import Counter
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
+from typing import Callable, Iterable, NamedTuple, Sequence
 
 import nats
 import nats.errors
@@ -52,16 +51,15 @@ from prometheus_client import CollectorRegistry, Counter as PromCounter, Gauge, 
 from sqlalchemy import Connection
 
 from api.observability import mask_ids
-from ledger.books import Ledger
+from ledger.books import Ledger, UnitOfWork
 from ledger.events import NESTING_DEPTH_MAX, nested_deeper_than
-from ledger.ingest import MALFORMED, Outcome, ingest_batch
+from ledger.ingest import BATCH_SIZE_MAX, MALFORMED, Outcome, ingest_batch
 from ledger.store import is_sqlite, query
 
 log = logging.getLogger("ansinh.stream")
 
 PLATFORM_MISMATCH = "platform_mismatch"  # a stream refusal, not a RULES.md §1 code: the subject is the credential
 MALFORMED_CODE = "malformed"
-BATCH_SIZE_MAX = 10_000  # the HTTP batch limit (INTERFACES.md); a fetch never asks for more
 GAP_READS_MAX = 2 * BATCH_SIZE_MAX  # missing sequences read one by one for one batch
 RETENTIONS = ("limits", "interest", "workqueue")
 
@@ -336,33 +334,6 @@ def _now_text() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-class _JoinedTransaction:
-    """Stands in for `Ledger.engine` so that `ingest_batch` books inside the consumer's transaction.
-
-    `ingest_batch` opens its one transaction with `ledger.engine.begin()`; here that
-    yields the connection whose transaction is already open, and commits nothing: the
-    consumer commits booking, position and outcomes together. Anything else asked of
-    this engine is an error, loudly, so a change in `ingest_batch` cannot silently split
-    the transaction (tests/stream/test_consumer.py pins the atomicity).
-    """
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self.dialect = conn.dialect
-        self.begins = 0
-
-    @contextmanager
-    def begin(self) -> Iterator[Connection]:
-        self.begins += 1
-        if self.begins > 1:
-            raise RuntimeError("ingest_batch opened a second transaction; the stream consumer needs one")
-        yield self.conn
-
-    def __getattr__(self, name: str) -> Any:
-        raise RuntimeError(f"the stream consumer's ledger view has no engine.{name}: ingest_batch must book "
-                           "through one engine.begin() for the booking and the stream position to be atomic")
-
-
 # -- one batch, in the database ------------------------------------------------------------
 
 class Delivered(NamedTuple):
@@ -455,8 +426,8 @@ def book_batch(ledger: Ledger, settings: StreamSettings, stream_key: str, messag
     that is neither here nor skippable is held. Runs in a worker thread.
     """
     plan = BatchPlan()
-    stash: list[dict] = []
-    with ledger.engine.begin() as conn:
+    with ledger.unit_of_work() as work:  # the booking, the position and the outcomes commit together
+        conn = work.connection
         lock = "" if is_sqlite(conn) else " FOR UPDATE"  # SQLite: BEGIN IMMEDIATE already holds the writer lock
         rows = query(conn, "SELECT last_seq FROM stream_position WHERE stream_key = ?" + lock, (stream_key,))
         if not rows:
@@ -472,7 +443,7 @@ def book_batch(ledger: Ledger, settings: StreamSettings, stream_key: str, messag
                 expected = min(seq, skippable.below)
             while expected < seq and expected in skippable:
                 expected += 1
-            if seq != expected:
+            if seq != expected or len(take) == BATCH_SIZE_MAX:  # the rest waits for the next batch
                 break
             take.append(fresh[seq])
             expected += 1
@@ -482,7 +453,7 @@ def book_batch(ledger: Ledger, settings: StreamSettings, stream_key: str, messag
         plan.acked.extend(sorted(seq for seq, message in replays.items() if not message.borrowed))
         if take:
             plan.skipped = take[-1].seq - position - len(take)
-            plan.booked = _book(ledger, conn, settings, take, stash)
+            plan.booked = _book(ledger, work, settings, take)
             assert [answer.seq for answer in plan.booked] == [message.seq for message in take], "one answer each"
             assert take[0].seq > position and plan.skipped >= 0, "booked strictly after the position, in order"
             outcomes = [[answer.seq, answer.outcome.outcome] for answer in plan.booked]
@@ -495,23 +466,14 @@ def book_batch(ledger: Ledger, settings: StreamSettings, stream_key: str, messag
             position = take[-1].seq
             if fault:
                 fault("before_commit")
-    for pending in stash:  # only now are the new platform/worker ids committed
-        ledger.committed(pending)
     plan.position = position
     return plan
 
 
-def _book(ledger: Ledger, conn: Connection, settings: StreamSettings, take: list[Delivered],
-          stash: list[dict]) -> list[Answer]:
+def _book(ledger: Ledger, work: UnitOfWork, settings: StreamSettings, take: list[Delivered]) -> list[Answer]:
     decoded = [_decode(settings, message) for message in take]
     items = [(message.seq, item) for message, (item, refusal, _reason) in zip(take, decoded) if refusal is None]
-    view = copy.copy(ledger)  # same pack, keys and caches; its engine joins this transaction
-    joined = view.engine = _JoinedTransaction(conn)
-    view.committed = stash.append  # type: ignore[method-assign]  # caches learn ids after *our* commit
-    booked = iter(ingest_batch(view, items) if items else [])
-    if items and joined.begins != 1:
-        raise RuntimeError("ingest_batch did not book through engine.begin(); the stream position would not "
-                           "be atomic with the booking")
+    booked = iter(ingest_batch(ledger, items, work=work) if items else [])
     answers = []
     for message, (item, refusal, reason) in zip(take, decoded):
         if refusal is None:

@@ -8,8 +8,10 @@ rules-version row ids), and only after the transaction that created them commits
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import orjson
 from sqlalchemy import Connection, Engine
@@ -27,6 +29,20 @@ def utc_now() -> datetime:
 
 def iso_utc(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class UnitOfWork:
+    """One transaction on the books, opened by `Ledger.unit_of_work`.
+
+    Callers that book more than events in the same transaction (the stream consumer: its
+    position and the outcomes) pass it to `ledger.ingest.ingest_batch(work=…)`. `pending`
+    collects the platform, worker and rules-version ids the transaction created; the ledger
+    caches them only once the transaction has committed.
+    """
+
+    connection: Connection
+    pending: dict = field(default_factory=dict)
 
 
 class Ledger:
@@ -157,6 +173,17 @@ class Ledger:
                         [(*row, row_seal("rules_version", row))])
         pending.setdefault("version", {})[version.version_id] = row_id
         return row_id
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[UnitOfWork]:
+        """Open the books' write transaction; commit when the block ends, then cache its new ids.
+
+        An exception rolls the whole transaction back and caches nothing.
+        """
+        with self.engine.begin() as conn:
+            work = UnitOfWork(conn)
+            yield work
+        self.committed(work.pending)
 
     def committed(self, pending: dict) -> None:
         """Keep the ids created by a transaction that has now committed."""

@@ -1,9 +1,10 @@
 """One ingest function for every entry point: a batch of items in, one outcome per item out.
 
-`ingest_batch(ledger, items)` is what the CLI, the HTTP route and the stream consumer
-call. Items are `(line, parsed_json_or_MALFORMED)` pairs, applied in order:
+`ingest_batch(ledger, items)` is what the HTTP route and the stream consumer call, and
+`ingest_stream` (files, the CLI) books chunk after chunk through the same path. Items are
+`(line, parsed_json_or_MALFORMED)` pairs, applied in order:
 
-1. checks 0–8 (`ledger.events.check_event`), pure, before any lock;
+1. checks 0–8 (`ledger.events.check_events`, the batch as columns), pure, before any lock;
 2. under the writer's lock, checks 9–12 against the books and against the items of
    the batch already accepted (so a refund may follow its original in one batch);
 3. shares from the rules (`rules.shares_matrix_vnd`, array form; the completed
@@ -12,14 +13,22 @@ call. Items are `(line, parsed_json_or_MALFORMED)` pairs, applied in order:
 4. one block of entries written by `ledger.postings.write_block` (entry ids follow
    the journal's last id, read once under the lock), then commit.
 
+The ledger owns the transaction: `ingest_batch` opens and commits its own, or books inside
+the caller's `UnitOfWork` (`ledger.unit_of_work()`, which commits and only then caches the new
+ids), so the stream consumer books events, its position and the outcomes atomically. A batch
+larger than `BATCH_SIZE_MAX` is refused whole (`BatchTooLarge`) before anything is checked.
+
 A batch is never all-or-nothing for the caller: each item has its own outcome. It is
 all-or-nothing for the database: a crash leaves either the whole block or none of
 it, and re-sending the batch then gives `duplicate` for what was booked.
 """
 from __future__ import annotations
 
+import queue
+import threading
+from contextlib import closing
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from functools import partial
 from itertools import repeat
 from operator import attrgetter
@@ -28,15 +37,28 @@ from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 import numpy as np
 
 from ledger.accounts import NO_PARTY, NO_SCHEME, PARTY_CODE, SCHEME_CODE, AccountKind, EntryType
-from ledger.books import Ledger, iso_utc
-from ledger.events import ACCEPTED, DUPLICATE, KIND_INDEX, Rejection, ValidEvent, check_event, next_month
+from ledger.books import Ledger, UnitOfWork, iso_utc
+from ledger.events import ACCEPTED, DUPLICATE, KIND_INDEX, Rejection, ValidEvent, check_events, next_month
 from ledger.postings import collector_paused, next_entry_id, write_block
 from ledger.schema import SHARE_COLUMNS
 from ledger.store import fetch_in, fetch_unique, lock_chain_head, query
 from rules import SHARE_KEYS, event_shares_vnd, refund_reversals_vnd, shares_matrix_vnd
 
-BATCH_SIZE_MAX = 10_000  # events per HTTP request (INTERFACES.md)
+BATCH_SIZE_MAX = 10_000  # events per batch handed to ingest_batch: an HTTP request, a stream batch (INTERFACES.md)
 CHUNK_SIZE = 20_000  # events per database transaction when streaming a file
+CHUNKS_AHEAD = 1  # chunks checked ahead of the one being written (memory: at most three chunks at once)
+
+
+class BatchTooLarge(ValueError):
+    """A batch over the limit, refused whole before anything is checked or booked.
+
+    The HTTP route answers it with 413; the stream never builds one (it books at most
+    `BATCH_SIZE_MAX` messages at a time).
+    """
+
+    def __init__(self, count: int, limit: int) -> None:
+        super().__init__(f"at most {limit:,} events per batch, got {count:,}")
+        self.count, self.limit = count, limit
 
 
 class _Malformed:
@@ -83,29 +105,104 @@ def _identity(item: object) -> tuple[str | None, str | None]:
     return (platform if type(platform) is str else None, event_id if type(event_id) is str else None)
 
 
-def ingest_batch(ledger: Ledger, items: Sequence[tuple[int, object]]) -> list[Outcome]:
-    """Book one batch in one transaction and return one outcome per item, in order."""
+def ingest_batch(ledger: Ledger, items: Sequence[tuple[int, object]], *, work: UnitOfWork | None = None,
+                 batch_size_max: int = BATCH_SIZE_MAX) -> list[Outcome]:
+    """Book one batch and return one outcome per item, in order.
+
+    Without `work` the batch is its own transaction, committed here. With the caller's
+    `work` (`ledger.unit_of_work()`) it is booked inside that transaction and nothing is
+    committed: the caller's block commits, then the ledger caches the new ids.
+    `batch_size_max` (≤ `BATCH_SIZE_MAX`) lowers the limit for a caller configured so.
+    """
+    assert 1 <= batch_size_max <= BATCH_SIZE_MAX, f"batch limit {batch_size_max} is not 1 to {BATCH_SIZE_MAX:,}"
+    if len(items) > batch_size_max:
+        raise BatchTooLarge(len(items), batch_size_max)
     with collector_paused():
-        first_day = ledger.pack.first_effective_from
-        checked = [check_event(item, first_day) for _line, item in items]
-        pending: dict = {}
-        with ledger.engine.begin() as conn:
-            outcomes = _book(ledger, conn, items, checked, pending)
-        ledger.committed(pending)
-    return outcomes
+        checked = check_events([item for _line, item in items], ledger.pack.first_effective_from)
+        return _book_checked(ledger, items, checked, work)
+
+
+def _book_checked(ledger: Ledger, items, checked, work: UnitOfWork | None) -> list[Outcome]:
+    if work is not None:
+        return _book(ledger, work.connection, items, checked, work.pending)
+    with ledger.unit_of_work() as work:
+        return _book(ledger, work.connection, items, checked, work.pending)
 
 
 def ingest_stream(ledger: Ledger, items: Iterable[tuple[int, object]],
-                  chunk_size: int = CHUNK_SIZE) -> Iterator[list[Outcome]]:
-    """Book an iterable of items chunk by chunk (bounded memory); yields each chunk's outcomes."""
+                  chunk_size: int = CHUNK_SIZE, check_ahead: bool = True) -> Iterator[list[Outcome]]:
+    """Book an iterable of items chunk by chunk, one transaction each; yields each chunk's outcomes.
+
+    Reading (the items are usually parsed lazily from a file) and checks 0–8 of chunk n+1
+    run in a worker thread while chunk n is written: SQLite and psycopg release the GIL
+    while the database works. At most `CHUNKS_AHEAD` checked chunks wait, so memory stays
+    bounded; an exception on either side ends both, and the chunk being written rolls back.
+    The cyclic collector stays paused until the generator finishes or is closed.
+    `check_ahead=False` reads and checks in the caller's thread (the same outcomes).
+    """
+    assert chunk_size >= 1, "a chunk holds at least one item"
+    first_day = ledger.pack.first_effective_from
+    checked_chunks = _checked_ahead(items, chunk_size, first_day) if check_ahead else \
+        ((chunk, check_events([item for _line, item in chunk], first_day)) for chunk in _chunks(items, chunk_size))
+    with collector_paused(), closing(checked_chunks) as chunks:
+        for chunk, checked in chunks:
+            yield _book_checked(ledger, chunk, checked, None)
+
+
+_END = object()
+
+
+def _chunks(items: Iterable[tuple[int, object]], chunk_size: int) -> Iterator[list[tuple[int, object]]]:
     chunk: list[tuple[int, object]] = []
     for pair in items:
         chunk.append(pair)
         if len(chunk) >= chunk_size:
-            yield ingest_batch(ledger, chunk)
+            yield chunk
             chunk = []
     if chunk:
-        yield ingest_batch(ledger, chunk)
+        yield chunk
+
+
+def _checked_ahead(items: Iterable[tuple[int, object]], chunk_size: int,
+                   first_day: date) -> Iterator[tuple[list, list]]:
+    """(chunk, its checks 0–8) in input order, read and checked by a worker thread one chunk ahead."""
+    ready: queue.Queue = queue.Queue(maxsize=CHUNKS_AHEAD)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            chunk: list[tuple[int, object]] = []
+            for pair in items:
+                if stop.is_set():
+                    return
+                chunk.append(pair)
+                if len(chunk) >= chunk_size:
+                    ready.put((chunk, check_events([item for _line, item in chunk], first_day)))
+                    chunk = []
+            if chunk:
+                ready.put((chunk, check_events([item for _line, item in chunk], first_day)))
+            ready.put(_END)
+        except BaseException as error:  # handed to the booking side, which raises it
+            ready.put(error)
+
+    worker = threading.Thread(target=produce, name="ansinh-ingest-check", daemon=True)
+    worker.start()
+    try:
+        while True:
+            got = ready.get()
+            if got is _END:
+                return
+            if isinstance(got, BaseException):
+                raise got
+            yield got
+    finally:
+        stop.set()
+        while worker.is_alive():  # let a blocked put finish, then the worker sees `stop`
+            try:
+                ready.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        worker.join()
 
 
 def _book(ledger: Ledger, conn, items, checked, pending) -> list[Outcome]:

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import Services, SignedBatch, platform_caller, services
 from api.problems import Problem
 from api.schemas import IngestResult
-from ledger.ingest import MALFORMED, ingest_batch
+from ledger.ingest import MALFORMED, BatchTooLarge, ingest_batch
 from ledger.readers import read_ndjson
 
 router = APIRouter(tags=["platforms"])
@@ -37,9 +37,6 @@ def parse_batch(body: bytes, content_type: str) -> list[tuple[int, object]]:
 async def post_events(request: Request, batch: SignedBatch = Depends(platform_caller),
                       svc: Services = Depends(services)) -> IngestResult:
     items = parse_batch(batch.body, request.headers.get("content-type", ""))
-    if len(items) > svc.settings.max_batch:
-        raise Problem(413, "batch-too-large", f"at most {svc.settings.max_batch:,} events per request, "
-                                              f"got {len(items):,}")
     foreign = [line for line, item in items
                if item is not MALFORMED and isinstance(item, dict) and item.get("platform") is not None
                and item.get("platform") != batch.platform]
@@ -48,7 +45,11 @@ async def post_events(request: Request, batch: SignedBatch = Depends(platform_ca
                                                 f"(the key's platform); items {foreign[:10]} are not",
                       items=foreign[:100])
     started = time.perf_counter()
-    outcomes = await run_in_threadpool(ingest_batch, svc.ledger, items)
+    try:  # the ledger enforces the batch limit (the settings may set it lower)
+        outcomes = await run_in_threadpool(ingest_batch, svc.ledger, items, batch_size_max=svc.settings.max_batch)
+    except BatchTooLarge as error:
+        raise Problem(413, "batch-too-large", f"at most {error.limit:,} events per request, "
+                                              f"got {error.count:,}") from None
     svc.metrics.batch_seconds.observe(time.perf_counter() - started)
     counts = Counter(outcome.outcome for outcome in outcomes)
     for name, count in counts.items():
