@@ -28,19 +28,9 @@ from ledger.witness import WitnessRecord, check_witness, close_record, current_h
 from tests.reliability.crash import open_books
 from tests.reliability.test_tamper import (POSITIONS, _month_items, anchors_of, copy, entry_at,  # noqa: F401
                                            problems, rehash_entry, rewrite_every_block_hash, sql, template)
-from tests.stream.conftest import NATS_URL, nats_unavailable
+from tests.stream.conftest import NATS_URL, nats_url  # noqa: F401 - its fixture: a real NATS or a loud skip
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def nats_url() -> str:
-    reason = nats_unavailable()
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI must run the witness tests against a real NATS: {reason}")
-        pytest.skip(f"SKIPPING NATS WITNESS TESTS: {reason}")
-    return NATS_URL
 
 
 async def _delete_stream(stream: str) -> None:
