@@ -308,7 +308,8 @@ def write_block(conn: Connection, entries: Sequence[NewEntry | tuple], *, record
     last_id = next_id - 1 if entries else None
     # Postings first: the journal's guard checks they balance when the entry row lands.
     insert_rows(conn, "posting", POSTING_COLUMNS, posting_rows)
-    insert_rows(conn, "journal", JOURNAL_COLUMNS, journal_rows)
+    # PostgreSQL: binary COPY (half the client's CPU for these rows; every value is its column's type)
+    insert_rows(conn, "journal", JOURNAL_COLUMNS, journal_rows, binary=True)
     insert_rows(conn, "block", ("id", "prev_hash", "block_hash", "entry_count", "first_entry_id",
                                 "last_entry_id", "recorded_at", "seal_version",
                                 *(mark for mark, _columns in SEALED_TABLES.values())),
