@@ -12,6 +12,7 @@ alone and fails unless it reaches that hash (`anchor_problems`).
 from __future__ import annotations
 
 import hashlib
+from itertools import chain
 from typing import Callable, NamedTuple
 
 from ledger import money
@@ -387,7 +388,7 @@ class _Walk:
         try:
             legs_iter = iter(postings)
             pending = next(legs_iter, None)
-            for row in query(self.conn, _JOURNAL_HASHED):
+            for row in chain.from_iterable(stream_rows(self.conn, _JOURNAL_HASHED)):  # flat memory
                 entry_id = row[0]
                 while pending is not None and pending[0] < entry_id:
                     if not self.orphans or self.orphans[-1] != pending[0]:
@@ -555,10 +556,10 @@ def anchor_problems(conn, anchors: list[Anchor]) -> list[str | None]:
     The chain is recomputed from the journal and posting rows alone (the stored entry and
     block hashes are not trusted), so a rewrite of every hash inside the books still fails.
     """
-    chain = recomputed_chain(conn)
-    first_mismatch, identity = chain.first_mismatch, chain.identity
+    from_rows = recomputed_chain(conn)
+    first_mismatch, identity = from_rows.first_mismatch, from_rows.identity
     position: dict[bytes, int] = {}
-    for block_id, digest in chain.block_hashes.items():
+    for block_id, digest in from_rows.block_hashes.items():
         position.setdefault(digest, block_id)
     changed_row = next((_seal_problem(table, row_id) for table, row_id in identity.first_bad.items()), None)
     problems: list[str | None] = []
