@@ -8,12 +8,15 @@ posting rows themselves, so an insurer can check the file against the books.
 from __future__ import annotations
 
 import hashlib
+from itertools import chain
 from typing import Any, Iterator
 
 from ledger.accounts import SCHEME_NAME
 from ledger.books import Ledger
 from ledger.close import first_day, last_closed_month
 from ledger.events import month_text, parse_month
+from ledger.postings import compact_legs
+from ledger.schema import COMPACT_COLUMNS
 from ledger.store import consistent_snapshot, fetch_in, query, stream_rows
 from rules import NoVersionInForce, SCHEMES
 
@@ -143,16 +146,38 @@ def settlement(ledger: Ledger, month_label: str) -> dict[str, Any]:
 
 
 def postings_digest(conn, month: int) -> tuple[str, int]:
-    """SHA-256 over the month's postings (entry id, leg, account, party, amount), in order."""
+    """SHA-256 over the month's legs (entry id, leg, account, party, amount), in order: the rows of
+    the `legs` view, built here from the compact rows and the postings without the view's sort."""
     digest = hashlib.sha256()
     count = 0
-    for rows in stream_rows(conn, "SELECT p.entry_id, p.leg, p.account_kind, p.owner_id, p.scheme, p.party, "
-                                  "p.amount_vnd FROM legs p JOIN journal j ON j.id = p.entry_id "
-                                  "WHERE j.booking_month = ? ORDER BY p.entry_id, p.leg", (month,)):
-        # One line per posting, its seven integers joined by commas (the same bytes as str() of each).
+    for rows in _legs_of_month(conn, month):
+        # One line per leg, its seven integers joined by commas (the same bytes as str() of each).
         digest.update("".join(["%d,%d,%d,%d,%d,%d,%d\n" % row for row in rows]).encode())
         count += len(rows)
     return digest.hexdigest(), count
+
+
+def _legs_of_month(conn, month: int) -> Iterator[list[tuple]]:
+    """The month's legs in (entry id, leg) order, in lists: each compact row's legs rebuilt as
+    `write_block` numbered them, merged with the multi-leg entries' postings."""
+    postings = chain.from_iterable(stream_rows(
+        conn, "SELECT p.entry_id, p.leg, p.account_kind, p.owner_id, p.scheme, p.party, p.amount_vnd FROM posting p "
+              "JOIN journal j ON j.id = p.entry_id WHERE j.booking_month = ? ORDER BY p.entry_id, p.leg", (month,)))
+    pending = next(postings, None)
+    for rows in stream_rows(conn, f"SELECT id, platform_id, worker_id, {', '.join(COMPACT_COLUMNS)} FROM journal "
+                                  "WHERE booking_month = ? ORDER BY id", (month,)):
+        out: list[tuple] = []
+        for entry_id, platform_id, worker_id, receivable, *shares in rows:
+            while pending is not None and pending[0] <= entry_id:
+                out.append(pending)
+                pending = next(postings, None)
+            if receivable is not None:
+                out.extend((entry_id, leg, *rest) for leg, rest in
+                           enumerate(compact_legs(platform_id, worker_id, receivable, shares)))
+        yield out
+    rest = list(postings) if pending is None else [pending, *postings]
+    if rest:
+        yield rest
 
 
 def settlement_lines(report: dict[str, Any]) -> list[dict[str, Any]]:
