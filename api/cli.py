@@ -7,7 +7,6 @@ rejected events are outcomes, not failures; a run that cannot do its job exits 1
 from __future__ import annotations
 
 import os
-import sqlite3
 import sys
 import time
 from collections import Counter
@@ -16,12 +15,12 @@ from typing import Annotated, Optional
 
 import orjson
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from api.cli_books import console, database_errors, database_refused, open_books
 from api.exports import settlement_bytes
 from api.i18n import format_statement
 from ledger.books import Ledger
@@ -48,7 +47,6 @@ def _options(secret_file: Annotated[Optional[Path], typer.Option(
     """ansinh: pay-as-you-work social insurance ledger for platform workers."""
     if secret_file is not None:
         os.environ["ANSINH_SECRET_FILE"] = str(secret_file)
-console = Console(stderr=True, soft_wrap=True)  # an error is one line, however narrow the terminal
 out = Console(highlight=False, soft_wrap=True)
 
 DbOption = Annotated[Optional[str], typer.Option("--db", help="SQLAlchemy URL; default ANSINH_DATABASE_URL or ./ansinh.db")]
@@ -56,29 +54,7 @@ PackOption = Annotated[Optional[str], typer.Option("--pack", help="rules pack na
 OUTCOME_ORDER = ["accepted", "duplicate", *[code.name for code in Rejection]]
 
 
-def _database_errors() -> tuple[type[BaseException], ...]:
-    """What a refusing database raises: SQLAlchemy's errors, and the raw drivers' (the store writes
-    through the driver connection, so a read-only PostgreSQL raises `psycopg.Error` unwrapped).
-    Evaluated when an exception is matched, so psycopg is never imported just to be caught."""
-    psycopg = sys.modules.get("psycopg")
-    return (SQLAlchemyError, sqlite3.Error) + ((psycopg.Error,) if psycopg is not None else ())
-
-
-def _database_refused(error: Exception) -> str:
-    """One line for a database that refuses (read-only, disk full, unreachable): never a traceback."""
-    reason = getattr(error, "orig", None) or error
-    return f"the database refused: {str(reason).splitlines()[0] if str(reason) else type(reason).__name__}"
-
-
-def _open(db: str | None, pack: str | None) -> Ledger:
-    try:
-        return Ledger.open(db, pack)
-    except (StoreError, PackError) as error:
-        console.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(1)
-    except _database_errors() as error:
-        console.print(f"[red]error:[/red] {_database_refused(error)}")
-        raise typer.Exit(1)
+_database_errors, _database_refused, _open = database_errors, database_refused, open_books
 
 
 def _secret(db: str | None) -> str:

@@ -35,7 +35,7 @@ def _fail(message: str) -> None:
 
 
 def _books(db: str | None) -> Ledger:
-    from api.cli import _open  # the one place the CLI opens books (clear errors for a bad URL or pack)
+    from api.cli_books import open_books as _open
 
     return _open(db, None)
 

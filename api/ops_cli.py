@@ -104,7 +104,7 @@ def export_command(
     pack: PackOption = None,
 ) -> None:
     """Export the whole book: Parquet tables with a manifest, and/or a Beancount journal."""
-    from api.cli import _open
+    from api.cli_books import open_books as _open
 
     if parquet is None and beancount is None:
         _fail("say what to export: --parquet DIR and/or --beancount FILE")
@@ -131,7 +131,7 @@ def correct_id_command(
     pack: PackOption = None,
 ) -> None:
     """Record a corrected national id: the right one resolves to the same worker from now on (never an UPDATE)."""
-    from api.cli import _open
+    from api.cli_books import open_books as _open
     from ledger.identity_changes import IdentityChangeError, correct_national_id
 
     ledger = _open(db, pack)

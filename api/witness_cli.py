@@ -94,7 +94,7 @@ def publish_command(
     db: DbOption = None,
 ) -> None:
     """Publish the current chain head (or a close's anchor) to the witness."""
-    from api.cli import _open
+    from api.cli_books import open_books as _open
 
     target = target_of(witness)
     ledger = _open(db, None)
