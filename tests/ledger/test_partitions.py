@@ -1,0 +1,143 @@
+"""The journal partitioned by booking month on PostgreSQL (revision 0008, docs/scale.md).
+
+Every row lands in the partition of its booking month; `close` creates the partitions of
+the next two months; the (platform, event_id) idempotency key holds across partitions
+(`event_key`); a partition named directly meets the same guards as `journal`.
+"""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from ledger.close import close_month
+from ledger.ingest import ingest_batch
+from ledger.reports import statement
+from ledger.store import month_plus, query
+from ledger.verify import verify
+from tests.ledger.factories import WORKER_A, WORKER_B, event, numbered, refund
+
+POSTGRES_ONLY = pytest.mark.parametrize("database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)],
+                                        indirect=True)
+
+
+def book(ledger, *items) -> list[str]:
+    return [outcome.outcome for outcome in ingest_batch(ledger, numbered(list(items)))]
+
+
+def rows(ledger, statement_text: str, params=()) -> list[tuple]:
+    with ledger.engine.connect() as conn:
+        found = query(conn, statement_text, params)
+        conn.rollback()
+    return found
+
+
+def partition_of(ledger, event_id: str) -> str:
+    return rows(ledger, "SELECT tableoid::regclass::text FROM journal WHERE event_id = ?", (event_id,))[0][0]
+
+
+def partitions(ledger) -> list[str]:
+    return [name for (name,) in rows(ledger, "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                                             "WHERE i.inhparent = 'journal'::regclass ORDER BY 1")]
+
+
+def refused(ledger, statement_text: str) -> str:
+    with pytest.raises(DBAPIError) as caught:
+        with ledger.engine.begin() as conn:
+            conn.execute(text(statement_text))
+    return str(caught.value.orig)
+
+
+def copy_of_entry(ledger, original: str, *, new_id: int, booking_month: int, into: str = "journal",
+                  **changed: str) -> str:
+    """An INSERT into `into` of the entry booked for `original` again, with another id and booking
+    month, and each column of `changed` computed by its SQL expression."""
+    columns = [name for (name,) in rows(ledger, "SELECT column_name FROM information_schema.columns WHERE "
+                                                "table_name = 'journal' AND table_schema = current_schema() "
+                                                "ORDER BY ordinal_position")]
+    chosen = [str(new_id) if name == "id" else str(booking_month) if name == "booking_month" else
+              changed.get(name, name) for name in columns]
+    return (f"INSERT INTO {into} ({', '.join(columns)}) SELECT {', '.join(chosen)} FROM journal "
+            f"WHERE event_id = '{original}'")
+
+
+def holds(ledger) -> None:
+    assert [(check.name, check.problem) for check in verify(ledger) if check.problem] == []
+
+
+def test_the_months_after_december_count_into_the_next_year():
+    assert (month_plus(202611, 1), month_plus(202611, 2), month_plus(202612, 1), month_plus(202601, 12)) == \
+        (202612, 202701, 202701, 202701)
+
+
+@POSTGRES_ONLY
+def test_each_event_lands_in_the_partition_of_its_booking_month_and_none_in_the_default(ledger):
+    assert book(ledger, event("feb-1"), event("mar-1", occurred_at="2026-03-02T09:00:00+07:00"),
+                event("apr-1", worker_id=WORKER_B, occurred_at="2026-04-30T23:00:00+07:00")) == ["accepted"] * 3
+    assert [partition_of(ledger, name) for name in ("feb-1", "mar-1", "apr-1")] == \
+        ["journal_202602", "journal_202603", "journal_202604"]
+    assert rows(ledger, "SELECT count(*) FROM journal_default")[0][0] == 0
+    # The idempotency key of each, written by the database with the row.
+    assert rows(ledger, "SELECT event_id, entry_id, booking_month FROM event_key ORDER BY entry_id") == \
+        [(name, entry_id, month) for name, entry_id, month in
+         rows(ledger, "SELECT event_id, id, booking_month FROM journal ORDER BY id")]
+    holds(ledger)
+
+
+@POSTGRES_ONLY
+def test_closing_february_creates_the_partitions_of_march_and_april(ledger):
+    book(ledger, event("feb-1"))
+    assert partitions(ledger) == ["journal_202602", "journal_default"]
+    close_month(ledger, "2026-02")
+    assert partitions(ledger) == ["journal_202602", "journal_202603", "journal_202604", "journal_default"]
+    # The subsidy entries of the close are February's; a late February ride is booked into March.
+    assert {month for (month,) in rows(ledger, "SELECT DISTINCT booking_month FROM journal_202602")} == {202602}
+    assert book(ledger, event("late-feb", occurred_at="2026-02-27T09:00:00+07:00")) == ["accepted"]
+    assert partition_of(ledger, "late-feb") == "journal_202603"
+    holds(ledger)
+
+
+@POSTGRES_ONLY
+def test_an_event_redelivered_after_its_month_closed_is_a_duplicate_not_a_second_booking(ledger):
+    assert book(ledger, event("e-1"), event("e-2")) == ["accepted", "accepted"]
+    close_month(ledger, "2026-02")
+    # Re-sent in March: found through event_key in February's partition.
+    assert book(ledger, event("e-1"), event("e-2", amount=1)) == ["duplicate", "duplicate_conflict"]
+    # A refund in March of a February ride finds its original there too.
+    assert book(ledger, refund("e-1r", "e-1", 40_000, occurred_at="2026-03-03T09:00:00+07:00")) == ["accepted"]
+    assert partition_of(ledger, "e-1r") == "journal_202603"
+    assert rows(ledger, "SELECT count(*) FROM journal WHERE event_id IN ('e-1', 'e-2')")[0][0] == 2
+    assert statement(ledger, WORKER_A, "2026-03")["schemes"]["si"]["worker"] == -400  # 40,000 × 1 %
+    holds(ledger)
+
+
+@POSTGRES_ONLY
+def test_the_database_refuses_the_same_event_key_in_another_month_partition(ledger):
+    book(ledger, event("e-1"))
+    last = rows(ledger, "SELECT max(id) FROM journal")[0][0]
+    # A unique index of the partitioned journal could not see across months; event_key does.
+    assert "event_key_pkey" in refused(ledger, copy_of_entry(ledger, "e-1", new_id=last + 1, booking_month=202603))
+    assert rows(ledger, "SELECT count(*) FROM journal")[0][0] == 1
+
+
+@POSTGRES_ONLY
+def test_a_partition_named_directly_refuses_update_delete_truncate_and_a_closed_month(ledger):
+    book(ledger, event("e-1"))
+    close_month(ledger, "2026-02")
+    assert "append_only: UPDATE" in refused(ledger, "UPDATE journal_202602 SET amount_vnd = 1")
+    assert "append_only: DELETE" in refused(ledger, "DELETE FROM journal_202602")
+    assert "append_only: TRUNCATE" in refused(ledger, "TRUNCATE journal_202602")
+    assert "append_only: UPDATE" in refused(ledger, "UPDATE event_key SET entry_id = 0")
+    last = rows(ledger, "SELECT max(id) FROM journal")[0][0]
+    forged = copy_of_entry(ledger, "e-1", new_id=last + 1, booking_month=202602, into="journal_202602")
+    assert "closed_months_frozen" in refused(ledger, forged)
+    holds(ledger)
+
+
+@POSTGRES_ONLY
+def test_a_partition_named_directly_refuses_an_unbalanced_compact_row(ledger):
+    book(ledger, event("e-1"))
+    last = rows(ledger, "SELECT max(id) FROM journal")[0][0]
+    forged = copy_of_entry(ledger, "e-1", new_id=last + 1, booking_month=202602, into="journal_202602",
+                           event_id="'e-1-forged'", si_worker_vnd="si_worker_vnd + 1")
+    assert "compact_entries_balance" in refused(ledger, forged)
