@@ -393,6 +393,17 @@ def _load_refund_history(conn, originals: dict[int, _Booked]) -> None:
     for entry_id, *shares in fetch_in(conn, f"SELECT id, {_SHARES_SELECTED} FROM journal WHERE id IN ({{marks}})",
                                       originals):
         originals[entry_id].shares_vnd = tuple(-int(share) for share in shares)
+    archived = [entry_id for entry_id, state in originals.items() if state.shares_vnd is None]
+    if archived:  # originals in a month archived to Parquet (months archive in order: their refunds too)
+        from ledger.archive import archived_rows
+
+        for _refund_id, original_id, amount, *reversed_vnd in archived_rows(
+                conn, "original_entry_id", archived, ("id", "original_entry_id", "amount_vnd", *SHARE_COLUMNS)):
+            state = originals[original_id]
+            state.refunded_vnd += int(amount)
+            state.reversed_vnd = [done + int(now) for done, now in zip(state.reversed_vnd, reversed_vnd)]
+        for entry_id, *shares in archived_rows(conn, "id", archived, ("id", *SHARE_COLUMNS)):
+            originals[entry_id].shares_vnd = tuple(-int(share) for share in shares)
 
 
 _SHARES_SELECTED = ", ".join(SHARE_COLUMNS)

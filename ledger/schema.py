@@ -475,6 +475,18 @@ EVENT_KEY_TABLE = """CREATE TABLE event_key (
     booking_month INTEGER NOT NULL,
     CONSTRAINT event_key_pkey PRIMARY KEY (platform_id, event_id))"""
 
+#: `ansinh archive` (ledger/archive.py): each archiving and restoring of a month, append-only;
+#: a month is archived now when its latest row says so.
+ARCHIVED_MONTH_TABLE = """CREATE TABLE archived_month (
+    id BIGINT PRIMARY KEY,
+    month INTEGER NOT NULL,
+    action TEXT NOT NULL CHECK (action IN ('archived', 'restored')),
+    file TEXT NOT NULL,
+    file_sha256 TEXT NOT NULL,
+    entry_count BIGINT NOT NULL,
+    hashes_sha256 TEXT NOT NULL,
+    recorded_at TEXT NOT NULL)"""
+
 POSTGRES_PARTITIONED_JOURNAL_GUARD = POSTGRES_JOURNAL_GUARD.replace(
     "         RETURN NULL;\n       END $$",
     """         INSERT INTO event_key (platform_id, event_id, entry_id, booking_month)
@@ -486,7 +498,7 @@ assert POSTGRES_PARTITIONED_JOURNAL_GUARD != POSTGRES_JOURNAL_GUARD
 #: The guards of one journal partition: a statement names the table it writes, and only that
 #: table's statement triggers fire — so an UPDATE, TRUNCATE or INSERT aimed at a partition
 #: directly meets the same guards as one aimed at `journal` (docs/scale.md).
-_PARTITION_TRIGGERS = (
+PARTITION_TRIGGERS = (
     "CREATE TRIGGER journal_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {name} "
     "FOR EACH STATEMENT EXECUTE FUNCTION ansinh_refuse_change()",
     "CREATE TRIGGER journal_guard AFTER INSERT ON {name} REFERENCING NEW TABLE AS new_rows "
@@ -508,8 +520,8 @@ POSTGRES_PARTITION_FUNCTION = """CREATE OR REPLACE FUNCTION ansinh_journal_parti
          END IF;
          EXECUTE format('CREATE TABLE %I.%I PARTITION OF %I.journal FOR VALUES FROM (%s) TO (%s)',
                         home, name, home, month, month + 1);
-         EXECUTE format('""" + _PARTITION_TRIGGERS[0].format(name="%I.%I") + """', home, name);
-         EXECUTE format('""" + _PARTITION_TRIGGERS[1].format(name="%I.%I") + """', home, name);
+         EXECUTE format('""" + PARTITION_TRIGGERS[0].format(name="%I.%I") + """', home, name);
+         EXECUTE format('""" + PARTITION_TRIGGERS[1].format(name="%I.%I") + """', home, name);
          RETURN true;
        END $$"""
 
@@ -533,7 +545,7 @@ def partitioned_journal_statements() -> list[str]:
         POSTGRES_PARTITIONED_JOURNAL_GUARD,
         POSTGRES_PARTITION_FUNCTION,
         "CREATE TABLE journal_default PARTITION OF journal DEFAULT",
-        *[statement.format(name="journal_default") for statement in _PARTITION_TRIGGERS],
+        *[statement.format(name="journal_default") for statement in PARTITION_TRIGGERS],
         "SELECT ansinh_journal_partition(booking_month) FROM (SELECT DISTINCT booking_month FROM journal_0007) AS m",
         # Rows move before the parent's guards exist: moved rows of closed months are not new bookings.
         "INSERT INTO journal SELECT * FROM journal_0007 ORDER BY id",
@@ -545,6 +557,9 @@ def partitioned_journal_statements() -> list[str]:
         """CREATE TRIGGER journal_guard AFTER INSERT ON journal REFERENCING NEW TABLE AS new_rows
            FOR EACH STATEMENT EXECUTE FUNCTION ansinh_journal_guard()""",
         "CREATE TRIGGER event_key_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON event_key "
+        "FOR EACH STATEMENT EXECUTE FUNCTION ansinh_refuse_change()",
+        ARCHIVED_MONTH_TABLE,
+        "CREATE TRIGGER archived_month_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON archived_month "
         "FOR EACH STATEMENT EXECUTE FUNCTION ansinh_refuse_change()",
         LEGS_VIEW,
     ]

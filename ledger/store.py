@@ -396,8 +396,18 @@ def fetch_events(conn: Connection, platform_id: int, columns: Sequence[str], eve
         return []
     names = ", ".join(f"j.{column}" for column in columns)
     with conn.connection.driver_connection.cursor() as cursor:
-        cursor.execute(f"SELECT k.key, found.* FROM unnest(%s::text[]) AS k(key) CROSS JOIN LATERAL "
-                       f"(SELECT {names} FROM event_key e JOIN journal j ON j.id = e.entry_id "
-                       f"AND j.booking_month = e.booking_month WHERE e.platform_id = %s AND e.event_id = k.key "
-                       f"LIMIT 1) AS found", [event_ids, int(platform_id)])
-        return cursor.fetchall()
+        cursor.execute(f"SELECT k.key, e.entry_id, j.id IS NULL, {names} FROM unnest(%s::text[]) AS k(key) "
+                       f"JOIN event_key e ON e.platform_id = %s AND e.event_id = k.key "
+                       f"LEFT JOIN journal j ON j.id = e.entry_id AND j.booking_month = e.booking_month",
+                       [event_ids, int(platform_id)])
+        found = cursor.fetchall()
+    if not any(row[2] for row in found):
+        return [(key, *values) for key, _entry_id, _archived, *values in found]
+    # An entry of a month archived to Parquet (ledger/archive.py): read back from its file.
+    from ledger.archive import archived_rows
+
+    wanted = list(dict.fromkeys(("id", *columns)))
+    picks = [wanted.index(column) for column in columns]
+    archived = {row[0]: tuple(row[pick] for pick in picks)
+                for row in archived_rows(conn, "id", [row[1] for row in found if row[2]], wanted)}
+    return [(key, *(archived[entry_id] if gone else values)) for key, entry_id, gone, *values in found]

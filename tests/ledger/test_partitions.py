@@ -10,9 +10,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from ledger.archive import ArchiveError, archive_month, restore_month
 from ledger.close import close_month
 from ledger.ingest import ingest_batch
-from ledger.reports import statement
+from ledger.reports import settlement, statement
 from ledger.store import month_plus, query
 from ledger.verify import verify
 from tests.ledger.factories import WORKER_A, WORKER_B, event, numbered, refund
@@ -141,3 +142,83 @@ def test_a_partition_named_directly_refuses_an_unbalanced_compact_row(ledger):
     forged = copy_of_entry(ledger, "e-1", new_id=last + 1, booking_month=202602, into="journal_202602",
                            event_id="'e-1-forged'", si_worker_vnd="si_worker_vnd + 1")
     assert "compact_entries_balance" in refused(ledger, forged)
+
+
+# -- archive and restore (ledger/archive.py) ----------------------------------------------------------
+
+def figures(ledger) -> tuple:
+    return (statement(ledger, WORKER_A, "2026-02"), statement(ledger, WORKER_A, "2026-03"),
+            settlement(ledger, "2026-02"))
+
+
+def checks(ledger) -> list[tuple[str, str | None]]:
+    return [(check.name, check.problem) for check in verify(ledger)]
+
+
+def closed_february_and_march(ledger) -> None:
+    assert book(ledger, event("feb-1"), event("feb-2", worker_id=WORKER_B, amount=250_000),
+                refund("feb-1r", "feb-1", 30_000)) == ["accepted"] * 3
+    close_month(ledger, "2026-02")
+    assert book(ledger, event("mar-1", occurred_at="2026-03-04T09:00:00+07:00")) == ["accepted"]
+
+
+@POSTGRES_ONLY
+def test_an_archived_month_leaves_the_database_and_comes_back_with_identical_statements_and_verify(
+        ledger, tmp_path):
+    closed_february_and_march(ledger)
+    before, entries = figures(ledger), rows(ledger, "SELECT count(*) FROM journal")[0][0]
+    holds(ledger)
+    result = archive_month(ledger, "2026-02", tmp_path)
+    assert result["entries"] == 3 + 2 + 1  # two rides, a refund, the subsidies of A and B, the state claim
+    assert (tmp_path / "journal_202602.parquet").exists()
+    assert "journal_202602" not in partitions(ledger)
+    assert rows(ledger, "SELECT count(*) FROM journal")[0][0] == entries - 6
+    # Statements read the aggregates, which stay; they name the archived month.
+    archived_statement = statement(ledger, WORKER_A, "2026-03")
+    assert archived_statement.pop("archived_months") == ["2026-02"]
+    assert archived_statement == before[1]
+    # verify reads the month back from its file: every check holds, and says so.
+    found = verify(ledger)
+    assert [(check.name, check.problem) for check in found if check.problem] == []
+    assert found[-1].name == "archived_months" and "2026-02 archived in" in found[-1].detail
+    # The keys stay: the archived month's events are still duplicates.
+    assert book(ledger, event("feb-1")) == ["duplicate"]
+    restore_month(ledger, "2026-02")
+    assert "journal_202602" in partitions(ledger)
+    assert figures(ledger) == before
+    assert checks(ledger)[-1][0] != "archived_months"
+    holds(ledger)
+    # Restored, the partition is guarded again.
+    assert "append_only: DELETE" in refused(ledger, "DELETE FROM journal_202602")
+
+
+@POSTGRES_ONLY
+def test_an_open_month_is_not_archived_and_a_missing_file_fails_verify_by_name(ledger, tmp_path):
+    closed_february_and_march(ledger)
+    with pytest.raises(ArchiveError, match="2026-03 is not closed"):
+        archive_month(ledger, "2026-03", tmp_path)
+    archive_month(ledger, "2026-02", tmp_path)
+    with pytest.raises(ArchiveError, match="archived already"):
+        archive_month(ledger, "2026-02", tmp_path)
+    (tmp_path / "journal_202602.parquet").unlink()
+    assert checks(ledger) == [("archived_months", f"2026-02 is archived in {tmp_path / 'journal_202602.parquet'}, "
+                                                   "which is missing: the month's entries cannot be checked")]
+
+
+@POSTGRES_ONLY
+def test_a_refund_of_a_ride_in_an_archived_month_is_checked_against_its_original_from_the_file(ledger, tmp_path):
+    closed_february_and_march(ledger)  # feb-1: 100,000 refunded 30,000 already
+    archive_month(ledger, "2026-02", tmp_path)
+    late = dict(occurred_at="2026-03-10T09:00:00+07:00")
+    # 70,000 left to refund: 80,000 exceeds the original, 70,000 is accepted and reverses the rest.
+    assert book(ledger, refund("feb-1r2", "feb-1", 80_000, **late)) == ["refund_exceeds_original"]
+    assert book(ledger, refund("feb-1r3", "feb-1", 70_000, **late), event("feb-2", worker_id=WORKER_B,
+                                                                          amount=250_000)) == \
+        ["accepted", "duplicate"]
+    # si.worker of March: the ride of 4 March (1,000) less the refund's 700.
+    assert statement(ledger, WORKER_A, "2026-03")["schemes"]["si"]["worker"] == 1_000 - 700
+    holds(ledger)
+    close_month(ledger, "2026-03")
+    close_month(ledger, "2026-04")
+    with pytest.raises(ArchiveError, match="archive 2026-03 before 2026-04"):
+        archive_month(ledger, "2026-04", tmp_path)
