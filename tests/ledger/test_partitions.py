@@ -222,3 +222,24 @@ def test_a_refund_of_a_ride_in_an_archived_month_is_checked_against_its_original
     close_month(ledger, "2026-04")
     with pytest.raises(ArchiveError, match="archive 2026-03 before 2026-04"):
         archive_month(ledger, "2026-04", tmp_path)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+                         indirect=True)
+def test_the_archive_command_archives_and_restores_on_postgresql_and_refuses_on_sqlite(ledger, database_url,
+                                                                                       tmp_path):
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    closed_february_and_march(ledger)
+    archived = CliRunner().invoke(app, ["archive", "2026-02", "--to", str(tmp_path), "--db", database_url,
+                                        "--pack", "vn-pilot"])
+    if database_url.startswith("sqlite"):
+        assert archived.exit_code == 1 and "partitioned by month" in archived.output
+        return
+    assert archived.exit_code == 0, archived.output
+    assert f"archived 2026-02: 6 entries, {tmp_path / 'journal_202602.parquet'}" in archived.output
+    restored = CliRunner().invoke(app, ["archive", "2026-02", "--restore", "--db", database_url, "--pack", "vn-pilot"])
+    assert restored.exit_code == 0 and "restored 2026-02: 6 entries" in restored.output
+    holds(ledger)
