@@ -231,6 +231,29 @@ def close_command(
         out.print(witnessed)
 
 
+@app.command("archive")
+def archive_command(
+    month: Annotated[str, typer.Argument(help="YYYY-MM, a closed month")],
+    restore: Annotated[bool, typer.Option("--restore", help="bring the archived month back from its file")] = False,
+    to: Annotated[Path, typer.Option("--to", help="folder of the Parquet files")] = Path("archive"),
+    db: DbOption = None,
+    pack: PackOption = None,
+) -> None:
+    """Archive a closed month's journal partition to Parquet and detach it, or --restore it (PostgreSQL)."""
+    from ledger.archive import ArchiveError, archive_month, restore_month
+
+    ledger = _open(db, pack)
+    try:
+        result = restore_month(ledger, month) if restore else archive_month(ledger, month, to)
+    except (ArchiveError, ValueError) as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1)
+    finally:
+        ledger.close()
+    verb = "restored" if restore else "archived"
+    out.print(f"{verb} {result['month']}: {result['entries']} entries, {result['file']}")
+
+
 @app.command("statement")
 def statement_command(
     national_id: Annotated[str, typer.Argument(help="the worker's 12-digit citizen identity number")],
@@ -367,7 +390,8 @@ def verify_command(
         ledger.close()
     for check in checks:
         mark = "[green]ok[/green]  " if check.problem is None else "[red]FAIL[/red]"
-        out.print(f"{mark} {check.name}" + (f": {check.problem}" if check.problem else ""))
+        shown = check.problem or (check.detail if check.name == "archived_months" else None)
+        out.print(f"{mark} {check.name}" + (f": {shown}" if shown else ""))
     if checks:
         out.print(checks[0].detail)
     if any(check.problem for check in checks):

@@ -206,7 +206,8 @@ def _restore_sqlite(source: Path, target: Path) -> BooksState:
         partial.unlink(missing_ok=True)
 
 
-_TOC_TABLE = re.compile(r"^\d+; \d+ \d+ TABLE (?!DATA )(\S+) \S+ ")
+# "TABLE DATA" rows and (partitioned journal, revision 0008) "TABLE ATTACH" rows name no schema first.
+_TOC_TABLE = re.compile(r"^\d+; \d+ \d+ TABLE (?!DATA |ATTACH )(\S+) \S+ ")
 
 
 def _restore_postgres(source: Path, url: str) -> BooksState:

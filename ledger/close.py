@@ -29,7 +29,7 @@ from ledger.files import CsvFile, FileFormatError
 from ledger.identity import _TWELVE_DIGITS, PROVINCE_CODES
 from ledger.money import bill_month
 from ledger.postings import collector_paused, write_block
-from ledger.store import insert_rows, lock_chain_head, query
+from ledger.store import ensure_month_partitions, insert_rows, lock_chain_head, month_plus, query
 from rules import BASE_TIER, NoVersionInForce, RulesVersion, subsidy_array_vnd
 
 _STATE = PARTY_CODE["state"]
@@ -185,6 +185,7 @@ def subsidies_for_month(conn, month: int, version: RulesVersion,
 
 
 CLOSE_BLOCK_WORKERS = 100_000  # subsidised workers per block written by a close
+PARTITIONS_AHEAD = 2  # journal partitions a close creates for the months after it (PostgreSQL)
 
 
 def _subsidy_entry(worker_id: int, paid: list[tuple[str, int]], month: int, version_id: int) -> tuple:
@@ -251,6 +252,8 @@ def close_month(ledger: Ledger, month_label: str, *,
                                           "subsidy_total_vnd", "anchor_hash", "last_entry_id", "last_tier_id"),
                     [(month, iso_utc(ledger.clock()), version_id, len(per_worker), sum(totals.values()),
                       written.block_hash, last_entry_id, last_tier_id)])
+        # Partitioned books: the next months' partitions exist before their first entry (docs/scale.md).
+        ensure_month_partitions(conn, [month_plus(month, ahead) for ahead in range(1, PARTITIONS_AHEAD + 1)])
         step("close recorded")
     ledger.committed(pending)
     return CloseResult(month_label, len(per_worker), {SCHEME_NAME[SCHEME_CODE[s]]: v for s, v in totals.items()},

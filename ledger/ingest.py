@@ -41,7 +41,7 @@ from ledger.books import Ledger, UnitOfWork, iso_utc
 from ledger.events import ACCEPTED, DUPLICATE, KIND_INDEX, Rejection, ValidEvent, check_events, next_month
 from ledger.postings import collector_paused, next_entry_id, write_block
 from ledger.schema import SHARE_COLUMNS
-from ledger.store import fetch_in, fetch_unique, lock_chain_head, query
+from ledger.store import fetch_events, fetch_in, lock_chain_head, query
 from rules import SHARE_KEYS, event_shares_vnd, refund_reversals_vnd, shares_matrix_vnd
 
 BATCH_SIZE_MAX = 10_000  # events per batch handed to ingest_batch: an HTTP request, a stream batch (INTERFACES.md)
@@ -361,8 +361,8 @@ def _load_booked(conn, valid: list[ValidEvent], platform_ids: dict[str, int]) ->
             wanted[platform_id].add(event.original_event_id)
     booked: dict[tuple[int, str], _Booked] = {}
     for platform_id, event_ids in wanted.items():
-        rows = fetch_unique(conn, "journal", ("id", "entry_type", "payload_hash", "worker_id", "kind", "amount_vnd"),
-                            f"platform_id = {int(platform_id)}", "event_id", event_ids)
+        rows = fetch_events(conn, platform_id, ("id", "entry_type", "payload_hash", "worker_id", "kind", "amount_vnd"),
+                            event_ids)
         for event_id, entry_id, entry_type, digest, worker_id, kind, amount in rows:
             booked[(platform_id, event_id)] = _Booked(entry_id, entry_type, bytes(digest), worker_id, kind, amount)
     refunded = {(platform_ids[event.platform], event.original_event_id) for event in valid
@@ -393,6 +393,17 @@ def _load_refund_history(conn, originals: dict[int, _Booked]) -> None:
     for entry_id, *shares in fetch_in(conn, f"SELECT id, {_SHARES_SELECTED} FROM journal WHERE id IN ({{marks}})",
                                       originals):
         originals[entry_id].shares_vnd = tuple(-int(share) for share in shares)
+    archived = [entry_id for entry_id, state in originals.items() if state.shares_vnd is None]
+    if archived:  # originals in a month archived to Parquet (months archive in order: their refunds too)
+        from ledger.archive import archived_rows
+
+        for _refund_id, original_id, amount, *reversed_vnd in archived_rows(
+                conn, "original_entry_id", archived, ("id", "original_entry_id", "amount_vnd", *SHARE_COLUMNS)):
+            state = originals[original_id]
+            state.refunded_vnd += int(amount)
+            state.reversed_vnd = [done + int(now) for done, now in zip(state.reversed_vnd, reversed_vnd)]
+        for entry_id, *shares in archived_rows(conn, "id", archived, ("id", *SHARE_COLUMNS)):
+            originals[entry_id].shares_vnd = tuple(-int(share) for share in shares)
 
 
 _SHARES_SELECTED = ", ".join(SHARE_COLUMNS)

@@ -21,6 +21,7 @@ import gc
 import hashlib
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+from operator import itemgetter
 from typing import Iterator, NamedTuple, Sequence
 
 import orjson
@@ -28,7 +29,7 @@ from sqlalchemy import Connection
 
 from ledger.accounts import PARTY_CODE, AccountKind, EntryType
 from ledger.schema import COMPACT_COLUMNS
-from ledger.store import add_to_rows, execute_many, insert_rows, query
+from ledger.store import add_to_rows, ensure_month_partitions, execute_many, insert_rows, query
 
 #: What `write_block` writes of an entry. `recorded_at` is the block's; an event's or a refund's
 #: `occurred_at` is stored as `occurred_us` (the hash covers the text, rebuilt by `occurred_text`):
@@ -38,6 +39,7 @@ JOURNAL_COLUMNS = (
     "amount_vnd", "occurred_at", "occurred_us", "occurred_month", "booking_month", "rules_version_id",
     "original_entry_id", "entry_hash", *COMPACT_COLUMNS,
 )
+_booking_month_of = itemgetter(JOURNAL_COLUMNS.index("booking_month"))
 #: Bytes of an entry's hash kept in its row. The block hash chains the entries' full 32-byte
 #: hashes, recomputed from the rows; the 8 bytes kept per entry only let `verify` name which
 #: entry of a bad block changed (a forger who rewrites them must still match the block hash).
@@ -308,6 +310,8 @@ def write_block(conn: Connection, entries: Sequence[NewEntry | tuple], *, record
     last_id = next_id - 1 if entries else None
     # Postings first: the journal's guard checks they balance when the entry row lands.
     insert_rows(conn, "posting", POSTING_COLUMNS, posting_rows)
+    # Partitioned books (PostgreSQL, docs/scale.md): every row lands in its month's partition.
+    ensure_month_partitions(conn, set(map(_booking_month_of, journal_rows)))
     # PostgreSQL: binary COPY (half the client's CPU for these rows; every value is its column's type)
     insert_rows(conn, "journal", JOURNAL_COLUMNS, journal_rows, binary=True)
     insert_rows(conn, "block", ("id", "prev_hash", "block_hash", "entry_count", "first_entry_id",

@@ -35,7 +35,10 @@ def _pension_floor_vnd(ledger: Ledger, month: int) -> int | None:
 
 
 def statement(ledger: Ledger, national_id: str, month_label: str) -> dict[str, Any]:
-    """One worker's month: INTERFACES.md's JSON plus platforms, pension progress."""
+    """One worker's month: INTERFACES.md's JSON plus platforms, pension progress (and
+    `archived_months`, the months up to this one archived to Parquet, when there are any)."""
+    from ledger.archive import archived_months
+
     month = parse_month(month_label)
     with ledger.engine.connect() as conn:
         worker_id = ledger.worker_id(conn, national_id)
@@ -44,8 +47,14 @@ def statement(ledger: Ledger, national_id: str, month_label: str) -> dict[str, A
             conn, "SELECT w.month, w.scheme, w.platform_id, p.name, w.worker_vnd, w.platform_vnd, w.subsidy_vnd "
                   "FROM worker_month w LEFT JOIN platform p ON p.id = w.platform_id "
                   "WHERE w.worker_id = ? AND w.month <= ?", (worker_id, month))
+        archived = sorted(m for m in archived_months(conn) if m <= month)
         conn.rollback()
-    return _statement_from_rows(ledger, national_id, month, last, rows)
+    report = _statement_from_rows(ledger, national_id, month, last, rows)
+    if archived:
+        # The figures come from the aggregates, which stay; the entries of these months are in
+        # Parquet files (ledger/archive.py), and a statement says so rather than staying silent.
+        report["archived_months"] = [month_text(m) for m in archived]
+    return report
 
 
 def _statement_from_rows(ledger: Ledger, national_id: str, month: int, last_closed: int | None,

@@ -462,3 +462,104 @@ def append_only_statements(dialect_name: str, tables: tuple[str, ...]) -> list[s
     return [f"""CREATE TRIGGER {table}_append_only_{verb} BEFORE {verb.upper()} ON {table}
                 BEGIN SELECT RAISE(ABORT, 'append_only: {verb.upper()} of {table} refused'); END"""
             for table in tables for verb in ("update", "delete")]
+
+
+# Revision 0008 (PostgreSQL only): the journal partitioned by booking month (docs/scale.md).
+# A unique index of a partitioned table must include the partition key, so the idempotency key
+# (platform_id, event_id) moves to `event_key`, written by the journal guard in the statement
+# that writes the rows (one set-based INSERT per COPY): no journal row is booked without its key.
+EVENT_KEY_TABLE = """CREATE TABLE event_key (
+    platform_id INTEGER NOT NULL,
+    event_id TEXT NOT NULL,
+    entry_id BIGINT NOT NULL,
+    booking_month INTEGER NOT NULL,
+    CONSTRAINT event_key_pkey PRIMARY KEY (platform_id, event_id))"""
+
+#: `ansinh archive` (ledger/archive.py): each archiving and restoring of a month, append-only;
+#: a month is archived now when its latest row says so.
+ARCHIVED_MONTH_TABLE = """CREATE TABLE archived_month (
+    id BIGINT PRIMARY KEY,
+    month INTEGER NOT NULL,
+    action TEXT NOT NULL CHECK (action IN ('archived', 'restored')),
+    file TEXT NOT NULL,
+    file_sha256 TEXT NOT NULL,
+    entry_count BIGINT NOT NULL,
+    hashes_sha256 TEXT NOT NULL,
+    recorded_at TEXT NOT NULL)"""
+
+POSTGRES_PARTITIONED_JOURNAL_GUARD = POSTGRES_JOURNAL_GUARD.replace(
+    "         RETURN NULL;\n       END $$",
+    """         INSERT INTO event_key (platform_id, event_id, entry_id, booking_month)
+           SELECT n.platform_id, n.event_id, n.id, n.booking_month FROM new_rows n WHERE n.event_id IS NOT NULL;
+         RETURN NULL;
+       END $$""")
+assert POSTGRES_PARTITIONED_JOURNAL_GUARD != POSTGRES_JOURNAL_GUARD
+
+#: The guards of one journal partition: a statement names the table it writes, and only that
+#: table's statement triggers fire — so an UPDATE, TRUNCATE or INSERT aimed at a partition
+#: directly meets the same guards as one aimed at `journal` (docs/scale.md).
+PARTITION_TRIGGERS = (
+    "CREATE TRIGGER journal_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {name} "
+    "FOR EACH STATEMENT EXECUTE FUNCTION ansinh_refuse_change()",
+    "CREATE TRIGGER journal_guard AFTER INSERT ON {name} REFERENCING NEW TABLE AS new_rows "
+    "FOR EACH STATEMENT EXECUTE FUNCTION ansinh_journal_guard()",
+)
+
+#: `ansinh_journal_partition(month)`: the partition `journal_YYYYMM` of one booking month, with its
+#: guards, in the journal's own schema; false when it exists already. Called by `write_block` for a
+#: month it has not seen and by `close_month` for the months ahead.
+POSTGRES_PARTITION_FUNCTION = """CREATE OR REPLACE FUNCTION ansinh_journal_partition(month integer)
+       RETURNS boolean LANGUAGE plpgsql AS $$
+       DECLARE
+         home text := (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                        WHERE c.oid = 'journal'::regclass);
+         name text := 'journal_' || month;
+       BEGIN
+         IF to_regclass(format('%I.%I', home, name)) IS NOT NULL THEN
+           RETURN false;
+         END IF;
+         EXECUTE format('CREATE TABLE %I.%I PARTITION OF %I.journal FOR VALUES FROM (%s) TO (%s)',
+                        home, name, home, month, month + 1);
+         EXECUTE format('""" + PARTITION_TRIGGERS[0].format(name="%I.%I") + """', home, name);
+         EXECUTE format('""" + PARTITION_TRIGGERS[1].format(name="%I.%I") + """', home, name);
+         RETURN true;
+       END $$"""
+
+
+def partitioned_journal_statements() -> list[str]:
+    """Revision 0008 on PostgreSQL: `journal` (as left by 0007) becomes a table partitioned by
+    booking month, one partition per month present plus `journal_default`; rows move unchanged."""
+    return [
+        "DROP VIEW IF EXISTS legs",
+        "ALTER TABLE journal RENAME TO journal_0007",
+        "ALTER TABLE journal_0007 DROP CONSTRAINT compact_entries_balance",
+        "ALTER INDEX journal_pkey RENAME TO journal_0007_pkey",
+        "ALTER INDEX journal_event_key RENAME TO journal_0007_event_key",
+        "DROP INDEX IF EXISTS journal_booking_month",
+        "DROP INDEX IF EXISTS journal_original",
+        "CREATE TABLE journal (LIKE journal_0007 INCLUDING DEFAULTS) PARTITION BY RANGE (booking_month)",
+        "ALTER TABLE journal ADD CONSTRAINT journal_pkey PRIMARY KEY (id, booking_month)",
+        POSTGRES_COMPACT_CHECK,
+        "CREATE INDEX journal_original ON journal (original_entry_id) WHERE original_entry_id IS NOT NULL",
+        EVENT_KEY_TABLE,
+        POSTGRES_PARTITIONED_JOURNAL_GUARD,
+        POSTGRES_PARTITION_FUNCTION,
+        "CREATE TABLE journal_default PARTITION OF journal DEFAULT",
+        *[statement.format(name="journal_default") for statement in PARTITION_TRIGGERS],
+        "SELECT ansinh_journal_partition(booking_month) FROM (SELECT DISTINCT booking_month FROM journal_0007) AS m",
+        # Rows move before the parent's guards exist: moved rows of closed months are not new bookings.
+        "INSERT INTO journal SELECT * FROM journal_0007 ORDER BY id",
+        "INSERT INTO event_key (platform_id, event_id, entry_id, booking_month) SELECT platform_id, event_id, id, "
+        "booking_month FROM journal_0007 WHERE event_id IS NOT NULL",
+        "DROP TABLE journal_0007",
+        "CREATE TRIGGER journal_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON journal "
+        "FOR EACH STATEMENT EXECUTE FUNCTION ansinh_refuse_change()",
+        """CREATE TRIGGER journal_guard AFTER INSERT ON journal REFERENCING NEW TABLE AS new_rows
+           FOR EACH STATEMENT EXECUTE FUNCTION ansinh_journal_guard()""",
+        "CREATE TRIGGER event_key_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON event_key "
+        "FOR EACH STATEMENT EXECUTE FUNCTION ansinh_refuse_change()",
+        ARCHIVED_MONTH_TABLE,
+        "CREATE TRIGGER archived_month_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON archived_month "
+        "FOR EACH STATEMENT EXECUTE FUNCTION ansinh_refuse_change()",
+        LEGS_VIEW,
+    ]

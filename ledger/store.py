@@ -15,6 +15,7 @@ from contextlib import contextmanager
 import secrets
 import sqlite3
 import stat
+import weakref
 from itertools import chain, count
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
@@ -343,3 +344,70 @@ def consistent_snapshot(ledger) -> Iterator[Connection]:
             yield conn
         finally:
             raw.execute("ROLLBACK")
+
+
+def month_plus(month: int, count: int) -> int:
+    """The booking month (YYYYMM) `count` months after `month`."""
+    index = (month // 100) * 12 + month % 100 - 1 + count
+    return (index // 12) * 100 + index % 12 + 1
+
+
+def is_partitioned_journal(conn: Connection) -> bool:
+    """True on PostgreSQL books whose journal is partitioned by month (revision 0008); asked
+    once per engine (the layout changes only by migration, before the books are opened)."""
+    if is_sqlite(conn):
+        return False
+    engine = conn.engine
+    known = _PARTITIONED.get(engine)
+    if known is None:
+        known = bool(query(conn, "SELECT EXISTS (SELECT 1 FROM pg_class WHERE oid = to_regclass('journal') "
+                                 "AND relkind = 'p') AND to_regclass('event_key') IS NOT NULL")[0][0])
+        _PARTITIONED[engine] = known
+    return known
+
+
+_PARTITIONED: "weakref.WeakKeyDictionary[Engine, bool]" = weakref.WeakKeyDictionary()
+
+
+def ensure_month_partitions(conn: Connection, months: Iterable[int]) -> list[int]:
+    """Create the journal partitions of these booking months where missing (partitioned books
+    only; one round trip when all exist). Returns the months whose partition was created."""
+    months = sorted({int(month) for month in months})
+    if not months or not is_partitioned_journal(conn):
+        return []
+    missing = [month for (month,) in query(conn, "SELECT m FROM unnest(?::int[]) AS m "
+                                                 "WHERE to_regclass('journal_' || m) IS NULL", (months,))]
+    for month in missing:
+        query(conn, "SELECT ansinh_journal_partition(?)", (month,))
+    return missing
+
+
+def fetch_events(conn: Connection, platform_id: int, columns: Sequence[str], event_ids: Iterable[str]) -> list[tuple]:
+    """`(event_id, *columns)` of the journal rows of one platform with these event ids.
+
+    On partitioned books the key is found in `event_key` (one index probe) and the row by
+    (id, booking_month), pruned to its month's partition at run time; elsewhere the journal's
+    own unique key is probed (`fetch_unique`).
+    """
+    if not is_partitioned_journal(conn):
+        return fetch_unique(conn, "journal", columns, f"platform_id = {int(platform_id)}", "event_id", event_ids)
+    event_ids = list(event_ids)
+    if not event_ids:
+        return []
+    names = ", ".join(f"j.{column}" for column in columns)
+    with conn.connection.driver_connection.cursor() as cursor:
+        cursor.execute(f"SELECT k.key, e.entry_id, j.id IS NULL, {names} FROM unnest(%s::text[]) AS k(key) "
+                       f"JOIN event_key e ON e.platform_id = %s AND e.event_id = k.key "
+                       f"LEFT JOIN journal j ON j.id = e.entry_id AND j.booking_month = e.booking_month",
+                       [event_ids, int(platform_id)])
+        found = cursor.fetchall()
+    if not any(row[2] for row in found):
+        return [(key, *values) for key, _entry_id, _archived, *values in found]
+    # An entry of a month archived to Parquet (ledger/archive.py): read back from its file.
+    from ledger.archive import archived_rows
+
+    wanted = list(dict.fromkeys(("id", *columns)))
+    picks = [wanted.index(column) for column in columns]
+    archived = {row[0]: tuple(row[pick] for pick in picks)
+                for row in archived_rows(conn, "id", [row[1] for row in found if row[2]], wanted)}
+    return [(key, *(archived[entry_id] if gone else values)) for key, entry_id, gone, *values in found]

@@ -627,6 +627,14 @@ def verify(ledger: Ledger, stop_at_first: bool = True, anchors: list[Anchor] | N
     """
     results: list[Check] = []
     with consistent_snapshot(ledger) as conn:
+        # Archived months (PostgreSQL, ledger/archive.py) are read back from their files and attached
+        # inside this snapshot, which is rolled back: every check sees the whole books.
+        from ledger.archive import ArchiveError, mounted_archives
+
+        try:
+            archived = list(mounted_archives(conn))
+        except ArchiveError as error:
+            return [Check("archived_months", f"{error}: the month's entries cannot be checked", "")]
         counts = query(conn, "SELECT (SELECT count(*) FROM journal), (SELECT count(*) FROM posting), "
                              "(SELECT count(*) FROM block)")[0]
         detail = f"{counts[0]} entries, {counts[1]} postings, {counts[2]} blocks"
@@ -643,4 +651,6 @@ def verify(ledger: Ledger, stop_at_first: bool = True, anchors: list[Anchor] | N
             for anchor, problem in zip(anchors, problems):
                 results.append(Check(f"anchor {month_text(anchor.month)}", problem,
                                      f"{detail}; anchor {anchor.block_hash.hex()}"))
+        if archived:
+            results.append(Check("archived_months", None, "; ".join(archived)))
     return results
