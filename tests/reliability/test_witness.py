@@ -28,19 +28,9 @@ from ledger.witness import WitnessRecord, check_witness, close_record, current_h
 from tests.reliability.crash import open_books
 from tests.reliability.test_tamper import (POSITIONS, _month_items, anchors_of, copy, entry_at,  # noqa: F401
                                            problems, rehash_entry, rewrite_every_block_hash, sql, template)
-from tests.stream.conftest import NATS_URL, nats_url  # noqa: F401 - its fixture: a real NATS or a loud skip
+from tests.stream.conftest import NATS_URL, _delete_stream, nats_url  # noqa: F401 - nats_url: a real NATS or a skip
 
 runner = CliRunner()
-
-
-async def _delete_stream(stream: str) -> None:
-    nc = await nats.connect(NATS_URL, connect_timeout=3)
-    try:
-        await nc.jetstream().delete_stream(stream)
-    except nats.js.errors.NotFoundError:
-        pass
-    finally:
-        await nc.close()
 
 
 @pytest.fixture
@@ -48,7 +38,7 @@ def stream_witness(nats_url):
     """A witness stream of this test's own, deleted afterwards (deny-delete covers messages, not the stream)."""
     name = f"W_{uuid.uuid4().hex[:10]}"
     yield f"{nats_url}/{name}"
-    asyncio.run(_delete_stream(name))
+    asyncio.run(_delete_stream(NATS_URL, name))
 
 
 @pytest.fixture(params=["nats", "file"])
