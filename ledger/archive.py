@@ -35,6 +35,19 @@ class ArchiveError(Exception):
     """The month cannot be archived or restored (the reason is the message)."""
 
 
+class MonthArchived(ValueError):
+    """A report that reads a month's entries was asked for an archived month."""
+
+
+def refuse_archived(conn: Connection, month: int, what: str) -> None:
+    """Raise `MonthArchived` when `month`'s entries are archived: a report read from the live
+    journal would silently miss them (its figures and its legs' digest)."""
+    archived = archived_months(conn)
+    if month in archived:
+        raise MonthArchived(f"{month_text(month)} is archived ({archived[month][0]}): restore it with "
+                            f"`ansinh archive {month_text(month)} --restore` to read its {what}")
+
+
 def _columns(conn: Connection) -> list[tuple[str, str]]:
     return [(name, kind) for name, kind in query(
         conn, "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'journal' "
@@ -67,6 +80,14 @@ def _hashes_digest(hashes) -> str:
     return digest.hexdigest()
 
 
+def _fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 def _partitioned(conn: Connection) -> None:
     if not is_partitioned_journal(conn):
         raise ArchiveError("only PostgreSQL books with a journal partitioned by month (revision 0008) archive months")
@@ -96,6 +117,17 @@ def archive_month(ledger: Ledger, month_label: str, folder: str | Path) -> dict:
             # In calendar order: a refund is then never attached while its original is archived.
             raise ArchiveError(f"months archive in calendar order: archive {month_text(attached[0])} "
                                f"before {month_label}")
+        # A refund booked into this month of an original booked later would leave the live books
+        # unable to count it when the original is refunded again (ingest reads an original's
+        # refunds from the archive files only when the original itself is archived).
+        crossing = query(conn, f"SELECT r.id, o.id FROM journal_{month} r JOIN journal o ON o.id = r.original_entry_id "
+                               "WHERE o.booking_month > ? LIMIT 1", (month,))
+        if crossing:
+            raise ArchiveError(f"{month_label} holds refund entry {crossing[0][0]} of entry {crossing[0][1]}, which is "
+                               f"booked in a later month: {month_label} cannot be archived before it")
+        if path.exists():
+            raise ArchiveError(f"{path} exists: an archive file is never overwritten (another month or other "
+                               "books wrote it); archive to another folder with --to")
         columns = _columns(conn)
         schema = pa.schema([(name, getattr(pa, _ARROW_TYPES[kind])()) for name, kind in columns])
         names = ", ".join(name for name, _kind in columns)
@@ -112,7 +144,9 @@ def archive_month(ledger: Ledger, month_label: str, folder: str | Path) -> dict:
         if len(stored) != count or _hashes_digest(stored) != hashes.hexdigest():
             partial.unlink(missing_ok=True)
             raise ArchiveError(f"the Parquet file of {month_label} does not read back as written")
+        _fsync(partial)
         os.replace(partial, path)
+        _fsync(folder)  # the file is on disk before the partition is dropped (it is then the only copy)
         sha256 = _file_sha256(path)
         next_id = query(conn, "SELECT coalesce(max(id), 0) + 1 FROM archived_month")[0][0]
         insert_rows(conn, "archived_month", ("id", "month", "action", "file", "file_sha256", "entry_count",

@@ -105,6 +105,9 @@ def authority_aggregates(ledger: Ledger, month_label: str, min_cell_workers: int
     month = parse_month(month_label)
     worker_party, platform_party = PARTY_CODE["worker"], PARTY_CODE["platform"]
     with ledger.engine.connect() as conn:
+        from ledger.archive import refuse_archived
+
+        refuse_archived(conn, month, "report to the authorities")
         tiers = _tiers_seen(conn, month)
         names = dict(query(conn, "SELECT id, name FROM platform"))
         contributions = query(

@@ -347,5 +347,7 @@ def collector_paused() -> Iterator[None]:
 
 
 def next_entry_id(conn: Connection) -> int:
-    """The id the next journal entry gets (the caller holds the writer's lock)."""
-    return (query(conn, "SELECT coalesce(max(id), 0) FROM journal")[0][0] or 0) + 1
+    """The id the next journal entry gets (the caller holds the writer's lock): after the last id of
+    the journal and of every block (an archived month's entries are no longer in the journal)."""
+    return (query(conn, "SELECT coalesce(max(last), 0) FROM (SELECT max(id) AS last FROM journal "
+                        "UNION ALL SELECT max(last_entry_id) FROM block) AS ids")[0][0] or 0) + 1

@@ -127,6 +127,9 @@ def settlement(ledger: Ledger, month_label: str) -> dict[str, Any]:
     """Platform dues per scheme and the state's subsidy due; provisional while the month is open."""
     month = parse_month(month_label)
     with ledger.engine.connect() as conn:
+        from ledger.archive import refuse_archived
+
+        refuse_archived(conn, month, "settlement")
         last = last_closed_month(conn)
         dues = query(conn, "SELECT p.name, m.scheme, m.worker_vnd + m.platform_vnd FROM platform_month m "
                            "JOIN platform p ON p.id = m.platform_id WHERE m.month = ?", (month,))

@@ -171,8 +171,13 @@ def check_witness(ledger, records: Sequence[WitnessRecord], source: str,
     if read_problems:
         return Check("witness", "; ".join(read_problems), detail)
     with consistent_snapshot(ledger) as conn:
+        from ledger.archive import ArchiveError, mounted_archives
+
         try:
+            list(mounted_archives(conn))  # archived months read back, as `verify` does (rolled back)
             problem = witness_problem(conn, records)
+        except ArchiveError as error:
+            problem = f"{error}: the archived month's entries cannot be checked against the witness"
         except Exception as error:  # noqa: BLE001 - tampered rows can break any query: report, never crash
             problem = f"the witness could not be checked ({type(error).__name__}: {str(error)[:200]})"
     return Check("witness", problem, detail)

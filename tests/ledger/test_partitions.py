@@ -243,3 +243,44 @@ def test_the_archive_command_archives_and_restores_on_postgresql_and_refuses_on_
     restored = CliRunner().invoke(app, ["archive", "2026-02", "--restore", "--db", database_url, "--pack", "vn-pilot"])
     assert restored.exit_code == 0 and "restored 2026-02: 6 entries" in restored.output
     holds(ledger)
+
+
+# -- what a review of the archive found (each failed before its fix) ------------------------------------
+
+@POSTGRES_ONLY
+def test_archiving_the_last_closed_month_does_not_hand_its_entry_ids_out_again(ledger, tmp_path):
+    assert book(ledger, event("feb-1"), event("feb-2", worker_id=WORKER_B)) == ["accepted"] * 2
+    close_month(ledger, "2026-02")  # the close's entries hold the highest ids, all in February
+    last_archived = rows(ledger, "SELECT max(id) FROM journal")[0][0]
+    archive_month(ledger, "2026-02", tmp_path)
+    assert book(ledger, event("mar-1", occurred_at="2026-03-04T09:00:00+07:00")) == ["accepted"]
+    assert rows(ledger, "SELECT id FROM journal WHERE event_id = 'mar-1'")[0][0] == last_archived + 1
+    holds(ledger)
+
+
+@POSTGRES_ONLY
+def test_a_month_holding_a_refund_of_a_later_booked_original_is_not_archived(ledger, tmp_path):
+    # A ride of 4 March refunded by an event dated 20 February: the refund books into February.
+    assert book(ledger, event("mar-1", occurred_at="2026-03-04T09:00:00+07:00"),
+                refund("mar-1r", "mar-1", 60_000, occurred_at="2026-02-20T09:00:00+07:00")) == ["accepted"] * 2
+    close_month(ledger, "2026-02")
+    with pytest.raises(ArchiveError, match="booked in a later month: 2026-02 cannot be archived before it"):
+        archive_month(ledger, "2026-02", tmp_path)
+
+
+@POSTGRES_ONLY
+def test_the_settlement_of_an_archived_month_is_refused_rather_than_read_without_its_entries(ledger, tmp_path):
+    closed_february_and_march(ledger)
+    archive_month(ledger, "2026-02", tmp_path)
+    with pytest.raises(ValueError, match="2026-02 is archived .* --restore` to read its settlement"):
+        settlement(ledger, "2026-02")
+
+
+@POSTGRES_ONLY
+def test_an_archive_file_is_never_overwritten(ledger, tmp_path):
+    closed_february_and_march(ledger)
+    (tmp_path / "journal_202602.parquet").write_bytes(b"another month's only copy")
+    with pytest.raises(ArchiveError, match="exists: an archive file is never overwritten"):
+        archive_month(ledger, "2026-02", tmp_path)
+    assert (tmp_path / "journal_202602.parquet").read_bytes() == b"another month's only copy"
+    assert "journal_202602" in partitions(ledger)
