@@ -54,9 +54,6 @@ PackOption = Annotated[Optional[str], typer.Option("--pack", help="rules pack na
 OUTCOME_ORDER = ["accepted", "duplicate", *[code.name for code in Rejection]]
 
 
-_database_errors, _database_refused, _open = database_errors, database_refused, open_books
-
-
 def _secret(db: str | None) -> str:
     """The master secret for the books at `db`, or one error line (weak on a server database, missing, …)."""
     from ledger.store import database_url, load_secret
@@ -112,7 +109,7 @@ def ingest(
     except OSError as error:
         console.print(f"[red]error:[/red] cannot write the outcomes to {outcomes}: {error.strerror}")
         raise typer.Exit(1)
-    ledger = _open(db, pack)
+    ledger = open_books(db, pack)
     counts = Counter()
     started = time.perf_counter()
     show_progress = console.is_terminal
@@ -128,8 +125,8 @@ def ingest(
                 done = sum(counts.values())
                 rate = done / max(time.perf_counter() - started, 1e-9)
                 progress.update(task, completed=done, rate=f"{rate:,.0f} events/s")
-    except _database_errors() as error:
-        console.print(f"[red]error:[/red] {_database_refused(error)}; the chunk being written was rolled back")
+    except database_errors() as error:
+        console.print(f"[red]error:[/red] {database_refused(error)}; the chunk being written was rolled back")
         console.print(f"{sum(counts.values()):,} items before it were booked; re-running the file is safe")
         raise typer.Exit(1)
     except (OSError, ValueError) as error:
@@ -163,7 +160,7 @@ def tiers_import(
 ) -> None:
     """Import household statuses, all or nothing; bad rows are listed with their line numbers."""
     _readable(file)
-    ledger = _open(db, pack)
+    ledger = open_books(db, pack)
     try:
         count = import_tiers(ledger, file)
     except (OSError, UnicodeDecodeError) as error:
@@ -174,8 +171,8 @@ def tiers_import(
             console.print(f"[red]error:[/red] {file.name}: {line}")
         console.print("nothing was imported")
         raise typer.Exit(1)
-    except _database_errors() as error:
-        console.print(f"[red]error:[/red] {_database_refused(error)}; nothing was imported")
+    except database_errors() as error:
+        console.print(f"[red]error:[/red] {database_refused(error)}; nothing was imported")
         raise typer.Exit(1)
     finally:
         ledger.close()
@@ -197,7 +194,7 @@ def close_command(
 
     if witness:
         target_of(witness)  # a malformed --witness is refused before anything is closed
-    ledger = _open(db, pack)
+    ledger = open_books(db, pack)
     witnessed = None
     try:
         result = close_month(ledger, month)
@@ -209,8 +206,8 @@ def close_command(
     except (CloseError, ValueError) as error:
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1)
-    except _database_errors() as error:
-        console.print(f"[red]error:[/red] {_database_refused(error)}; the month was not closed")
+    except database_errors() as error:
+        console.print(f"[red]error:[/red] {database_refused(error)}; the month was not closed")
         raise typer.Exit(1)
     finally:
         ledger.close()
@@ -242,7 +239,7 @@ def archive_command(
     """Archive a closed month's journal partition to Parquet and detach it, or --restore it (PostgreSQL)."""
     from ledger.archive import ArchiveError, archive_month, restore_month
 
-    ledger = _open(db, pack)
+    ledger = open_books(db, pack)
     try:
         result = restore_month(ledger, month) if restore else archive_month(ledger, month, to)
     except (ArchiveError, ValueError) as error:
@@ -264,7 +261,7 @@ def statement_command(
     pack: PackOption = None,
 ) -> None:
     """One worker's statement for a month, with totals to date."""
-    ledger = _open(db, pack)
+    ledger = open_books(db, pack)
     try:
         report = statement(ledger, national_id, month)
     except ValueError as error:
@@ -285,7 +282,7 @@ def statements_command(
     pack: PackOption = None,
 ) -> None:
     """NDJSON: one statement per worker with anything booked in the month."""
-    ledger = _open(db, pack)
+    ledger = open_books(db, pack)
     try:
         for report in statements(ledger, month):
             sys.stdout.write(orjson.dumps(report).decode() + "\n")
@@ -306,7 +303,7 @@ def settlement_command(
     pack: PackOption = None,
 ) -> None:
     """Platform dues per scheme and the state subsidy due (provisional while the month is open)."""
-    ledger = _open(db, pack)
+    ledger = open_books(db, pack)
     try:
         report = settlement(ledger, month)
     except ValueError as error:
@@ -382,7 +379,7 @@ def verify_command(
     from api.witness_cli import read_witnesses, witness_checks
 
     witnessed = read_witnesses(witness or [])  # before the books: every record is of a committed block
-    ledger = _open(db, pack)
+    ledger = open_books(db, pack)
     try:
         checks = verify(ledger, stop_at_first=False, anchors=anchors)
         checks += witness_checks(ledger, witnessed)
@@ -410,7 +407,7 @@ app.add_typer(packs_app, name="packs")
 def _keys(db: str | None):
     from api.keys import PlatformKeys
 
-    ledger = _open(db, None)
+    ledger = open_books(db, None)
     return ledger, PlatformKeys(ledger, _secret(db))
 
 
@@ -422,8 +419,8 @@ def _key_action(db: str | None, action) -> None:
     except (ValueError, LookupError) as error:
         console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1)
-    except _database_errors() as error:
-        console.print(f"[red]error:[/red] {_database_refused(error)}")
+    except database_errors() as error:
+        console.print(f"[red]error:[/red] {database_refused(error)}")
         raise typer.Exit(1)
     finally:
         ledger.close()
@@ -602,8 +599,8 @@ app.command("export")(export_command)
 def main() -> None:
     try:
         app()
-    except _database_errors() as error:  # any command: one line, never a traceback (its transaction rolled back)
-        console.print(f"[red]error:[/red] {_database_refused(error)}")
+    except database_errors() as error:  # any command: one line, never a traceback (its transaction rolled back)
+        console.print(f"[red]error:[/red] {database_refused(error)}")
         raise SystemExit(1) from None
 
 

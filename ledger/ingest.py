@@ -41,7 +41,8 @@ from ledger.books import Ledger, UnitOfWork, iso_utc
 from ledger.events import ACCEPTED, DUPLICATE, KIND_INDEX, Rejection, ValidEvent, check_events, next_month
 from ledger.postings import collector_paused, next_entry_id, write_block
 from ledger.schema import SHARE_COLUMNS
-from ledger.store import fetch_events, fetch_in, lock_chain_head, query
+from ledger.archive import fetch_events
+from ledger.store import fetch_in, lock_chain_head, query
 from rules import SHARE_KEYS, event_shares_vnd, refund_reversals_vnd, shares_matrix_vnd
 
 BATCH_SIZE_MAX = 10_000  # events per batch handed to ingest_batch: an HTTP request, a stream batch (INTERFACES.md)

@@ -382,32 +382,3 @@ def ensure_month_partitions(conn: Connection, months: Iterable[int]) -> list[int
     return missing
 
 
-def fetch_events(conn: Connection, platform_id: int, columns: Sequence[str], event_ids: Iterable[str]) -> list[tuple]:
-    """`(event_id, *columns)` of the journal rows of one platform with these event ids.
-
-    On partitioned books the key is found in `event_key` (one index probe) and the row by
-    (id, booking_month), pruned to its month's partition at run time; elsewhere the journal's
-    own unique key is probed (`fetch_unique`).
-    """
-    if not is_partitioned_journal(conn):
-        return fetch_unique(conn, "journal", columns, f"platform_id = {int(platform_id)}", "event_id", event_ids)
-    event_ids = list(event_ids)
-    if not event_ids:
-        return []
-    names = ", ".join(f"j.{column}" for column in columns)
-    with conn.connection.driver_connection.cursor() as cursor:
-        cursor.execute(f"SELECT k.key, e.entry_id, j.id IS NULL, {names} FROM unnest(%s::text[]) AS k(key) "
-                       f"JOIN event_key e ON e.platform_id = %s AND e.event_id = k.key "
-                       f"LEFT JOIN journal j ON j.id = e.entry_id AND j.booking_month = e.booking_month",
-                       [event_ids, int(platform_id)])
-        found = cursor.fetchall()
-    if not any(row[2] for row in found):
-        return [(key, *values) for key, _entry_id, _archived, *values in found]
-    # An entry of a month archived to Parquet (ledger/archive.py): read back from its file.
-    from ledger.archive import archived_rows
-
-    wanted = list(dict.fromkeys(("id", *columns)))
-    picks = [wanted.index(column) for column in columns]
-    archived = {row[0]: tuple(row[pick] for pick in picks)
-                for row in archived_rows(conn, "id", [row[1] for row in found if row[2]], wanted)}
-    return [(key, *(archived[entry_id] if gone else values)) for key, entry_id, gone, *values in found]

@@ -27,7 +27,6 @@ from typing import NamedTuple, Sequence
 import orjson
 
 from ledger.events import month_text, parse_month
-
 from ledger.store import consistent_snapshot, query
 from ledger.verify import Anchor, Check, anchor_problems, recomputed_chain
 

@@ -17,12 +17,19 @@ Revises: 0006
 from alembic import op
 from sqlalchemy import inspect
 
-from ledger.schema import COMPACT_COLUMNS, SHARE_COLUMNS, JournalEntry, compact_guard_statements
+from ledger.schema import COMPACT_COLUMNS, SHARE_COLUMNS, SQLITE_GUARDS, JournalEntry, compact_guard_statements
 
 revision = "0007"
 down_revision = "0006"
 branch_labels = None
 depends_on = None
+
+
+
+def _sqlite_guard(name: str) -> str:
+    """The statement of revision 0001 that creates the SQLite trigger `name` (put back as it was)."""
+    return next(statement for statement in SQLITE_GUARDS if f"CREATE TRIGGER {name} " in statement)
+
 
 _COMPACT_TYPES = "1, 2"  # EntryType.event, EntryType.refund
 
@@ -57,13 +64,8 @@ def _rebuild_sqlite_journal(bind) -> None:
     names = ", ".join(column.name for column in JournalEntry.__table__.columns)
     op.execute(f"INSERT INTO journal ({names}) SELECT {names} FROM journal_before_0007 ORDER BY id")
     op.execute("DROP TABLE journal_before_0007")
-    for table, verb in (("journal", "update"), ("journal", "delete")):
-        op.execute(f"""CREATE TRIGGER {table}_append_only_{verb} BEFORE {verb.upper()} ON {table}
-            BEGIN SELECT RAISE(ABORT, 'append_only: {verb.upper()} of {table} refused'); END""")
-    op.execute("""CREATE TRIGGER posting_guard BEFORE INSERT ON posting BEGIN
-         SELECT RAISE(ABORT, 'entries_balance: postings of a recorded entry are frozen')
-           WHERE EXISTS (SELECT 1 FROM journal WHERE id = NEW.entry_id);
-       END""")
+    for name in ("journal_append_only_update", "journal_append_only_delete", "posting_guard"):
+        op.execute(_sqlite_guard(name))
 
 
 def _move_legs_into_rows(dialect: str) -> None:
@@ -80,12 +82,9 @@ def _move_legs_into_rows(dialect: str) -> None:
         restore = ["ALTER TABLE journal ENABLE TRIGGER journal_append_only",
                    "ALTER TABLE posting ENABLE TRIGGER posting_append_only"]
     else:
-        lift = ["DROP TRIGGER IF EXISTS journal_append_only_update",
-                "DROP TRIGGER IF EXISTS posting_append_only_delete"]
-        restore = ["""CREATE TRIGGER journal_append_only_update BEFORE UPDATE ON journal
-            BEGIN SELECT RAISE(ABORT, 'append_only: UPDATE of journal refused'); END""",
-                   """CREATE TRIGGER posting_append_only_delete BEFORE DELETE ON posting
-            BEGIN SELECT RAISE(ABORT, 'append_only: DELETE from posting refused'); END"""]
+        lifted = ("journal_append_only_update", "posting_append_only_delete")
+        lift = [f"DROP TRIGGER IF EXISTS {name}" for name in lifted]
+        restore = [_sqlite_guard(name) for name in lifted]
     for statement in lift:
         op.execute(statement)
     op.execute("CREATE TEMPORARY TABLE moved_legs AS SELECT p.entry_id, " + sums + " FROM posting p "
