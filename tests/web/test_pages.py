@@ -12,6 +12,8 @@ import json
 import re
 from pathlib import Path
 
+from playwright.sync_api import expect
+
 from api.web.texts import money
 from tests.web.conftest import VECTORS
 
@@ -93,7 +95,7 @@ def test_a_worker_signs_in_and_sees_the_exact_figures_of_the_public_vectors(serv
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(artifacts / "worker-phone-fold.png"))  # the first screen, for README
     page.click("#print-link")
-    assert page.text_content("h1") == f"Sao kê đóng góp tháng {MONTH}"
+    expect(page.locator("h1")).to_have_text(f"Sao kê đóng góp tháng {MONTH}")
     shoot(page, artifacts, "worker-print")
 
 
@@ -101,7 +103,7 @@ def test_english_is_one_switch_away_and_the_choice_is_remembered(served_readonly
     page = browser_context().new_page()
     sign_in_worker(page, served_readonly.base, WORKER)
     page.click("text=English")
-    assert page.get_attribute("html", "lang") == "en"
+    expect(page.locator("html")).to_have_attribute("lang", "en")
     page.goto(served_readonly.base + f"/?month={MONTH}")  # no lang parameter: the cookie keeps English
 
     assert page.get_attribute("html", "lang") == "en"
@@ -148,7 +150,7 @@ def test_an_insurer_closes_a_month_and_downloads_the_settlement_the_cli_prints(s
     assert page.url == served.base + "/insurer"
     assert page.text_content(f"tr[data-month='{OPEN_MONTH}'] .badge") == "đang mở"
     page.click(f"a[data-close='{OPEN_MONTH}']")
-    assert page.locator("ol.steps li").count() == 3  # what closing will do, before it is done
+    expect(page.locator("ol.steps li")).to_have_count(3)  # what closing will do, before it is done
     shoot(page, artifacts, "insurer-close-confirm")
     page.click("#confirm-close")
     page.wait_for_selector("#closed-notice")
@@ -209,12 +211,13 @@ def test_an_administrator_gets_line_numbered_errors_and_issues_and_revokes_a_key
     sign_in_staff(page, served.base, "admin")
     page.fill("#csv_text", f"national_id,tier,valid_from\n{WORKER},poor,2026-05\n{WORKER},rich,2026-05\n12,poor,2026-5\n")
     page.click("#import")
+    expect(page.locator("#import-errors li")).to_have_count(2)
     errors = page.locator("#import-errors li").all_text_contents()
     assert [error.split(":")[0] for error in errors] == ["line 3", "line 4"]
     assert not any(TWELVE_DIGITS.search(error) for error in errors)
     page.fill("#csv_text", f"national_id,tier,valid_from\n{WORKER},poor,2026-05\n")
     page.click("#import")
-    assert page.text_content("#import-ok") == "Đã nhập 1 dòng hạng hộ."
+    expect(page.locator("#import-ok")).to_have_text("Đã nhập 1 dòng hạng hộ.")
 
     page.fill("#platform", "grab")
     page.click("#add-key")
@@ -222,7 +225,7 @@ def test_an_administrator_gets_line_numbered_errors_and_issues_and_revokes_a_key
     assert len(page.text_content("#issued-secret")) >= 32
     page.on("dialog", lambda dialog: dialog.accept())
     page.click(f"tr[data-key='{key_id}'] button")
-    assert page.text_content("#revoked") == f"Đã thu hồi khóa {key_id}."
+    expect(page.locator("#revoked")).to_have_text(f"Đã thu hồi khóa {key_id}.")
     listed = json.loads(served.cli("platforms", "list").splitlines()[0])
     assert listed["key_id"] == key_id and listed["revoked_at"] is not None
     shoot(page, artifacts, "admin")
@@ -261,7 +264,7 @@ def test_an_insurer_follows_a_bill_of_a_closed_month_to_the_platforms_statement_
     assert Path(download_info.value.path()).read_bytes() == api_csv.body()
     shoot(page, artifacts, "insurer-account")
     page.click("text=English")
-    assert page.text_content("h1") == "Statement of account: grab"
+    expect(page.locator("h1")).to_have_text("Statement of account: grab")
     assert page.text_content("#balance") == money(account["balance_vnd"], "en")
 
 
