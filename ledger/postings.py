@@ -146,9 +146,13 @@ SEALED_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
     "worker_identity_change": ("last_identity_change_id",
                                ("id", "kind", "worker_id", "pseudonym", "national_id_encrypted", "merged_worker_id",
                                 "reason", "recorded_at")),
+    # seal version 2 (revision 0009): the months credited towards a pension (RULES.md §11)
+    "credited_month": ("last_credit_id", ("id", "worker_id", "month", "close_month", "floor_vnd")),
 }
-SEAL_VERSION = 1  # what write_block writes (0: blocks written before revision 0006)
-NO_MARKS = (0, 0, 0, 0)
+SEAL_VERSION = 2  # what write_block writes (0: before revision 0006; 1: revisions 0006–0008)
+#: How many of SEALED_TABLES (in order) a block of each seal version covers.
+TABLES_SEALED_BY_VERSION = {0: 0, 1: 4, 2: 5}
+NO_MARKS = (0, 0, 0, 0, 0)
 
 
 def row_seal(table: str, row: Sequence) -> bytes:
@@ -175,26 +179,29 @@ def identity_digests_by_block(blocks: Sequence[tuple[int, int, Sequence[int]]],
     """Each seal-version-1 block's `identity_digest`, from `(block id, seal version, marks)` in block
     order and each sealed table's `(id, seal)` rows in id order: what an outside tool recomputes
     from an export (which carries the seals, not the encrypted ids they cover)."""
-    sealing = [(block_id, marks) for block_id, version, marks in blocks if version >= 1]
+    sealing = [(block_id, version, marks) for block_id, version, marks in blocks if version >= 1]
     digests: dict[int, bytes] = {}
     before = NO_MARKS
-    for block_id, marks in sealing:
+    for block_id, version, marks in sealing:
+        marks = tuple(marks) + (0,) * (len(SEALED_TABLES) - len(marks))
+        covered = TABLES_SEALED_BY_VERSION[version]
         digests[block_id] = identity_digest([
             [(row_id, seal) for row_id, seal in seals.get(table, ()) if low < row_id <= high]
-            for table, low, high in zip(SEALED_TABLES, before, marks)])
-        before = tuple(marks)
+            for table, low, high in list(zip(SEALED_TABLES, before, marks))[:covered]])
+        before = tuple(marks[:covered]) + tuple(before[covered:])
     return digests
 
 
 def block_hash(prev_hash: bytes, block_id: int, entry_hashes: Sequence[bytes], *, seal_version: int = 0,
                marks: Sequence[int] = NO_MARKS, identity: bytes = b"") -> bytes:
     """A block's hash. Version 0 (before revision 0006): the previous hash, the id and the entry
-    hashes. Version 1 also covers the identity marks and `identity_digest` of the rows it seals."""
+    hashes. Version 1 also covers the identity marks and `identity_digest` of the rows it seals;
+    version 2 the same with the credited months as a fifth sealed table (revision 0009)."""
     digest = hashlib.sha256(prev_hash)
     digest.update(block_id.to_bytes(8, "big"))
     if seal_version:
-        digest.update(b"ansinh/block/v1")
-        for mark in marks:
+        digest.update(b"ansinh/block/v1" if seal_version == 1 else b"ansinh/block/v%d" % seal_version)
+        for mark in tuple(marks)[:TABLES_SEALED_BY_VERSION[seal_version]]:
             digest.update(int(mark).to_bytes(8, "big"))
         digest.update(identity)
     for item in entry_hashes:
