@@ -14,7 +14,7 @@ from typing import Any, Iterator
 from ledger.accounts import SCHEME_NAME
 from ledger.books import Ledger
 from ledger.close import first_day, last_closed_month
-from ledger.credits import Figures, credit_figures
+from ledger.credits import Figures, credit_figures, worker_credits
 from ledger.events import month_text, parse_month
 from ledger.postings import compact_legs
 from ledger.schema import COMPACT_COLUMNS
@@ -108,6 +108,17 @@ def _statement_from_rows(ledger: Ledger, national_id: str, month: int, last_clos
             "months_needed": PENSION_MONTHS_NEEDED,
         },
     }
+
+
+def credits(ledger: Ledger, national_id: str) -> dict[str, Any]:
+    """The months credited to a worker towards a pension (RULES.md §11), oldest first, each with
+    the close that credited it (its month, when and its anchor hash) and the floor it paid."""
+    with ledger.engine.connect() as conn:
+        worker_id = ledger.worker_id(conn, national_id)
+        months = [] if worker_id is None else worker_credits(conn, worker_id)
+        conn.rollback()
+    return {"national_id": national_id, "credited_months": len(months), "months_needed": PENSION_MONTHS_NEEDED,
+            "months": months}
 
 
 def statements(ledger: Ledger, month_label: str) -> Iterator[dict[str, Any]]:
