@@ -209,20 +209,22 @@ def block_hash(prev_hash: bytes, block_id: int, entry_hashes: Sequence[bytes], *
     return digest.digest()
 
 
-def _identity_to_seal(conn: Connection, block_count: int) -> tuple[tuple[int, ...], bytes]:
+def _identity_to_seal(conn: Connection, block_count: int,
+                      seal_version: int = SEAL_VERSION) -> tuple[tuple[int, ...], bytes]:
     """The marks and identity digest of the next block: the rows created since the previous block.
 
     One read of the previous block's marks and one of the new rows' seals (an index range each).
     """
-    previous = query(conn, "SELECT " + ", ".join(f"coalesce({mark}, 0)" for mark, _c in SEALED_TABLES.values())
+    tables = list(SEALED_TABLES.items())[:TABLES_SEALED_BY_VERSION[seal_version]]
+    previous = query(conn, "SELECT " + ", ".join(f"coalesce({mark}, 0)" for _t, (mark, _c) in tables)
                      + " FROM block WHERE id = ?", (block_count,))
-    since = tuple(int(value) for value in previous[0]) if previous else NO_MARKS
+    since = tuple(int(value) for value in previous[0]) if previous else NO_MARKS[:len(tables)]
     parts = " UNION ALL ".join(f"SELECT {number}, id, seal FROM {table} WHERE id > ?"
-                               for number, table in enumerate(SEALED_TABLES))
-    rows: list[list[tuple[int, bytes]]] = [[] for _ in SEALED_TABLES]
+                               for number, (table, _m) in enumerate(tables))
+    rows: list[list[tuple[int, bytes]]] = [[] for _ in tables]
     for number, row_id, seal in query(conn, parts + " ORDER BY 1, 2", since):
         rows[number].append((row_id, seal))
-    marks = tuple(rows[n][-1][0] if rows[n] else since[n] for n in range(len(SEALED_TABLES)))
+    marks = tuple(rows[n][-1][0] if rows[n] else since[n] for n in range(len(tables)))
     return marks, identity_digest(rows)
 
 
@@ -234,11 +236,13 @@ class BlockWritten(NamedTuple):
 
 
 def write_block(conn: Connection, entries: Sequence[NewEntry | tuple], *, recorded_at: str,
-                head: tuple[bytes, int], first_entry_id: int | None = None) -> BlockWritten:
+                head: tuple[bytes, int], first_entry_id: int | None = None,
+                seal_version: int = SEAL_VERSION) -> BlockWritten:
     """Append `entries` as one block. The caller holds the writer's lock (`lock_chain_head`).
 
     An entry is a `NewEntry` or a plain tuple of the same fields; legs likewise (`Leg`
     or plain tuples). Ids run from `first_entry_id` (read from the journal when None).
+    `seal_version`: only an older migration writes an older version (0006 writes 1).
     """
     prev_hash, block_count = head
     block_id = block_count + 1
@@ -302,8 +306,8 @@ def write_block(conn: Connection, entries: Sequence[NewEntry | tuple], *, record
         add_journal((entry_id, block_id, entry_type, platform_id, event_id, digest, worker_id, kind, amount_vnd,
                      *occurred, occurred_month, month, rules_version_id,
                      original_entry_id, sealed[:ENTRY_HASH_KEPT], *compact))
-    marks, identity = _identity_to_seal(conn, block_count)
-    sealed_block = block_hash(prev_hash, block_id, hashes, seal_version=SEAL_VERSION, marks=marks, identity=identity)
+    marks, identity = _identity_to_seal(conn, block_count, seal_version)
+    sealed_block = block_hash(prev_hash, block_id, hashes, seal_version=seal_version, marks=marks, identity=identity)
     # What each platform owes: the worker- and platform-party credits of its events (platform id 0 = none).
     platform_delta: dict[tuple[int, int, int], list[int]] = {}
     for (_worker_id, month, scheme, platform_id), (worker_vnd, platform_vnd, _subsidy) in worker_delta.items():
@@ -323,9 +327,9 @@ def write_block(conn: Connection, entries: Sequence[NewEntry | tuple], *, record
     insert_rows(conn, "journal", JOURNAL_COLUMNS, journal_rows, binary=True)
     insert_rows(conn, "block", ("id", "prev_hash", "block_hash", "entry_count", "first_entry_id",
                                 "last_entry_id", "recorded_at", "seal_version",
-                                *(mark for mark, _columns in SEALED_TABLES.values())),
+                                *[mark for mark, _columns in SEALED_TABLES.values()][:len(marks)]),
                 [(block_id, prev_hash, sealed_block, len(entries), first_entry_id if entries else None, last_id,
-                  recorded_at, SEAL_VERSION, *marks)])
+                  recorded_at, seal_version, *marks)])
     execute_many(conn, "UPDATE ledger_state SET chain_head_hash = ?, block_count = ? WHERE id = 1",
                  [(sealed_block, block_id)])
     add_to_rows(conn, "worker_month", ("worker_id", "month", "scheme", "platform_id"),
