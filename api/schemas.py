@@ -218,6 +218,17 @@ class Claim(BaseModel):
     outstanding_vnd: int
 
 
+class CreditsByProvinceLine(BaseModel):
+    """Months credited towards a pension (RULES.md §11) in one province."""
+
+    month: str
+    province: str
+    workers_credited: int = Field(description="workers with a month credited by this month's close")
+    months_credited: int = Field(description="months credited by this month's close")
+    workers_with_credits: int = Field(description="workers with any month credited by closes up to this month")
+    credited_months_to_date: int
+
+
 class AuthorityLine(BaseModel):
     month: str
     province: str

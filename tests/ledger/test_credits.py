@@ -318,3 +318,31 @@ def test_random_months_of_accruals_and_refunds_match_the_independent_model(store
                 _drop_schema(schema)
 
     run()
+
+
+# -- exports ---------------------------------------------------------------------------------------
+
+def test_the_contributions_file_and_the_report_by_province_carry_the_credited_months(books, tmp_path):
+    import csv
+
+    from ledger.authority import CONTRIBUTIONS_LAYOUT, credits_by_province, write_contributions
+
+    book(books, ride("a", 700_000, "2026-01"), ride("b", 100_000, "2026-01", worker=WORKER_B))
+    close_month(books, "2026-01")
+    close_month(books, "2026-02")  # A's pool (370,000) pays February without a booking in it
+    january = list(csv.DictReader((tmp_path / "c1.csv").read_text().splitlines())) if write_contributions(
+        books, "2026-01", tmp_path / "c1.csv") else []
+    si = {row["national_id"]: (row["credited_months"], row["credited_months_to_date"])
+          for row in january if row["scheme"] == "si"}
+    assert CONTRIBUTIONS_LAYOUT == "ansinh-contributions/2"
+    assert si == {WORKER_A: ("2026-01", "1"), WORKER_B: ("", "0")}
+    assert {row["credited_months"] for row in january if row["scheme"] != "si"} == {""}
+    write_contributions(books, "2026-02", tmp_path / "c2.csv")
+    february = list(csv.DictReader((tmp_path / "c2.csv").read_text().splitlines()))
+    assert [(row["national_id"], row["scheme"], row["total_vnd"], row["credited_months"]) for row in february] == [
+        (WORKER_A, "si", "0", "2026-02")]
+    # WORKER_A's province is 079, WORKER_B's 001
+    assert credits_by_province(books, "2026-02") == [
+        {"month": "2026-02", "province": "079", "workers_credited": 1, "months_credited": 1,
+         "workers_with_credits": 1, "credited_months_to_date": 2}]
+    assert credits_by_province(books, "2026-02", min_cell_workers=2) == []
