@@ -634,6 +634,7 @@ class ChunkJob:
         self.credited = [view(f"credited {a}") for a in range(arms)]
         self._credit_states: list[CreditState] | None = None
         self._last_tier: np.ndarray | None = None  # per worker: the tier of the last month they were active in
+        self._si: np.ndarray | None = None
         self.contributing = [view(f"contributing {s}") for s in range(len(plan.contributing_signals))]
         self.subsidy = [[view(f"subsidy {a} {scheme}") for scheme in SCHEMES] for a in range(arms)]
         self.subsidised = [view(f"subsidised {a}") for a in range(arms)]
@@ -801,15 +802,23 @@ class ChunkJob:
         state = self._credit_states[a]
         schedule = plan.schedules[a]
         closes = plan.closes[m]
-        si = np.zeros(self.workers, dtype=np.int64)
+        if self._si is None:
+            self._si = np.zeros(self.workers, dtype=np.int64)  # reused: `accrue` keeps a copy
+        si = self._si
+        si.fill(0)
         if piece is not None:
             keys = plan.arms[a][m].share_keys
             total = piece.derived("si_total", (keys[SI_WORKER], keys[SI_PLATFORM]), lambda: _combine(
                 [piece.value(keys[SI_WORKER]), piece.value(keys[SI_PLATFORM]), None], piece.count))
-            si[piece.local] = total if subsidy_si is None else total + subsidy_si
+            si[piece.local] = total
+            if subsidy_si is not None:
+                _add_at(si, piece.local, subsidy_si)
         done = []
         for ordinal in closes:
-            accrue(state, si if ordinal == closes[-1] else np.zeros(self.workers, dtype=np.int64), ordinal)
+            if ordinal != closes[-1]:  # a calendar month with no activity at all: nothing accrues
+                accrue(state, np.zeros(self.workers, dtype=np.int64), ordinal)
+            else:
+                accrue(state, si, ordinal)
             made = credit(state, ordinal, schedule)
             if len(made.worker):
                 done.append((made, ordinal))
