@@ -41,6 +41,7 @@ product could pass 2^63. No clock, no randomness.
 """
 from __future__ import annotations
 
+import dataclasses
 import mmap
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -185,6 +186,7 @@ class _Plan:
     arm_contributing_signal: tuple[int, ...]
     track_used: tuple[bool, ...]  # arm counts subsidised months (some version limits them)
     keep_worker_months: bool
+    credit: bool = True  # False for `scale`'s demand pass: nothing it computes beyond the demand is kept
 
 
 def _share_key(version: RulesVersion, base: RulesVersion, j: int, recorded: bool):
@@ -793,6 +795,8 @@ class ChunkJob:
         the month's first day) credits. Returns the months credited by tier (each worker's last active tier) and,
         when worker-months are kept, the credits as (worker, month, close month, floor) arrays."""
         plan = self.plan
+        if not plan.credit:
+            return np.zeros(len(plan.tiers), dtype=np.int64), None
         if self._credit_states is None:
             self._credit_states = [
                 CreditState(pool, np.full(self.workers, NONE, dtype=np.int64),
@@ -1059,7 +1063,7 @@ def run(population: Population, arms: Mapping[str, RulesPack], budget: Budget, *
     factors: list[dict[int, int]] = [{} for _ in names]
     if budget.strategy == "scale":
         # Demand first (no budget), then the same run paying limit/demand of every subsidy.
-        dry = _pass(population, plan, [_BudgetState(Budget("none", None, budget.period)) for _ in names],
+        dry = _pass(population, dataclasses.replace(plan, credit=False), [_BudgetState(Budget("none", None, budget.period)) for _ in names],
                     names, chunk_workers, threads, client, progress, collect=False, processes=processes)
         for a, state in enumerate(dry):
             for key, demand in state.demand.items():
