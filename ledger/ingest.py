@@ -30,7 +30,7 @@ from collections import Counter
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import date
-from itertools import compress, repeat
+from itertools import compress, islice, repeat
 from operator import itemgetter
 from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
@@ -155,13 +155,8 @@ _END = object()
 
 
 def _chunks(items: Iterable[tuple[int, object]], chunk_size: int) -> Iterator[list[tuple[int, object]]]:
-    chunk: list[tuple[int, object]] = []
-    for pair in items:
-        chunk.append(pair)
-        if len(chunk) >= chunk_size:
-            yield chunk
-            chunk = []
-    if chunk:
+    items = iter(items)
+    while chunk := list(islice(items, chunk_size)):
         yield chunk
 
 
@@ -173,15 +168,9 @@ def _checked_ahead(items: Iterable[tuple[int, object]], chunk_size: int,
 
     def produce() -> None:
         try:
-            chunk: list[tuple[int, object]] = []
-            for pair in items:
+            for chunk in _chunks(items, chunk_size):
                 if stop.is_set():
                     return
-                chunk.append(pair)
-                if len(chunk) >= chunk_size:
-                    ready.put((chunk, check_events([item for _line, item in chunk], first_day)))
-                    chunk = []
-            if chunk:
                 ready.put((chunk, check_events([item for _line, item in chunk], first_day)))
             ready.put(_END)
         except BaseException as error:  # handed to the booking side, which raises it

@@ -446,20 +446,21 @@ def _worker_deltas(worker_ids: list[int], booking_months: np.ndarray, platform_i
     named = ((worker_credit != 0) | (platform_credit != 0)).ravel()  # entry-major, as the legs come
     if not named.any():
         return []
-    keys = np.empty((count, schemes, 4), dtype=np.int64)
-    keys[:, :, 0] = np.asarray(worker_ids, dtype=np.int64)[:, None]
-    keys[:, :, 1] = np.asarray(booking_months, dtype=np.int64)[:, None]
-    keys[:, :, 2] = np.arange(1, schemes + 1)
-    keys[:, :, 3] = np.asarray(platform_ids, dtype=np.int64)[:, None]
-    keys = keys.reshape(-1, 4)[named]
-    unique, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    sums = np.zeros((len(unique), 2), dtype=np.int64)
-    np.add.at(sums, inverse, np.stack((worker_credit.ravel()[named], platform_credit.ravel()[named]), axis=1))
-    order = np.argsort(first, kind="stable")
-    unique, sums = unique[order], sums[order]
-    return list(zip(*(unique[:, column].tolist() for column in range(4)), sums[:, 0].tolist(), sums[:, 1].tolist(),
-                    repeat(0)))
+    keys = [np.repeat(np.asarray(worker_ids, dtype=np.int64), schemes)[named],
+            np.repeat(np.asarray(booking_months, dtype=np.int64), schemes)[named],
+            np.tile(np.arange(1, schemes + 1, dtype=np.int64), count)[named],
+            np.repeat(np.asarray(platform_ids, dtype=np.int64), schemes)[named]]
+    credits = np.stack((worker_credit.ravel()[named], platform_credit.ravel()[named]), axis=1)
+    order = np.lexsort(keys[::-1])  # stable: each key's first leg comes first among its equals
+    ordered = [key[order] for key in keys]
+    starts = np.ones(len(order), dtype=bool)
+    starts[1:] = np.logical_or.reduce([key[1:] != key[:-1] for key in ordered])
+    starts = np.flatnonzero(starts)
+    sums = np.add.reduceat(credits[order], starts, axis=0)
+    by_first = np.argsort(order[starts], kind="stable")  # keys in the order the legs first named them
+    picked = starts[by_first]
+    return list(zip(*(key[picked].tolist() for key in ordered), sums[by_first, 0].tolist(),
+                    sums[by_first, 1].tolist(), repeat(0)))
 
 
 _YEAR_1000_US = (datetime(1000, 1, 1) - _NAIVE_EPOCH) // _ONE_US

@@ -32,10 +32,37 @@ if TYPE_CHECKING:
 INTEGER_FIELDS = ("amount",)
 
 
+NDJSON_BLOCK_BYTES = 1 << 20  # lines are read and parsed about this many bytes at a time
+
+
 def read_ndjson(stream: IO[bytes]) -> Iterator[tuple[int, object]]:
-    for number, raw in enumerate(stream, start=1):
-        if number == 1 and raw.startswith(BOM_BYTES):
-            raw = raw[len(BOM_BYTES):]
+    """`(line number, parsed JSON or MALFORMED)` per non-blank line.
+
+    Lines are read a block at a time and parsed by one `map` of `orjson.loads`; a block with
+    a line that is not JSON, or a blank one, is parsed again line by line (the same items).
+    """
+    number = 1
+    first = True
+    loads = orjson.loads
+    while True:
+        lines = stream.readlines(NDJSON_BLOCK_BYTES)
+        if not lines:
+            return
+        if first:
+            first = False
+            if lines[0].startswith(BOM_BYTES):
+                lines[0] = lines[0][len(BOM_BYTES):]
+        try:
+            items = list(map(loads, lines))
+        except orjson.JSONDecodeError:
+            yield from _ndjson_lines(lines, number)
+        else:
+            yield from zip(range(number, number + len(lines)), items)
+        number += len(lines)
+
+
+def _ndjson_lines(lines: list[bytes], number: int) -> Iterator[tuple[int, object]]:
+    for number, raw in enumerate(lines, start=number):
         if not raw.strip():
             continue
         try:
