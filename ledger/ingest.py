@@ -30,7 +30,7 @@ from collections import Counter
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import date
-from itertools import compress, islice, repeat
+from itertools import islice, repeat
 from operator import itemgetter
 from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
@@ -374,11 +374,14 @@ def _refund_rejection(original: _Booked | None, worker_id: int, kind: int, amoun
 def _load_booked(conn, platform_col: list[int], event_ids: list[str], is_refund: list[bool],
                  original_ids: list) -> dict[tuple[int, str], _Booked]:
     """Accepted events of the books that this batch names (as itself or as an original)."""
-    wanted: dict[int, set[str]] = {}
     platforms = set(platform_col)
-    for platform_id in platforms:
-        wanted[platform_id] = set(event_ids) if len(platforms) == 1 else \
-            set(compress(event_ids, map(platform_id.__eq__, platform_col)))
+    if len(platforms) == 1:
+        wanted: dict[int, set[str]] = {platform_col[0]: set(event_ids)}
+    else:
+        by_platform: dict[int, list[str]] = {platform_id: [] for platform_id in platforms}
+        for platform_id, event_id in zip(platform_col, event_ids):
+            by_platform[platform_id].append(event_id)
+        wanted = {platform_id: set(ids) for platform_id, ids in by_platform.items()}
     refunded: set[tuple[int, str]] = set()
     if any(is_refund):
         for platform_id, refund, original_id in zip(platform_col, is_refund, original_ids):

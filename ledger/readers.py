@@ -38,12 +38,12 @@ NDJSON_BLOCK_BYTES = 1 << 20  # lines are read and parsed about this many bytes 
 def read_ndjson(stream: IO[bytes]) -> Iterator[tuple[int, object]]:
     """`(line number, parsed JSON or MALFORMED)` per non-blank line.
 
-    Lines are read a block at a time and parsed by one `map` of `orjson.loads`; a block with
-    a line that is not JSON, or a blank one, is parsed again line by line (the same items).
+    Lines are read a block at a time and parsed by one `map` of `orjson.loads`. A block holding
+    a line that is not JSON (or a blank one) is halved until the halves parse, so only the few
+    lines around a bad one are parsed one by one (the same items either way).
     """
     number = 1
     first = True
-    loads = orjson.loads
     while True:
         lines = stream.readlines(NDJSON_BLOCK_BYTES)
         if not lines:
@@ -52,23 +52,29 @@ def read_ndjson(stream: IO[bytes]) -> Iterator[tuple[int, object]]:
             first = False
             if lines[0].startswith(BOM_BYTES):
                 lines[0] = lines[0][len(BOM_BYTES):]
-        try:
-            items = list(map(loads, lines))
-        except orjson.JSONDecodeError:
-            yield from _ndjson_lines(lines, number)
-        else:
-            yield from zip(range(number, number + len(lines)), items)
+        yield from _parsed(lines, number)
         number += len(lines)
 
 
-def _ndjson_lines(lines: list[bytes], number: int) -> Iterator[tuple[int, object]]:
+_LINE_BY_LINE = 16  # a failing run of lines this short is parsed one line at a time
+
+
+def _parsed(lines: list[bytes], number: int) -> list[tuple[int, object]]:
+    try:
+        return list(zip(range(number, number + len(lines)), map(orjson.loads, lines)))
+    except orjson.JSONDecodeError:
+        if len(lines) > _LINE_BY_LINE:
+            half = len(lines) // 2
+            return _parsed(lines[:half], number) + _parsed(lines[half:], number + half)
+    parsed: list[tuple[int, object]] = []
     for number, raw in enumerate(lines, start=number):
         if not raw.strip():
             continue
         try:
-            yield number, orjson.loads(raw)
+            parsed.append((number, orjson.loads(raw)))
         except orjson.JSONDecodeError:
-            yield number, MALFORMED
+            parsed.append((number, MALFORMED))
+    return parsed
 
 
 def read_csv(stream: IO[bytes], source: str = "events.csv", mapping: "Mapping | None" = None
