@@ -168,11 +168,13 @@ def _checked_ahead(items: Iterable[tuple[int, object]], chunk_size: int,
 
     def produce() -> None:
         try:
-            for chunk in _chunks(items, chunk_size):
-                if stop.is_set():
+            reading = iter(items)
+            while not stop.is_set():  # checked before each chunk is read: a stopped caller reads no more
+                chunk = list(islice(reading, chunk_size))
+                if not chunk:
+                    ready.put(_END)
                     return
                 ready.put((chunk, check_events([item for _line, item in chunk], first_day)))
-            ready.put(_END)
         except BaseException as error:  # handed to the booking side, which raises it
             ready.put(error)
 
