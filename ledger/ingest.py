@@ -6,12 +6,13 @@
 
 1. checks 0–8 (`ledger.events.check_events`, the batch as columns), pure, before any lock;
 2. under the writer's lock, checks 9–12 against the books and against the items of
-   the batch already accepted (so a refund may follow its original in one batch);
-3. shares from the rules (`rules.shares_matrix_vnd`, array form; the completed
-   events' entries are built column by column) and refund reversals
-   (`rules.refund_reversals_vnd`);
-4. one block of entries written by `ledger.postings.write_block` (entry ids follow
-   the journal's last id, read once under the lock), then commit.
+   the batch already accepted (so a refund may follow its original in one batch). Plain
+   events (completed, key neither in the books nor twice in the batch) are accepted as
+   columns; only refunds, duplicates and repeated keys are checked one by one, in input order;
+3. shares from the rules (`rules.shares_matrix_vnd`, array form, one call per rules
+   version) and refund reversals (`rules.refund_reversals_vnd`), as one (n, 6) matrix;
+4. one block written by `ledger.postings.write_compact_block` from those columns (entry
+   ids follow input order after the journal's last id, read once under the lock), then commit.
 
 The ledger owns the transaction: `ingest_batch` opens and commits its own, or books inside
 the caller's `UnitOfWork` (`ledger.unit_of_work()`, which commits and only then caches the new
