@@ -6,11 +6,13 @@ and each of its six shares as the worker's statement counts them (a refund's are
 negative), the original a refund reverses (its event id and booking month), and the
 month it occurred in when that is not the month it was booked in (a late booking).
 
-Pages are keyset pages on `(booking_month, id)`: a cursor names the month and the last
-entry id of the page before, and the next page is `id > that` within the month — one index
-seek (`journal_worker_month`, revision 0011), never an OFFSET, so a deep page costs what the
-first does and an event booked meanwhile never shifts a page. The cursor is opaque text
-to callers (`encode_cursor`); one of another month, or that is not one, is `BadCursor`.
+Pages are keyset pages on `(booking_month, id)`: a cursor names the month, an entry id and a
+direction — the page after the last entry of the page before (`next_cursor`), or the page
+before the first entry of the page after (`prev_cursor`) — and the page is `id > that`
+(`id < that`, read backwards) within the month: one index seek (`journal_worker_month`,
+revision 0011), never an OFFSET, so a deep page costs what the first does and an event booked
+meanwhile never shifts a page. Cursors are opaque text to callers (`encode_cursor`); one of
+another month, or that is not one, is `BadCursor`.
 
 Summed over a month, the items' shares are the statement's `worker` and `platform` figures
 of each scheme (the statement reads the aggregates; `ansinh verify` proves both equal the
@@ -41,8 +43,7 @@ from rules import KINDS, PARTIES, SCHEMES
 
 EVENTS_PAGE_DEFAULT = 50
 EVENTS_PAGE_MAX = 200  # a larger limit is cut to this
-_CURSOR_PREFIX = "e1"
-_CURSOR_TEXT = re.compile(r"e1\.([0-9]{6})\.([0-9]{1,19})", re.ASCII)
+_CURSOR_TEXT = re.compile(r"e1\.([ab])\.([0-9]{6})\.([0-9]{1,19})", re.ASCII)
 _CURSOR_LENGTH_MAX = 64
 _ID_MAX = 2 ** 63 - 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -70,15 +71,20 @@ class EventsPage:
     month: str
     items: list[dict[str, Any]]
     next_cursor: str | None  # None on the last page
+    prev_cursor: str | None  # None on the first page
 
 
-def encode_cursor(month: int, entry_id: int) -> str:
-    """The opaque cursor after entry `entry_id` of `month` (URL-safe, no padding)."""
-    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}.{month}.{entry_id}".encode()).decode().rstrip("=")
+_AFTER, _BEFORE = "a", "b"
 
 
-def decode_cursor(cursor: str, month: int) -> int:
-    """The entry id a cursor of `month` continues after; `BadCursor` for anything else."""
+def encode_cursor(month: int, entry_id: int, direction: str = _AFTER) -> str:
+    """The opaque cursor of the page after (`a`) or before (`b`) entry `entry_id` of `month`
+    (URL-safe base64, no padding)."""
+    return base64.urlsafe_b64encode(f"e1.{direction}.{month}.{entry_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, month: int) -> tuple[str, int]:
+    """(direction, entry id) of a cursor of `month`; `BadCursor` for anything else."""
     refusal = BadCursor("the cursor is not one this list gave for this month: start again without a cursor")
     if not isinstance(cursor, str) or not 0 < len(cursor) <= _CURSOR_LENGTH_MAX or not cursor.isascii():
         raise refusal
@@ -87,28 +93,42 @@ def decode_cursor(cursor: str, month: int) -> int:
     except (binascii.Error, ValueError):
         raise refusal from None
     found = _CURSOR_TEXT.fullmatch(text)
-    if found is None or int(found[1]) != month or int(found[2]) > _ID_MAX or encode_cursor(month, int(found[2])) != cursor:
+    if found is None or int(found[2]) != month or int(found[3]) > _ID_MAX \
+            or encode_cursor(month, int(found[3]), found[1]) != cursor:
         raise refusal
-    return int(found[2])
+    return found[1], int(found[3])
 
 
 def worker_events(ledger: Ledger, national_id: str, month_label: str, *, cursor: str | None = None,
                   limit: int = EVENTS_PAGE_DEFAULT) -> EventsPage:
     """One page of the worker's booked events of the month, in entry order; empty for a worker
-    the books do not know. `limit` is cut to 1…EVENTS_PAGE_MAX."""
+    the books do not know. `limit` is cut to 1…EVENTS_PAGE_MAX. A page's `next_cursor` and
+    `prev_cursor` give the pages after and before it (None when there is none)."""
     month = parse_month(month_label)
-    after = decode_cursor(cursor, month) if cursor is not None else 0
+    direction, boundary = decode_cursor(cursor, month) if cursor is not None else (_AFTER, 0)
     limit = max(1, min(int(limit), EVENTS_PAGE_MAX))
     with ledger.engine.connect() as conn:
         try:
             worker_id = ledger.worker_id(conn, national_id)
             _refuse_archived(conn, month)
-            rows = [] if worker_id is None else _page_rows(conn, worker_id, month, after, limit + 1)
-            items = _items(conn, rows[:limit])
+            if worker_id is None:
+                return EventsPage(month_text(month), [], None, None)
+            if direction == _AFTER:
+                rows = _page_rows(conn, worker_id, month, boundary, limit + 1)
+                more_after = len(rows) > limit
+                rows = rows[:limit]
+                more_before = bool(rows) and boundary > 0 and _any_before(conn, worker_id, month, rows[0][0])
+            else:
+                rows = _page_rows(conn, worker_id, month, boundary, limit + 1, backward=True)
+                more_before = len(rows) > limit
+                rows = rows[:limit][::-1]
+                more_after = bool(rows) and _any_after(conn, worker_id, month, rows[-1][0])
+            items = _items(conn, rows)
         finally:
             conn.rollback()
-    more = len(rows) > limit
-    return EventsPage(month_text(month), items, encode_cursor(month, rows[limit - 1][0]) if more else None)
+    return EventsPage(month_text(month), items,
+                      encode_cursor(month, rows[-1][0], _AFTER) if more_after else None,
+                      encode_cursor(month, rows[0][0], _BEFORE) if more_before else None)
 
 
 def all_worker_events(ledger: Ledger, national_id: str, month_label: str,
@@ -137,13 +157,28 @@ def _refuse_archived(conn: Connection, month: int) -> None:
         raise EventsArchived(month, archived[month][0])
 
 
-def _page_rows(conn: Connection, worker_id: int, month: int, after: int, count: int) -> list[tuple]:
-    # One seek of journal_worker_month (worker, month, id) on both stores; pruned to the month's
-    # partition on PostgreSQL. The entry types are checked on the rows read (a worker's subsidy
-    # entries, one a month at most, are the only others in the range).
+def _page_rows(conn: Connection, worker_id: int, month: int, boundary: int, count: int,
+               backward: bool = False) -> list[tuple]:
+    """`count` rows after `boundary` in id order (before it, latest first, when `backward`).
+
+    One seek of journal_worker_month (worker, month, id) on both stores, pruned to the month's
+    partition on PostgreSQL. The entry types are checked on the rows read (a worker's subsidy
+    entries, one a month at most, are the only others in the range)."""
+    where = "id < ?" if backward else "id > ?"
+    order = "id DESC" if backward else "id"
     return query(conn, f"SELECT {', '.join(_COLUMNS)} FROM journal WHERE worker_id = ? AND booking_month = ? "
-                       f"AND id > ? AND entry_type IN ({_TYPES}) ORDER BY id LIMIT {int(count)}",
-                 (worker_id, month, after))
+                       f"AND {where} AND entry_type IN ({_TYPES}) ORDER BY {order} LIMIT {int(count)}",
+                 (worker_id, month, boundary))
+
+
+def _any_before(conn: Connection, worker_id: int, month: int, entry_id: int) -> bool:
+    return bool(query(conn, f"SELECT 1 FROM journal WHERE worker_id = ? AND booking_month = ? AND id < ? "
+                            f"AND entry_type IN ({_TYPES}) LIMIT 1", (worker_id, month, entry_id)))
+
+
+def _any_after(conn: Connection, worker_id: int, month: int, entry_id: int) -> bool:
+    return bool(query(conn, f"SELECT 1 FROM journal WHERE worker_id = ? AND booking_month = ? AND id > ? "
+                            f"AND entry_type IN ({_TYPES}) LIMIT 1", (worker_id, month, entry_id)))
 
 
 def _items(conn: Connection, rows: list[tuple]) -> list[dict[str, Any]]:
