@@ -21,6 +21,9 @@ For each store, in one process on a fresh ledger:
    PostgreSQL) for a few samples — what the page would cost without revision 0011;
 5. bytes: the books per event, and the index `journal_worker_month` per event.
 
+`--index-cost EVENTS` measures only what the index costs the write path: EVENTS ingested
+into fresh SQLite books with and without it, twice, interleaved.
+
 Checks as it goes that the figures agree (every accepted event listed once across the
 sampled pages' chains; the pages of a sampled month sum to its statement). Writes JSON
 under benchmarks/results/ and prints one line per store. `run()` is what
@@ -292,6 +295,37 @@ def _bytes(conn, url: str, events: int) -> dict:
             "worker_month_index_per_event": int(index) / events if index and events else None}
 
 
+def index_cost(events_count: int, *, workers: int, folder: Path, rounds: int = 2, seed: int = 13) -> dict:
+    """What the index costs the write path: the same events ingested into fresh SQLite books with
+    and without `journal_worker_month` (dropped after the books are created), interleaved."""
+    from ledger.books import Ledger
+    from ledger.ingest import ingest_stream
+
+    os.environ.setdefault("ANSINH_SECRET", SECRET)
+    ids = national_ids(workers, seed)
+    weights = activity(workers, seed)
+    runs: dict[str, list[dict]] = {"with_index": [], "without_index": []}
+    for _round in range(rounds):
+        for label in runs:
+            for stale in folder.glob("cost.db*"):
+                stale.unlink()
+            ledger = Ledger.open(f"sqlite:///{folder / 'cost.db'}")
+            try:
+                if label == "without_index":
+                    with ledger.engine.begin() as conn:
+                        conn.exec_driver_sql("DROP INDEX journal_worker_month")
+                started, cpu = time.perf_counter(), time.process_time()
+                for _chunk in ingest_stream(ledger, month_events(ids, weights, events_count, 0, seed, 0)):
+                    pass
+                seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+            finally:
+                ledger.close()
+            size = sum(path.stat().st_size for path in folder.glob("cost.db*"))
+            runs[label].append({"events_per_s": events_count / seconds, "events_per_cpu_s": events_count / cpu,
+                                "bytes_per_event": size / events_count, "load_average": os.getloadavg()[0]})
+    return runs
+
+
 def run(events_count: int, *, workers: int, months: int, folder: Path, samples: int = 2000, seed: int = 13,
         sqlite: bool = True, postgres: bool = False, page_size: int = PAGE) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
@@ -338,8 +372,21 @@ def main() -> int:
     parser.add_argument("--postgres", action="store_true")
     parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--keep", type=Path, help="keep the SQLite ledger here")
+    parser.add_argument("--index-cost", type=int, metavar="EVENTS",
+                        help="only: ingest EVENTS into fresh SQLite books with and without the index, twice")
     args = parser.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="ansinh-trips-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    if args.index_cost:
+        runs = index_cost(args.index_cost, workers=args.workers, folder=folder)
+        for label, figures in runs.items():
+            print(label, " | ".join(f"{f['events_per_s']:,.0f}/s ({f['events_per_cpu_s']:,.0f}/CPU-s), "
+                                    f"{f['bytes_per_event']:.0f} B/event, load {f['load_average']:.1f}"
+                                    for f in figures))
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / f"trips-index-cost-{args.index_cost}e-{time.strftime('%Y%m%dT%H%M%S')}.json").write_text(
+            json.dumps({"machine": machine(), "runs": runs}, indent=2))
+        return 0
     results = run(args.events, workers=args.workers, months=args.months, folder=folder, samples=args.samples,
                   seed=args.seed, sqlite=not args.no_sqlite, postgres=args.postgres)
     results["command"] = " ".join(["python", "benchmarks/trips.py", *sys.argv[1:]])
