@@ -88,7 +88,8 @@ def month_events(ids: list[str], weights: np.ndarray, count: int, month_index: i
         size -= refunds
         who = rng.choice(len(ids), size=size, p=weights)
         where = np.where(rng.random(size) < 0.8, home[who], rng.integers(0, len(PLATFORM_KINDS), size))
-        fare = np.where(np.isin(where, (5, 6)), rng.integers(20, 1_000, size) * 1_000, rng.integers(26, 240, size) * 500)
+        fare = np.where(np.isin(where, (5, 6)), rng.integers(20, 1_000, size) * 1_000,
+                        rng.integers(26, 240, size) * 500)
         seconds = np.sort(rng.integers(0, days * 86_400 - 7_200, size))
         stamps = np.datetime_as_string(start_ts + seconds.astype("timedelta64[s]"), unit="s").tolist()
         names = []
@@ -287,7 +288,8 @@ def _bytes(conn, url: str, events: int) -> dict:
             index = None
     else:
         total = query(conn, "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n "
-                            "ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'm')")[0][0]
+                            "ON n.oid = c.relnamespace WHERE n.nspname = current_schema() "
+                            "AND c.relkind IN ('r', 'm')")[0][0]
         index = query(conn, "SELECT sum(pg_relation_size(i.indexrelid)) FROM pg_index i JOIN pg_class c "
                             "ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
                             "WHERE n.nspname = current_schema() AND c.relname ~ '^journal.*worker'")[0][0]
@@ -353,7 +355,8 @@ def _print(store: str, figures: dict) -> None:
                           figures["statement_latency_ms"])
     slow = figures["first_page_without_index_latency_ms"]
     index = figures["bytes"]["worker_month_index_per_event"]
-    print(f"{store}: {figures['entries_listed']:,} events booked (loaded at {figures['load']['events_per_s']:,.0f}/s) | "
+    print(f"{store}: {figures['entries_listed']:,} events booked "
+          f"(loaded at {figures['load']['events_per_s']:,.0f}/s) | "
           f"first page p50 {first['p50']:.2f} ms, p99 {first['p99']:.2f} ms | deep page (mean page "
           f"{figures['deep_page_depth']['mean']:.1f}) p50 {deep.get('p50', 0):.2f} ms, p99 {deep.get('p99', 0):.2f} ms "
           f"| statement p50 {state['p50']:.2f} ms, p99 {state['p99']:.2f} ms | without the index p50 "

@@ -40,8 +40,8 @@ async def my_history(principal: Principal = Depends(role("worker")), svc: Servic
 @router.get("/events", response_model=BookedEvents, summary="My booked events of a month, page by page")
 async def my_events(month: str = Query(pattern=r"^(19|20)\d{2}-(0[1-9]|1[0-2])$", description="YYYY-MM"),
                     cursor: Optional[str] = Query(None, max_length=64, description="`next_cursor` of the page before"),
-                    limit: int = Query(EVENTS_PAGE_DEFAULT, ge=1, description=f"events a page; more than "
-                                                                              f"{EVENTS_PAGE_MAX} gives {EVENTS_PAGE_MAX}"),
+                    limit: int = Query(EVENTS_PAGE_DEFAULT, ge=1,
+                                       description=f"events a page; more than {EVENTS_PAGE_MAX} gives {EVENTS_PAGE_MAX}"),
                     principal: Principal = Depends(role("worker")),
                     svc: Services = Depends(services)) -> dict:
     national_id = await run_in_threadpool(_national_id, svc, principal)

@@ -64,8 +64,8 @@ def test_events_csv_has_vietnamese_headers_and_escapes_text_a_spreadsheet_would_
     assert tuple(rows[0]) == EVENTS_CSV_HEADER
     assert rows[1] == ["2026-03-02 09:00:00", "grab", "'-12", "Chuyến xe", "100000", "1000", "0", "0", "500", "500",
                        "0", "2000", "2026-03", "2026-03", "", ""]
-    february = list(csv.DictReader(io.StringIO(
-        ok("statement", WORKER_A, "2026-02", "--events", "--format", "csv", "--db", db).stdout_bytes.decode("utf-8-sig"))))
+    raw = ok("statement", WORKER_A, "2026-02", "--events", "--format", "csv", "--db", db).stdout_bytes
+    february = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
     refund = next(row for row in february if row["Mã giao dịch"] == "s-1r")
     assert (refund["Loại"], refund["Số tiền (₫)"], refund["Hoàn tiền cho mã giao dịch"],
             refund["Tháng của giao dịch gốc"]) == ("Hoàn tiền – Đơn hàng", "-400000", "s-1", "2026-02")

@@ -101,7 +101,8 @@ def test_an_event_booked_after_its_month_closed_carries_the_month_it_occurred_in
     assert book(ledger, event("late", occurred_at="2026-02-27T20:00:00Z"),
                 event("march", occurred_at="2026-03-05T09:00:00+07:00")) == ["accepted", "accepted"]
     items = {item["event_id"]: item for item in all_worker_events(ledger, WORKER_A, "2026-03")}
-    assert (items["late"]["late"], items["late"]["occurred_month"], items["late"]["month"]) == (True, "2026-02", "2026-03")
+    late = items["late"]
+    assert (late["late"], late["occurred_month"], late["month"]) == (True, "2026-02", "2026-03")
     assert items["late"]["local_time"] == "2026-02-28 03:00:00"
     assert (items["march"]["late"], items["march"]["occurred_month"]) == (False, "2026-03")
     assert [item["event_id"] for item in all_worker_events(ledger, WORKER_A, "2026-02")] == ["on-time"]
@@ -154,8 +155,8 @@ def test_a_cursor_that_is_not_one_of_this_list_is_refused(ledger):
 
 
 def test_a_worker_the_books_do_not_know_has_no_events_and_a_page_is_at_most_the_maximum(ledger):
-    assert book(ledger, *[event(f"e-{n}", occurred_at="2026-02-10T09:00:00+07:00") for n in range(EVENTS_PAGE_MAX + 3)]) \
-        == ["accepted"] * (EVENTS_PAGE_MAX + 3)
+    many = [event(f"e-{n}", occurred_at="2026-02-10T09:00:00+07:00") for n in range(EVENTS_PAGE_MAX + 3)]
+    assert book(ledger, *many) == ["accepted"] * (EVENTS_PAGE_MAX + 3)
     page = worker_events(ledger, WORKER_A, "2026-02", limit=10_000)
     assert len(page.items) == EVENTS_PAGE_MAX and page.next_cursor is not None
     unknown = worker_events(ledger, WORKER_B, "2026-02")
