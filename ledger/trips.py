@@ -27,11 +27,12 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from ledger.accounts import EntryType
 from ledger.books import Ledger
@@ -113,16 +114,18 @@ def worker_events(ledger: Ledger, national_id: str, month_label: str, *, cursor:
             _refuse_archived(conn, month)
             if worker_id is None:
                 return EventsPage(month_text(month), [], None, None)
+            # A cursor's entry is a listed row of this month, and the journal is append-only: a
+            # page reached by a cursor always has a page the other way (no query needed to say so).
             if direction == _AFTER:
                 rows = _page_rows(conn, worker_id, month, boundary, limit + 1)
                 more_after = len(rows) > limit
                 rows = rows[:limit]
-                more_before = bool(rows) and boundary > 0 and _any_before(conn, worker_id, month, rows[0][0])
+                more_before = bool(rows) and boundary > 0
             else:
                 rows = _page_rows(conn, worker_id, month, boundary, limit + 1, backward=True)
                 more_before = len(rows) > limit
                 rows = rows[:limit][::-1]
-                more_after = bool(rows) and _any_after(conn, worker_id, month, rows[-1][0])
+                more_after = bool(rows)
             items = _items(conn, rows)
         finally:
             conn.rollback()
@@ -171,22 +174,26 @@ def _page_rows(conn: Connection, worker_id: int, month: int, boundary: int, coun
                  (worker_id, month, boundary))
 
 
-def _any_before(conn: Connection, worker_id: int, month: int, entry_id: int) -> bool:
-    return bool(query(conn, f"SELECT 1 FROM journal WHERE worker_id = ? AND booking_month = ? AND id < ? "
-                            f"AND entry_type IN ({_TYPES}) LIMIT 1", (worker_id, month, entry_id)))
-
-
-def _any_after(conn: Connection, worker_id: int, month: int, entry_id: int) -> bool:
-    return bool(query(conn, f"SELECT 1 FROM journal WHERE worker_id = ? AND booking_month = ? AND id > ? "
-                            f"AND entry_type IN ({_TYPES}) LIMIT 1", (worker_id, month, entry_id)))
-
 
 def _items(conn: Connection, rows: list[tuple]) -> list[dict[str, Any]]:
     if not rows:
         return []
-    platforms = dict(fetch_in(conn, "SELECT id, name FROM platform WHERE id IN ({marks})", {row[3] for row in rows}))
+    platforms = _platform_names(conn, {row[3] for row in rows})
     originals = _originals(conn, {row[10] for row in rows if row[10] is not None})
     return [_item(row, platforms, originals) for row in rows]
+
+
+def _platform_names(conn: Connection, platform_ids: set[int]) -> dict[int, str]:
+    """Platform names by row id, kept per engine: platform rows are append-only (sealed, revision
+    0006), so a name once read never changes; only ids not seen yet are read."""
+    known = _PLATFORM_NAMES.setdefault(conn.engine, {})
+    missing = platform_ids - known.keys()
+    if missing:
+        known.update(fetch_in(conn, "SELECT id, name FROM platform WHERE id IN ({marks})", missing))
+    return known
+
+
+_PLATFORM_NAMES: "weakref.WeakKeyDictionary[Engine, dict[int, str]]" = weakref.WeakKeyDictionary()
 
 
 def _originals(conn: Connection, entry_ids: set[int]) -> dict[int, tuple[str, int]]:
