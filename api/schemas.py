@@ -240,3 +240,38 @@ class AuthorityLine(BaseModel):
     platform_vnd: int
     subsidy_vnd: int
     total_vnd: int
+
+
+class SharesByParty(BaseModel):
+    worker: int
+    platform: int
+
+
+class OriginalEvent(BaseModel):
+    event_id: Optional[str]
+    month: Optional[str]
+
+
+class BookedEvent(BaseModel):
+    """One booked event or refund of the worker (ledger/trips.py); a refund's figures are negative."""
+
+    platform: Optional[str]
+    event_id: Optional[str]
+    type: Literal["event", "refund"]
+    kind: str
+    occurred_at: str = Field(description="UTC, as booked")
+    local_time: str = Field(description="Vietnam time (UTC+7), YYYY-MM-DD HH:MM:SS")
+    month: str = Field(description="the booking month")
+    occurred_month: str
+    late: bool = Field(description="booked in a later month than it occurred (its month was closed)")
+    amount_vnd: int
+    shares: dict[str, SharesByParty]
+    total_vnd: int
+    original: Optional[OriginalEvent] = Field(description="a refund's original: its event id and booking month")
+
+
+class BookedEvents(BaseModel):
+    month: str
+    items: list[BookedEvent]
+    next_cursor: Optional[str] = Field(description="pass as `cursor` for the next page; null on the last page")
+    prev_cursor: Optional[str] = Field(description="pass as `cursor` for the page before; null on the first page")

@@ -1,10 +1,11 @@
 """Words on the pages: Vietnamese first, English by `?lang=en`; money as `1.234.567 ₫`.
 
-Scheme names and statement phrases come from `api.i18n.TEXT` (the CLI's statement
-uses the same words); this module adds what only the pages say.
+Scheme names and statement phrases come from `api.i18n.TEXT`, the per-trip record's from
+`api.i18n.EVENT_TEXT` (the CLI uses the same words); this module adds what only the pages say.
 """
 from __future__ import annotations
 
+from api.i18n import EVENT_TEXT
 from api.i18n import TEXT as STATEMENT_TEXT
 from api.i18n import money as money_vi
 
@@ -232,7 +233,7 @@ assert PAGES["vi"].keys() == PAGES["en"].keys(), "every page text needs both lan
 def texts(lang: str) -> dict[str, str]:
     """Page and statement words for `lang` (Vietnamese for anything else)."""
     chosen = lang if lang in LANGS else "vi"
-    return {**STATEMENT_TEXT[chosen], **PAGES[chosen]}
+    return {**STATEMENT_TEXT[chosen], **EVENT_TEXT[chosen], **PAGES[chosen]}
 
 
 def money(amount_vnd: int, lang: str = "vi") -> str:

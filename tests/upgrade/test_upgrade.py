@@ -128,3 +128,31 @@ def test_upgraded_books_take_new_events_beside_the_old_and_still_verify(old_book
         assert march["control_total_vnd"] > before["control_total_vnd"]
     finally:
         ledger.close()
+
+
+def test_the_events_of_upgraded_books_are_listed_and_sum_to_the_statements_the_old_release_printed(old_books):
+    """Rows written before the compact layout keep their occurred_at text: the per-trip record
+    reads both kinds (revision 0010 adds its index to books of any earlier revision)."""
+    from ledger.trips import all_worker_events, events_totals
+
+    ledger = Ledger.open(old_books, clock=_Clock(FIGURES_MOMENT), secret=SECRET)
+    try:
+        listed = 0
+        for month, reports in EXPECTED["statements"].items():
+            for report in reports:
+                items = list(all_worker_events(ledger, report["national_id"], month))
+                listed += len(items)
+                totals = events_totals(items)
+                assert {scheme: totals["shares"][scheme] for scheme in report["schemes"]} == \
+                    {scheme: {"worker": line["worker"], "platform": line["platform"]}
+                     for scheme, line in report["schemes"].items()}, (month, report["month"])
+                assert all(item["local_time"] and item["occurred_at"].endswith("Z") for item in items)
+        assert listed == 900
+        with ledger.engine.connect() as conn:
+            indexes = conn.execute(text(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'journal_worker_month'" if conn.dialect.name == "sqlite"
+                else "SELECT count(*) FROM pg_indexes WHERE indexname = 'journal_worker_month' "
+                     "AND schemaname = current_schema()")).scalar()
+        assert indexes == 1
+    finally:
+        ledger.close()
