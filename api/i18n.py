@@ -16,6 +16,8 @@ TEXT = {
         "shortfall": "Còn thiếu {shortfall} để tháng này được tính vào thời gian hưởng lương hưu (mức tối thiểu {floor}).",
         "months": "Số tháng đã được tính: {counted}/{needed}.",
         "worker_id": "Số CCCD",
+        "topups": "Bạn tự đóng thêm",
+        "topup_reference_line": "Mã thanh toán để tự đóng thêm (ghi ở nội dung chuyển khoản): {reference}",
     },
     "en": {
         "title": "Contribution statement for {month}",
@@ -29,6 +31,8 @@ TEXT = {
         "shortfall": "{shortfall} more this month would make it count towards a pension (floor {floor}).",
         "months": "Months counted so far: {counted}/{needed}.",
         "worker_id": "Citizen ID",
+        "topups": "Your top-ups",
+        "topup_reference_line": "Payment reference for a top-up (the transfer's memo): {reference}",
     },
 }
 
@@ -53,11 +57,13 @@ def format_statement(report: dict[str, Any], lang: str = "vi") -> str:
     for scheme, line in report["schemes"].items():
         lines.append(f"{text[scheme]:<40}{money(line['worker']):>16}{money(line['platform']):>16}"
                      f"{money(line['subsidy']):>18}{money(line['total']):>16}{money(report['to_date'][scheme]):>16}")
-    if report.get("platforms"):
+    if report.get("platforms") or report.get("topups_vnd"):
         lines += ["", text["platforms"] + ":"]
         for name, by_scheme in report["platforms"].items():
             paid = sum(part["worker"] + part["platform"] for part in by_scheme.values())
             lines.append(f"  {name:<20}{money(paid):>16}")
+        if report.get("topups_vnd"):  # a top-up is no platform: its own line (RULES.md §11)
+            lines.append(f"  {text['topups']:<20}{money(report['topups_vnd']):>16}")
     pension = report.get("pension")
     if pension and pension["floor_contribution_vnd"] is not None:
         lines.append("")
@@ -67,4 +73,6 @@ def format_statement(report: dict[str, Any], lang: str = "vi") -> str:
             lines.append(text["shortfall"].format(shortfall=money(pension["shortfall_vnd"]),
                                                   floor=money(pension["floor_contribution_vnd"])))
         lines.append(text["months"].format(counted=pension["months_counted"], needed=pension["months_needed"]))
+    if report.get("topup_reference"):
+        lines += ["", text["topup_reference_line"].format(reference=report["topup_reference"])]
     return "\n".join(lines)

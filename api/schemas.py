@@ -42,6 +42,9 @@ class Statement(BaseModel):
     to_date: dict[str, int]
     platforms: dict[str, dict[str, dict[str, int]]]
     pension: Pension
+    topup_reference: Optional[str] = Field(default=None, description="the worker's own payment reference for a "
+                                                                    "top-up (RULES.md §11; never the CCCD)")
+    topups_vnd: int = Field(default=0, description="top-ups booked in the month (inside schemes.si.worker)")
 
 
 class MonthTotals(BaseModel):
@@ -109,8 +112,11 @@ class IssuedKeyOut(BaseModel):
 class PaymentIn(BaseModel):
     date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="value date of the transfer, YYYY-MM-DD")
     amount_vnd: int = Field(gt=0, le=10**15)
-    payer: str = Field(min_length=1, max_length=64, description="a platform id, or 'state' for the state budget")
-    reference: str = Field(default="", max_length=512, description="the transfer's memo; may name a bill reference")
+    payer: str = Field(min_length=1, max_length=64,
+                       description="a platform id, 'state' for the state budget, or 'worker' for a worker's top-up")
+    reference: str = Field(default="", max_length=512,
+                           description="the transfer's memo; may name a bill reference (a top-up: must hold the "
+                                       "worker's `topup_reference`)")
     bank_ref: str = Field(pattern=r"^[\x21-\x7e]{1,64}$", description="the bank's transaction id (idempotency key)")
 
 
@@ -126,6 +132,8 @@ class PaymentOutcome(BaseModel):
     matched_reference: Optional[str]
     settled: dict[str, int]
     credit_vnd: int
+    booked_month: Optional[str] = Field(default=None, description="YYYY-MM the payment is booked in (the first "
+                                                                    "open month on or after its date); null: duplicate")
 
 
 class PaymentsResult(BaseModel):
