@@ -7,6 +7,7 @@ si subsidy base is capped at 330,000 and A's household tier is the base one, sub
 """
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -216,12 +217,12 @@ def test_verify_names_a_topup_record_that_no_entry_books(books):
 
 
 def test_the_docs_example_line_books_a_topup(books, tmp_path):
-    """docs/payments.md shows a bank statement line of a top-up: its shape is the one booked here."""
+    """docs/payments.md's bank statement line of a top-up, with this worker's own reference, is booked."""
     docs = (Path(__file__).resolve().parents[2] / "docs" / "payments.md").read_text()
-    assert ",worker,ASW" in docs
+    lines = re.findall(r"^\d{4}-\d{2}-\d{2},\d+,worker,[^,\n]*ASW\d{15},[^,\n]+$", docs, re.MULTILINE)
+    assert len(lines) == 1
     bank = tmp_path / "bank.csv"
-    bank.write_text(f"date,amount_vnd,payer,reference,bank_ref\n2026-02-20,230000,worker,"
-                    f"NOP BHXH {reference_of(books)},VCB-T9\n")
-    numbered_lines = read_payments_csv(bank)
-    assert [o.status for o in record_payments(books, [p for _l, p in numbered_lines])] == ["booked"]
+    bank.write_text("date,amount_vnd,payer,reference,bank_ref\n" + re.sub(r"ASW\d{15}", reference_of(books), lines[0]))
+    outcomes = record_payments(books, [p for _line, p in read_payments_csv(bank)])
+    assert [(o.status, o.amount_vnd, o.booked_month) for o in outcomes] == [("booked", 230_000, "2026-02")]
     assert statement(books, WORKER_A, "2026-02")["pension"]["month_counts"] is True
