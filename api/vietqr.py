@@ -71,13 +71,16 @@ def vietqr_payload(bank_bin: str, account: str, amount_vnd: int, purpose: str) -
     return body + crc16_ccitt(body)
 
 
-def qr_svg(payload: str, title: str, scale: int = 4) -> str:
-    """The payload as an inline SVG QR code (error correction M), titled for screen readers."""
+def qr_svg(payload: str, title: str) -> str:
+    """The payload as an inline SVG QR code (error correction M), titled for screen readers.
+
+    One module per unit and a viewBox, no width or height: the page's CSS sizes it (sharp at any size).
+    """
     import segno  # the page's only use of it: imported when a QR is drawn
 
     code = segno.make_qr(payload, error="m", boost_error=False)
     buffer = io.BytesIO()
-    code.save(buffer, kind="svg", scale=scale, border=4, xmldecl=False, svgns=True, nl=False,
+    code.save(buffer, kind="svg", scale=1, border=4, omitsize=True, xmldecl=False, svgns=True, nl=False,
               title=None, desc=None, svgclass="vietqr", lineclass=None, dark="#000", light="#fff")
     svg = buffer.getvalue().decode("ascii")
     # An image with a name: role and aria-label for assistive technology, <title> for a tooltip.
