@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import text
 
 from ledger.books import Ledger
+from ledger.money import PaymentIn, record_payments, topup_worker_id
 from ledger.ingest import ingest_batch
 from ledger.verify import Anchor, verify
 from tests.conftest import PG_ADMIN_URL, _drop_schema, _fresh_postgres_url, postgres_available
@@ -25,6 +26,16 @@ from tests.upgrade.books import FIGURES_MOMENT, SECRET, _Clock, figures
 
 HERE = Path(__file__).parent
 EXPECTED = json.loads((HERE / "release-0005.figures.json").read_text(encoding="utf-8"))
+#: Statement fields added since that release: absent from its figures, checked on their own below.
+STATEMENT_FIELDS_ADDED = ("topup_reference", "topups_vnd")
+
+
+def _as_that_release_said(figures_now: dict) -> dict:
+    """The figures without the statement fields added since, statements sorted as that release sorted them."""
+    statements = {month: sorted(({k: v for k, v in report.items() if k not in STATEMENT_FIELDS_ADDED}
+                                 for report in reports), key=lambda s: json.dumps(s, sort_keys=True))
+                  for month, reports in figures_now["statements"].items()}
+    return {**figures_now, "statements": statements}
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -57,7 +68,14 @@ def test_books_of_the_previous_release_upgrade_with_every_figure_unchanged(old_b
         after = figures(ledger)
         checks = dict(after.pop("verify"))
         expected = dict(EXPECTED)
-        assert after == {key: value for key, value in expected.items() if key != "verify"}
+        assert _as_that_release_said(after) == {key: value for key, value in expected.items() if key != "verify"}
+        # no top-up in books of that release; every worker has a reference naming their own row
+        reports = [report for reports in after["statements"].values() for report in reports]
+        assert {report["topups_vnd"] for report in reports} == {0}
+        with ledger.engine.connect() as conn:
+            for report in reports:
+                assert topup_worker_id(ledger.keys, report["topup_reference"]) == \
+                    ledger.worker_id(conn, report["national_id"])
         # every check the old release ran still holds, and so do the checks added since
         assert set(dict(expected["verify"])) <= set(checks) and all(problem is None for problem in checks.values())
         with ledger.engine.connect() as conn:
@@ -98,5 +116,20 @@ def test_upgraded_books_take_new_events_beside_the_old_and_still_verify(old_book
         march = next(s for s in figures(ledger)["settlements"].values() if s["month"] == "2026-03")
         before = EXPECTED["settlements"]["2026-03"]
         assert march["control_total_vnd"] > before["control_total_vnd"]
+    finally:
+        ledger.close()
+
+
+def test_upgraded_books_take_a_workers_topup_and_still_verify(old_books):
+    ledger = Ledger.open(old_books, clock=_Clock(FIGURES_MOMENT), secret=SECRET)
+    try:
+        report = figures(ledger)["statements"]["2026-03"][0]
+        outcome = record_payments(ledger, [PaymentIn(FIGURES_MOMENT.date(), 50_000, "worker",
+                                                     report["topup_reference"], "UPGRADE-TOPUP-1")])[0]
+        assert (outcome.status, outcome.booked_month) == ("booked", "2026-03")
+        assert [check.name for check in verify(ledger) if check.problem] == []
+        march = next(s for s in figures(ledger)["statements"]["2026-03"] if s["national_id"] == report["national_id"])
+        assert (march["topups_vnd"], march["schemes"]["si"]["worker"]) == \
+            (50_000, report["schemes"]["si"]["worker"] + 50_000)
     finally:
         ledger.close()
