@@ -30,3 +30,18 @@ def test_a_worker_sees_the_amount_to_complete_the_month_their_reference_and_a_qr
     assert payload.endswith(crc16_ccitt(payload[:-4]))
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 360
     page.locator("#topup").screenshot(path=str(artifacts / "worker-topup-phone.png"))
+
+
+def test_a_booked_topup_shows_on_its_own_line_and_lowers_the_amount_to_complete(served, browser_context, tmp_path):
+    month = "2026-04"  # open in the vectors' books
+    shown = json.loads(served.cli("statement", WORKER, month, "--json"))
+    bank = tmp_path / "bank.csv"
+    bank.write_text(f"date,amount_vnd,payer,reference,bank_ref\n{month}-20,100000,worker,"
+                    f"NOP BHXH {shown['topup_reference']},VCB-WEB-1\n", encoding="utf-8")
+    served.cli("payments", "import", str(bank))
+    page = browser_context(360, 780).new_page()
+    sign_in_worker(page, served.base, WORKER)
+    page.goto(served.base + f"/?month={month}")
+    assert page.text_content("#topups-line th") == "Bạn tự đóng thêm"
+    assert page.text_content("#topups-line td") == money(100_000)
+    assert page.get_attribute("#topup", "data-amount") == str(amount_to_complete(shown) - 100_000)
