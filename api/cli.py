@@ -22,14 +22,14 @@ from rich.table import Table
 
 from api.cli_books import console, database_errors, database_refused, open_books
 from api.exports import settlement_bytes
-from api.i18n import format_statement
+from api.i18n import format_credits, format_statement
 from ledger.books import Ledger
 from ledger.close import CloseError, TierImportError, close_month, import_tiers
 from ledger.events import Rejection
 from ledger.files import FileFormatError, private_open, write_private
 from ledger.ingest import ingest_stream
 from ledger.readers import read_events
-from ledger.reports import settlement, settlement_lines, statement, statements
+from ledger.reports import credits, settlement, settlement_lines, statement, statements
 from ledger.store import StoreError
 from ledger.verify import verify
 from rules import PackError
@@ -273,6 +273,29 @@ def statement_command(
         _print_json(report)
     else:
         out.print(format_statement(report, lang))
+
+
+@app.command("credits")
+def credits_command(
+    national_id: Annotated[str, typer.Argument(help="the worker's 12-digit citizen identity number")],
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    lang: Annotated[str, typer.Option("--lang", help="vi (default) or en")] = "vi",
+    db: DbOption = None,
+    pack: PackOption = None,
+) -> None:
+    """The months credited towards a pension (RULES.md §11), each with the close that credited it."""
+    ledger = open_books(db, pack)
+    try:
+        report = credits(ledger, national_id)
+    except ValueError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1)
+    finally:
+        ledger.close()
+    if as_json:
+        _print_json(report)
+    else:
+        out.print(format_credits(report, lang))
 
 
 @app.command("statements")

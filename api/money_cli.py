@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from api.exports import lines_bytes
-from ledger.authority import authority_aggregates, state_claim, write_contributions
+from ledger.authority import authority_aggregates, credits_by_province, state_claim, write_contributions
 from ledger.books import Ledger
 from ledger.files import write_private
 from ledger.money import PaymentError, account_statement, bills_of_month, read_payments_csv, record_payments
@@ -199,13 +199,34 @@ def report_authority(
     _emit(lines, file_format, output, {"control_total_vnd": str(total)}, table, lines)
 
 
+@report_app.command("credits")
+def report_credits(
+    month: Annotated[str, typer.Argument(help="YYYY-MM")],
+    file_format: FormatOption = None,
+    output: OutputOption = None,
+    db: DbOption = None,
+) -> None:
+    """Months credited towards a pension by province: by this month's close, and to date (RULES.md §11)."""
+    lines = _read(db, credits_by_province, month)
+    table = Table(title=f"Months credited towards a pension, {month}")
+    for column in ("province", "workers_credited", "months_credited", "workers_with_credits",
+                   "credited_months_to_date"):
+        table.add_column(column, justify="left" if column == "province" else "right")
+    for line in lines:
+        table.add_row(line["province"], *(f"{line[c]:,}" for c in ("workers_credited", "months_credited",
+                                                                   "workers_with_credits", "credited_months_to_date")))
+    months = sum(line["months_credited"] for line in lines)
+    table.caption = f"{months:,} months credited by the close of {month}"
+    _emit(lines, file_format, output, {"months_credited": str(months)}, table, lines)
+
+
 @report_app.command("contributions")
 def report_contributions(
     month: Annotated[str, typer.Argument(help="YYYY-MM")],
     output: Annotated[Path, typer.Option("--output", help="CSV file to write (its SHA-256 goes beside it)")],
     db: DbOption = None,
 ) -> None:
-    """Per worker and scheme, layout ansinh-contributions/1, for the national insurer's records."""
+    """Per worker and scheme, layout ansinh-contributions/2 (with credited months), for the national insurer."""
     written = _read(db, write_contributions, month, output)
     out.print(f"wrote {written['path']}: {written['lines']:,} lines, layout {written['layout']}, "
               f"total {written['total_vnd']:,} VND, sha256 {written['sha256']}")

@@ -26,11 +26,17 @@ class SchemeLine(BaseModel):
 
 
 class Pension(BaseModel):
-    floor_contribution_vnd: Optional[int]
+    """Pooled crediting (RULES.md §11) for the pages: the statement's three fields, and more."""
+
+    provisional: bool = False
+    floor_contribution_vnd: Optional[int] = Field(description="floor of the next month to credit")
     own_si_vnd: int
-    month_counts: bool
-    shortfall_vnd: int
-    months_counted: int
+    pool_vnd: int = 0
+    month_counts: bool = Field(description="this month's close credited (or, while open, would credit) a month")
+    credited_this_month: list[str] = []
+    next_month: Optional[str] = Field(default=None, description="the next month to credit (YYYY-MM)")
+    shortfall_vnd: int = Field(description="= next_credit_needs_vnd")
+    months_counted: int = Field(description="= credited_months_to_date")
     months_needed: int
 
 
@@ -40,11 +46,29 @@ class Statement(BaseModel):
     closed: bool
     schemes: dict[str, SchemeLine]
     to_date: dict[str, int]
+    credited_months_to_date: int = Field(description="months credited by the closes of months up to this one")
+    pool_vnd: int = Field(description="pooled si balance after this month's crediting (may be negative)")
+    next_credit_needs_vnd: int = Field(description="max(0, floor(next month to credit) − pool_vnd)")
     platforms: dict[str, dict[str, dict[str, int]]]
     pension: Pension
     topup_reference: Optional[str] = Field(default=None, description="the worker's own payment reference for a "
                                                                     "top-up (RULES.md §11; never the CCCD)")
     topups_vnd: int = Field(default=0, description="top-ups booked in the month (inside schemes.si.worker)")
+
+
+class CreditedMonth(BaseModel):
+    month: str
+    credited_by_close_of: str
+    floor_vnd: int
+    closed_at: Optional[str]
+    close_anchor: Optional[str]
+
+
+class Credits(BaseModel):
+    national_id: str
+    credited_months: int
+    months_needed: int
+    months: list[CreditedMonth]
 
 
 class MonthTotals(BaseModel):
@@ -200,6 +224,17 @@ class Claim(BaseModel):
     claimed_vnd: int
     paid_vnd: int
     outstanding_vnd: int
+
+
+class CreditsByProvinceLine(BaseModel):
+    """Months credited towards a pension (RULES.md §11) in one province."""
+
+    month: str
+    province: str
+    workers_credited: int = Field(description="workers with a month credited by this month's close")
+    months_credited: int = Field(description="months credited by this month's close")
+    workers_with_credits: int = Field(description="workers with any month credited by closes up to this month")
+    credited_months_to_date: int
 
 
 class AuthorityLine(BaseModel):

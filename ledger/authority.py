@@ -6,8 +6,9 @@
 - `authority_aggregates`: per (province, platform, kind, tier) — workers covered,
   contributions by party, subsidy — for provincial Departments of Home Affairs.
 - `contribution_lines` / `write_contributions`: one line per worker and scheme in the
-  versioned layout `ansinh-contributions/1`, meant for loading into the national
-  insurer's records, with the file's SHA-256 beside it.
+  versioned layout `ansinh-contributions/2` (2 adds the months credited towards a pension),
+  meant for loading into the national insurer's records, with the file's SHA-256 beside it.
+- `credits_by_province`: months credited towards a pension (RULES.md §11) by province.
 
 Province = the worker's registration province, the first three digits of the CCCD;
 tier = the household status in force at the month's close (the statuses the close saw).
@@ -24,14 +25,21 @@ from ledger import money
 from ledger.accounts import PARTY_CODE, SCHEME_NAME, AccountKind, EntryType
 from ledger.books import Ledger
 from ledger.close import tiers_in_force
+from ledger.credits import credit_figures
 from ledger.events import month_text, parse_month
 from ledger.files import private_open
 from ledger.store import fetch_in, query
 from rules import BASE_TIER, KINDS, SCHEMES
 
-CONTRIBUTIONS_LAYOUT = "ansinh-contributions/1"
+#: Layout 2 (pooled crediting, RULES.md §11) adds, on each worker's `si` line, the months this month's
+#: close credited (`credited_months`, YYYY-MM separated by spaces) and the count credited to date;
+#: the other schemes' lines leave both empty. A worker credited without any booking in the month
+#: (an earlier pool paid the month) gets an `si` line of zero amounts. Layout 1 was the first 8 columns.
+CONTRIBUTIONS_LAYOUT = "ansinh-contributions/2"
 CONTRIBUTION_COLUMNS = ("layout", "national_id", "month", "scheme", "worker_vnd", "platform_vnd", "subsidy_vnd",
-                        "total_vnd")
+                        "total_vnd", "credited_months", "credited_months_to_date")
+CREDIT_COLUMNS = ("month", "province", "workers_credited", "months_credited", "workers_with_credits",
+                  "credited_months_to_date")
 AGGREGATE_COLUMNS = ("month", "province", "platform", "kind", "tier", "workers", "worker_vnd", "platform_vnd",
                      "subsidy_vnd", "total_vnd")
 SUBSIDY_PLATFORM, SUBSIDY_KIND = "state_budget", "subsidy"
@@ -203,25 +211,58 @@ def _fill_to_k(other: list, cells: dict, k: int) -> None:
 
 
 def contribution_lines(ledger: Ledger, month_label: str) -> Iterator[dict[str, Any]]:
-    """Every worker's contributions of the month per scheme (all platforms together), by national id."""
+    """Every worker's contributions of the month per scheme (all platforms together), by national id,
+    with the months credited towards a pension on the `si` line (provisional while the month is open)."""
     month = parse_month(month_label)
+    si = SCHEMES.index("si") + 1
     with ledger.engine.connect() as conn:
         rows = query(conn, "SELECT worker_id, scheme, sum(worker_vnd), sum(platform_vnd), sum(subsidy_vnd) "
                            "FROM worker_month WHERE month = ? GROUP BY worker_id, scheme", (month,))
-        encrypted = dict(fetch_in(conn, "SELECT id, national_id_encrypted FROM worker WHERE id IN ({marks})",
-                                  sorted({row[0] for row in rows})))
+        rows = [row for row in rows if row[2] or row[3] or row[4]]
+        credited = {row[0] for row in query(conn, "SELECT DISTINCT worker_id FROM credited_month WHERE close_month = ?",
+                                            (month,))}
+        rows += [(worker_id, si, 0, 0, 0) for worker_id in credited - {row[0] for row in rows if row[1] == si}]
+        workers = sorted({row[0] for row in rows})
+        figures = credit_figures(conn, ledger.pack, month, query(conn, "SELECT max(month) FROM month_close")[0][0],
+                                 workers)
+        encrypted = dict(fetch_in(conn, "SELECT id, national_id_encrypted FROM worker WHERE id IN ({marks})", workers))
         conn.rollback()
     national = {worker_id: ledger.keys.decrypt(bytes(blob)) for worker_id, blob in encrypted.items()}
     for worker_id, scheme, worker_vnd, platform_vnd, subsidy_vnd in sorted(
             rows, key=lambda row: (national[row[0]], row[1])):
-        if worker_vnd or platform_vnd or subsidy_vnd:
-            yield dict(zip(CONTRIBUTION_COLUMNS, (
-                CONTRIBUTIONS_LAYOUT, national[worker_id], month_text(month), SCHEME_NAME[scheme], int(worker_vnd),
-                int(platform_vnd), int(subsidy_vnd), int(worker_vnd + platform_vnd + subsidy_vnd))))
+        figure = figures[worker_id]
+        yield dict(zip(CONTRIBUTION_COLUMNS, (
+            CONTRIBUTIONS_LAYOUT, national[worker_id], month_text(month), SCHEME_NAME[scheme], int(worker_vnd),
+            int(platform_vnd), int(subsidy_vnd), int(worker_vnd + platform_vnd + subsidy_vnd),
+            " ".join(month_text(m) for m in figure.credited_now) if scheme == si else "",
+            figure.credited_months_to_date if scheme == si else "")))
+
+
+def credits_by_province(ledger: Ledger, month_label: str, min_cell_workers: int | None = None
+                        ) -> list[dict[str, Any]]:
+    """Per province: the workers whose months the close of `month` credited towards a pension and how many
+    months, and the workers with any credited month to date and their months (RULES.md §11; closed
+    months only: an open month has credited nothing yet). With `min_cell_workers` (k), provinces with
+    fewer than k workers with credits are folded into the line `*` (dropped if it has fewer than k)."""
+    month = parse_month(month_label)
+    with ledger.engine.connect() as conn:
+        rows = query(conn, "SELECT w.province, count(DISTINCT CASE WHEN c.close_month = ? THEN c.worker_id END), "
+                           "sum(CASE WHEN c.close_month = ? THEN 1 ELSE 0 END), count(DISTINCT c.worker_id), count(*) "
+                           "FROM credited_month c JOIN worker w ON w.id = c.worker_id WHERE c.close_month <= ? "
+                           "GROUP BY w.province ORDER BY w.province", (month, month, month))
+        conn.rollback()
+    cells = {province: [int(v) for v in values] for province, *values in rows}
+    if min_cell_workers is not None and min_cell_workers > 1:
+        other = [0, 0, 0, 0]
+        for province in [p for p, cell in cells.items() if cell[2] < min_cell_workers]:
+            other = [a + b for a, b in zip(other, cells.pop(province))]
+        if other[2] >= min_cell_workers:
+            cells[OTHER] = other
+    return [dict(zip(CREDIT_COLUMNS, (month_text(month), province, *cell))) for province, cell in sorted(cells.items())]
 
 
 def write_contributions(ledger: Ledger, month_label: str, path: str | Path) -> dict[str, Any]:
-    """Write the per-worker file (CSV, layout `ansinh-contributions/1`) and `<path>.sha256` beside it.
+    """Write the per-worker file (CSV, layout `ansinh-contributions/2`) and `<path>.sha256` beside it.
 
     The file holds raw national ids: it is meant for the national insurer only, is written
     with owner-only permissions, and never overwrites an existing file.

@@ -9,7 +9,9 @@ errors. `close_month` books, in one transaction under the writer's lock:
    (party `state`), so the clearing account drains to zero;
 3. the money side (`ledger.money.bill_month`): one bill per platform, the state's claim,
    and the month's late-payment interest on overdue bills;
-4. the `month_close` row, after which the database refuses entries booked in the month.
+4. the months credited towards a pension (RULES.md §11, `ledger.credits`), sealed by one
+   more block when there are any;
+5. the `month_close` row, after which the database refuses entries booked in the month.
 
 A failure anywhere rolls all of it back: the month stays open and nothing is posted.
 """
@@ -24,6 +26,7 @@ import numpy as np
 
 from ledger.accounts import NO_PARTY, PARTY_CODE, SCHEME_CODE, SCHEME_NAME, AccountKind, EntryType
 from ledger.books import Ledger, iso_utc
+from ledger.credits import credit_at_close
 from ledger.events import month_text, next_month, parse_month
 from ledger.files import CsvFile, FileFormatError
 from ledger.identity import _TWELVE_DIGITS, PROVINCE_CODES
@@ -60,6 +63,7 @@ class CloseResult:
     bills: int = 0
     bills_vnd: int = 0
     late_interest_vnd: int = 0
+    credited_months: int = 0
 
 
 def first_day(month: int) -> date:
@@ -251,6 +255,13 @@ def close_month(ledger: Ledger, month_label: str, *,
         billed = bill_month(conn, ledger, month, version, version_id, totals, head_now)
         written = billed.written or written
         step("bills, claim and late interest recorded")
+        # RULES.md §11, after the month's subsidy is posted: the months credited towards a pension,
+        # sealed into the chain by one more block, whose hash is then the close's anchor.
+        credited = credit_at_close(conn, ledger.pack, month, version)
+        if credited:
+            written = write_block(conn, [], recorded_at=iso_utc(ledger.clock()),
+                                  head=(written.block_hash, written.block_id))
+        step("months credited")
         last_entry_id = query(conn, "SELECT coalesce(max(id), 0) FROM journal")[0][0]
         insert_rows(conn, "month_close", ("month", "closed_at", "rules_version_id", "subsidy_entries",
                                           "subsidy_total_vnd", "anchor_hash", "last_entry_id", "last_tier_id"),
@@ -262,4 +273,4 @@ def close_month(ledger: Ledger, month_label: str, *,
     ledger.committed(pending)
     return CloseResult(month_label, len(per_worker), {SCHEME_NAME[SCHEME_CODE[s]]: v for s, v in totals.items()},
                        written.block_hash.hex(), version.version_id, billed.bills, billed.bills_vnd,
-                       billed.interest_vnd)
+                       billed.interest_vnd, credited)

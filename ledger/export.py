@@ -52,6 +52,7 @@ PARQUET_TABLES = (
     ("money_close", "month", ()),
     ("worker_identity_change", "id", ("national_id_encrypted",)),  # as worker: the seal stands for the id
     ("key_check", "key_id", ()),
+    ("credited_month", "id", ()),  # months credited towards a pension (RULES.md §11), sealed like identity rows
 )
 
 

@@ -40,6 +40,7 @@ PUBLIC_SECRETS = frozenset({
     "simulations-agree-test-secret-0123456789abcdef", "web-test-secret-0123456789abcdef0123456789",
     "benchmark-secret", "benchmark-secret-0123456789abcdef0123456789",
     "upgrade-fixture-secret-not-for-production-0123456789abcdef",  # tests/upgrade: books of an earlier release
+    "upgrade-credits-fixture-secret-not-for-production-9876543210",  # tests/upgrade: books of release 0008
 })
 
 _CLASSES = ((frozenset(string.digits), 10), (frozenset(string.ascii_lowercase), 26),

@@ -146,11 +146,12 @@ def topup_worker_id(keys: IdentityKeys, reference: str) -> int | None:
 
 
 def amount_to_complete(statement: dict[str, Any]) -> int:
-    """PLACEHOLDER until pooled crediting lands: what a worker would pay to complete a month.
+    """What a worker would pay to complete their next month (`month_to_complete`): a top-up of it
+    brings the pool to that month's floor, so the next close credits it.
 
     With pooled crediting (RULES.md §11) the statement carries `next_credit_needs_vnd`, and that
-    is the answer. Without it, the per-month rule: the floor of the statement's month
-    (`pension_floor_contribution_vnd`) minus the month's own `si` so far, never below zero.
+    is the answer. A statement without it (an older shape): the per-month rule, the floor of the
+    statement's month (`pension_floor_contribution_vnd`) minus the month's own `si` so far.
     """
     if statement.get("next_credit_needs_vnd") is not None:
         return max(0, int(statement["next_credit_needs_vnd"]))
@@ -158,6 +159,12 @@ def amount_to_complete(statement: dict[str, Any]) -> int:
     if floor is None:
         return 0
     return max(0, int(floor) - int(statement["schemes"]["si"]["worker"]))
+
+
+def month_to_complete(statement: dict[str, Any]) -> str:
+    """The month `amount_to_complete` completes: the next month to credit (`pension.next_month`),
+    else the statement's own month."""
+    return (statement.get("pension") or {}).get("next_month") or statement["month"]
 
 
 def reference_in(memo: str | None) -> str | None:

@@ -146,9 +146,13 @@ SEALED_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
     "worker_identity_change": ("last_identity_change_id",
                                ("id", "kind", "worker_id", "pseudonym", "national_id_encrypted", "merged_worker_id",
                                 "reason", "recorded_at")),
+    # seal version 2 (revision 0009): the months credited towards a pension (RULES.md §11)
+    "credited_month": ("last_credit_id", ("id", "worker_id", "month", "close_month", "floor_vnd")),
 }
-SEAL_VERSION = 1  # what write_block writes (0: blocks written before revision 0006)
-NO_MARKS = (0, 0, 0, 0)
+SEAL_VERSION = 2  # what write_block writes (0: before revision 0006; 1: revisions 0006–0008)
+#: How many of SEALED_TABLES (in order) a block of each seal version covers.
+TABLES_SEALED_BY_VERSION = {0: 0, 1: 4, 2: 5}
+NO_MARKS = (0, 0, 0, 0, 0)
 
 
 def row_seal(table: str, row: Sequence) -> bytes:
@@ -175,26 +179,29 @@ def identity_digests_by_block(blocks: Sequence[tuple[int, int, Sequence[int]]],
     """Each seal-version-1 block's `identity_digest`, from `(block id, seal version, marks)` in block
     order and each sealed table's `(id, seal)` rows in id order: what an outside tool recomputes
     from an export (which carries the seals, not the encrypted ids they cover)."""
-    sealing = [(block_id, marks) for block_id, version, marks in blocks if version >= 1]
+    sealing = [(block_id, version, marks) for block_id, version, marks in blocks if version >= 1]
     digests: dict[int, bytes] = {}
     before = NO_MARKS
-    for block_id, marks in sealing:
+    for block_id, version, marks in sealing:
+        marks = tuple(marks) + (0,) * (len(SEALED_TABLES) - len(marks))
+        covered = TABLES_SEALED_BY_VERSION[version]
         digests[block_id] = identity_digest([
             [(row_id, seal) for row_id, seal in seals.get(table, ()) if low < row_id <= high]
-            for table, low, high in zip(SEALED_TABLES, before, marks)])
-        before = tuple(marks)
+            for table, low, high in list(zip(SEALED_TABLES, before, marks))[:covered]])
+        before = tuple(marks[:covered]) + tuple(before[covered:])
     return digests
 
 
 def block_hash(prev_hash: bytes, block_id: int, entry_hashes: Sequence[bytes], *, seal_version: int = 0,
                marks: Sequence[int] = NO_MARKS, identity: bytes = b"") -> bytes:
     """A block's hash. Version 0 (before revision 0006): the previous hash, the id and the entry
-    hashes. Version 1 also covers the identity marks and `identity_digest` of the rows it seals."""
+    hashes. Version 1 also covers the identity marks and `identity_digest` of the rows it seals;
+    version 2 the same with the credited months as a fifth sealed table (revision 0009)."""
     digest = hashlib.sha256(prev_hash)
     digest.update(block_id.to_bytes(8, "big"))
     if seal_version:
-        digest.update(b"ansinh/block/v1")
-        for mark in marks:
+        digest.update(b"ansinh/block/v1" if seal_version == 1 else b"ansinh/block/v%d" % seal_version)
+        for mark in tuple(marks)[:TABLES_SEALED_BY_VERSION[seal_version]]:
             digest.update(int(mark).to_bytes(8, "big"))
         digest.update(identity)
     for item in entry_hashes:
@@ -202,20 +209,22 @@ def block_hash(prev_hash: bytes, block_id: int, entry_hashes: Sequence[bytes], *
     return digest.digest()
 
 
-def _identity_to_seal(conn: Connection, block_count: int) -> tuple[tuple[int, ...], bytes]:
+def _identity_to_seal(conn: Connection, block_count: int,
+                      seal_version: int = SEAL_VERSION) -> tuple[tuple[int, ...], bytes]:
     """The marks and identity digest of the next block: the rows created since the previous block.
 
     One read of the previous block's marks and one of the new rows' seals (an index range each).
     """
-    previous = query(conn, "SELECT " + ", ".join(f"coalesce({mark}, 0)" for mark, _c in SEALED_TABLES.values())
+    tables = list(SEALED_TABLES.items())[:TABLES_SEALED_BY_VERSION[seal_version]]
+    previous = query(conn, "SELECT " + ", ".join(f"coalesce({mark}, 0)" for _t, (mark, _c) in tables)
                      + " FROM block WHERE id = ?", (block_count,))
-    since = tuple(int(value) for value in previous[0]) if previous else NO_MARKS
+    since = tuple(int(value) for value in previous[0]) if previous else NO_MARKS[:len(tables)]
     parts = " UNION ALL ".join(f"SELECT {number}, id, seal FROM {table} WHERE id > ?"
-                               for number, table in enumerate(SEALED_TABLES))
-    rows: list[list[tuple[int, bytes]]] = [[] for _ in SEALED_TABLES]
+                               for number, (table, _m) in enumerate(tables))
+    rows: list[list[tuple[int, bytes]]] = [[] for _ in tables]
     for number, row_id, seal in query(conn, parts + " ORDER BY 1, 2", since):
         rows[number].append((row_id, seal))
-    marks = tuple(rows[n][-1][0] if rows[n] else since[n] for n in range(len(SEALED_TABLES)))
+    marks = tuple(rows[n][-1][0] if rows[n] else since[n] for n in range(len(tables)))
     return marks, identity_digest(rows)
 
 
@@ -227,11 +236,13 @@ class BlockWritten(NamedTuple):
 
 
 def write_block(conn: Connection, entries: Sequence[NewEntry | tuple], *, recorded_at: str,
-                head: tuple[bytes, int], first_entry_id: int | None = None) -> BlockWritten:
+                head: tuple[bytes, int], first_entry_id: int | None = None,
+                seal_version: int = SEAL_VERSION) -> BlockWritten:
     """Append `entries` as one block. The caller holds the writer's lock (`lock_chain_head`).
 
     An entry is a `NewEntry` or a plain tuple of the same fields; legs likewise (`Leg`
     or plain tuples). Ids run from `first_entry_id` (read from the journal when None).
+    `seal_version`: only an older migration writes an older version (0006 writes 1).
     """
     prev_hash, block_count = head
     block_id = block_count + 1
@@ -295,8 +306,8 @@ def write_block(conn: Connection, entries: Sequence[NewEntry | tuple], *, record
         add_journal((entry_id, block_id, entry_type, platform_id, event_id, digest, worker_id, kind, amount_vnd,
                      *occurred, occurred_month, month, rules_version_id,
                      original_entry_id, sealed[:ENTRY_HASH_KEPT], *compact))
-    marks, identity = _identity_to_seal(conn, block_count)
-    sealed_block = block_hash(prev_hash, block_id, hashes, seal_version=SEAL_VERSION, marks=marks, identity=identity)
+    marks, identity = _identity_to_seal(conn, block_count, seal_version)
+    sealed_block = block_hash(prev_hash, block_id, hashes, seal_version=seal_version, marks=marks, identity=identity)
     # What each platform owes: the worker- and platform-party credits of its events (platform id 0 = none).
     platform_delta: dict[tuple[int, int, int], list[int]] = {}
     for (_worker_id, month, scheme, platform_id), (worker_vnd, platform_vnd, _subsidy) in worker_delta.items():
@@ -316,9 +327,9 @@ def write_block(conn: Connection, entries: Sequence[NewEntry | tuple], *, record
     insert_rows(conn, "journal", JOURNAL_COLUMNS, journal_rows, binary=True)
     insert_rows(conn, "block", ("id", "prev_hash", "block_hash", "entry_count", "first_entry_id",
                                 "last_entry_id", "recorded_at", "seal_version",
-                                *(mark for mark, _columns in SEALED_TABLES.values())),
+                                *[mark for mark, _columns in SEALED_TABLES.values()][:len(marks)]),
                 [(block_id, prev_hash, sealed_block, len(entries), first_entry_id if entries else None, last_id,
-                  recorded_at, SEAL_VERSION, *marks)])
+                  recorded_at, seal_version, *marks)])
     execute_many(conn, "UPDATE ledger_state SET chain_head_hash = ?, block_count = ? WHERE id = 1",
                  [(sealed_block, block_id)])
     add_to_rows(conn, "worker_month", ("worker_id", "month", "scheme", "platform_id"),

@@ -14,14 +14,16 @@ from typing import Any, Iterator
 from ledger.accounts import SCHEME_NAME
 from ledger.books import Ledger
 from ledger.close import first_day, last_closed_month
+from ledger.credits import Figures, credit_figures, worker_credits
 from ledger.events import month_text, parse_month
 from ledger.money import topup_reference
 from ledger.postings import compact_legs
 from ledger.schema import COMPACT_COLUMNS
 from ledger.store import consistent_snapshot, fetch_in, query, stream_rows
 from rules import NoVersionInForce, SCHEMES
+from rules.crediting import PENSION_MONTHS_NEEDED as CREDITED_MONTHS_FOR_PENSION
 
-PENSION_MONTHS_NEEDED = 180  # 15 years of contributions for a voluntary-SI pension (DOMAIN.md)
+PENSION_MONTHS_NEEDED = CREDITED_MONTHS_FOR_PENSION  # 180 credited months (RULES.md §11)
 
 
 def _zero_schemes() -> dict[str, dict[str, int]]:
@@ -49,8 +51,10 @@ def statement(ledger: Ledger, national_id: str, month_label: str) -> dict[str, A
                   "FROM worker_month w LEFT JOIN platform p ON p.id = w.platform_id "
                   "WHERE w.worker_id = ? AND w.month <= ?", (worker_id, month))
         archived = sorted(m for m in archived_months(conn) if m <= month)
+        figures = None if worker_id is None else credit_figures(conn, ledger.pack, month, last, [worker_id])[worker_id]
         conn.rollback()
-    report = _with_topups(ledger, _statement_from_rows(ledger, national_id, month, last, rows), worker_id, month, rows)
+    report = _with_topups(ledger, _statement_from_rows(ledger, national_id, month, last, rows, figures), worker_id,
+                          month, rows)
     if archived:
         # The figures come from the aggregates, which stay; the entries of these months are in
         # Parquet files (ledger/archive.py), and a statement says so rather than staying silent.
@@ -70,16 +74,13 @@ def _with_topups(ledger: Ledger, report: dict[str, Any], worker_id: int | None, 
 
 
 def _statement_from_rows(ledger: Ledger, national_id: str, month: int, last_closed: int | None,
-                         rows: list[tuple]) -> dict[str, Any]:
+                         rows: list[tuple], figures: Figures | None) -> dict[str, Any]:
     schemes = _zero_schemes()
     to_date = {scheme: 0 for scheme in SCHEMES}
     platforms: dict[str, dict[str, dict[str, int]]] = {}
-    own_si_by_month: dict[int, int] = {}
     for row_month, scheme_code, _platform_id, platform_name, worker_vnd, platform_vnd, subsidy_vnd in rows:
         scheme = SCHEME_NAME[scheme_code]
         to_date[scheme] += worker_vnd + platform_vnd + subsidy_vnd
-        if scheme == "si":
-            own_si_by_month[row_month] = own_si_by_month.get(row_month, 0) + worker_vnd
         if row_month != month:
             continue
         line = schemes[scheme]
@@ -91,26 +92,46 @@ def _statement_from_rows(ledger: Ledger, national_id: str, month: int, last_clos
             by_scheme = platforms.setdefault(platform_name, {s: {"worker": 0, "platform": 0} for s in SCHEMES})
             by_scheme[scheme]["worker"] += worker_vnd
             by_scheme[scheme]["platform"] += platform_vnd
-    floor = _pension_floor_vnd(ledger, month)
-    own_si = schemes["si"]["worker"]
-    counted = sum(1 for m, own in own_si_by_month.items()
-                  if (f := _pension_floor_vnd(ledger, m)) is not None and own >= f)
+    if figures is None:  # a worker the books do not know: nothing booked, nothing credited (RULES.md §11)
+        floor = _pension_floor_vnd(ledger, month)
+        figures = Figures(0, 0, floor or 0, None, floor or 0, ())
+    closed = last_closed is not None and month <= last_closed
     return {
         "national_id": national_id,
         "month": month_text(month),
-        "closed": last_closed is not None and month <= last_closed,
+        "closed": closed,
         "schemes": schemes,
         "to_date": to_date,
+        "credited_months_to_date": figures.credited_months_to_date,
+        "pool_vnd": figures.pool_vnd,
+        "next_credit_needs_vnd": figures.next_credit_needs_vnd,
         "platforms": dict(sorted(platforms.items())),
+        # The same figures for the pages (RULES.md §11, pooled crediting): which months this month's
+        # close credited (or would, while open), the next month to credit and what it still needs.
         "pension": {
-            "floor_contribution_vnd": floor,
-            "own_si_vnd": own_si,
-            "month_counts": floor is not None and own_si >= floor,
-            "shortfall_vnd": max(0, (floor or 0) - own_si),
-            "months_counted": counted,
+            "provisional": not closed,
+            "floor_contribution_vnd": figures.floor_vnd,
+            "own_si_vnd": schemes["si"]["worker"],
+            "pool_vnd": figures.pool_vnd,
+            "month_counts": bool(figures.credited_now),
+            "credited_this_month": [month_text(m) for m in figures.credited_now],
+            "next_month": None if figures.candidate_month is None else month_text(figures.candidate_month),
+            "shortfall_vnd": figures.next_credit_needs_vnd,
+            "months_counted": figures.credited_months_to_date,
             "months_needed": PENSION_MONTHS_NEEDED,
         },
     }
+
+
+def credits(ledger: Ledger, national_id: str) -> dict[str, Any]:
+    """The months credited to a worker towards a pension (RULES.md §11), oldest first, each with
+    the close that credited it (its month, when and its anchor hash) and the floor it paid."""
+    with ledger.engine.connect() as conn:
+        worker_id = ledger.worker_id(conn, national_id)
+        months = [] if worker_id is None else worker_credits(conn, worker_id)
+        conn.rollback()
+    return {"national_id": national_id, "credited_months": len(months), "months_needed": PENSION_MONTHS_NEEDED,
+            "months": months}
 
 
 def statements(ledger: Ledger, month_label: str) -> Iterator[dict[str, Any]]:
@@ -130,11 +151,12 @@ def statements(ledger: Ledger, month_label: str) -> Iterator[dict[str, Any]]:
             grouped: dict[int, list[tuple]] = {}
             for worker_id, *rest in rows:
                 grouped.setdefault(worker_id, []).append(tuple(rest))
+            figures = credit_figures(conn, ledger.pack, month, last, part)
             for worker_id in part:
                 national_id = ledger.keys.decrypt(bytes(ids[worker_id]))
                 own = grouped.get(worker_id, [])
-                yield _with_topups(ledger, _statement_from_rows(ledger, national_id, month, last, own), worker_id,
-                                   month, own)
+                yield _with_topups(ledger, _statement_from_rows(ledger, national_id, month, last, own,
+                                                                figures[worker_id]), worker_id, month, own)
 
 
 def settlement(ledger: Ledger, month_label: str) -> dict[str, Any]:

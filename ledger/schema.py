@@ -6,7 +6,8 @@ whatever code talks to it:
 
 - `append_only`: journal, posting, block, month_close, household_tier and
   rules_version refuse UPDATE and DELETE (and TRUNCATE on PostgreSQL); so do worker,
-  platform, worker_identity_change and key_check since revision 0006.
+  platform, worker_identity_change and key_check since revision 0006, and
+  credited_month since revision 0009.
 - `entries_balance`: a journal row is accepted only when its postings, written just
   before it in the same transaction, sum to zero; postings of a recorded entry
   cannot be added to afterwards.
@@ -141,6 +142,8 @@ class Block(SQLModel, table=True):
     last_platform_id: Optional[int] = Field(default=None, sa_type=BigInteger)
     last_rules_version_id: Optional[int] = Field(default=None, sa_type=BigInteger)
     last_identity_change_id: Optional[int] = Field(default=None, sa_type=BigInteger)
+    #: seal version 2 (revision 0009): the last `credited_month` row sealed by this block
+    last_credit_id: Optional[int] = Field(default=None, sa_type=BigInteger)
 
 
 class WorkerMonth(SQLModel, table=True):
@@ -196,6 +199,28 @@ class MonthClose(SQLModel, table=True):
     anchor_hash: bytes = Field(sa_type=LargeBinary)
     #: household statuses with a larger id were recorded after the close and do not apply to it
     last_tier_id: int = Field(default=0, sa_type=BigInteger)
+
+
+class CreditedMonth(SQLModel, table=True):
+    """A month credited to a worker towards a pension (RULES.md §11), by the close of `close_month`.
+
+    Append-only, sealed into the hash chain (seal version 2); `verify` re-runs every close's
+    crediting over the aggregates and compares (`credits_match_rules`).
+    """
+
+    __tablename__ = "credited_month"
+    __table_args__ = (UniqueConstraint("worker_id", "month", name="credited_month_once"),
+                      Index("credited_month_close", "close_month"))
+    id: int = Field(sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False})
+    worker_id: int = Field(sa_type=BigInteger)
+    month: int  # the month credited (YYYYMM)
+    close_month: int  # the close that credited it (YYYYMM, ≥ month)
+    floor_vnd: int = Field(sa_type=BigInteger)  # floor(month) the pool paid for it
+    seal: Optional[bytes] = Field(default=None, sa_type=LargeBinary)  # row_seal
+
+
+#: Tables added by revision 0009; append-only.
+CREDIT_TABLES = ("credited_month",)
 
 
 class LedgerState(SQLModel, table=True):

@@ -20,7 +20,7 @@ from ledger.accounts import PARTY_CODE, SCHEME_CODE, SCHEME_NAME, AccountKind, E
 from ledger.books import Ledger, version_from_document
 from ledger.close import subsidies_for_month
 from ledger.events import month_text, parse_month
-from ledger.postings import (ENTRY_HASH_KEPT, SEALED_TABLES, block_hash, compact_legs, entry_hash, occurred_text,
+from ledger.postings import (ENTRY_HASH_KEPT, SEALED_TABLES, TABLES_SEALED_BY_VERSION, block_hash, compact_legs, entry_hash, occurred_text,
                              row_seal)
 from ledger.schema import COMPACT_COLUMNS, SHARE_COLUMNS
 from ledger.store import consistent_snapshot, query, stream_rows
@@ -178,6 +178,32 @@ def subsidy_matches_rules(conn, ledger) -> str | None:
     return None
 
 
+def credits_match_rules(conn, ledger) -> str | None:
+    """Re-run RULES.md §11 at every close, in month order, over the aggregates (which
+    balances_match_postings proves equal to the postings); the credited months recorded must be
+    exactly those, each by the close that credited it and at its floor."""
+    from ledger.credits import replay_credits
+    from rules.crediting import ordinal_month
+
+    ids, history = replay_credits(conn, ledger.pack)
+    expected = {(int(ids[worker]), int(ordinal_month(int(month)))): (close, int(floor))
+                for close, credited in history
+                for worker, month, floor in zip(credited.worker.tolist(), credited.month.tolist(),
+                                                credited.floor_vnd.tolist())}
+    stored = {(int(worker), int(month)): (int(close), int(floor)) for worker, month, close, floor in query(
+        conn, "SELECT worker_id, month, close_month, floor_vnd FROM credited_month")}
+    if stored == expected:
+        return None
+    differing = sorted(set(stored.items()) ^ set(expected.items()), key=lambda item: (item[1][0], item[0]))
+    (worker, month), _ = differing[0]
+    books, rule = stored.get((worker, month)), expected.get((worker, month))
+
+    def said(found) -> str:
+        return "nothing" if found is None else f"credited by the close of {month_text(found[0])} at {found[1]:,} VND"
+
+    return f"worker {worker}, month {month_text(month)}: the books record {said(books)}, the rule gives {said(rule)}"
+
+
 def bills_and_claims_match_settlement(conn, ledger) -> str | None:
     """Each month's bills equal the platforms' dues, its claim lines the subsidy posted (docs/payments.md).
 
@@ -313,7 +339,7 @@ def payer_balances_match_receivables(conn, ledger) -> str | None:
 
 
 _ROW_NAME = {"worker": "worker", "platform": "platform", "rules_version": "rules version",
-             "worker_identity_change": "identity change"}
+             "worker_identity_change": "identity change", "credited_month": "credited month"}
 _BLOCKS = ("SELECT id, prev_hash, block_hash, entry_count, first_entry_id, last_entry_id, seal_version, "
            + ", ".join(f"coalesce({mark}, 0)" for mark, _columns in SEALED_TABLES.values()) + " FROM block ORDER BY id")
 
@@ -330,6 +356,7 @@ def _identity_walk(conn, blocks: list[tuple]) -> _Identity:
     """Stream each sealed table in id order, re-seal every row from its columns (never trusting the
     stored seal for the chain), and hash the rows each block of seal version 1 covers."""
     sealing = [(row[0], row[7:]) for row in blocks if row[6] >= 1]  # (block id, marks)
+    covers = [TABLES_SEALED_BY_VERSION[row[6]] for row in blocks if row[6] >= 1]
     parts: list[list[bytes]] = [[] for _ in sealing]
     first_bad: dict[str, int] = {}
     for number, (table, (_mark, columns)) in enumerate(SEALED_TABLES.items()):
@@ -347,7 +374,8 @@ def _identity_walk(conn, blocks: list[tuple]) -> _Identity:
                     hashers[index].update(int(row_id).to_bytes(8, "big"))
                     hashers[index].update(computed)
         for position, hasher in enumerate(hashers):
-            parts[position].append(hasher.digest())
+            if number < covers[position]:  # a version-1 block covers the first four tables only
+                parts[position].append(hasher.digest())
     digests = {block_id: hashlib.sha256(b"".join(parts[position])).digest()
                for position, (block_id, _marks) in enumerate(sealing)}
     return _Identity(digests, first_bad)
@@ -357,6 +385,7 @@ def _seal_problem(table: str, row_id: int) -> str:
     return (f"{_ROW_NAME[table]} {row_id} does not match its seal: its "
             + ("pseudonym, encrypted national id or other identity columns were"
                if table in ("worker", "worker_identity_change") else
+               "worker, month, close or floor was" if table == "credited_month" else
                "name was" if table == "platform" else "document was") + " changed")
 
 
@@ -642,6 +671,7 @@ INVARIANTS: list[tuple[str, Callable]] = [
     ("refunds_within_originals", refunds_within_originals),
     ("closed_months_frozen", closed_months_frozen),
     ("subsidy_matches_rules", subsidy_matches_rules),
+    ("credits_match_rules", credits_match_rules),
     ("bills_and_claims_match_settlement", bills_and_claims_match_settlement),
     ("money_records_match_entries", money_records_match_entries),
     ("topups_credit_their_workers", topups_credit_their_workers),

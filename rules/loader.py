@@ -14,14 +14,14 @@ from typing import Any
 
 import yaml
 
-from rules.model import BASE_TIER, KINDS, PARTIES, SCHEMES, RulesPack, RulesVersion
+from rules.model import BASE_TIER, CREDITING_MODES, KINDS, PARTIES, SCHEMES, RulesPack, RulesVersion
 
 PACKS_DIR = Path(__file__).with_name("packs")
 DEFAULT_PACK = "vn-pilot"
 MAX_RATE_PPM = 1_000_000
 VERSION_FIELDS = {"effective_from", "source", "description", "rates_ppm", "tier_rate_ppm",
                   "subsidised_schemes", "subsidy_base_cap_vnd", "max_subsidised_months",
-                  "pension_floor_contribution_vnd", "payment_due_day", "late_interest_ppm_per_month"}
+                  "pension_floor_contribution_vnd", "crediting", "payment_due_day", "late_interest_ppm_per_month"}
 REQUIRED_FIELDS = {"effective_from", "source", "rates_ppm", "tier_rate_ppm",
                    "subsidised_schemes", "subsidy_base_cap_vnd"}
 
@@ -178,13 +178,16 @@ def _version(path: Path, pack: str, index: int, document: Any) -> RulesVersion:
         max_months = _integer(path, f"{where}.max_subsidised_months", max_months, 1, 10_000)
     floor = _integer(path, f"{where}.pension_floor_contribution_vnd",
                      document.get("pension_floor_contribution_vnd", 330_000), 0, 10**12)
+    crediting = document.get("crediting", "pooled")
+    if crediting not in CREDITING_MODES:
+        raise PackError(path, f"{where}.crediting", f"must be one of {', '.join(CREDITING_MODES)}, got {crediting!r}")
     due_day = _integer(path, f"{where}.payment_due_day", document.get("payment_due_day", 15), 1, 28)
     interest = _integer(path, f"{where}.late_interest_ppm_per_month",
                         document.get("late_interest_ppm_per_month", 0), 0, MAX_RATE_PPM)
     return RulesVersion(pack=pack, effective_from=day, source=source.strip(),
                         description=str(document.get("description", "")).strip(), rates_ppm=rates,
                         tier_rate_ppm=tiers, subsidised_schemes=tuple(subsidised), subsidy_base_cap_vnd=caps,
-                        max_subsidised_months=max_months, pension_floor_contribution_vnd=floor,
+                        max_subsidised_months=max_months, pension_floor_contribution_vnd=floor, crediting=crediting,
                         payment_due_day=due_day, late_interest_ppm_per_month=interest)
 
 

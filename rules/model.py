@@ -19,6 +19,9 @@ PARTIES: tuple[str, ...] = ("worker", "platform")
 SHARE_KEYS: tuple[tuple[str, str], ...] = tuple((scheme, party) for scheme in SCHEMES for party in PARTIES)
 #: The tier of a worker with no household status on record (RULES.md §6).
 BASE_TIER = "other"
+#: How months are credited towards a pension (RULES.md §11): `pooled` (the default, every shipped
+#: pack) or `per_month` (a month counts only on its own `si` total; kept for what-ifs).
+CREDITING_MODES: tuple[str, ...] = ("pooled", "per_month")
 
 
 class NoVersionInForce(LookupError):
@@ -37,6 +40,7 @@ class RulesVersion:
     subsidy_base_cap_vnd: Mapping[str, int]                 # scheme -> VND per month
     max_subsidised_months: int | None = None
     pension_floor_contribution_vnd: int = 330_000
+    crediting: str = "pooled"
     payment_due_day: int = 15
     #: simple interest on a platform's overdue dues, per month, charged pro rata per day (docs/payments.md)
     late_interest_ppm_per_month: int = 0
@@ -78,6 +82,7 @@ class RulesVersion:
             "subsidy_base_cap_vnd": dict(sorted(self.subsidy_base_cap_vnd.items())),
             "max_subsidised_months": self.max_subsidised_months,
             "pension_floor_contribution_vnd": self.pension_floor_contribution_vnd,
+            "crediting": self.crediting,
             "payment_due_day": self.payment_due_day,
             "late_interest_ppm_per_month": self.late_interest_ppm_per_month,
         }
@@ -91,6 +96,7 @@ class RulesVersion:
                    subsidy_base_cap_vnd=document["subsidy_base_cap_vnd"],
                    max_subsidised_months=document["max_subsidised_months"],
                    pension_floor_contribution_vnd=document["pension_floor_contribution_vnd"],
+                   crediting=document.get("crediting", "pooled"),
                    payment_due_day=document.get("payment_due_day", 15),
                    late_interest_ppm_per_month=document.get("late_interest_ppm_per_month", 0))
 

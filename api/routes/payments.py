@@ -9,9 +9,9 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import Services, role, services
 from api.exports import FORMATS, lines_bytes
 from api.problems import Problem
-from api.schemas import Account, AuthorityLine, BillLine, Claim, PaymentsIn, PaymentsResult
+from api.schemas import Account, AuthorityLine, BillLine, Claim, CreditsByProvinceLine, PaymentsIn, PaymentsResult
 from api.tokens import Principal
-from ledger.authority import authority_aggregates, state_claim
+from ledger.authority import authority_aggregates, credits_by_province, state_claim
 from ledger.money import PaymentError, account_statement, bills_of_month, parse_payment, record_payments
 
 router = APIRouter(tags=["insurers"])
@@ -74,6 +74,19 @@ async def payer_account(payer: str = Path(min_length=1, max_length=64), format: 
 async def month_claim(month: str = MONTH, _: Principal = Depends(role(*STAFF)),
                       svc: Services = Depends(services)) -> dict:
     return await run_in_threadpool(state_claim, svc.ledger, month)
+
+
+@router.get("/months/{month}/reports/credits", response_model=list[CreditsByProvinceLine],
+            responses={200: {"content": {"text/csv": {}, "application/vnd.apache.parquet": {}}}},
+            summary="Per province: months credited towards a pension by the close, and to date")
+async def month_credits_report(month: str = MONTH, format: str | None = FORMAT,
+                               principal: Principal = Depends(role(*STAFF)), svc: Services = Depends(services)):
+    k = svc.settings.min_cell_workers if principal.role == "policy" else None
+    lines = await run_in_threadpool(credits_by_province, svc.ledger, month, k)
+    if format in (None, "json"):
+        return lines
+    return _file(lines, format, f"credits-{month}",
+                 {"months_credited": str(sum(line["months_credited"] for line in lines))})
 
 
 @router.get("/months/{month}/reports/authority", response_model=list[AuthorityLine],

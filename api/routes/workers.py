@@ -6,9 +6,9 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import Services, role, services
 from api.problems import Problem
-from api.schemas import History, Statement
+from api.schemas import Credits, History, Statement
 from api.tokens import Principal
-from ledger.reports import history, statement
+from ledger.reports import credits, history, statement
 
 router = APIRouter(prefix="/workers/me", tags=["workers"])
 
@@ -32,3 +32,9 @@ async def my_statement(month: str = Query(pattern=r"^(19|20)\d{2}-(0[1-9]|1[0-2]
 async def my_history(principal: Principal = Depends(role("worker")), svc: Services = Depends(services)) -> dict:
     national_id = await run_in_threadpool(_national_id, svc, principal)
     return await run_in_threadpool(history, svc.ledger, national_id)
+
+
+@router.get("/credits", response_model=Credits, summary="My months credited towards a pension")
+async def my_credits(principal: Principal = Depends(role("worker")), svc: Services = Depends(services)) -> dict:
+    national_id = await run_in_threadpool(_national_id, svc, principal)
+    return await run_in_threadpool(credits, svc.ledger, national_id)

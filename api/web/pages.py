@@ -51,7 +51,7 @@ from api.web.texts import LANGS, mask_national_id, money, texts
 from ledger.close import CloseError, TierImportError, close_month, import_tier_records, read_tier_records
 from ledger.events import month_text
 from ledger.files import SpreadsheetWriter
-from ledger.money import STATE_NAMES, account_statement, amount_to_complete, bills_of_month
+from ledger.money import STATE_NAMES, account_statement, amount_to_complete, bills_of_month, month_to_complete
 from ledger.reports import PENSION_MONTHS_NEEDED, history, months_overview, settlement, statement
 from rules import KINDS, PARTIES, SCHEMES, NoVersionInForce, load_pack, shipped_packs
 
@@ -247,7 +247,7 @@ def _topup(svc: Services, report: dict[str, Any], words: dict[str, str], lang: s
     if amount <= 0 or not reference:
         return None
     account = svc.settings.fund_account_for_topups()
-    shown = {"amount_vnd": amount, "month": report["month"], "reference": reference, "account": account,
+    shown = {"amount_vnd": amount, "month": month_to_complete(report), "reference": reference, "account": account,
              "qr": None, "payload": None}
     if account is not None:
         shown["payload"] = vietqr_payload(account[0], account[1], amount, reference)

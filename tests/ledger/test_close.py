@@ -485,7 +485,7 @@ def test_two_different_tiers_for_one_worker_and_month_in_one_file_are_refused(le
 # -- a crash during close ---------------------------------------------------------------------------
 
 CLOSE_STEPS = ["subsidies computed", "entries built", "half the workers written",
-               "bills, claim and late interest recorded", "close recorded"]
+               "bills, claim and late interest recorded", "months credited", "close recorded"]
 
 
 class Crash(RuntimeError):

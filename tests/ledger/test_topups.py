@@ -16,8 +16,9 @@ import pytest
 
 from ledger.close import close_month
 from ledger.ingest import ingest_batch
-from ledger.money import (PaymentError, PaymentIn, account_statement, amount_to_complete, parse_payment,
-                          read_payments_csv, record_payments, topup_reference, topup_reference_in, topup_worker_id)
+from ledger.money import (PaymentError, PaymentIn, account_statement, amount_to_complete, month_to_complete,
+                          parse_payment, read_payments_csv, record_payments, topup_reference, topup_reference_in,
+                          topup_worker_id)
 from ledger.reports import settlement, statement, statements
 from ledger.store import query
 from ledger.verify import verify
@@ -100,14 +101,17 @@ def test_the_same_row_id_gets_another_reference_under_another_secret(tmp_path):
 
 def test_a_topup_that_completes_a_month_is_the_workers_own_si_in_its_booked_month(books):
     before = statement(books, WORKER_A, "2026-02")
-    assert amount_to_complete(before) == FLOOR_VND - RIDE_SI_VND == 230_000
+    assert (month_to_complete(before), amount_to_complete(before)) == ("2026-02", FLOOR_VND - RIDE_SI_VND)
     outcome = top_up(books, date(2026, 2, 20), 230_000, "VCB-T1")
     assert (outcome.status, outcome.payer, outcome.matched_reference, outcome.booked_month, outcome.settled) == \
         ("booked", "worker", reference_of(books), "2026-02", {})
     after = statement(books, WORKER_A, "2026-02")
     assert after["schemes"]["si"]["worker"] == FLOOR_VND
     assert after["topups_vnd"] == 230_000
-    assert after["pension"]["month_counts"] is True and amount_to_complete(after) == 0
+    # Pooled crediting (provisional while February is open): the pool reaches the floor, February is
+    # credited, and the next month to complete is March, which needs a whole floor.
+    assert (after["credited_months_to_date"], after["pension"]["credited_this_month"]) == (1, ["2026-02"])
+    assert (month_to_complete(after), amount_to_complete(after)) == ("2026-03", FLOOR_VND)
     assert "worker" not in after["platforms"] and after["platforms"]["grab"]["si"]["worker"] == RIDE_SI_VND
     # Money from the worker, not from a platform: grab's dues and the bank's entry say so.
     assert settlement(books, "2026-02")["platforms"]["grab"]["si"] == RIDE_SI_VND  # the withheld si, not the top-up
@@ -148,6 +152,25 @@ def test_the_subsidy_counts_a_topup_as_own_si_capped_at_the_base(books):
     # own si 100,000 + 300,000 = 400,000, capped at 330,000; × 10 % = 33,000 (10,000 without the top-up)
     assert (february["schemes"]["si"]["worker"], february["schemes"]["si"]["subsidy"]) == (400_000, 33_000)
     assert settlement(books, "2026-02")["subsidy"]["si"] == 33_000
+    holds(books)
+
+
+def test_a_topup_enters_the_pool_and_the_next_close_credits_the_month_it_completes(books):
+    on(books, date(2026, 3, 2))
+    close_month(books, "2026-02")
+    february = statement(books, WORKER_A, "2026-02")
+    # si 100,000 own + 10,000 subsidy = pool 110,000: February still needs 220,000
+    assert (february["pool_vnd"], month_to_complete(february), amount_to_complete(february)) == \
+        (110_000, "2026-02", 220_000)
+    on(books, date(2026, 3, 5))
+    top_up(books, date(2026, 3, 5), amount_to_complete(february), "VCB-T1")
+    on(books, date(2026, 4, 2))
+    close_month(books, "2026-03")
+    march = statement(books, WORKER_A, "2026-03")
+    # March: the top-up 220,000 own + its subsidy 22,000; the pool 352,000 pays February's floor
+    assert (march["schemes"]["si"]["worker"], march["schemes"]["si"]["subsidy"]) == (220_000, 22_000)
+    assert (march["credited_months_to_date"], march["pension"]["credited_this_month"], march["pool_vnd"]) == \
+        (1, ["2026-02"], 22_000)
     holds(books)
 
 

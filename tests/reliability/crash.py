@@ -38,7 +38,7 @@ from tests.reliability.oracle import ANSINH, ROOT, SECRET, cli_env, differences,
     verify_problems
 
 CLOSE_STEPS = ("subsidies computed", "entries built", "half the workers written",
-               "bills, claim and late interest recorded", "close recorded")
+               "bills, claim and late interest recorded", "months credited", "close recorded")
 CHUNK_SIZE = 250  # events per transaction in the killed ingest: many commits, so a kill lands between or inside
 
 

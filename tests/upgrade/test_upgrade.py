@@ -22,20 +22,15 @@ from ledger.ingest import ingest_batch
 from ledger.verify import Anchor, verify
 from tests.conftest import PG_ADMIN_URL, _drop_schema, _fresh_postgres_url, postgres_available
 from tests.ledger.factories import event, numbered
+from tests.credit_model import ModelWorker, flat_floor
 from tests.upgrade.books import FIGURES_MOMENT, SECRET, _Clock, figures
+
+CREDIT_FIELDS = ("credited_months_to_date", "pool_vnd", "next_credit_needs_vnd")
 
 HERE = Path(__file__).parent
 EXPECTED = json.loads((HERE / "release-0005.figures.json").read_text(encoding="utf-8"))
-#: Statement fields added since that release: absent from its figures, checked on their own below.
+#: Statement fields of worker top-ups (added since that release), checked on their own below.
 STATEMENT_FIELDS_ADDED = ("topup_reference", "topups_vnd")
-
-
-def _as_that_release_said(figures_now: dict) -> dict:
-    """The figures without the statement fields added since, statements sorted as that release sorted them."""
-    statements = {month: sorted(({k: v for k, v in report.items() if k not in STATEMENT_FIELDS_ADDED}
-                                 for report in reports), key=lambda s: json.dumps(s, sort_keys=True))
-                  for month, reports in figures_now["statements"].items()}
-    return {**figures_now, "statements": statements}
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -68,14 +63,22 @@ def test_books_of_the_previous_release_upgrade_with_every_figure_unchanged(old_b
         after = figures(ledger)
         checks = dict(after.pop("verify"))
         expected = dict(EXPECTED)
-        assert _as_that_release_said(after) == {key: value for key, value in expected.items() if key != "verify"}
-        # no top-up in books of that release; every worker has a reference naming their own row
-        reports = [report for reports in after["statements"].values() for report in reports]
-        assert {report["topups_vnd"] for report in reports} == {0}
+        # revision 0009: statements gained the pooled-crediting fields and their `pension` block now
+        # shows pooled figures (RULES.md §11); every other figure is the old release's, to the dong
+        credit_fields = {month: {s["national_id"]: [s.pop(k) for k in CREDIT_FIELDS] + [s.pop("pension")]
+                                 for s in listed} for month, listed in after["statements"].items()}
+        # worker top-ups: none in books of that release; each worker's reference names their own row
+        topups = {month: {s["national_id"]: [s.pop(k) for k in STATEMENT_FIELDS_ADDED] for s in listed}
+                  for month, listed in after["statements"].items()}
         with ledger.engine.connect() as conn:
-            for report in reports:
-                assert topup_worker_id(ledger.keys, report["topup_reference"]) == \
-                    ledger.worker_id(conn, report["national_id"])
+            for by_worker in topups.values():
+                for national_id, (reference, topups_vnd) in by_worker.items():
+                    assert topups_vnd == 0
+                    assert topup_worker_id(ledger.keys, reference) == ledger.worker_id(conn, national_id)
+        old_statements = {month: [{k: v for k, v in s.items() if k != "pension"} for s in listed]
+                          for month, listed in expected["statements"].items()}
+        assert after == {**{key: value for key, value in expected.items() if key != "verify"},
+                         "statements": old_statements}
         # every check the old release ran still holds, and so do the checks added since
         assert set(dict(expected["verify"])) <= set(checks) and all(problem is None for problem in checks.values())
         with ledger.engine.connect() as conn:
@@ -96,14 +99,32 @@ def test_books_of_the_previous_release_upgrade_with_every_figure_unchanged(old_b
             keys = [row[0] for row in conn.execute(text("SELECT key_id FROM key_check ORDER BY key_id"))]
             anchors = [Anchor(month, bytes(digest)) for month, digest in
                        conn.execute(text("SELECT month, anchor_hash FROM month_close ORDER BY month"))]
-        assert [tuple(row)[:2] for row in versions][1:] == [(1, 1)] and versions[1][2] == 0 and unsealed == 0
+            credit_rows = conn.execute(text("SELECT count(*) FROM credited_month")).scalar()
+        # revision 0009 adds one empty block of seal version 2 only when it computed credits (this
+        # fixture's small earners have none; tests/upgrade/test_upgrade_credits.py has some)
+        assert [tuple(row)[:2] for row in versions][1:] == [(1, 1)] + ([(2, 1)] if credit_rows else [])
+        assert versions[1][2] == 0 and unsealed == 0
         assert {"encryption/v1", "pseudonym/v1"} <= set(keys) and len(anchors) == 2
         checks = verify(ledger, stop_at_first=False, anchors=anchors)
         assert [(check.name, check.problem) for check in checks if check.problem] == []
         assert {"anchor 2026-01", "anchor 2026-02"} <= {check.name for check in checks}
+        assert "credits_match_rules" in {check.name for check in checks}
     finally:
         ledger.close()
-
+    # The credits the upgrade computed for the two closes the old release made are those of a small
+    # independent model of §11 run on the old release's own statements (si totals per month).
+    model: dict[str, ModelWorker] = {}
+    for month in ("2026-01", "2026-02", "2026-03"):
+        for old in EXPECTED["statements"][month]:
+            model.setdefault(old["national_id"], ModelWorker(flat_floor())).book(
+                int(month.replace("-", "")), old["schemes"]["si"]["total"])
+    for close in (202601, 202602):
+        for worker in model.values():
+            worker.close(close)
+        for national_id, (count, pool, needs, pension) in credit_fields[f"{close // 100}-{close % 100:02d}"].items():
+            assert (count, pool, needs) == model[national_id].figures(close), national_id
+            assert (pension["months_counted"], pension["pool_vnd"], pension["shortfall_vnd"]) == (count, pool, needs)
+    assert sum(len(worker.credited) for worker in model.values()) == credit_rows
 
 def test_upgraded_books_take_new_events_beside_the_old_and_still_verify(old_books):
     ledger = Ledger.open(old_books, clock=_Clock(FIGURES_MOMENT), secret=SECRET)

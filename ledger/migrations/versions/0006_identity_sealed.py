@@ -62,7 +62,7 @@ def upgrade() -> None:
         op.execute(statement)
     head = lock_chain_head(bind)
     if head[1] > 0:  # the identity-seal block: every row that exists now, into the chain
-        write_block(bind, [], recorded_at=iso_utc(utc_now()), head=head)
+        write_block(bind, [], recorded_at=iso_utc(utc_now()), head=head, seal_version=1)  # as 0006 wrote it
 
 
 def downgrade() -> None:
