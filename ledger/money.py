@@ -533,10 +533,10 @@ def record_payments(ledger: Ledger, payments: Sequence[PaymentIn],
         seen = {row[0]: row[1:] for row in fetch_in(conn, "SELECT bank_ref, kind, payer_id, amount_vnd, issued_on "
                                                           "FROM money_record WHERE bank_ref IN ({marks})",
                                                     {payment.bank_ref for payment in payments})}
-        topup_workers = {p.bank_ref: topup_worker_id(ledger.keys, topup_reference_in(p.reference) or "")
-                         for p in payments if p.payer in WORKER_NAMES}
+        topup_workers = [topup_worker_id(ledger.keys, topup_reference_in(p.reference) or "")
+                         if p.payer in WORKER_NAMES else None for p in payments]  # by position, not bank_ref
         workers = {int(row[0]) for row in fetch_in(conn, "SELECT id FROM worker WHERE id IN ({marks})",
-                                                   {w for w in topup_workers.values() if w is not None})}
+                                                   {w for w in topup_workers if w is not None})}
         payer_ids = {STATE if p.payer in STATE_NAMES else platforms[p.payer] for p in payments
                      if p.payer in STATE_NAMES or p.payer in platforms}
         books = {payer_id: replay(load_records(conn, payer_id=payer_id)).get(payer_id, PayerBook(payer_id))
@@ -549,7 +549,7 @@ def record_payments(ledger: Ledger, payments: Sequence[PaymentIn],
         for number, payment in enumerate(payments, start=1):
             topup = payment.payer in WORKER_NAMES
             if topup:
-                payer_id = topup_workers.get(payment.bank_ref)
+                payer_id = topup_workers[number - 1]
                 if payer_id not in workers:
                     errors.append(f"{label(number, payment)}: the top-up reference names no worker of these books "
                                   "(copy it from the worker's statement)")

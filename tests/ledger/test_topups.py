@@ -132,6 +132,14 @@ def test_a_topup_sent_twice_with_the_same_bank_reference_is_booked_once(books):
     holds(books)
 
 
+def test_one_bank_reference_for_two_workers_in_one_statement_is_refused_not_booked_to_either(books):
+    lines = [PaymentIn(date(2026, 2, 20), 50_000, "worker", reference_of(books, national_id), "VCB-T1")
+             for national_id in (WORKER_A, WORKER_B)]
+    with pytest.raises(PaymentError, match="payment 2 \\(VCB-T1\\): bank_ref VCB-T1 was booked before with another"):
+        record_payments(books, lines)
+    assert statement(books, WORKER_A, "2026-02")["topups_vnd"] == 0
+
+
 def test_a_topup_dated_in_a_closed_month_is_booked_in_the_first_open_month(books):
     january = statement(books, WORKER_A, "2026-01")
     outcome = top_up(books, date(2026, 1, 25), 40_000, "VCB-T1")
