@@ -21,6 +21,8 @@ TEXT = {
         "credited_by": "tháng {month}: tính khi chốt sổ tháng {close} ({floor})",
         "no_credits": "Chưa có tháng nào được tính.",
         "worker_id": "Số CCCD",
+        "topups": "Bạn tự đóng thêm",
+        "topup_reference_line": "Mã thanh toán để tự đóng thêm (ghi ở nội dung chuyển khoản): {reference}",
     },
     "en": {
         "title": "Contribution statement for {month}",
@@ -39,6 +41,8 @@ TEXT = {
         "credited_by": "{month}: credited by the close of {close} ({floor})",
         "no_credits": "No month credited yet.",
         "worker_id": "Citizen ID",
+        "topups": "Your top-ups",
+        "topup_reference_line": "Payment reference for a top-up (the transfer's memo): {reference}",
     },
 }
 
@@ -63,11 +67,13 @@ def format_statement(report: dict[str, Any], lang: str = "vi") -> str:
     for scheme, line in report["schemes"].items():
         lines.append(f"{text[scheme]:<40}{money(line['worker']):>16}{money(line['platform']):>16}"
                      f"{money(line['subsidy']):>18}{money(line['total']):>16}{money(report['to_date'][scheme]):>16}")
-    if report.get("platforms"):
+    if report.get("platforms") or report.get("topups_vnd"):
         lines += ["", text["platforms"] + ":"]
         for name, by_scheme in report["platforms"].items():
             paid = sum(part["worker"] + part["platform"] for part in by_scheme.values())
             lines.append(f"  {name:<20}{money(paid):>16}")
+        if report.get("topups_vnd"):  # a top-up is no platform: its own line (RULES.md §11)
+            lines.append(f"  {text['topups']:<20}{money(report['topups_vnd']):>16}")
     pension = report.get("pension")
     if pension and pension["floor_contribution_vnd"] is not None:  # pooled crediting, RULES.md §11
         lines.append("")
@@ -77,6 +83,8 @@ def format_statement(report: dict[str, Any], lang: str = "vi") -> str:
                                               floor=money(pension["floor_contribution_vnd"])))
         lines.append(text["pool"].format(pool=money(pension.get("pool_vnd", 0)), next=pension.get("next_month") or "—"))
         lines.append(text["months"].format(counted=pension["months_counted"], needed=pension["months_needed"]))
+    if report.get("topup_reference"):
+        lines += ["", text["topup_reference_line"].format(reference=report["topup_reference"])]
     return "\n".join(lines)
 
 

@@ -35,6 +35,7 @@ from api.problems import Problem
 from api.routes.months import MONTH
 from api.routes.simulations import INLINE_WORKERS_MAX, checked_scenario, run_inline
 from api.tokens import Principal, TokenError
+from api.vietqr import qr_svg, vietqr_payload
 from api.web import charts
 from api.web.auth import (
     LANG_COOKIE,
@@ -52,7 +53,7 @@ from api.web.texts import LANGS, mask_national_id, money, texts
 from ledger.close import CloseError, TierImportError, close_month, import_tier_records, read_tier_records
 from ledger.events import month_text
 from ledger.files import SpreadsheetWriter
-from ledger.money import STATE_NAMES, account_statement, bills_of_month
+from ledger.money import STATE_NAMES, account_statement, amount_to_complete, bills_of_month, month_to_complete
 from ledger.reports import PENSION_MONTHS_NEEDED, history, months_overview, settlement, statement
 from ledger.trips import BadCursor, EventsArchived, all_worker_events, worker_events
 from rules import KINDS, PARTIES, SCHEMES, NoVersionInForce, load_pack, shipped_packs
@@ -243,7 +244,24 @@ async def worker_page(request: Request, principal: Principal = Depends(page_prin
     return render(request, "worker.html", principal, view=view, schemes=SCHEMES, events=events,
                   kind_text=lambda item: event_kind_text(item, lang), note_text=lambda item: event_note(item, lang),
                   needed=PENSION_MONTHS_NEEDED, chart=_history_chart(view["history"], words, lang),
-                  legend=charts.legend(_history_series(view["history"], words)))
+                  legend=charts.legend(_history_series(view["history"], words)),
+                  topup=_topup(svc, view["report"], words, lang))
+
+
+def _topup(svc: Services, report: dict[str, Any], words: dict[str, str], lang: str) -> dict[str, Any] | None:
+    """"Pay X ₫ to complete month M" with the worker's reference and, when the fund's account is
+    known, a VietQR code (api/vietqr.py) that fills the transfer in; None when nothing is owed."""
+    amount, reference = amount_to_complete(report), report.get("topup_reference")
+    if amount <= 0 or not reference:
+        return None
+    account = svc.settings.fund_account_for_topups()
+    shown = {"amount_vnd": amount, "month": month_to_complete(report), "reference": reference, "account": account,
+             "qr": None, "payload": None}
+    if account is not None:
+        shown["payload"] = vietqr_payload(account[0], account[1], amount, reference)
+        shown["qr"] = qr_svg(shown["payload"], words["topup_qr"].format(amount=money(amount, lang),
+                                                                        reference=reference))
+    return shown
 
 
 def _events_view(svc: Services, view: dict[str, Any], cursor: str | None, limit: str | None) -> dict[str, Any]:

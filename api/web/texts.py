@@ -43,6 +43,14 @@ PAGES = {
         "no_accounts": "Chưa có khoản đóng góp nào được ghi cho bạn.",
         "not_worker": "Trang này dành cho người lao động. Bạn đang đăng nhập với vai trò {role}.",
         "print_note": "In trang này hoặc lưu thành PDF bằng trình duyệt.", "printed_from": "Trích từ sổ An sinh",
+        # worker top-ups (RULES.md §11)
+        "topup_title": "Tự đóng thêm",
+        "topup_complete": "Nộp {amount} để đủ tháng {month}.",
+        "topup_how": "Chuyển khoản vào tài khoản của quỹ, ghi đúng mã thanh toán của bạn ở phần nội dung. "
+                     "Khoản nộp được ghi vào tháng đang mở đầu tiên kể từ ngày chuyển.",
+        "topup_reference": "Mã thanh toán của bạn", "topup_account": "Tài khoản của quỹ",
+        "topup_qr": "Mã VietQR: chuyển {amount}, nội dung {reference}",
+        "topup_scan": "Quét bằng ứng dụng ngân hàng để điền sẵn số tiền và nội dung.",
         # insurer
         "insurer_title": "Các tháng và quyết toán", "status": "Trạng thái", "entries": "Bút toán",
         "closed_at": "Chốt lúc", "subsidy_total": "Tổng hỗ trợ", "rules_version": "Phiên bản quy tắc",
@@ -213,6 +221,13 @@ PAGES = {
         "admin_title": "Administration", "households": "Import household tiers (CSV)",
         "households_help": "Columns: national_id,tier,valid_from (YYYY-MM). All rows or none are applied.",
         "csv_file": "CSV file", "csv_text": "Or paste the CSV", "import": "Import",
+        "topup_title": "Top up",
+        "topup_complete": "Pay {amount} to complete month {month}.",
+        "topup_how": "Transfer to the fund's account with your payment reference as the memo. "
+                     "The money is booked in the first open month from the day you pay.",
+        "topup_reference": "Your payment reference", "topup_account": "The fund's account",
+        "topup_qr": "VietQR code: transfer {amount}, memo {reference}",
+        "topup_scan": "Scan it with your banking app: the amount and the memo are filled in.",
         "imported": "Imported {count} household rows.", "import_errors": "Nothing was imported. Errors:",
         "keys": "Platform API keys", "key_id": "Key id", "created_at": "Created", "retires_at": "Retires",
         "revoked_at": "Revoked", "add_key": "Issue a key", "platform_id": "Platform id",
