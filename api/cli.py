@@ -255,12 +255,21 @@ def archive_command(
 def statement_command(
     national_id: Annotated[str, typer.Argument(help="the worker's 12-digit citizen identity number")],
     month: Annotated[str, typer.Argument(help="YYYY-MM")],
-    as_json: Annotated[bool, typer.Option("--json", help="the JSON of INTERFACES.md")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="the JSON of INTERFACES.md (with --events: NDJSON, "
+                                                         "one event a line)")] = False,
     lang: Annotated[str, typer.Option("--lang", help="vi (default) or en")] = "vi",
+    events: Annotated[bool, typer.Option("--events", help="list the month's booked events with their shares")] = False,
+    file_format: Annotated[Optional[str], typer.Option(
+        "--format", help="with --events: csv (Vietnamese headers), json or ndjson")] = None,
     db: DbOption = None,
     pack: PackOption = None,
 ) -> None:
-    """One worker's statement for a month, with totals to date."""
+    """One worker's statement for a month, with totals to date (--events: the month's booked events)."""
+    if events or file_format is not None:
+        from api.trips_cli import print_events
+
+        print_events(national_id, month, as_json=as_json, file_format=file_format, lang=lang, db=db, pack=pack)
+        return
     ledger = open_books(db, pack)
     try:
         report = statement(ledger, national_id, month)

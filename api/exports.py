@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from api.i18n import EVENTS_CSV_HEADER, events_csv_rows
 from ledger.files import SpreadsheetWriter
 from ledger.reports import settlement_lines
 
@@ -51,3 +52,17 @@ def lines_bytes(lines: list[dict[str, Any]], file_format: str, metadata: dict[st
         pq.write_table(table, sink)
         return sink.getvalue()
     raise ValueError(f"unknown format {file_format!r}: use {', '.join(FORMATS)}")
+
+
+def events_csv_bytes(items) -> bytes:
+    """A worker's events (ledger.trips items) as CSV with Vietnamese headers (api.i18n.EVENTS_CSV_HEADER).
+
+    UTF-8 with a byte-order mark, so a spreadsheet shows the Vietnamese headers as written; text
+    cells that would run as a formula (an event id `-1+1`) get a leading `'`, numbers stay numbers.
+    """
+    buffer = io.StringIO()
+    buffer.write("\ufeff")
+    writer = SpreadsheetWriter(buffer)
+    writer.writerow(EVENTS_CSV_HEADER)
+    writer.writerows(events_csv_rows(items))
+    return buffer.getvalue().encode()

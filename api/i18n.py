@@ -21,6 +21,8 @@ TEXT = {
         "credited_by": "tháng {month}: tính khi chốt sổ tháng {close} ({floor})",
         "no_credits": "Chưa có tháng nào được tính.",
         "worker_id": "Số CCCD",
+        "topups": "Bạn tự đóng thêm",
+        "topup_reference_line": "Mã thanh toán để tự đóng thêm (ghi ở nội dung chuyển khoản): {reference}",
     },
     "en": {
         "title": "Contribution statement for {month}",
@@ -39,6 +41,8 @@ TEXT = {
         "credited_by": "{month}: credited by the close of {close} ({floor})",
         "no_credits": "No month credited yet.",
         "worker_id": "Citizen ID",
+        "topups": "Your top-ups",
+        "topup_reference_line": "Payment reference for a top-up (the transfer's memo): {reference}",
     },
 }
 
@@ -63,11 +67,13 @@ def format_statement(report: dict[str, Any], lang: str = "vi") -> str:
     for scheme, line in report["schemes"].items():
         lines.append(f"{text[scheme]:<40}{money(line['worker']):>16}{money(line['platform']):>16}"
                      f"{money(line['subsidy']):>18}{money(line['total']):>16}{money(report['to_date'][scheme]):>16}")
-    if report.get("platforms"):
+    if report.get("platforms") or report.get("topups_vnd"):
         lines += ["", text["platforms"] + ":"]
         for name, by_scheme in report["platforms"].items():
             paid = sum(part["worker"] + part["platform"] for part in by_scheme.values())
             lines.append(f"  {name:<20}{money(paid):>16}")
+        if report.get("topups_vnd"):  # a top-up is no platform: its own line (RULES.md §11)
+            lines.append(f"  {text['topups']:<20}{money(report['topups_vnd']):>16}")
     pension = report.get("pension")
     if pension and pension["floor_contribution_vnd"] is not None:  # pooled crediting, RULES.md §11
         lines.append("")
@@ -77,6 +83,8 @@ def format_statement(report: dict[str, Any], lang: str = "vi") -> str:
                                               floor=money(pension["floor_contribution_vnd"])))
         lines.append(text["pool"].format(pool=money(pension.get("pool_vnd", 0)), next=pension.get("next_month") or "—"))
         lines.append(text["months"].format(counted=pension["months_counted"], needed=pension["months_needed"]))
+    if report.get("topup_reference"):
+        lines += ["", text["topup_reference_line"].format(reference=report["topup_reference"])]
     return "\n".join(lines)
 
 
@@ -87,3 +95,108 @@ def format_credits(report: dict[str, Any], lang: str = "vi") -> str:
     lines += [f"  {text['credited_by'].format(month=row['month'], close=row['credited_by_close_of'], floor=money(row['floor_vnd']))}"
               for row in report["months"]] or [f"  {text['no_credits']}"]
     return "\n".join(lines)
+
+
+# -- the per-trip record (ledger/trips.py): `ansinh statement … --events`, the worker page, the CSV --
+
+EVENT_TEXT = {
+    "vi": {
+        "events_title": "Các giao dịch được ghi sổ tháng {month}",
+        "events_when": "Ngày giờ", "events_platform": "Nền tảng", "events_kind": "Loại",
+        "events_event_id": "Mã giao dịch", "events_amount": "Số tiền", "events_worker": "Bạn đóng",
+        "events_platform_paid": "Nền tảng đóng", "events_note": "Ghi chú", "events_total": "Cộng",
+        "events_none": "Không có giao dịch nào được ghi sổ cho bạn trong tháng này.",
+        "events_count": "{count} giao dịch",
+        "events_refund": "Hoàn tiền", "events_refund_of": "hoàn tiền cho {event_id} (tháng {month})",
+        "events_late": "phát sinh tháng {month}, ghi sổ muộn",
+        "events_archived": "Các giao dịch của tháng {month} đã được lưu trữ; cơ quan bảo hiểm có thể khôi phục để xem.",
+        "events_times": "Giờ Việt Nam (UTC+7).",
+        "events_pager": "Các trang giao dịch", "events_prev": "← Trang trước", "events_next": "Trang sau →",
+        "events_first": "Về trang đầu", "download_events": "Tải các giao dịch (CSV)",
+        "bad_cursor": "Liên kết trang không hợp lệ; hãy mở lại danh sách từ trang đầu.",
+        "kind_ride": "Chuyến xe", "kind_delivery": "Giao hàng", "kind_order": "Đơn hàng",
+    },
+    "en": {
+        "events_title": "Events booked in {month}",
+        "events_when": "Date and time", "events_platform": "Platform", "events_kind": "Kind",
+        "events_event_id": "Event id", "events_amount": "Amount", "events_worker": "You paid",
+        "events_platform_paid": "Platform paid", "events_note": "Note", "events_total": "Total",
+        "events_none": "No event was booked for you in this month.",
+        "events_count": "{count} events",
+        "events_refund": "Refund", "events_refund_of": "refund of {event_id} ({month})",
+        "events_late": "occurred in {month}, booked late",
+        "events_archived": "The events of {month} are archived; the insurer can restore them.",
+        "events_times": "Vietnam time (UTC+7).",
+        "events_pager": "Pages of events", "events_prev": "← Previous page", "events_next": "Next page →",
+        "events_first": "Back to the first page", "download_events": "Download the events (CSV)",
+        "bad_cursor": "That page link is not valid; open the list again from its first page.",
+        "kind_ride": "Ride", "kind_delivery": "Delivery", "kind_order": "Order",
+    },
+}
+
+assert EVENT_TEXT["vi"].keys() == EVENT_TEXT["en"].keys()
+
+#: The CSV of a worker's events (`ansinh statement … --events --format csv`, the worker page's
+#: download): Vietnamese headers, whatever the language of the page; amounts in VND as integers.
+EVENTS_CSV_HEADER = (
+    "Ngày giờ", "Nền tảng", "Mã giao dịch", "Loại", "Số tiền (₫)",
+    "BHXH – người lao động (₫)", "BHXH – nền tảng (₫)", "TNLĐ – người lao động (₫)", "TNLĐ – nền tảng (₫)",
+    "BHTN – người lao động (₫)", "BHTN – nền tảng (₫)", "Cộng (₫)",
+    "Tháng ghi sổ", "Tháng phát sinh", "Hoàn tiền cho mã giao dịch", "Tháng của giao dịch gốc",
+)
+
+
+def event_kind_text(item: dict[str, Any], lang: str = "vi") -> str:
+    """'Chuyến xe', or 'Hoàn tiền – Chuyến xe' for a refund."""
+    text = EVENT_TEXT.get(lang, EVENT_TEXT["vi"])
+    kind = text[f"kind_{item['kind']}"]
+    return f"{text['events_refund']} – {kind}" if item["type"] == "refund" else kind
+
+
+def event_note(item: dict[str, Any], lang: str = "vi") -> str:
+    """What a reader needs beside the figures: the original of a refund, the month of a late booking."""
+    text = EVENT_TEXT.get(lang, EVENT_TEXT["vi"])
+    notes = []
+    if item["original"] is not None:
+        notes.append(text["events_refund_of"].format(event_id=item["original"]["event_id"] or "?",
+                                                     month=item["original"]["month"] or "?"))
+    if item["late"]:
+        notes.append(text["events_late"].format(month=item["occurred_month"]))
+    return "; ".join(notes)
+
+
+def _paid(item: dict[str, Any], party: str) -> int:
+    return sum(by_party[party] for by_party in item["shares"].values())
+
+
+def format_events(month: str, national_id: str, items: list[dict[str, Any]], totals: dict[str, Any],
+                  lang: str = "vi") -> str:
+    """The month's events as a text table (one line an event), then the totals per scheme."""
+    text = {**TEXT.get(lang, TEXT["vi"]), **EVENT_TEXT.get(lang, EVENT_TEXT["vi"])}
+    lines = [text["events_title"].format(month=month) + " — " + text["events_count"].format(count=totals["count"]),
+             f"{text['worker_id']}: {national_id[:3]}******{national_id[-3:]} · {text['events_times']}", ""]
+    if not items:
+        return "\n".join(lines + [text["events_none"]])
+    lines.append(f"{text['events_when']:<20}{text['events_platform']:<12}{text['events_kind']:<24}"
+                 f"{text['events_event_id']:<22}{text['events_amount']:>16}{text['events_worker']:>14}"
+                 f"{text['events_platform_paid']:>15}  {text['events_note']}")
+    for item in items:
+        lines.append(f"{item['local_time']:<20}{item['platform'] or '?':<12}{event_kind_text(item, lang):<24}"
+                     f"{item['event_id']:<22}{money(item['amount_vnd']):>16}{money(_paid(item, 'worker')):>14}"
+                     f"{money(_paid(item, 'platform')):>15}  {event_note(item, lang)}".rstrip())
+    lines += ["", f"{text['events_total']}: {money(totals['amount_vnd'])}"]
+    for scheme, by_party in totals["shares"].items():
+        lines.append(f"  {text[scheme]:<40}{text['events_worker']} {money(by_party['worker']):>12}   "
+                     f"{text['events_platform_paid']} {money(by_party['platform']):>12}")
+    return "\n".join(lines)
+
+
+def events_csv_rows(items) -> Any:
+    """The CSV's rows after its header (EVENTS_CSV_HEADER), one an event, Vietnamese words."""
+    for item in items:
+        shares = item["shares"]
+        original = item["original"] or {}
+        yield (item["local_time"], item["platform"], item["event_id"], event_kind_text(item, "vi"), item["amount_vnd"],
+               shares["si"]["worker"], shares["si"]["platform"], shares["oa"]["worker"], shares["oa"]["platform"],
+               shares["ui"]["worker"], shares["ui"]["platform"], item["total_vnd"], item["month"],
+               item["occurred_month"], original.get("event_id") or "", original.get("month") or "")

@@ -83,16 +83,18 @@ def payments_import(
     as_json: Annotated[bool, typer.Option("--json", help="print each payment's outcome as JSON")] = False,
     db: DbOption = None,
 ) -> None:
-    """Book a bank statement: each line once (by bank_ref), matched by reference, else oldest bill first."""
+    """Book a bank statement: each line once (by bank_ref), matched by reference, else oldest bill first;
+    payer `worker` books a worker's top-up (its reference: the worker's `topup_reference`)."""
     if not file.is_file():
         _fail(f"no such file: {file}")
     try:
-        payments = [payment for _line, payment in read_payments_csv(file)]
+        numbered = read_payments_csv(file)
     except PaymentError as error:
         _fail(f"{file}: nothing booked\n" + "\n".join(error.errors))
     ledger = _books(db)
     try:
-        outcomes = record_payments(ledger, payments)
+        outcomes = record_payments(ledger, [payment for _line, payment in numbered],
+                                   lines=[line for line, _payment in numbered])
     except PaymentError as error:
         _fail(f"{file}: nothing booked\n" + "\n".join(error.errors))
     finally:
@@ -105,7 +107,9 @@ def payments_import(
         table.add_column(column, justify="right" if column.endswith("vnd") else "left")
     for outcome in outcomes:
         settled = ", ".join(f"{reference} {amount:,}" for reference, amount in outcome.settled.items())
-        if outcome.status == "booked" and outcome.matched_reference is None:
+        if outcome.status == "booked" and outcome.payer == "worker":
+            settled = f"top-up {outcome.matched_reference}: si of {outcome.booked_month}"
+        elif outcome.status == "booked" and outcome.matched_reference is None:
             settled = f"(no reference matched) {settled}".strip()
         table.add_row(outcome.bank_ref, outcome.payer, f"{outcome.amount_vnd:,}", outcome.status, settled,
                       f"{outcome.credit_vnd:,}")

@@ -51,6 +51,9 @@ class Statement(BaseModel):
     next_credit_needs_vnd: int = Field(description="max(0, floor(next month to credit) − pool_vnd)")
     platforms: dict[str, dict[str, dict[str, int]]]
     pension: Pension
+    topup_reference: Optional[str] = Field(default=None, description="the worker's own payment reference for a "
+                                                                    "top-up (RULES.md §11; never the CCCD)")
+    topups_vnd: int = Field(default=0, description="top-ups booked in the month (inside schemes.si.worker)")
 
 
 class CreditedMonth(BaseModel):
@@ -133,8 +136,11 @@ class IssuedKeyOut(BaseModel):
 class PaymentIn(BaseModel):
     date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="value date of the transfer, YYYY-MM-DD")
     amount_vnd: int = Field(gt=0, le=10**15)
-    payer: str = Field(min_length=1, max_length=64, description="a platform id, or 'state' for the state budget")
-    reference: str = Field(default="", max_length=512, description="the transfer's memo; may name a bill reference")
+    payer: str = Field(min_length=1, max_length=64,
+                       description="a platform id, 'state' for the state budget, or 'worker' for a worker's top-up")
+    reference: str = Field(default="", max_length=512,
+                           description="the transfer's memo; may name a bill reference (a top-up: must hold the "
+                                       "worker's `topup_reference`)")
     bank_ref: str = Field(pattern=r"^[\x21-\x7e]{1,64}$", description="the bank's transaction id (idempotency key)")
 
 
@@ -150,6 +156,8 @@ class PaymentOutcome(BaseModel):
     matched_reference: Optional[str]
     settled: dict[str, int]
     credit_vnd: int
+    booked_month: Optional[str] = Field(default=None, description="YYYY-MM the payment is booked in (the first "
+                                                                    "open month on or after its date); null: duplicate")
 
 
 class PaymentsResult(BaseModel):
@@ -240,3 +248,38 @@ class AuthorityLine(BaseModel):
     platform_vnd: int
     subsidy_vnd: int
     total_vnd: int
+
+
+class SharesByParty(BaseModel):
+    worker: int
+    platform: int
+
+
+class OriginalEvent(BaseModel):
+    event_id: Optional[str]
+    month: Optional[str]
+
+
+class BookedEvent(BaseModel):
+    """One booked event or refund of the worker (ledger/trips.py); a refund's figures are negative."""
+
+    platform: Optional[str]
+    event_id: Optional[str]
+    type: Literal["event", "refund"]
+    kind: str
+    occurred_at: str = Field(description="UTC, as booked")
+    local_time: str = Field(description="Vietnam time (UTC+7), YYYY-MM-DD HH:MM:SS")
+    month: str = Field(description="the booking month")
+    occurred_month: str
+    late: bool = Field(description="booked in a later month than it occurred (its month was closed)")
+    amount_vnd: int
+    shares: dict[str, SharesByParty]
+    total_vnd: int
+    original: Optional[OriginalEvent] = Field(description="a refund's original: its event id and booking month")
+
+
+class BookedEvents(BaseModel):
+    month: str
+    items: list[BookedEvent]
+    next_cursor: Optional[str] = Field(description="pass as `cursor` for the next page; null on the last page")
+    prev_cursor: Optional[str] = Field(description="pass as `cursor` for the page before; null on the first page")

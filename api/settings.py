@@ -20,6 +20,8 @@ from ledger.store import database_url as resolved_database_url, is_server_databa
 #: Kept for callers of the previous release: the secrets refused whatever their length.
 WELL_KNOWN_SECRETS = PUBLIC_SECRETS
 TOKEN_KEY_IDS = ("token/v1", "token/v2")
+#: Demo mode's fund account for top-ups: Vietcombank's BIN and a made-up account number.
+DEMO_FUND_ACCOUNT = ("970436", "0011000000001")
 
 
 class SettingsError(ValueError):
@@ -46,12 +48,23 @@ class Settings(BaseSettings):
     oidc_jwks_url: Optional[str] = None
     role_claim: str = "role"
     min_cell_workers: int = Field(default=10, ge=1)  # k: fewest workers behind a cell the policy role sees
+    # The fund's bank account that workers' top-ups are paid into (the worker page's VietQR code):
+    # the bank's NAPAS BIN and the account number. Unset in production: the page shows the reference
+    # and the amount but no QR code; demo mode uses DEMO_FUND_ACCOUNT.
+    fund_bank_bin: Optional[str] = Field(default=None, pattern=r"^[0-9]{6}$")
+    fund_account: Optional[str] = Field(default=None, pattern=r"^[0-9A-Za-z]{1,19}$")
 
     @model_validator(mode="after")
     def _demo_flag(self) -> "Settings":
         if self.demo:
             self.mode = "demo"
         return self
+
+    def fund_account_for_topups(self) -> tuple[str, str] | None:
+        """(bank BIN, account number) of the fund for top-ups: as set, else the demo's in demo mode."""
+        if self.fund_bank_bin and self.fund_account:
+            return self.fund_bank_bin, self.fund_account
+        return DEMO_FUND_ACCOUNT if self.mode == "demo" else None
 
     def master_secret(self) -> str | None:
         """The secret given (ANSINH_SECRET or the file ANSINH_SECRET_FILE names), None if none."""

@@ -8,11 +8,12 @@ An account is the triple (account_kind, owner_id, scheme):
 | platform receivable | platform | platform row id | none | debit (what the platform owes the fund) |
 | state subsidy receivable | state | 0 | si / oa / ui | debit (what the state budget owes) |
 | subsidy clearing | clearing | month (yyyymm) | si / oa / ui | zero once the month is closed |
-| money received | bank | 0 | none | debit (cash at the fund's bank) |
+| money received | bank | 0 | none | debit (cash at the fund's bank: platforms', the state's and workers' top-ups) |
 | late-payment interest | late_interest | platform row id | none | credit (interest earned on overdue dues) |
 
 A posting's `party` says whose money a worker-account leg is: the worker's own
-withholding, the platform's share, or the state's top-up. Sign: + debit, − credit.
+(withheld from a trip, or paid in directly as a top-up, RULES.md §11), the platform's
+share, or the state's subsidy. Sign: + debit, − credit.
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ class EntryType(enum.IntEnum):
     subsidy = 4  # month close: clearing to one worker's accounts
     payment = 5  # money received: bank against a platform's or the state's receivable (ledger/money.py)
     late_interest = 6  # month close: interest on a platform's overdue dues
+    topup = 7  # money a worker paid in: bank against the worker's si account, party worker (RULES.md §11)
 
 
 NO_SCHEME = 0

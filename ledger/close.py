@@ -158,7 +158,11 @@ def tiers_in_force(conn, month: int, up_to_id: int | None = None) -> dict[int, s
 
 def subsidies_for_month(conn, month: int, version: RulesVersion,
                         up_to_tier_id: int | None = None) -> dict[tuple[int, str], int]:
-    """(worker id, scheme) -> subsidy in VND for `month`, from the books as they stand (RULES.md §6)."""
+    """(worker id, scheme) -> subsidy in VND for `month`, from the books as they stand (RULES.md §6).
+
+    Own contribution = every worker-party credit booked in the month: withheld from the trips
+    (rows of a platform) and paid in as top-ups (platform 0, RULES.md §11), capped as usual.
+    Subsidy rows (platform 0 as well) carry no worker-party amount."""
     tiers = tiers_in_force(conn, month, up_to_tier_id)
     schemes = [scheme for scheme in version.subsidised_schemes]
     result: dict[tuple[int, str], int] = {}
@@ -166,7 +170,7 @@ def subsidies_for_month(conn, month: int, version: RulesVersion,
         return result
     codes = ", ".join(str(SCHEME_CODE[scheme]) for scheme in schemes)
     own = query(conn, f"SELECT worker_id, scheme, sum(worker_vnd) FROM worker_month WHERE month = ? "
-                      f"AND scheme IN ({codes}) AND platform_id <> 0 GROUP BY worker_id, scheme", (month,))
+                      f"AND scheme IN ({codes}) GROUP BY worker_id, scheme HAVING sum(worker_vnd) <> 0", (month,))
     exhausted: set[int] = set()
     if version.max_subsidised_months is not None:
         counted = query(conn, "SELECT worker_id, count(*) FROM (SELECT worker_id, month FROM worker_month "

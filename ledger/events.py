@@ -24,7 +24,9 @@ from json.encoder import encode_basestring_ascii as _encode_string
 from ledger.identity import PROVINCE_CODES, is_valid_national_id
 from rules.model import KINDS
 
-VIETNAM_TZ = timezone(timedelta(hours=7), "ICT")  # Asia/Ho_Chi_Minh: UTC+7 with no DST since 1975
+VIETNAM_TZ = timezone(timedelta(hours=7), "ICT")
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_ONE_US = timedelta(microseconds=1)  # Asia/Ho_Chi_Minh: UTC+7 with no DST since 1975
 AMOUNT_VND_MAX = 10_000_000_000
 EVENT_ID_PATTERN = re.compile(r"[A-Za-z0-9._:\-]{1,128}", re.ASCII)
 REQUIRED_FIELDS = ("event_id", "platform", "kind", "worker_id", "amount", "occurred_at")
@@ -73,6 +75,7 @@ class ValidEvent(NamedTuple):
     occurred_month: int  # yyyymm in Vietnam time
     original_event_id: str | None
     payload_hash: bytes
+    occurred_us: int  # `occurred_at` as microseconds since 1970 UTC (the journal keeps this, not the text)
 
 
 def month_number(day: date) -> int:
@@ -282,6 +285,7 @@ def check_event(item: object, first_day: date) -> ValidEvent | Rejection:
         local_day.year * 100 + local_day.month,
         item["original_event_id"] if is_refund else None,
         digest,
+        (occurred_at - _EPOCH) // _ONE_US,
     )
 
 
@@ -413,7 +417,7 @@ def check_events(items: Sequence[object], first_day: date) -> list[ValidEvent | 
     event_ids, platforms, kinds, national_ids, amounts, occurred, actions, currencies = (
         list(map(get, dicts, repeat(name))) for name in _FIELDS)
     refunds = [row for row, action in enumerate(actions) if action == "refund" and type(action) is str]
-    local, local_year, local_month, in_range = _local_days(occurred, national_ids, first_day)
+    local, local_year, local_month, in_range, utc_us = _local_days(occurred, national_ids, first_day)
     bad = {*_not_ids(event_ids), *_not_platforms(platforms), *_not_in(kinds, _KINDS),
            *_not_in(currencies, _CURRENCIES), *_not_amounts(amounts), *_not_in(actions, _ACTIONS),
            *(row for row in refunds if dicts[row].get("original_event_id") is None),  # else `missing_field`
@@ -425,6 +429,7 @@ def check_events(items: Sequence[object], first_day: date) -> list[ValidEvent | 
         chosen = np.flatnonzero(passing).tolist()
     kept = slice(None) if chosen is None else np.array(chosen, dtype=np.int64)
     local_days = local[kept].astype("datetime64[D]").tolist()
+    micros = utc_us[kept].tolist()
     local_months = (local_year[kept] * 100 + local_month[kept] % 12 + 1).tolist()
     take, chosen_actions = _pick(dicts, chosen), _pick(actions, chosen)
     platforms, event_ids, kinds = _pick(platforms, chosen), _pick(event_ids, chosen), _pick(kinds, chosen)
@@ -436,7 +441,7 @@ def check_events(items: Sequence[object], first_day: date) -> list[ValidEvent | 
                                                                          platforms, national_ids))
     events = list(map(tuple.__new__, repeat(ValidEvent), zip(
         platforms, event_ids, kinds, is_refund if refunds else repeat(False), national_ids, amounts,
-        _timestamps(occurred), local_days, local_months, originals, digests)))
+        _timestamps(occurred), local_days, local_months, originals, digests, micros)))
     if chosen is None and len(rows) == len(items):
         results = events
     else:
@@ -453,11 +458,12 @@ def _local_days(occurred: list, national_ids: list, first_day: date) -> tuple[np
     common shape (`YYYY-MM-DDTHH:MM:SS`, 1–6 digits of fraction, `Z` or `±HH:MM`), read from its
     fixed-position digits, and which rows are in range: the shape, month 13, second 60, a day
     before `first_day`, a worker id that is not 12 ASCII digits of a known province born by the
-    event's year are all out, and `check_event` judges them."""
+    event's year are all out, and `check_event` judges them. Last, each instant in microseconds
+    since 1970 UTC (`ValidEvent.occurred_us`)."""
     count = len(occurred)
     if not count:
         empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, empty, np.zeros(0, dtype=bool)
+        return empty, empty, empty, np.zeros(0, dtype=bool), empty
     texts = _strings(occurred)
     length = np.fromiter(map(len, texts), dtype=np.int64, count=count)
     in_range = (length >= 20) & (length <= _TIMESTAMP_WIDTH)
@@ -496,12 +502,18 @@ def _local_days(occurred: list, national_ids: list, first_day: date) -> tuple[np
     in_range &= day <= (month_start + 1).astype("datetime64[D]").astype(np.int64) - first
     minutes = (first + day - 1).astype(np.int64) * _MINUTES_PER_DAY + hour * 60 + minute - offset + _VIETNAM_OFFSET_MINUTES
     local = np.floor_divide(minutes, _MINUTES_PER_DAY)
+    # The instant in microseconds since 1970 UTC: the UTC minute, the seconds, the fraction's 1–6 digits.
+    fraction_us = (np.where(in_fraction[:, 20:26], digit[:, 20:26], 0) * _FRACTION_WEIGHTS).sum(axis=1)
+    utc_us = ((minutes - _VIETNAM_OFFSET_MINUTES) * 60 + second) * 1_000_000 + fraction_us
     in_range &= local >= np.datetime64(first_day, "D").astype(np.int64)
     local = np.where(in_range, local, 0)
     local_month = local.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
     local_year = local_month // 12 + 1970
     in_range &= _good_national_ids(national_ids, local_year)
-    return local, local_year, local_month, in_range
+    return local, local_year, local_month, in_range, utc_us
+
+
+_FRACTION_WEIGHTS = 10 ** np.arange(5, -1, -1, dtype=np.int64)  # the fraction's digits 1–6, in microseconds
 
 
 def _good_national_ids(values: list, event_year: np.ndarray) -> np.ndarray:

@@ -69,6 +69,9 @@ KEY_LABELS: dict[str, bytes] = {
     # Platform API keys: each key's secret is HMAC(this key, key id). Version 1 derived each
     # platform key from the master secret directly (api.keys.derive_secret, kept for its keys).
     "platform-key/v2": b"ansinh/platform-key/v2",
+    # Worker top-up references (ledger/money.py `topup_reference`): the key of the permutation that
+    # turns a worker's row id into the digits of their payment reference, and back.
+    "topup-reference/v1": b"ansinh/topup-reference/v1",
 }
 
 
@@ -92,10 +95,14 @@ def key_check_value(key: bytes) -> str:
 
 @dataclass(frozen=True)
 class IdentityKeys:
-    """The two server secrets: one keys the pseudonym, one encrypts the raw number."""
+    """The server secrets of personal data: one keys the pseudonym, one encrypts the raw number, one
+    hides the row id inside a worker's top-up reference (`ledger.money.topup_reference`)."""
 
     pseudonym_key: bytes
     encryption_key: bytes
+    #: Derived from the same master secret as the pseudonym key, whose check value (`key_check`)
+    #: already refuses a wrong secret; no check value of its own.
+    reference_key: bytes
 
     def pseudonym(self, national_id: str) -> str:
         digest = hmac.new(self.pseudonym_key, national_id.encode("ascii"), hashlib.sha256)
@@ -115,6 +122,7 @@ class IdentityKeys:
 
     @classmethod
     def from_secret(cls, secret: str) -> "IdentityKeys":
-        """Derive both keys from the master secret (`derive_key`)."""
+        """Derive the keys from the master secret (`derive_key`)."""
         return cls(pseudonym_key=derive_key(secret, "pseudonym/v1"),
-                   encryption_key=derive_key(secret, "encryption/v1"))
+                   encryption_key=derive_key(secret, "encryption/v1"),
+                   reference_key=derive_key(secret, "topup-reference/v1"))

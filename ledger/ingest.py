@@ -6,12 +6,13 @@
 
 1. checks 0–8 (`ledger.events.check_events`, the batch as columns), pure, before any lock;
 2. under the writer's lock, checks 9–12 against the books and against the items of
-   the batch already accepted (so a refund may follow its original in one batch);
-3. shares from the rules (`rules.shares_matrix_vnd`, array form; the completed
-   events' entries are built column by column) and refund reversals
-   (`rules.refund_reversals_vnd`);
-4. one block of entries written by `ledger.postings.write_block` (entry ids follow
-   the journal's last id, read once under the lock), then commit.
+   the batch already accepted (so a refund may follow its original in one batch). Plain
+   events (completed, key neither in the books nor twice in the batch) are accepted as
+   columns; only refunds, duplicates and repeated keys are checked one by one, in input order;
+3. shares from the rules (`rules.shares_matrix_vnd`, array form, one call per rules
+   version) and refund reversals (`rules.refund_reversals_vnd`), as one (n, 6) matrix;
+4. one block written by `ledger.postings.write_compact_block` from those columns (entry
+   ids follow input order after the journal's last id, read once under the lock), then commit.
 
 The ledger owns the transaction: `ingest_batch` opens and commits its own, or books inside
 the caller's `UnitOfWork` (`ledger.unit_of_work()`, which commits and only then caches the new
@@ -26,24 +27,24 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections import Counter
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
-from functools import partial
-from itertools import repeat
-from operator import attrgetter
+from datetime import date
+from itertools import islice, repeat
+from operator import itemgetter
 from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
-from ledger.accounts import NO_PARTY, NO_SCHEME, PARTY_CODE, SCHEME_CODE, AccountKind, EntryType
+from ledger.accounts import EntryType
 from ledger.books import Ledger, UnitOfWork, iso_utc
 from ledger.events import ACCEPTED, DUPLICATE, KIND_INDEX, Rejection, ValidEvent, check_events, next_month
-from ledger.postings import collector_paused, next_entry_id, write_block
+from ledger.postings import CompactEntries, collector_paused, next_entry_id, write_compact_block
 from ledger.schema import SHARE_COLUMNS
 from ledger.archive import fetch_events
 from ledger.store import fetch_in, lock_chain_head, query
-from rules import SHARE_KEYS, event_shares_vnd, refund_reversals_vnd, shares_matrix_vnd
+from rules import event_shares_vnd, refund_reversals_vnd, shares_matrix_vnd
 
 BATCH_SIZE_MAX = 10_000  # events per batch handed to ingest_batch: an HTTP request, a stream batch (INTERFACES.md)
 CHUNK_SIZE = 20_000  # events per database transaction when streaming a file
@@ -70,7 +71,8 @@ class _Malformed:
 
 
 MALFORMED = _Malformed()
-SHARE_ACCOUNTS = tuple((SCHEME_CODE[scheme], PARTY_CODE[party]) for scheme, party in SHARE_KEYS)
+_NO_ENTRIES = CompactEntries([], [], [], [], [], [], [], np.zeros(0, dtype=np.int64), [], np.zeros(0, dtype=np.int64),
+                             [], [], np.zeros((0, len(SHARE_COLUMNS)), dtype=np.int64))
 
 
 class Outcome(NamedTuple):
@@ -87,13 +89,13 @@ class Outcome(NamedTuple):
 class _Booked:
     """What the stateful checks need to know of an accepted event (from the books or this batch)."""
 
-    entry_id: int
+    entry_id: int | None  # None for an event of this batch until the batch's entry ids are known
     entry_type: int
     payload_hash: bytes
     worker_id: int
     kind: int
     amount_vnd: int
-    batch_index: int | None = None  # position in this batch's completed events
+    batch_index: int | None = None  # position among this batch's valid events
     shares_vnd: tuple[int, ...] | None = None  # known for originals that are refunded
     refunded_vnd: int = 0
     reversed_vnd: list[int] | None = None
@@ -154,13 +156,8 @@ _END = object()
 
 
 def _chunks(items: Iterable[tuple[int, object]], chunk_size: int) -> Iterator[list[tuple[int, object]]]:
-    chunk: list[tuple[int, object]] = []
-    for pair in items:
-        chunk.append(pair)
-        if len(chunk) >= chunk_size:
-            yield chunk
-            chunk = []
-    if chunk:
+    items = iter(items)
+    while chunk := list(islice(items, chunk_size)):
         yield chunk
 
 
@@ -172,17 +169,13 @@ def _checked_ahead(items: Iterable[tuple[int, object]], chunk_size: int,
 
     def produce() -> None:
         try:
-            chunk: list[tuple[int, object]] = []
-            for pair in items:
-                if stop.is_set():
+            reading = iter(items)
+            while not stop.is_set():  # checked before each chunk is read: a stopped caller reads no more
+                chunk = list(islice(reading, chunk_size))
+                if not chunk:
+                    ready.put(_END)
                     return
-                chunk.append(pair)
-                if len(chunk) >= chunk_size:
-                    ready.put((chunk, check_events([item for _line, item in chunk], first_day)))
-                    chunk = []
-            if chunk:
                 ready.put((chunk, check_events([item for _line, item in chunk], first_day)))
-            ready.put(_END)
         except BaseException as error:  # handed to the booking side, which raises it
             ready.put(error)
 
@@ -207,77 +200,168 @@ def _checked_ahead(items: Iterable[tuple[int, object]], chunk_size: int,
 
 
 def _book(ledger: Ledger, conn, items, checked, pending) -> list[Outcome]:
+    """Checks 9–12 and the block, for a batch whose checks 0–8 are done (`checked`, one per item).
+
+    Most events are *plain*: a completed event whose (platform, event id) is neither in the
+    books nor named twice in the batch. Nothing about them depends on the order of the batch,
+    so they are accepted as columns. The others — refunds, keys in the books (duplicates),
+    keys named more than once — go through checks 9–12 one by one in input order, exactly as
+    if every event were: a refund finds its original among the books, the special events
+    accepted before it, and the plain events before it. Entry ids follow input order.
+    """
     head = lock_chain_head(conn)
     last_closed = query(conn, "SELECT max(month) FROM month_close")[0][0]
-    valid = [event for event in checked if type(event) is ValidEvent]
-    platform_ids = ledger.platform_ids(conn, {event.platform for event in valid}, pending) if valid else {}
-    worker_ids = ledger.worker_ids(conn, [event.national_id for event in valid], pending) if valid else {}
-    booked = _load_booked(conn, valid, platform_ids)
+    count = len(items)
+    valid_at = [at for at, event in enumerate(checked) if type(event) is ValidEvent]
+    valid = [checked[at] for at in valid_at] if len(valid_at) < count else checked
+    codes: list[str] = [ACCEPTED] * count
+    out_platforms: list = [None] * count
+    out_event_ids: list = [None] * count
+    if len(valid_at) < count:
+        for at in sorted(set(range(count)) - set(valid_at)):
+            out_platforms[at], out_event_ids[at] = _identity(items[at][1])
+            codes[at] = checked[at].name
     recorded_at = iso_utc(ledger.clock())
     first_id = next_entry_id(conn)
+    if not valid:
+        write_compact_block(conn, _NO_ENTRIES, recorded_at=recorded_at, head=head, first_entry_id=first_id)
+        return _outcomes(items, out_platforms, out_event_ids, codes)
+    (platforms, event_ids, kinds, is_refund, national_ids, amounts, _occurred_at, occurred_days, occurred_months,
+     original_ids, payload_hashes, occurred_us) = (list(column) for column in zip(*valid))
+    if len(valid_at) < count:
+        for at, platform, event_id in zip(valid_at, platforms, event_ids):
+            out_platforms[at], out_event_ids[at] = platform, event_id
+    else:
+        out_platforms, out_event_ids = platforms, event_ids
+    platform_ids = ledger.platform_ids(conn, set(platforms), pending)
+    worker_ids = ledger.worker_ids(conn, national_ids, pending)
+    platform_col = list(map(platform_ids.__getitem__, platforms))
+    worker_col = list(map(worker_ids.__getitem__, national_ids))
+    kind_col = list(map(KIND_INDEX.__getitem__, kinds))
+    keys = list(zip(platform_col, event_ids))
+    booked = _load_booked(conn, platform_col, event_ids, is_refund, original_ids)
+    total = len(valid)
 
-    outcomes: list[Outcome] = []
-    add_outcome, new_outcome = outcomes.append, partial(tuple.__new__, Outcome)  # Outcome((…)) without its __new__
-    # Entries in batch order; a completed event's entry is a placeholder until its
-    # shares are computed (as arrays, below). Entry ids are first_id + position.
-    entries: list = []
-    completes: list[tuple[int, ValidEvent, int, int, int, int]] = []  # position, event, platform, worker, kind, month
-    event_type, conflict = EntryType.event, Rejection.duplicate_conflict.name
-    for (line, item), event in zip(items, checked):
-        if type(event) is not ValidEvent:
-            platform, event_id = _identity(item)
-            add_outcome(new_outcome((line, platform, event_id, event.name)))
-            continue
-        platform_id = platform_ids[event.platform]
-        key = (platform_id, event.event_id)
+    # Which events need checks 9–12 one by one (see the docstring).
+    special = np.fromiter(is_refund, dtype=bool, count=total)
+    if booked:
+        special |= np.fromiter(map(booked.__contains__, keys), dtype=bool, count=total)
+    batch_at = dict(zip(keys, range(total)))
+    if len(batch_at) < total:
+        repeated = {key for key, times in Counter(keys).items() if times > 1}
+        special |= np.fromiter(map(repeated.__contains__, keys), dtype=bool, count=total)
+    accepted = np.ones(total, dtype=bool)
+    refunds: list[tuple[int, _Booked, tuple[int, ...]]] = []  # (position, original, reversals)
+    conflict = Rejection.duplicate_conflict.name
+    for at in np.flatnonzero(special).tolist():
+        key = keys[at]
         prior = booked.get(key)
         if prior is not None:
-            add_outcome(new_outcome((line, event.platform, event.event_id,
-                                     DUPLICATE if prior.payload_hash == event.payload_hash else conflict)))
+            accepted[at] = False
+            codes[valid_at[at]] = DUPLICATE if prior.payload_hash == payload_hashes[at] else conflict
             continue
-        worker_id = worker_ids[event.national_id]
-        kind = KIND_INDEX[event.kind]
-        booking_month = event.occurred_month
-        if last_closed is not None and booking_month <= last_closed:
-            booking_month = next_month(last_closed)
-        if event.is_refund:
-            original_id = event.original_event_id  # any JSON value: not a string, it names no event
-            original = booked.get((platform_id, original_id)) if type(original_id) is str else None
-            code = _refund_rejection(original, worker_id, kind, event.amount_vnd)
-            if code is not None:
-                add_outcome(new_outcome((line, event.platform, event.event_id, code.name)))
-                continue
-            if original.shares_vnd is None:  # an original accepted earlier in this batch
-                original_event = completes[original.batch_index][1]
-                original.shares_vnd = event_shares_vnd(original_event.kind, original_event.amount_vnd,
-                                                       ledger.version_on(original_event.occurred_day))
-            reversed_before = original.reversed_vnd or [0] * len(SHARE_ACCOUNTS)
-            reversals = refund_reversals_vnd(original.shares_vnd, original.amount_vnd, original.refunded_vnd,
-                                             reversed_before, event.amount_vnd)
-            original.refunded_vnd += event.amount_vnd
-            original.reversed_vnd = [done + now for done, now in zip(reversed_before, reversals)]
-            booked[key] = _Booked(first_id + len(entries), EntryType.refund, event.payload_hash, worker_id, kind,
-                                  event.amount_vnd)
-            entries.append((EntryType.refund, platform_id, event.event_id, event.payload_hash, worker_id, kind,
-                            event.amount_vnd, utc_text(event.occurred_at), event.occurred_month, booking_month,
-                            None, original.entry_id, _legs(platform_id, worker_id, reversals, sign=+1)))
-        else:
-            booked[key] = _Booked(first_id + len(entries), event_type, event.payload_hash, worker_id, kind,
-                                  event.amount_vnd, len(completes))
-            completes.append((len(entries), event, platform_id, worker_id, kind, booking_month))
-            entries.append(None)
-        add_outcome(new_outcome((line, event.platform, event.event_id, ACCEPTED)))
+        if not is_refund[at]:
+            booked[key] = _Booked(None, EntryType.event, payload_hashes[at], worker_col[at], kind_col[at],
+                                  amounts[at], at)
+            continue
+        original_id = original_ids[at]  # any JSON value: not a string, it names no event
+        original = None
+        if type(original_id) is str:
+            original_key = (platform_col[at], original_id)
+            original = booked.get(original_key)
+            if original is None:  # a plain event earlier in this batch
+                before = batch_at.get(original_key)
+                if before is not None and before < at and not special[before]:
+                    original = booked[original_key] = _Booked(None, EntryType.event, payload_hashes[before],
+                                                              worker_col[before], kind_col[before],
+                                                              amounts[before], before)
+        code = _refund_rejection(original, worker_col[at], kind_col[at], amounts[at])
+        if code is not None:
+            accepted[at] = False
+            codes[valid_at[at]] = code.name
+            continue
+        if original.shares_vnd is None:  # an original accepted earlier in this batch
+            before = original.batch_index
+            original.shares_vnd = event_shares_vnd(kinds[before], amounts[before],
+                                                   ledger.version_on(occurred_days[before]))
+        reversed_before = original.reversed_vnd or [0] * len(SHARE_COLUMNS)
+        reversals = refund_reversals_vnd(original.shares_vnd, original.amount_vnd, original.refunded_vnd,
+                                         reversed_before, amounts[at])
+        original.refunded_vnd += amounts[at]
+        original.reversed_vnd = [done + now for done, now in zip(reversed_before, reversals)]
+        booked[key] = _Booked(None, EntryType.refund, payload_hashes[at], worker_col[at], kind_col[at], amounts[at],
+                              at)
+        refunds.append((at, original, reversals))
 
-    _complete_entries(ledger, conn, entries, completes, pending)
-    write_block(conn, entries, recorded_at=recorded_at, head=head, first_entry_id=first_id)
-    return outcomes
+    entries = _entry_columns(ledger, conn, pending, accepted, first_id, refunds, last_closed, (
+        platform_col, event_ids, payload_hashes, worker_col, kind_col, amounts, occurred_us, occurred_months,
+        occurred_days, is_refund))
+    write_compact_block(conn, entries, recorded_at=recorded_at, head=head, first_entry_id=first_id)
+    return _outcomes(items, out_platforms, out_event_ids, codes)
 
 
-def utc_text(moment: datetime) -> str:
-    """`ledger.books.iso_utc`, faster: 'YYYY-MM-DDTHH:MM:SS.ffffffZ' (the journal's occurred_at)."""
-    utc = moment.astimezone(timezone.utc)
-    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (utc.year, utc.month, utc.day, utc.hour, utc.minute,
-                                                   utc.second, utc.microsecond)
+def _outcomes(items, platforms: list, event_ids: list, codes: list[str]) -> list[Outcome]:
+    return list(map(tuple.__new__, repeat(Outcome), zip(map(itemgetter(0), items), platforms, event_ids, codes)))
+
+
+def _entry_columns(ledger: Ledger, conn, pending: dict, accepted: np.ndarray, first_id: int,
+                   refunds: list[tuple[int, _Booked, tuple[int, ...]]], last_closed: int | None,
+                   columns: tuple) -> CompactEntries:
+    """The accepted events and refunds as the block's columns, in input order (entry ids follow it).
+
+    Completed events' shares come from the rules as arrays (`rules.shares_matrix_vnd`), one call
+    per rules version; a refund's legs are its reversals (`rules.refund_reversals_vnd`).
+    """
+    (platform_col, event_ids, payload_hashes, worker_col, kind_col, amounts, occurred_us, occurred_months,
+     occurred_days, is_refund) = columns
+    total = len(accepted)
+    entry_ids = np.cumsum(accepted) + (first_id - 1)  # the entry id of each accepted position
+    for _at, original, _reversals in refunds:
+        if original.entry_id is None:  # an original of this batch
+            original.entry_id = int(entry_ids[original.batch_index])
+    refund = np.fromiter(is_refund, dtype=bool, count=total) if refunds else np.zeros(total, dtype=bool)
+    completed = accepted & ~refund
+    kind_array, amount_array = np.asarray(kind_col, dtype=np.int64), np.asarray(amounts, dtype=np.int64)
+    legs = np.zeros((total, len(SHARE_COLUMNS)), dtype=np.int64)
+    version_ids = np.zeros(total, dtype=np.int64)
+    complete_at = np.flatnonzero(completed)
+    if len(complete_at):
+        days = occurred_days if len(complete_at) == total else _pick(occurred_days, complete_at.tolist())
+        version_of_day = {day: ledger.version_on(day) for day in set(days)}
+        versions = None if len(set(version_of_day.values())) == 1 else list(map(version_of_day.__getitem__, days))
+        for version in set(version_of_day.values()):
+            version_id = ledger.rules_version_id(conn, version, pending)
+            rows = complete_at if versions is None else complete_at[
+                np.fromiter((chosen is version for chosen in versions), dtype=bool, count=len(versions))]
+            legs[rows] = -shares_matrix_vnd(kind_array[rows], amount_array[rows], version)
+            version_ids[rows] = version_id
+    for at, _original, reversals in refunds:
+        legs[at] = reversals
+    months = np.asarray(occurred_months, dtype=np.int64)
+    booking_months = months if last_closed is None else np.where(months <= last_closed, next_month(last_closed), months)
+    chosen = None if accepted.all() else np.flatnonzero(accepted)
+    pick = (lambda column: column) if chosen is None else (lambda column: column[chosen])
+    listed = (lambda column: column) if chosen is None else (lambda column: _pick(column, chosen.tolist()))
+    rules_version_ids: list = pick(version_ids).tolist()
+    original_entry_ids: list = [None] * len(rules_version_ids)
+    if refunds:
+        position = np.cumsum(accepted) - 1  # where an accepted position lands among the entries
+        for at, original, _reversals in refunds:
+            rules_version_ids[position[at]] = None
+            original_entry_ids[position[at]] = original.entry_id
+    return CompactEntries(
+        entry_type=np.where(pick(refund), int(EntryType.refund), int(EntryType.event)).tolist(),
+        platform_id=listed(platform_col), event_id=listed(event_ids), payload_hash=listed(payload_hashes),
+        worker_id=listed(worker_col), kind=listed(kind_col), amount_vnd=listed(amounts),
+        occurred_us=pick(np.asarray(occurred_us, dtype=np.int64)), occurred_month=listed(occurred_months),
+        booking_month=pick(booking_months), rules_version_id=rules_version_ids, original_entry_id=original_entry_ids,
+        legs=pick(legs))
+
+
+def _pick(column: list, rows: list[int]) -> list:
+    if not rows:
+        return []
+    return list(itemgetter(*rows)(column)) if len(rows) > 1 else [column[rows[0]]]
 
 
 def _refund_rejection(original: _Booked | None, worker_id: int, kind: int, amount_vnd: int) -> Rejection | None:
@@ -290,84 +374,29 @@ def _refund_rejection(original: _Booked | None, worker_id: int, kind: int, amoun
     return None
 
 
-_WORKER_ACCOUNT, _PLATFORM_ACCOUNT = int(AccountKind.worker), int(AccountKind.platform)
-
-
-def _legs(platform_id: int, worker_id: int, shares: Sequence[int], sign: int) -> tuple[tuple[int, ...], ...]:
-    """Credit (sign −1 → reversal +1) each non-zero share to the worker; the platform owes the sum.
-
-    Legs are plain `(account_kind, owner_id, scheme, party, amount_vnd)` tuples (`Leg` order).
-    """
-    legs = [(_WORKER_ACCOUNT, worker_id, scheme, party, sign * share)
-            for (scheme, party), share in zip(SHARE_ACCOUNTS, shares) if share]
-    if not legs:
-        return ()
-    return ((_PLATFORM_ACCOUNT, platform_id, NO_SCHEME, NO_PARTY, -sign * sum(shares)), *legs)
-
-
-def _complete_entries(ledger: Ledger, conn, entries: list, completes: list, pending: dict) -> None:
-    """Fill in the completed events' entries, column-wise: shares as arrays, one rules call per version.
-
-    Events whose shares are zero in the same places get their legs built together by
-    `zip` over columns (the same tuples `_legs` makes one at a time).
-    """
-    if not completes:
-        return
-    positions, events, platform_ids, worker_ids, kinds, booking_months = (list(column) for column in zip(*completes))
-    version_of_day = {day: ledger.version_on(day) for day in set(map(attrgetter("occurred_day"), events))}
-    versions = [version_of_day[event.occurred_day] for event in events] if len(set(version_of_day.values())) > 1 \
-        else None
-    amounts = list(map(attrgetter("amount_vnd"), events))
-    columns = (np.array(positions), np.array(platform_ids), np.array(worker_ids), np.array(kinds),
-               np.array(amounts), np.array(booking_months), np.arange(len(events)))
-    for version in set(version_of_day.values()):
-        version_id = ledger.rules_version_id(conn, version, pending)
-        chosen = np.arange(len(events)) if versions is None else \
-            np.flatnonzero(np.fromiter((v is version for v in versions), dtype=bool, count=len(versions)))
-        if not len(chosen):
-            continue
-        position, platform, worker, kind, amount, month, index = (column[chosen] for column in columns)
-        shares = shares_matrix_vnd(kind, amount, version)
-        pattern = (shares != 0) @ (1 << np.arange(len(SHARE_ACCOUNTS)))
-        for code in np.unique(pattern).tolist():
-            rows = np.flatnonzero(pattern == code)
-            group = [events[i] for i in index[rows].tolist()]
-            platform_list, worker_list = platform[rows].tolist(), worker[rows].tolist()
-            if code:
-                legs = [zip(repeat(_PLATFORM_ACCOUNT), platform_list, repeat(NO_SCHEME), repeat(NO_PARTY),
-                            shares[rows].sum(axis=1).tolist())]
-                for column, (scheme, party) in enumerate(SHARE_ACCOUNTS):
-                    if code >> column & 1:
-                        legs.append(zip(repeat(_WORKER_ACCOUNT), worker_list, repeat(scheme), repeat(party),
-                                        (-shares[rows, column]).tolist()))
-                leg_tuples = zip(*legs)
-            else:
-                leg_tuples = repeat(())
-            built = zip(repeat(EntryType.event), platform_list, map(attrgetter("event_id"), group),
-                        map(attrgetter("payload_hash"), group), worker_list, kind[rows].tolist(),
-                        amount[rows].tolist(), map(utc_text, map(attrgetter("occurred_at"), group)),
-                        map(attrgetter("occurred_month"), group), month[rows].tolist(), repeat(version_id),
-                        repeat(None), leg_tuples)
-            for at, entry in zip(position[rows].tolist(), built):
-                entries[at] = entry
-
-
-def _load_booked(conn, valid: list[ValidEvent], platform_ids: dict[str, int]) -> dict[tuple[int, str], _Booked]:
+def _load_booked(conn, platform_col: list[int], event_ids: list[str], is_refund: list[bool],
+                 original_ids: list) -> dict[tuple[int, str], _Booked]:
     """Accepted events of the books that this batch names (as itself or as an original)."""
-    wanted: dict[int, set[str]] = {}
-    for event in valid:
-        platform_id = platform_ids[event.platform]
-        wanted.setdefault(platform_id, set()).add(event.event_id)
-        if event.is_refund and type(event.original_event_id) is str:
-            wanted[platform_id].add(event.original_event_id)
+    platforms = set(platform_col)
+    if len(platforms) == 1:
+        wanted: dict[int, set[str]] = {platform_col[0]: set(event_ids)}
+    else:
+        by_platform: dict[int, list[str]] = {platform_id: [] for platform_id in platforms}
+        for platform_id, event_id in zip(platform_col, event_ids):
+            by_platform[platform_id].append(event_id)
+        wanted = {platform_id: set(ids) for platform_id, ids in by_platform.items()}
+    refunded: set[tuple[int, str]] = set()
+    if any(is_refund):
+        for platform_id, refund, original_id in zip(platform_col, is_refund, original_ids):
+            if refund and type(original_id) is str:
+                wanted[platform_id].add(original_id)
+                refunded.add((platform_id, original_id))
     booked: dict[tuple[int, str], _Booked] = {}
-    for platform_id, event_ids in wanted.items():
+    for platform_id, wanted_ids in wanted.items():
         rows = fetch_events(conn, platform_id, ("id", "entry_type", "payload_hash", "worker_id", "kind", "amount_vnd"),
-                            event_ids)
+                            wanted_ids)
         for event_id, entry_id, entry_type, digest, worker_id, kind, amount in rows:
             booked[(platform_id, event_id)] = _Booked(entry_id, entry_type, bytes(digest), worker_id, kind, amount)
-    refunded = {(platform_ids[event.platform], event.original_event_id) for event in valid
-                if event.is_refund and type(event.original_event_id) is str}
     originals = {state.entry_id: state for key, state in booked.items()
                  if key in refunded and state.entry_type == EntryType.event}
     if not originals:

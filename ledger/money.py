@@ -20,6 +20,8 @@ the interest and a platform's statement of account are a pure function of the ro
 from __future__ import annotations
 
 import calendar
+import hashlib
+import hmac
 import re
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
@@ -30,16 +32,20 @@ from ledger.accounts import NO_PARTY, NO_SCHEME, PARTY_CODE, SCHEME_CODE, SCHEME
 from ledger.books import Ledger, iso_utc
 from ledger.events import VIETNAM_TZ, month_text, next_month, parse_month
 from ledger.files import CsvFile, FileFormatError
+from ledger.identity import IdentityKeys
 from ledger.postings import BlockWritten, write_block
 from ledger.store import fetch_in, insert_rows, lock_chain_head, query
 from rules import RulesVersion, late_interest_vnd
 
 BILL, CLAIM, INTEREST, PAYMENT = "bill", "claim", "interest", "payment"
+#: money a worker paid in (RULES.md §11): `payer_id` is the worker's row id, never replayed against bills
+TOPUP = "topup"
 STATE = 0  # payer id of the state budget (platforms use their row id, from 1)
 STATE_NAMES = ("state", "state_budget")
 _PLATFORM_ACCOUNT, _STATE_ACCOUNT = int(AccountKind.platform), int(AccountKind.state)
 _BANK, _INTEREST_ACCOUNT = int(AccountKind.bank), int(AccountKind.late_interest)
 _STATE_PARTY = PARTY_CODE["state"]
+_WORKER_ACCOUNT, _WORKER_PARTY, _SI = int(AccountKind.worker), PARTY_CODE["worker"], SCHEME_CODE["si"]
 RECORD_COLUMNS = ("id", "kind", "payer_id", "month", "scheme", "amount_vnd", "issued_on", "due_on", "reference",
                   "bank_ref", "bill_id", "days", "entry_id", "recorded_at")
 MAX_PAYMENT_VND = 10**15
@@ -70,6 +76,95 @@ def bill_reference(month: int, platform_id: int) -> str:
 def claim_reference(month: int) -> str:
     body = f"AS{month:06d}NS"
     return body + _check_digits(body)
+
+
+# -- worker top-up references ----------------------------------------------------------------------
+#
+# `ASW` + 13 digits + 2 check digits, e.g. `ASW048213377120946`. The 13 digits are the worker's row
+# id put through a keyed permutation of 0 … 2^40 − 1 (an 8-round Feistel network under the key
+# `topup-reference/v1`), so the reference says nothing of the CCCD, nor of the row id, nor of how
+# many workers the books hold, and a guessed reference almost never names a worker (the books hold
+# far fewer than the 10^12 references there are). The ledger turns it back into the row id with the
+# same key: nothing is stored. The check digits are those of a bill (MOD 97-10): a mistyped digit,
+# or two neighbours swapped, is refused rather than taken for another worker.
+
+TOPUP_PREFIX = "ASW"
+WORKER_NAMES = ("worker",)
+_TOPUP_BITS, _TOPUP_ROUNDS = 40, 8
+_TOPUP_HALF = (1 << (_TOPUP_BITS // 2)) - 1
+_TOPUP_DIGITS = len(str((1 << _TOPUP_BITS) - 1))  # 13
+_TOPUP_REFERENCE = re.compile(rf"{TOPUP_PREFIX}(\d{{{_TOPUP_DIGITS}}})(\d{{2}})", re.ASCII)
+
+
+def _round(key: bytes, number: int, half: int) -> int:
+    digest = hmac.new(key, bytes((number,)) + half.to_bytes(4, "big"), hashlib.sha256).digest()
+    return int.from_bytes(digest[:4], "big") & _TOPUP_HALF
+
+
+def _permute(key: bytes, value: int, *, inverse: bool = False) -> int:
+    left, right = value >> (_TOPUP_BITS // 2), value & _TOPUP_HALF
+    if inverse:
+        for number in reversed(range(_TOPUP_ROUNDS)):
+            left, right = right ^ _round(key, number, left), left
+    else:
+        for number in range(_TOPUP_ROUNDS):
+            left, right = right, left ^ _round(key, number, right)
+    return (left << (_TOPUP_BITS // 2)) | right
+
+
+def topup_reference(keys: IdentityKeys, worker_id: int) -> str:
+    """The payment reference a worker writes in the memo of a top-up (statement `topup_reference`)."""
+    if not 0 < worker_id < 1 << _TOPUP_BITS:
+        raise ValueError(f"worker row id {worker_id} has no top-up reference")
+    body = f"{TOPUP_PREFIX}{_permute(keys.reference_key, worker_id):0{_TOPUP_DIGITS}d}"
+    return body + _check_digits(body)
+
+
+def topup_reference_in(memo: str | None) -> str | None:
+    """The first well-formed top-up reference in a memo (spaces, dashes, case ignored), check digits right."""
+    if not memo:
+        return None
+    squeezed = re.sub(r"[^A-Z0-9]", "", memo.upper())
+    for found in _TOPUP_REFERENCE.finditer(squeezed):
+        body = found.group(0)[:-2]
+        if _check_digits(body) == found.group(2):
+            return found.group(0)
+    return None
+
+
+def topup_worker_id(keys: IdentityKeys, reference: str) -> int | None:
+    """The worker row id a well-formed reference stands for (None: no worker could have it); whether
+    that worker is in the books is the caller's question."""
+    found = _TOPUP_REFERENCE.fullmatch(reference)
+    if found is None:
+        return None
+    value = int(found.group(1))
+    if value >> _TOPUP_BITS:
+        return None
+    worker_id = _permute(keys.reference_key, value, inverse=True)
+    return worker_id or None
+
+
+def amount_to_complete(statement: dict[str, Any]) -> int:
+    """What a worker would pay to complete their next month (`month_to_complete`): a top-up of it
+    brings the pool to that month's floor, so the next close credits it.
+
+    With pooled crediting (RULES.md §11) the statement carries `next_credit_needs_vnd`, and that
+    is the answer. A statement without it (an older shape): the per-month rule, the floor of the
+    statement's month (`pension_floor_contribution_vnd`) minus the month's own `si` so far.
+    """
+    if statement.get("next_credit_needs_vnd") is not None:
+        return max(0, int(statement["next_credit_needs_vnd"]))
+    floor = (statement.get("pension") or {}).get("floor_contribution_vnd")
+    if floor is None:
+        return 0
+    return max(0, int(floor) - int(statement["schemes"]["si"]["worker"]))
+
+
+def month_to_complete(statement: dict[str, Any]) -> str:
+    """The month `amount_to_complete` completes: the next month to credit (`pension.next_month`),
+    else the statement's own month."""
+    return (statement.get("pension") or {}).get("next_month") or statement["month"]
 
 
 def reference_in(memo: str | None) -> str | None:
@@ -201,8 +296,12 @@ def replay(records: Iterable[Record]) -> dict[int, PayerBook]:
     return books
 
 
-def load_records(conn, *, up_to_id: int | None = None, payer_id: int | None = None) -> list[Record]:
-    where, params = [], []
+def load_records(conn, *, up_to_id: int | None = None, payer_id: int | None = None,
+                 kinds: Sequence[str] | None = None) -> list[Record]:
+    """Money records in id order; by default the platforms' and the state's (a worker's top-up
+    settles no bill: its `payer_id` is a worker's row id, so it is read only when asked for)."""
+    where, params = [f"kind <> '{TOPUP}'"] if kinds is None else [f"kind IN ({', '.join('?' for _ in kinds)})"], []
+    params.extend(kinds or ())
     if up_to_id is not None:
         where.append("id <= ?")
         params.append(up_to_id)
@@ -340,10 +439,12 @@ class PaymentOutcome:
     matched_reference: str | None
     settled: dict[str, int]  # reference of each bill / claim / interest → VND of this payment
     credit_vnd: int  # kept as credit for the next bill
+    booked_month: str | None = None  # YYYY-MM the entry is booked in (None: a duplicate, booked before)
 
     def as_dict(self) -> dict[str, Any]:
         return {"bank_ref": self.bank_ref, "status": self.status, "payer": self.payer, "amount_vnd": self.amount_vnd,
-                "matched_reference": self.matched_reference, "settled": self.settled, "credit_vnd": self.credit_vnd}
+                "matched_reference": self.matched_reference, "settled": self.settled, "credit_vnd": self.credit_vnd,
+                "booked_month": self.booked_month}
 
 
 PAYMENT_HEADER = ["date", "amount_vnd", "payer", "reference", "bank_ref"]
@@ -388,33 +489,54 @@ def parse_payment(fields: dict[str, Any]) -> PaymentIn:
                          f"got {raw_amount!r}")
     payer = str(fields.get("payer") or "").strip()
     if not payer:
-        raise ValueError("payer is required (a platform id, or 'state' for the state budget)")
+        raise ValueError("payer is required (a platform id, 'state' for the state budget, 'worker' for a top-up)")
     bank_ref = str(fields.get("bank_ref") or "").strip()
     if not re.fullmatch(r"[\x21-\x7e]{1,64}", bank_ref):
         raise ValueError("bank_ref must be 1–64 printable characters without spaces (the bank's transaction id)")
     reference = str(fields.get("reference") or "")
     if len(reference) > 512:
         raise ValueError("reference is longer than 512 characters")
+    if payer in WORKER_NAMES and topup_reference_in(reference) is None:
+        # The memo is not quoted: a worker may have written anything in it, their CCCD included.
+        raise ValueError(f"a worker top-up needs the worker's payment reference in its reference ({TOPUP_PREFIX} and "
+                         f"{_TOPUP_DIGITS + 2} digits, as on the statement); none with the right check digits was found")
     return PaymentIn(paid_on, amount, payer, reference, bank_ref)
 
 
-def record_payments(ledger: Ledger, payments: Sequence[PaymentIn]) -> list[PaymentOutcome]:
+def record_payments(ledger: Ledger, payments: Sequence[PaymentIn],
+                    lines: Sequence[int] | None = None) -> list[PaymentOutcome]:
     """Book money received, all or nothing; a bank reference already booked is a `duplicate`.
 
-    A bank reference seen before with other figures, an unknown payer or a date in the future
-    refuse the whole batch (PaymentError), as a bank statement is either read whole or not at all.
+    A bank reference seen before with other figures, an unknown payer, a top-up reference that
+    names no worker of these books or a date in the future refuse the whole batch (PaymentError),
+    as a bank statement is either read whole or not at all. Errors name each payment by its
+    number in the batch, or by its line of the file when `lines` gives them.
+
+    A payment from a platform or the state credits its receivable and settles its bills (the
+    replay). A worker's top-up (payer `worker`, RULES.md §11) credits that worker's `si` account
+    with party `worker`: own contribution for the subsidy and the pool, in the month it is booked.
+    Both are booked in the first open month on or after their date.
     """
     recorded_at = iso_utc(ledger.clock())
     today = local_day(ledger)
     errors: list[str] = []
+
+    def label(number: int, payment: PaymentIn) -> str:
+        return f"{'line' if lines is not None else 'payment'} {lines[number - 1] if lines is not None else number} " \
+               f"({payment.bank_ref})"
+
     with ledger.engine.begin() as conn:
         head = lock_chain_head(conn)
         platforms = dict(query(conn, "SELECT name, id FROM platform"))
         names = {row_id: name for name, row_id in platforms.items()}
-        # Only what this batch can touch: its bank references, and the books of its payers.
-        seen = {row[0]: row[1:] for row in fetch_in(conn, "SELECT bank_ref, payer_id, amount_vnd, issued_on "
+        # Only what this batch can touch: its bank references, the books of its payers, its workers.
+        seen = {row[0]: row[1:] for row in fetch_in(conn, "SELECT bank_ref, kind, payer_id, amount_vnd, issued_on "
                                                           "FROM money_record WHERE bank_ref IN ({marks})",
                                                     {payment.bank_ref for payment in payments})}
+        topup_workers = [topup_worker_id(ledger.keys, topup_reference_in(p.reference) or "")
+                         if p.payer in WORKER_NAMES else None for p in payments]  # by position, not bank_ref
+        workers = {int(row[0]) for row in fetch_in(conn, "SELECT id FROM worker WHERE id IN ({marks})",
+                                                   {w for w in topup_workers if w is not None})}
         payer_ids = {STATE if p.payer in STATE_NAMES else platforms[p.payer] for p in payments
                      if p.payer in STATE_NAMES or p.payer in platforms}
         books = {payer_id: replay(load_records(conn, payer_id=payer_id)).get(payer_id, PayerBook(payer_id))
@@ -425,27 +547,48 @@ def record_payments(ledger: Ledger, payments: Sequence[PaymentIn]) -> list[Payme
         entries: list[tuple] = []
         new: list[Record] = []
         for number, payment in enumerate(payments, start=1):
-            payer_id = STATE if payment.payer in STATE_NAMES else platforms.get(payment.payer)
+            topup = payment.payer in WORKER_NAMES
+            if topup:
+                payer_id = topup_workers[number - 1]
+                if payer_id not in workers:
+                    errors.append(f"{label(number, payment)}: the top-up reference names no worker of these books "
+                                  "(copy it from the worker's statement)")
+                    continue
+            else:
+                payer_id = STATE if payment.payer in STATE_NAMES else platforms.get(payment.payer)
             if payer_id is None:
-                errors.append(f"payment {number} ({payment.bank_ref}): payer {payment.payer!r} is neither a known "
-                              "platform nor 'state'")
+                errors.append(f"{label(number, payment)}: payer {payment.payer!r} is neither a known platform nor "
+                              "'state' nor 'worker'")
                 continue
             if payment.paid_on > today:
-                errors.append(f"payment {number} ({payment.bank_ref}): dated {payment.paid_on}, after today {today}")
+                errors.append(f"{label(number, payment)}: dated {payment.paid_on}, after today {today}")
                 continue
+            kind = TOPUP if topup else PAYMENT
             known = seen.get(payment.bank_ref)
             if known is not None:
-                if (int(known[0]), int(known[1]), known[2]) != (payer_id, payment.amount_vnd,
-                                                                 payment.paid_on.isoformat()):
-                    errors.append(f"payment {number}: bank_ref {payment.bank_ref} was booked before with another "
-                                  "payer, amount or date")
+                if (known[0], int(known[1]), int(known[2]), known[3]) != (kind, payer_id, payment.amount_vnd,
+                                                                           payment.paid_on.isoformat()):
+                    errors.append(f"{label(number, payment)}: bank_ref {payment.bank_ref} was booked before with "
+                                  "another payer, amount or date")
                     continue
                 outcomes.append(PaymentOutcome(payment.bank_ref, "duplicate", payment.payer, payment.amount_vnd,
                                                None, {}, 0))
                 continue
-            seen[payment.bank_ref] = (payer_id, payment.amount_vnd, payment.paid_on.isoformat())
+            seen[payment.bank_ref] = (kind, payer_id, payment.amount_vnd, payment.paid_on.isoformat())
             value_month = payment.paid_on.year * 100 + payment.paid_on.month
             booking_month = value_month if last_closed is None or value_month > last_closed else next_month(last_closed)
+            if topup:
+                reference = topup_reference_in(payment.reference)
+                new.append(Record(next_id, TOPUP, payer_id, booking_month, _SI, payment.amount_vnd, payment.paid_on,
+                                  None, payment.reference, payment.bank_ref, None, None, None))
+                next_id += 1
+                entries.append((EntryType.topup, None, None, None, payer_id, None, payment.amount_vnd,
+                                payment.paid_on.isoformat(), value_month, booking_month, None, None,
+                                ((_BANK, 0, NO_SCHEME, NO_PARTY, payment.amount_vnd),
+                                 (_WORKER_ACCOUNT, payer_id, _SI, _WORKER_PARTY, -payment.amount_vnd))))
+                outcomes.append(PaymentOutcome(payment.bank_ref, "booked", "worker", payment.amount_vnd, reference,
+                                               {}, 0, month_text(booking_month)))
+                continue
             record = Record(next_id, PAYMENT, payer_id, booking_month, NO_SCHEME, payment.amount_vnd, payment.paid_on,
                             None, payment.reference, payment.bank_ref, None, None, None)
             next_id += 1
@@ -457,8 +600,8 @@ def record_payments(ledger: Ledger, payments: Sequence[PaymentIn]) -> list[Payme
             by_scheme: dict[int, int] = {}
             for allocation in mine:
                 item = book.items[allocation.item_id]
-                label = item.reference if item.kind != INTEREST else f"{item.reference}/interest-{month_text(item.month)}"
-                settled[label] = settled.get(label, 0) + allocation.amount_vnd
+                label_of = item.reference if item.kind != INTEREST else f"{item.reference}/interest-{month_text(item.month)}"
+                settled[label_of] = settled.get(label_of, 0) + allocation.amount_vnd
                 by_scheme[item.scheme] = by_scheme.get(item.scheme, 0) + allocation.amount_vnd
             credit = payment.amount_vnd - sum(a.amount_vnd for a in mine)
             if payer_id == STATE:
@@ -475,7 +618,8 @@ def record_payments(ledger: Ledger, payments: Sequence[PaymentIn]) -> list[Payme
             matched = reference_in(payment.reference)
             outcomes.append(PaymentOutcome(payment.bank_ref, "booked", names.get(payer_id, "state"),
                                            payment.amount_vnd,
-                                           matched if record.id not in book.unmatched else None, settled, credit))
+                                           matched if record.id not in book.unmatched else None, settled, credit,
+                                           month_text(booking_month)))
         if errors:
             raise PaymentError(errors)
         if entries:

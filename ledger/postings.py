@@ -21,9 +21,12 @@ import gc
 import hashlib
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from operator import itemgetter
+from functools import partial
+from itertools import repeat
+from operator import itemgetter, methodcaller
 from typing import Iterator, NamedTuple, Sequence
 
+import numpy as np
 import orjson
 from sqlalchemy import Connection
 
@@ -306,11 +309,27 @@ def write_block(conn: Connection, entries: Sequence[NewEntry | tuple], *, record
         add_journal((entry_id, block_id, entry_type, platform_id, event_id, digest, worker_id, kind, amount_vnd,
                      *occurred, occurred_month, month, rules_version_id,
                      original_entry_id, sealed[:ENTRY_HASH_KEPT], *compact))
+    last_id = next_id - 1 if entries else None
+    return _finish_block(conn, block_id, head, hashes, len(entries), first_entry_id if entries else None, last_id,
+                         recorded_at, posting_rows, journal_rows, set(map(_booking_month_of, journal_rows)),
+                         [(*key, *values) for key, values in worker_delta.items()], seal_version=seal_version)
+
+
+def _finish_block(conn: Connection, block_id: int, head: tuple[bytes, int], hashes: Sequence[bytes], count: int,
+                  first_id: int | None, last_id: int | None, recorded_at: str, posting_rows: Sequence[tuple],
+                  journal_rows: Sequence[tuple], months: set[int], worker_rows: list[tuple], *,
+                  seal_version: int = SEAL_VERSION) -> BlockWritten:
+    """The block's hash, then its postings, journal rows, block row, chain head and aggregates.
+
+    `worker_rows` are `(worker, month, scheme, platform or 0, worker_vnd, platform_vnd, subsidy_vnd)`
+    deltas, one per key, in the order the legs first named them.
+    """
+    prev_hash, block_count = head
     marks, identity = _identity_to_seal(conn, block_count, seal_version)
     sealed_block = block_hash(prev_hash, block_id, hashes, seal_version=seal_version, marks=marks, identity=identity)
     # What each platform owes: the worker- and platform-party credits of its events (platform id 0 = none).
     platform_delta: dict[tuple[int, int, int], list[int]] = {}
-    for (_worker_id, month, scheme, platform_id), (worker_vnd, platform_vnd, _subsidy) in worker_delta.items():
+    for _worker_id, month, scheme, platform_id, worker_vnd, platform_vnd, _subsidy in worker_rows:
         if platform_id:
             by_platform = platform_delta.get((platform_id, month, scheme))
             if by_platform is None:
@@ -318,25 +337,173 @@ def write_block(conn: Connection, entries: Sequence[NewEntry | tuple], *, record
             else:
                 by_platform[0] += worker_vnd
                 by_platform[1] += platform_vnd
-    last_id = next_id - 1 if entries else None
     # Postings first: the journal's guard checks they balance when the entry row lands.
     insert_rows(conn, "posting", POSTING_COLUMNS, posting_rows)
     # Partitioned books (PostgreSQL, docs/scale.md): every row lands in its month's partition.
-    ensure_month_partitions(conn, set(map(_booking_month_of, journal_rows)))
+    ensure_month_partitions(conn, months)
     # PostgreSQL: binary COPY (half the client's CPU for these rows; every value is its column's type)
     insert_rows(conn, "journal", JOURNAL_COLUMNS, journal_rows, binary=True)
     insert_rows(conn, "block", ("id", "prev_hash", "block_hash", "entry_count", "first_entry_id",
                                 "last_entry_id", "recorded_at", "seal_version",
                                 *[mark for mark, _columns in SEALED_TABLES.values()][:len(marks)]),
-                [(block_id, prev_hash, sealed_block, len(entries), first_entry_id if entries else None, last_id,
-                  recorded_at, seal_version, *marks)])
+                [(block_id, prev_hash, sealed_block, count, first_id, last_id, recorded_at, seal_version, *marks)])
     execute_many(conn, "UPDATE ledger_state SET chain_head_hash = ?, block_count = ? WHERE id = 1",
                  [(sealed_block, block_id)])
     add_to_rows(conn, "worker_month", ("worker_id", "month", "scheme", "platform_id"),
-                ("worker_vnd", "platform_vnd", "subsidy_vnd"), [(*key, *values) for key, values in worker_delta.items()])
+                ("worker_vnd", "platform_vnd", "subsidy_vnd"), worker_rows)
     add_to_rows(conn, "platform_month", ("platform_id", "month", "scheme"), ("worker_vnd", "platform_vnd"),
                 [(*key, *values) for key, values in platform_delta.items()])
-    return BlockWritten(block_id, first_entry_id if entries else None, last_id, sealed_block)
+    return BlockWritten(block_id, first_id, last_id, sealed_block)
+
+
+class CompactEntries(NamedTuple):
+    """Events and refunds of one block as columns, in entry-id order: what `write_compact_block` writes.
+
+    `legs` is the (n, 6) int64 matrix of each entry's six share legs, signed as postings
+    (− credit), in `SHARE_COLUMNS` order; the platform receivable is minus their sum.
+    `occurred_us` and `booking_month` are int64 arrays; the other columns are lists.
+    """
+    entry_type: list[int]
+    platform_id: list[int]
+    event_id: list[str]
+    payload_hash: list[bytes]
+    worker_id: list[int]
+    kind: list[int]
+    amount_vnd: list[int]
+    occurred_us: np.ndarray
+    occurred_month: list[int]
+    booking_month: np.ndarray
+    rules_version_id: list[int | None]
+    original_entry_id: list[int | None]
+    legs: np.ndarray
+
+
+def write_compact_block(conn: Connection, entries: CompactEntries, *, recorded_at: str, head: tuple[bytes, int],
+                        first_entry_id: int) -> BlockWritten:
+    """`write_block` for a block of compact entries given as columns (the ingest's): the same rows,
+    hashes and aggregates, built by column operations instead of a Python loop per entry.
+
+    Each entry's hash is `entry_hash` of the same fields and legs (`compact_legs` order), so
+    `verify` recomputes it from the row as for any compact entry.
+    """
+    prev_hash, block_count = head
+    block_id = block_count + 1
+    count = len(entries.event_id)
+    if not count:
+        return write_block(conn, [], recorded_at=recorded_at, head=head, first_entry_id=first_entry_id)
+    ids = range(first_entry_id, first_entry_id + count)
+    legs = np.asarray(entries.legs, dtype=np.int64).reshape(count, len(_SHARE_ACCOUNTS))
+    receivable = -legs.sum(axis=1)
+    months = entries.booking_month.tolist()
+    fields = zip(entries.entry_type, entries.platform_id, entries.event_id, map(bytes.hex, entries.payload_hash),
+                 entries.worker_id, entries.kind, entries.amount_vnd, utc_texts(entries.occurred_us),
+                 entries.occurred_month, months, entries.rules_version_id, entries.original_entry_id)
+    sealed = zip(ids, repeat(block_id), repeat(recorded_at), fields,
+                 _hashed_legs(entries.platform_id, entries.worker_id, receivable, legs))
+    hashes = list(map(_DIGEST, map(_BLAKE2B_32, map(orjson.dumps, sealed))))
+    journal_rows = list(zip(ids, repeat(block_id), entries.entry_type, entries.platform_id, entries.event_id,
+                            entries.payload_hash, entries.worker_id, entries.kind, entries.amount_vnd, repeat(None),
+                            entries.occurred_us.tolist(), entries.occurred_month, months, entries.rules_version_id,
+                            entries.original_entry_id, map(_KEPT, hashes), receivable.tolist(),
+                            *(legs[:, column].tolist() for column in range(legs.shape[1]))))
+    return _finish_block(conn, block_id, head, hashes, count, first_entry_id, first_entry_id + count - 1,
+                         recorded_at, (), journal_rows, set(months),
+                         _worker_deltas(entries.worker_id, entries.booking_month, entries.platform_id, legs))
+
+
+_DIGEST = methodcaller("digest")
+_BLAKE2B_32 = partial(hashlib.blake2b, digest_size=32)
+_KEPT = itemgetter(slice(None, ENTRY_HASH_KEPT))
+_PATTERN_BITS = 1 << np.arange(len(_SHARE_ACCOUNTS))
+
+
+def _hashed_legs(platform_ids: list[int], worker_ids: list[int], receivable: np.ndarray,
+                 legs: np.ndarray) -> list[tuple]:
+    """Each entry's `compact_legs` (the platform receivable, then every non-zero share), built
+    together for the entries whose shares are non-zero in the same places."""
+    count = len(platform_ids)
+    pattern = (legs != 0) @ _PATTERN_BITS
+    codes = np.unique(pattern).tolist()
+    if codes == [0]:
+        return [()] * count
+    platforms, workers = np.asarray(platform_ids, dtype=np.int64), np.asarray(worker_ids, dtype=np.int64)
+    built: list = [()] * count
+    for code in codes:
+        if not code:
+            continue
+        rows = np.flatnonzero(pattern == code) if len(codes) > 1 else None
+        pick = (lambda column: column) if rows is None else (lambda column: column[rows])
+        worker_list = pick(workers).tolist()
+        columns = [zip(repeat(_PLATFORM_KIND), pick(platforms).tolist(), repeat(0), repeat(0),
+                       pick(receivable).tolist())]
+        for column, (scheme, party) in enumerate(_SHARE_ACCOUNTS):
+            if code >> column & 1:
+                columns.append(zip(repeat(_WORKER_KIND), worker_list, repeat(scheme), repeat(party),
+                                   pick(legs[:, column]).tolist()))
+        if rows is None:
+            return list(zip(*columns))
+        for at, entry_legs in zip(rows.tolist(), zip(*columns)):
+            built[at] = entry_legs
+    return built
+
+
+def _worker_deltas(worker_ids: list[int], booking_months: np.ndarray, platform_ids: list[int],
+                   legs: np.ndarray) -> list[tuple]:
+    """`write_block`'s worker aggregate deltas of compact entries, as columns: one row per
+    (worker, month, scheme, platform) that a non-zero share names, its credits summed, in the
+    order the legs first name the keys (entry by entry, scheme by scheme)."""
+    count = len(worker_ids)
+    schemes = len(_SHARE_ACCOUNTS) // 2
+    worker_credit, platform_credit = -legs[:, 0::2], -legs[:, 1::2]  # (n, schemes): credit = − leg
+    named = ((worker_credit != 0) | (platform_credit != 0)).ravel()  # entry-major, as the legs come
+    if not named.any():
+        return []
+    keys = [np.repeat(np.asarray(worker_ids, dtype=np.int64), schemes)[named],
+            np.repeat(np.asarray(booking_months, dtype=np.int64), schemes)[named],
+            np.tile(np.arange(1, schemes + 1, dtype=np.int64), count)[named],
+            np.repeat(np.asarray(platform_ids, dtype=np.int64), schemes)[named]]
+    credits = np.stack((worker_credit.ravel()[named], platform_credit.ravel()[named]), axis=1)
+    order = np.lexsort(keys[::-1])  # stable: each key's first leg comes first among its equals
+    ordered = [key[order] for key in keys]
+    starts = np.ones(len(order), dtype=bool)
+    starts[1:] = np.logical_or.reduce([key[1:] != key[:-1] for key in ordered])
+    starts = np.flatnonzero(starts)
+    sums = np.add.reduceat(credits[order], starts, axis=0)
+    by_first = np.argsort(order[starts], kind="stable")  # keys in the order the legs first named them
+    picked = starts[by_first]
+    return list(zip(*(key[picked].tolist() for key in ordered), sums[by_first, 0].tolist(),
+                    sums[by_first, 1].tolist(), repeat(0)))
+
+
+_YEAR_1000_US = (datetime(1000, 1, 1) - _NAIVE_EPOCH) // _ONE_US
+_YEAR_10000_US = (datetime(9999, 12, 31, 23, 59, 59, 999999) - _NAIVE_EPOCH) // _ONE_US + 1
+_TEXT_WIDTH = 27  # 'YYYY-MM-DDTHH:MM:SS.ffffffZ'
+_TEXT_SEPARATORS = {4: "-", 7: "-", 10: "T", 13: ":", 16: ":", 19: ".", 26: "Z"}
+
+
+def utc_texts(micros: np.ndarray) -> list[str]:
+    """`occurred_text` of each value, as columns (a value outside years 1000–9999 one at a time)."""
+    micros = np.asarray(micros, dtype=np.int64)
+    count = len(micros)
+    if not count:
+        return []
+    if micros.min() < _YEAR_1000_US or micros.max() >= _YEAR_10000_US:
+        return [occurred_text(value) for value in micros.tolist()]
+    moment = micros.astype("datetime64[us]")
+    day = moment.astype("datetime64[D]")
+    month = day.astype("datetime64[M]")
+    months = month.astype(np.int64)
+    of_day = (moment - day).astype(np.int64)
+    chars = np.empty((count, _TEXT_WIDTH), dtype=np.uint32)
+    for at, width, value in ((0, 4, months // 12 + 1970), (5, 2, months % 12 + 1),
+                             (8, 2, (day - month.astype("datetime64[D]")).astype(np.int64) + 1),
+                             (11, 2, of_day // 3_600_000_000), (14, 2, of_day // 60_000_000 % 60),
+                             (17, 2, of_day // 1_000_000 % 60), (20, 6, of_day % 1_000_000)):
+        for place in range(width):
+            chars[:, at + place] = value // 10 ** (width - 1 - place) % 10 + 48
+    for at, separator in _TEXT_SEPARATORS.items():
+        chars[:, at] = ord(separator)
+    return chars.view(f"<U{_TEXT_WIDTH}").ravel().tolist()
 
 
 @contextmanager

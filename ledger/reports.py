@@ -16,6 +16,7 @@ from ledger.books import Ledger
 from ledger.close import first_day, last_closed_month
 from ledger.credits import Figures, credit_figures, worker_credits
 from ledger.events import month_text, parse_month
+from ledger.money import topup_reference
 from ledger.postings import compact_legs
 from ledger.schema import COMPACT_COLUMNS
 from ledger.store import consistent_snapshot, fetch_in, query, stream_rows
@@ -52,11 +53,23 @@ def statement(ledger: Ledger, national_id: str, month_label: str) -> dict[str, A
         archived = sorted(m for m in archived_months(conn) if m <= month)
         figures = None if worker_id is None else credit_figures(conn, ledger.pack, month, last, [worker_id])[worker_id]
         conn.rollback()
-    report = _statement_from_rows(ledger, national_id, month, last, rows, figures)
+    report = _with_topups(ledger, _statement_from_rows(ledger, national_id, month, last, rows, figures), worker_id,
+                          month, rows)
     if archived:
         # The figures come from the aggregates, which stay; the entries of these months are in
         # Parquet files (ledger/archive.py), and a statement says so rather than staying silent.
         report["archived_months"] = [month_text(m) for m in archived]
+    return report
+
+
+def _with_topups(ledger: Ledger, report: dict[str, Any], worker_id: int | None, month: int,
+                 rows: list[tuple]) -> dict[str, Any]:
+    """A statement's worker top-ups (RULES.md §11): the worker's own payment reference
+    (`topup_reference`; None for a worker the books do not know yet) and `topups_vnd`, the
+    top-ups booked in the month. A top-up is no platform: it is the worker-party `si` of the rows
+    of platform 0 (whose other rows are the state's subsidy), already inside `schemes.si.worker`."""
+    report["topup_reference"] = None if worker_id is None else topup_reference(ledger.keys, worker_id)
+    report["topups_vnd"] = sum(int(row[4]) for row in rows if row[0] == month and row[2] == 0)
     return report
 
 
@@ -141,8 +154,9 @@ def statements(ledger: Ledger, month_label: str) -> Iterator[dict[str, Any]]:
             figures = credit_figures(conn, ledger.pack, month, last, part)
             for worker_id in part:
                 national_id = ledger.keys.decrypt(bytes(ids[worker_id]))
-                yield _statement_from_rows(ledger, national_id, month, last, grouped.get(worker_id, []),
-                                           figures[worker_id])
+                own = grouped.get(worker_id, [])
+                yield _with_topups(ledger, _statement_from_rows(ledger, national_id, month, last, own,
+                                                                figures[worker_id]), worker_id, month, own)
 
 
 def settlement(ledger: Ledger, month_label: str) -> dict[str, Any]:

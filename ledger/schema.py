@@ -69,6 +69,9 @@ class JournalEntry(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("platform_id", "event_id", name="journal_event_key"),
         Index("journal_booking_month", "booking_month"),
+        # A worker's entries of a month in id order (the per-trip record, ledger/trips.py; revision
+        # 0010). On SQLite the rowid (the id) ends every index entry; PostgreSQL's names `id`.
+        Index("journal_worker_month", "worker_id", "booking_month"),
         Index("journal_original", "original_entry_id", postgresql_where=text("original_entry_id IS NOT NULL"),
               sqlite_where=text("original_entry_id IS NOT NULL")),
     )
@@ -588,3 +591,12 @@ def partitioned_journal_statements() -> list[str]:
         "FOR EACH STATEMENT EXECUTE FUNCTION ansinh_refuse_change()",
         LEGS_VIEW,
     ]
+
+
+#: Revision 0010: a worker's entries of a month by id, for the per-trip record (ledger/trips.py).
+#: SQLite's index entries end in the rowid, which is the id; PostgreSQL's name it (on the
+#: partitioned parent: every partition, present or created later, gets its own).
+WORKER_MONTH_INDEX = {
+    "sqlite": "CREATE INDEX IF NOT EXISTS journal_worker_month ON journal (worker_id, booking_month)",
+    "postgresql": "CREATE INDEX IF NOT EXISTS journal_worker_month ON journal (worker_id, booking_month, id)",
+}

@@ -16,7 +16,7 @@ from itertools import chain
 from typing import Callable, NamedTuple
 
 from ledger import money
-from ledger.accounts import PARTY_CODE, SCHEME_NAME, AccountKind, EntryType
+from ledger.accounts import PARTY_CODE, SCHEME_CODE, SCHEME_NAME, AccountKind, EntryType
 from ledger.books import Ledger, version_from_document
 from ledger.close import subsidies_for_month
 from ledger.events import month_text, parse_month
@@ -233,8 +233,10 @@ def bills_and_claims_match_settlement(conn, ledger) -> str | None:
 
 
 def money_records_match_entries(conn, ledger) -> str | None:
-    """Every payment and interest charge is booked by exactly one entry of its amount, and no such entry is unrecorded."""
-    types = {"payment": int(EntryType.payment), "interest": int(EntryType.late_interest)}
+    """Every payment, top-up and interest charge is booked by exactly one entry of its amount, and no such
+    entry is unrecorded."""
+    types = {"payment": int(EntryType.payment), "interest": int(EntryType.late_interest),
+             money.TOPUP: int(EntryType.topup)}
     for kind, entry_type in types.items():
         recorded = {int(entry_id): int(amount) for entry_id, amount in query(
             conn, "SELECT entry_id, amount_vnd FROM money_record WHERE kind = ?", (kind,))}
@@ -243,6 +245,45 @@ def money_records_match_entries(conn, ledger) -> str | None:
         if recorded != booked:
             entry = sorted(set(recorded.items()) ^ set(booked.items()))[0][0]
             return (f"{kind} entry {entry}: recorded {recorded.get(entry)} but booked {booked.get(entry)}")
+    return None
+
+
+def topups_credit_their_workers(conn, ledger) -> str | None:
+    """Each worker top-up (RULES.md §11) is one entry with exactly two legs — the fund's bank debited,
+    the worker's `si` account credited with party `worker` — for the worker, month and amount of its
+    record, and its memo's reference names that worker; and the bank holds exactly the money
+    recorded as received (platforms', the state's, workers')."""
+    expected = {int(record.entry_id or 0): record for record in money.load_records(conn, kinds=(money.TOPUP,))}
+    legs: dict[int, list[tuple]] = {}
+    rows = query(conn, "SELECT j.id, j.worker_id, j.booking_month, p.account_kind, p.owner_id, p.scheme, p.party, "
+                       "p.amount_vnd FROM journal j LEFT JOIN posting p ON p.entry_id = j.id "
+                       f"WHERE j.entry_type = {int(EntryType.topup)} ORDER BY j.id, p.leg")
+    entries: dict[int, tuple[int, int]] = {}
+    for entry_id, worker_id, month, *leg in rows:
+        entries[int(entry_id)] = (worker_id, month)
+        if leg[0] is not None:
+            legs.setdefault(int(entry_id), []).append(tuple(int(value) for value in leg))
+    for entry_id in sorted(entries.keys() | expected.keys()):
+        record = expected.get(entry_id)
+        if record is None or entry_id not in entries:
+            return f"top-up entry {entry_id} has no top-up record" if record is None else \
+                f"top-up record {record.id} names entry {entry_id}, which is no top-up entry"
+        worker_id, month = entries[entry_id]
+        wanted = [(int(AccountKind.bank), 0, 0, 0, record.amount_vnd),
+                  (_WORKER, record.payer_id, SCHEME_CODE["si"], PARTY_CODE["worker"], -record.amount_vnd)]
+        if (worker_id, month) != (record.payer_id, record.month) or legs.get(entry_id, []) != wanted:
+            return (f"top-up entry {entry_id} does not credit worker {record.payer_id}'s si with "
+                    f"{record.amount_vnd} in {month_text(record.month)} against the bank")
+        if ledger.keys_checked:
+            found = money.topup_reference_in(record.reference)
+            if found is None or money.topup_worker_id(ledger.keys, found) != record.payer_id:
+                return f"top-up record {record.id}: its reference does not name worker {record.payer_id}"
+    received = int(query(conn, "SELECT coalesce(sum(amount_vnd), 0) FROM money_record WHERE kind IN (?, ?)",
+                         (money.PAYMENT, money.TOPUP))[0][0])
+    bank = int(query(conn, f"SELECT coalesce(sum(amount_vnd), 0) FROM posting "
+                           f"WHERE account_kind = {int(AccountKind.bank)}")[0][0])
+    if bank != received:
+        return f"the bank account holds {bank}, the payments and top-ups recorded received {received}"
     return None
 
 
@@ -633,6 +674,7 @@ INVARIANTS: list[tuple[str, Callable]] = [
     ("credits_match_rules", credits_match_rules),
     ("bills_and_claims_match_settlement", bills_and_claims_match_settlement),
     ("money_records_match_entries", money_records_match_entries),
+    ("topups_credit_their_workers", topups_credit_their_workers),
     ("late_interest_matches_rules", late_interest_matches_rules),
     ("payer_balances_match_receivables", payer_balances_match_receivables),
     ("identity_rows_sealed", identity_rows_sealed),

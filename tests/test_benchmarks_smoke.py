@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
 import pytest
 
 from benchmarks import close as close_benchmark
 from benchmarks import ingest as ingest_benchmark
 from ledger.books import iso_utc
-from ledger.ingest import utc_text
+from ledger.postings import utc_texts
 from tests.conftest import postgres_available
 
 EVENTS = 2_000
@@ -57,11 +58,16 @@ def test_the_close_benchmark_closes_every_worker_and_its_figures_agree(tmp_path,
     assert figures["statement_latency_ms"]["samples"] == 50
 
 
-def test_the_fast_utc_text_of_ingest_equals_iso_utc():
+def test_the_journal_texts_written_from_microseconds_as_columns_equal_iso_utc():
     base = datetime(2026, 1, 31, 23, 59, 59, 999_999, tzinfo=timezone(timedelta(hours=7)))
-    for moment in (base, base.replace(microsecond=0), base.astimezone(timezone(timedelta(hours=-9, minutes=-30))),
-                   datetime(2026, 3, 1, 0, 0, tzinfo=timezone.utc), datetime(9999, 12, 31, 23, 0, tzinfo=timezone.utc)):
-        assert utc_text(moment) == iso_utc(moment)
+    moments = [base, base.replace(microsecond=0), base.astimezone(timezone(timedelta(hours=-9, minutes=-30))),
+               datetime(2026, 3, 1, 0, 0, tzinfo=timezone.utc), datetime(9999, 12, 31, 23, 0, tzinfo=timezone.utc),
+               datetime(1969, 12, 31, 23, 59, 59, 1, tzinfo=timezone.utc), datetime(2028, 2, 29, 12, tzinfo=timezone.utc),
+               datetime(999, 1, 1, tzinfo=timezone.utc)]  # before year 1000: written one at a time
+    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    micros = [(moment - epoch) // timedelta(microseconds=1) for moment in moments]
+    assert utc_texts(np.array(micros)) == [iso_utc(moment) for moment in moments]
+    assert utc_texts(np.array(micros[:-1])) == [iso_utc(moment) for moment in moments[:-1]]
 
 
 def test_the_simulation_benchmark_agrees_with_its_pandas_group_by_on_every_worker_share_total(tmp_path):

@@ -26,14 +26,19 @@ def _file(lines: list[dict], file_format: str, name: str, metadata: dict[str, st
 
 
 def _book(svc: Services, body: PaymentsIn) -> list[dict]:
+    payments, errors = [], []
+    for number, item in enumerate(body.payments, start=1):
+        try:
+            payments.append(parse_payment(item.model_dump()))
+        except ValueError as error:
+            errors.append(f"payment {number}: {error}")
     try:
-        payments = [parse_payment(item.model_dump()) for item in body.payments]
+        if errors:
+            raise PaymentError(errors)
         return [outcome.as_dict() for outcome in record_payments(svc.ledger, payments)]
     except PaymentError as error:
         raise Problem(422, "bad-payments", "nothing was booked: " + "; ".join(error.errors[:20]),
                       errors=error.errors[:1000]) from None
-    except ValueError as error:
-        raise Problem(422, "bad-payments", f"nothing was booked: {error}") from None
 
 
 @router.post("/payments", response_model=PaymentsResult,

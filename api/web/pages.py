@@ -18,6 +18,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -26,13 +27,15 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Services, services
-from api.exports import FORMATS, lines_bytes, settlement_bytes
+from api.exports import FORMATS, events_csv_bytes, lines_bytes, settlement_bytes
+from api.i18n import event_kind_text, event_note
 from api.keys import UnknownKey
 from api.observability import mask_ids
 from api.problems import Problem
 from api.routes.months import MONTH
 from api.routes.simulations import INLINE_WORKERS_MAX, checked_scenario, run_inline
 from api.tokens import Principal, TokenError
+from api.vietqr import qr_svg, vietqr_payload
 from api.web import charts
 from api.web.auth import (
     LANG_COOKIE,
@@ -50,8 +53,9 @@ from api.web.texts import LANGS, mask_national_id, money, texts
 from ledger.close import CloseError, TierImportError, close_month, import_tier_records, read_tier_records
 from ledger.events import month_text
 from ledger.files import SpreadsheetWriter
-from ledger.money import STATE_NAMES, account_statement, bills_of_month
+from ledger.money import STATE_NAMES, account_statement, amount_to_complete, bills_of_month, month_to_complete
 from ledger.reports import PENSION_MONTHS_NEEDED, history, months_overview, settlement, statement
+from ledger.trips import BadCursor, EventsArchived, all_worker_events, worker_events
 from rules import KINDS, PARTIES, SCHEMES, NoVersionInForce, load_pack, shipped_packs
 
 HERE = Path(__file__).resolve().parent
@@ -67,6 +71,8 @@ ACCOUNT_ROLES = ("insurer", "admin")  # the roles of GET /v1/payers/{payer}/acco
 # and the oldest open items (the totals count them all).
 ACCOUNT_LINES_SHOWN_MAX = 24
 ACCOUNT_ITEMS_SHOWN_MAX = 12
+EVENTS_PAGE_SHOWN = 20  # booked events a page of the worker's list (`?limit=` up to the max)
+EVENTS_PAGE_SHOWN_MAX = 100
 HOME_BY_ROLE = {"worker": "/", "insurer": "/insurer", "policy": "/policy", "admin": "/admin"}
 NEXT_ALLOWED = ("/", "/insurer", "/policy", "/admin")
 HOUSEHOLD_CSV_BYTES_MAX = 8 * 1024 * 1024
@@ -231,11 +237,52 @@ async def worker_page(request: Request, principal: Principal = Depends(page_prin
     view = await run_in_threadpool(_worker_view, svc, principal, _month_or_error(month) if month else None)
     if view["national_id"] is None:
         return render(request, "worker.html", principal, view=None)
+    events = await run_in_threadpool(_events_view, svc, view, request.query_params.get("cursor"),
+                                     request.query_params.get("limit"))
     lang = page_lang(request)
     words = texts(lang)
-    return render(request, "worker.html", principal, view=view, schemes=SCHEMES,
+    return render(request, "worker.html", principal, view=view, schemes=SCHEMES, events=events,
+                  kind_text=lambda item: event_kind_text(item, lang), note_text=lambda item: event_note(item, lang),
                   needed=PENSION_MONTHS_NEEDED, chart=_history_chart(view["history"], words, lang),
-                  legend=charts.legend(_history_series(view["history"], words)))
+                  legend=charts.legend(_history_series(view["history"], words)),
+                  topup=_topup(svc, view["report"], words, lang))
+
+
+def _topup(svc: Services, report: dict[str, Any], words: dict[str, str], lang: str) -> dict[str, Any] | None:
+    """"Pay X ₫ to complete month M" with the worker's reference and, when the fund's account is
+    known, a VietQR code (api/vietqr.py) that fills the transfer in; None when nothing is owed."""
+    amount, reference = amount_to_complete(report), report.get("topup_reference")
+    if amount <= 0 or not reference:
+        return None
+    account = svc.settings.fund_account_for_topups()
+    shown = {"amount_vnd": amount, "month": month_to_complete(report), "reference": reference, "account": account,
+             "qr": None, "payload": None}
+    if account is not None:
+        shown["payload"] = vietqr_payload(account[0], account[1], amount, reference)
+        shown["qr"] = qr_svg(shown["payload"], words["topup_qr"].format(amount=money(amount, lang),
+                                                                        reference=reference))
+    return shown
+
+
+def _events_view(svc: Services, view: dict[str, Any], cursor: str | None, limit: str | None) -> dict[str, Any]:
+    """One page of the month's booked events (GET /v1/workers/me/events reads the same function),
+    with the links to the pages before and after it (keyset cursors, ledger/trips.py)."""
+    size = int(limit) if limit and limit.isascii() and limit.isdigit() and 0 < len(limit) <= 3 else None
+    size = min(size or EVENTS_PAGE_SHOWN, EVENTS_PAGE_SHOWN_MAX)
+    try:
+        page = worker_events(svc.ledger, view["national_id"], view["month"], cursor=cursor or None, limit=size)
+    except BadCursor:
+        raise PageError(400, "bad_cursor") from None
+    except EventsArchived:
+        return {"archived": True, "rows": [], "next": None, "prev": None}
+
+    def link(to: str | None) -> str | None:
+        if to is None:
+            return None
+        query = {"month": view["month"], "cursor": to, **({"limit": str(size)} if size != EVENTS_PAGE_SHOWN else {})}
+        return "/?" + urlencode(query) + "#events"
+
+    return {"archived": False, "rows": page.items, "next": link(page.next_cursor), "prev": link(page.prev_cursor)}
 
 
 def _history_series(past: dict[str, Any], words: dict[str, str]) -> list[tuple[str, str, list[int]]]:
@@ -270,6 +317,21 @@ async def worker_statement_csv(request: Request, principal: Principal = Depends(
         writer.writerow([report["month"], "closed" if report["closed"] else "provisional", scheme, line["worker"],
                          line["platform"], line["subsidy"], line["total"], report["to_date"][scheme]])
     return _download(buffer.getvalue().encode(), "text/csv; charset=utf-8", f"statement-{report['month']}.csv")
+
+
+@router.get("/me/events.csv")
+async def worker_events_csv(request: Request, principal: Principal = Depends(page_role("worker")),
+                            svc: Services = Depends(services)) -> Response:
+    """Every booked event of the month, Vietnamese headers (`ansinh statement … --events --format csv`)."""
+    month = _month_or_error(request.query_params.get("month"))
+    national_id = await run_in_threadpool(svc.ledger.national_id_for_pseudonym, principal.subject)
+    if national_id is None:
+        raise PageError(404, "no_accounts")
+    try:
+        items = await run_in_threadpool(lambda: list(all_worker_events(svc.ledger, national_id, month)))
+    except EventsArchived:
+        raise PageError(409, "events_archived", month=month) from None
+    return _download(events_csv_bytes(items), "text/csv; charset=utf-8", f"giao-dich-{month}.csv")
 
 
 @router.get("/me/history.csv")

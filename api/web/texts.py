@@ -1,10 +1,11 @@
 """Words on the pages: Vietnamese first, English by `?lang=en`; money as `1.234.567 ₫`.
 
-Scheme names and statement phrases come from `api.i18n.TEXT` (the CLI's statement
-uses the same words); this module adds what only the pages say.
+Scheme names and statement phrases come from `api.i18n.TEXT`, the per-trip record's from
+`api.i18n.EVENT_TEXT` (the CLI uses the same words); this module adds what only the pages say.
 """
 from __future__ import annotations
 
+from api.i18n import EVENT_TEXT
 from api.i18n import TEXT as STATEMENT_TEXT
 from api.i18n import money as money_vi
 
@@ -42,6 +43,14 @@ PAGES = {
         "no_accounts": "Chưa có khoản đóng góp nào được ghi cho bạn.",
         "not_worker": "Trang này dành cho người lao động. Bạn đang đăng nhập với vai trò {role}.",
         "print_note": "In trang này hoặc lưu thành PDF bằng trình duyệt.", "printed_from": "Trích từ sổ An sinh",
+        # worker top-ups (RULES.md §11)
+        "topup_title": "Tự đóng thêm",
+        "topup_complete": "Nộp {amount} để đủ tháng {month}.",
+        "topup_how": "Chuyển khoản vào tài khoản của quỹ, ghi đúng mã thanh toán của bạn ở phần nội dung. "
+                     "Khoản nộp được ghi vào tháng đang mở đầu tiên kể từ ngày chuyển.",
+        "topup_reference": "Mã thanh toán của bạn", "topup_account": "Tài khoản của quỹ",
+        "topup_qr": "Mã VietQR: chuyển {amount}, nội dung {reference}",
+        "topup_scan": "Quét bằng ứng dụng ngân hàng để điền sẵn số tiền và nội dung.",
         # insurer
         "insurer_title": "Các tháng và quyết toán", "status": "Trạng thái", "entries": "Bút toán",
         "closed_at": "Chốt lúc", "subsidy_total": "Tổng hỗ trợ", "rules_version": "Phiên bản quy tắc",
@@ -212,6 +221,13 @@ PAGES = {
         "admin_title": "Administration", "households": "Import household tiers (CSV)",
         "households_help": "Columns: national_id,tier,valid_from (YYYY-MM). All rows or none are applied.",
         "csv_file": "CSV file", "csv_text": "Or paste the CSV", "import": "Import",
+        "topup_title": "Top up",
+        "topup_complete": "Pay {amount} to complete month {month}.",
+        "topup_how": "Transfer to the fund's account with your payment reference as the memo. "
+                     "The money is booked in the first open month from the day you pay.",
+        "topup_reference": "Your payment reference", "topup_account": "The fund's account",
+        "topup_qr": "VietQR code: transfer {amount}, memo {reference}",
+        "topup_scan": "Scan it with your banking app: the amount and the memo are filled in.",
         "imported": "Imported {count} household rows.", "import_errors": "Nothing was imported. Errors:",
         "keys": "Platform API keys", "key_id": "Key id", "created_at": "Created", "retires_at": "Retires",
         "revoked_at": "Revoked", "add_key": "Issue a key", "platform_id": "Platform id",
@@ -232,7 +248,7 @@ assert PAGES["vi"].keys() == PAGES["en"].keys(), "every page text needs both lan
 def texts(lang: str) -> dict[str, str]:
     """Page and statement words for `lang` (Vietnamese for anything else)."""
     chosen = lang if lang in LANGS else "vi"
-    return {**STATEMENT_TEXT[chosen], **PAGES[chosen]}
+    return {**STATEMENT_TEXT[chosen], **EVENT_TEXT[chosen], **PAGES[chosen]}
 
 
 def money(amount_vnd: int, lang: str = "vi") -> str:

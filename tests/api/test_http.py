@@ -19,6 +19,7 @@ ROUTES = [
     ("POST", "/v1/events", [], {"platform"}),
     ("GET", "/v1/workers/me/statement?month=2026-02", None, {"worker"}),
     ("GET", "/v1/workers/me/history", None, {"worker"}),
+    ("GET", "/v1/workers/me/events?month=2026-02", None, {"worker"}),
     ("GET", "/v1/months", None, {"insurer", "policy", "admin"}),
     ("GET", "/v1/months/2026-02/settlement", None, {"insurer", "policy", "admin"}),
     ("POST", "/v1/months/2026-02/close", None, {"insurer", "admin"}),

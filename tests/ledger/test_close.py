@@ -6,7 +6,6 @@ round_half_up(min(max(0, own), cap) × tier_rate / 1,000,000) (§6).
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -348,11 +347,8 @@ def test_the_decree_159_pack_stops_subsidising_after_120_paid_months(database_ur
             items.append(event(f"m-{offset}", amount=100 if offset == 6 else 100_000,
                                occurred_at=f"{label}-15T09:00:00+07:00"))
         assert set(book(books, *items)) == {"accepted"}
-        started = time.perf_counter()
-        for offset in range(123):
+        for offset in range(123):  # how long closes take is measured in benchmarks/close.py, not here
             close_month(books, month_label(*start, offset))
-        elapsed = time.perf_counter() - started
-        assert elapsed < 20, f"123 closes took {elapsed:.1f} s"
 
         first = subsidy(books, WORKER_A, month_label(*start, 0))
         assert first == {"si": 200, "oa": 0, "ui": 0}  # si only: ui is not subsidised under the decree

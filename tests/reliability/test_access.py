@@ -141,6 +141,7 @@ ROUTES = [
     ("POST", "/v1/events", [], {"grab", "be"}),
     ("GET", f"/v1/workers/me/statement?month={MONTH}", None, {"worker A", "worker B", "worker C"}),
     ("GET", "/v1/workers/me/history", None, {"worker A", "worker B", "worker C"}),
+    ("GET", f"/v1/workers/me/events?month={MONTH}", None, {"worker A", "worker B", "worker C"}),
     ("GET", "/v1/months", None, STAFF),
     ("GET", f"/v1/months/{MONTH}/settlement", None, STAFF),
     ("POST", "/v1/months/2026-01/close", None, {"insurer", "admin"}),
@@ -173,6 +174,7 @@ WEB_PAGES = [
     ("GET", "/", None, TOKEN_HOLDERS),  # a worker's page; staff are sent on to their own home page
     ("GET", f"/me/statement.csv?month={MONTH}", None, {"worker A", "worker B", "worker C"}),
     ("GET", "/me/history.csv", None, {"worker A", "worker B", "worker C"}),
+    ("GET", f"/me/events.csv?month={MONTH}", None, {"worker A", "worker B", "worker C"}),
     ("GET", f"/me/statement/print?month={MONTH}", None, {"worker A", "worker B", "worker C"}),
     ("GET", "/insurer", None, STAFF),
     ("GET", f"/insurer/months/{MONTH}", None, STAFF),
@@ -276,6 +278,11 @@ def test_a_worker_reads_their_own_figures_and_nothing_else(api):
         assert call(api, "worker A", "GET", path).status_code == 404
     nobody = call(api, "worker C", "GET", f"/v1/workers/me/statement?month={MONTH}")
     assert (nobody.status_code, nobody.json()["type"].rsplit("/", 1)[1]) == (404, "no-accounts")
+    # the per-trip record too: only the token's subject's events, whatever the query names
+    for attempt in (f"/v1/workers/me/events?month={MONTH}", f"/v1/workers/me/events?month={MONTH}&worker_id={WORKER_B}"):
+        events = call(api, "worker A", "GET", attempt).json()["items"]
+        assert sum(item["shares"]["si"]["worker"] for item in events) == mine["schemes"]["si"]["worker"]
+        assert {item["platform"] for item in events} == {"grab"}
 
 
 def test_a_platform_books_and_refunds_only_its_own_events(api):

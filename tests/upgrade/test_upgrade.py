@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import text
 
 from ledger.books import Ledger
+from ledger.money import PaymentIn, record_payments, topup_worker_id
 from ledger.ingest import ingest_batch
 from ledger.verify import Anchor, verify
 from tests.conftest import PG_ADMIN_URL, _drop_schema, _fresh_postgres_url, postgres_available
@@ -28,6 +29,8 @@ CREDIT_FIELDS = ("credited_months_to_date", "pool_vnd", "next_credit_needs_vnd")
 
 HERE = Path(__file__).parent
 EXPECTED = json.loads((HERE / "release-0005.figures.json").read_text(encoding="utf-8"))
+#: Statement fields of worker top-ups (added since that release), checked on their own below.
+STATEMENT_FIELDS_ADDED = ("topup_reference", "topups_vnd")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -64,6 +67,14 @@ def test_books_of_the_previous_release_upgrade_with_every_figure_unchanged(old_b
         # shows pooled figures (RULES.md §11); every other figure is the old release's, to the dong
         credit_fields = {month: {s["national_id"]: [s.pop(k) for k in CREDIT_FIELDS] + [s.pop("pension")]
                                  for s in listed} for month, listed in after["statements"].items()}
+        # worker top-ups: none in books of that release; each worker's reference names their own row
+        topups = {month: {s["national_id"]: [s.pop(k) for k in STATEMENT_FIELDS_ADDED] for s in listed}
+                  for month, listed in after["statements"].items()}
+        with ledger.engine.connect() as conn:
+            for by_worker in topups.values():
+                for national_id, (reference, topups_vnd) in by_worker.items():
+                    assert topups_vnd == 0
+                    assert topup_worker_id(ledger.keys, reference) == ledger.worker_id(conn, national_id)
         old_statements = {month: [{k: v for k, v in s.items() if k != "pension"} for s in listed]
                           for month, listed in expected["statements"].items()}
         assert after == {**{key: value for key, value in expected.items() if key != "verify"},
@@ -126,5 +137,48 @@ def test_upgraded_books_take_new_events_beside_the_old_and_still_verify(old_book
         march = next(s for s in figures(ledger)["settlements"].values() if s["month"] == "2026-03")
         before = EXPECTED["settlements"]["2026-03"]
         assert march["control_total_vnd"] > before["control_total_vnd"]
+    finally:
+        ledger.close()
+
+
+def test_the_events_of_upgraded_books_are_listed_and_sum_to_the_statements_the_old_release_printed(old_books):
+    """Rows written before the compact layout keep their occurred_at text: the per-trip record
+    reads both kinds (revision 0010 adds its index to books of any earlier revision)."""
+    from ledger.trips import all_worker_events, events_totals
+
+    ledger = Ledger.open(old_books, clock=_Clock(FIGURES_MOMENT), secret=SECRET)
+    try:
+        listed = 0
+        for month, reports in EXPECTED["statements"].items():
+            for report in reports:
+                items = list(all_worker_events(ledger, report["national_id"], month))
+                listed += len(items)
+                totals = events_totals(items)
+                assert {scheme: totals["shares"][scheme] for scheme in report["schemes"]} == \
+                    {scheme: {"worker": line["worker"], "platform": line["platform"]}
+                     for scheme, line in report["schemes"].items()}, (month, report["month"])
+                assert all(item["local_time"] and item["occurred_at"].endswith("Z") for item in items)
+        assert listed == 900
+        with ledger.engine.connect() as conn:
+            indexes = conn.execute(text(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'journal_worker_month'" if conn.dialect.name == "sqlite"
+                else "SELECT count(*) FROM pg_indexes WHERE indexname = 'journal_worker_month' "
+                     "AND schemaname = current_schema()")).scalar()
+        assert indexes == 1
+    finally:
+        ledger.close()
+
+
+def test_upgraded_books_take_a_workers_topup_and_still_verify(old_books):
+    ledger = Ledger.open(old_books, clock=_Clock(FIGURES_MOMENT), secret=SECRET)
+    try:
+        report = figures(ledger)["statements"]["2026-03"][0]
+        outcome = record_payments(ledger, [PaymentIn(FIGURES_MOMENT.date(), 50_000, "worker",
+                                                     report["topup_reference"], "UPGRADE-TOPUP-1")])[0]
+        assert (outcome.status, outcome.booked_month) == ("booked", "2026-03")
+        assert [check.name for check in verify(ledger) if check.problem] == []
+        march = next(s for s in figures(ledger)["statements"]["2026-03"] if s["national_id"] == report["national_id"])
+        assert (march["topups_vnd"], march["schemes"]["si"]["worker"]) == \
+            (50_000, report["schemes"]["si"]["worker"] + 50_000)
     finally:
         ledger.close()
