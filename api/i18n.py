@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rules.pension import HORIZON_MONTHS
+
 TEXT = {
     "vi": {
         "title": "Sao kê đóng góp tháng {month}",
@@ -36,6 +38,7 @@ TEXT = {
                          "được tính khoảng {per_year} tháng.",
         "estimate_reach": "Ước tính bạn đủ {needed} tháng vào tháng {month} (sau khoảng {years} năm {rest} tháng).",
         "estimate_never": "Ước tính: với mức tích lũy hiện nay ({pace}/tháng), bạn sẽ không đủ {needed} tháng.",
+        "estimate_beyond": "Ước tính: với mức tích lũy hiện nay, bạn chưa đủ {needed} tháng trong vòng {years} năm tới.",
         "estimate_reached": "Bạn đã đủ {needed} tháng được tính.",
         "estimate_pension": "Lương hưu ước tính khi đủ {needed} tháng: {pension}/tháng ({rate}% của thu nhập làm "
                             "căn cứ đóng {base}).",
@@ -72,10 +75,11 @@ TEXT = {
         "meaning_ui": "Unemployment (pilot): supports you when you lose platform work, under the pilot's rules.",
         "estimate_title": "Pension estimate",
         "estimate_label": "estimate",
-        "estimate_pace": "Estimate: at your average of {pace} a month (last {months} months), about {per_year} "
+        "estimate_pace": "Estimate: at your average of {pace} a month (averaged over {months} months), about {per_year} "
                          "months a year are credited.",
         "estimate_reach": "Estimate: {needed} months reached in {month} (in about {years} years {rest} months).",
         "estimate_never": "Estimate: at this pace ({pace} a month) you would not reach {needed} months.",
+        "estimate_beyond": "Estimate: at this pace you would not reach {needed} months within {years} years.",
         "estimate_reached": "You have {needed} credited months.",
         "estimate_pension": "Estimated pension at {needed} months: {pension} a month ({rate} % of the income "
                             "base {base}).",
@@ -139,6 +143,8 @@ def projection_lines(projection: dict[str, Any], text: dict[str, str], money=mon
                                           per_year=projection["credited_months_per_year"])]
     if projection["reached"]:
         lines.append(text["estimate_reached"].format(needed=needed))
+    elif projection.get("beyond_horizon"):
+        lines.append(text["estimate_beyond"].format(needed=needed, years=HORIZON_MONTHS // 12))
     elif projection["months_to_go"] is None:
         lines.append(text["estimate_never"].format(pace=money(projection["pace_vnd"]), needed=needed))
     else:
@@ -163,7 +169,7 @@ def meaning_lines(meaning: dict[str, Any], text: dict[str, str]) -> list[str]:
     lines.append(text["months"].format(counted=meaning["credited_months"], needed=meaning["months_needed"]))
     projection = meaning.get("projection")
     if projection:
-        lines += ["", text["estimate_title"] + f" ({text['estimate_label']}):"]
+        lines += ["", text["estimate_title"] + ":"]
         lines += [f"  {line}" for line in projection_lines(projection, text)]
         lines.append(f"  {text['assumptions_title']}:")
         lines += [f"    - {line}" for line in assumption_lines(projection, text)]

@@ -57,6 +57,7 @@ class PensionProjection(BaseModel):
     reached: bool
     months_to_go: Optional[int] = Field(description="months after this statement's month to the 180th credited "
                                                     "month; null: not at this pace")
+    beyond_horizon: bool = Field(default=False, description="180 months would take more than 50 years at this pace")
     reach_month: Optional[str] = Field(description="YYYY-MM of the 180th credited month; null: reached or not at "
                                                    "this pace")
     income_base_vnd: int = Field(description="floor / 22 %")

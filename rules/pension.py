@@ -12,7 +12,8 @@ The estimate (DOMAIN.md's facts, Law on Social Insurance 2024):
 - the months still needed, `180 − credited`, need `(180 − credited) × floor − pool` more VND, so
   the 180th month is credited `ceil(that / pace)` months after the statement's month — and never
   before the next month to credit plus the months still needed, minus one (§11 credits each
-  calendar month at most once, never a month after the close); none at a pace of 0;
+  calendar month at most once, never a month after the close); none at a pace of 0, and none
+  (`beyond_horizon`) when that is more than 50 years (`HORIZON_MONTHS`) away;
 - the voluntary SI contribution is 22 % of the chosen income, so a month credited at the floor
   has an income base of `round_half_up(floor × 10^6 / 220,000)` (330,000 → 1,500,000), and the
   pension after 180 credited months (15 years) is 45 % of it: `round_half_up(base × 450,000 / 10^6)`
@@ -34,6 +35,7 @@ PENSION_RATE_STEP_PPM = 20_000  # + 2 % for each further full year of contributi
 PENSION_RATE_MAX_PPM = 750_000  # up to 75 %
 SI_CONTRIBUTION_RATE_PPM = 220_000  # voluntary SI: 22 % of the chosen income
 PACE_WINDOW_MONTHS = 12  # the pace is the average over the last up to 12 months
+HORIZON_MONTHS = 600  # an estimate further than 50 years out says "not within 50 years", not a date
 #: The assumptions of every projection, as keys (the texts are in api/i18n.py, `assumption_<key>`).
 ASSUMPTIONS = ("pace_continues", "todays_floor", "todays_law", "no_indexation")
 
@@ -73,7 +75,8 @@ class Projection:
     months_needed: int
     credited_months_per_year: int  # whole floors a year of accrual at this pace pays (≤ 12)
     reached: bool  # 180 months are credited already
-    months_to_go: int | None  # calendar months from the statement's month; None: not at this pace
+    months_to_go: int | None  # calendar months from the statement's month; None: not at this pace (or beyond)
+    beyond_horizon: bool  # the pace is above 0 but 180 months would take more than HORIZON_MONTHS
     reach_month: str | None  # YYYY-MM when the 180th month would be credited; None: reached or not at this pace
     income_base_vnd: int  # floor / 22 %
     pension_rate_ppm: int  # 45 % at 180 months
@@ -112,11 +115,14 @@ def project(credited_months: int, pool_vnd: int, pace_vnd: int, floor_vnd: int, 
         reach_ordinal = max(start + months_to_go, earliest)
         months_to_go = reach_ordinal - start
         reach = ordinal_month(reach_ordinal)
+    beyond = months_to_go is not None and months_to_go > HORIZON_MONTHS
+    if beyond:
+        months_to_go, reach = None, None
     return Projection(
         estimate=True, pace_vnd=pace, pace_months=pace_months, floor_vnd=floor_vnd,
         credited_months=credited_months, months_needed=PENSION_MONTHS_NEEDED,
         credited_months_per_year=min(12, pace * 12 // floor_vnd), reached=remaining == 0,
-        months_to_go=months_to_go,
+        months_to_go=months_to_go, beyond_horizon=beyond,
         reach_month=None if reach is None else f"{reach // 100:04d}-{reach % 100:02d}",
         income_base_vnd=base, pension_rate_ppm=rate, pension_vnd=round_half_up(base * rate, PPM),
         assumptions=ASSUMPTIONS)
