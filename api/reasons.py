@@ -101,6 +101,12 @@ def with_reasons(outcomes: list[dict[str, Any]], lang: str = DEFAULT_LANG) -> li
     return outcomes
 
 
+def reasoned(outcome: dict[str, Any], lang: str = DEFAULT_LANG) -> dict[str, Any]:
+    """One outcome dict with its `reason` added (in place); returns it."""
+    outcome["reason"] = reason(outcome["outcome"], lang, outcome.get("booked_month"), outcome.get("occurred_month"))
+    return outcome
+
+
 def negotiate(accept_language: str | None) -> str:
     """The language of an `Accept-Language` header: the first of vi/en by q-value; vi when neither."""
     if not accept_language:
