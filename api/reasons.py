@@ -27,6 +27,7 @@ REASONS: dict[str, dict[str, str]] = {
     "vi": {
         "accepted": "Đã ghi sổ vào tháng {booked}.",
         "accepted_late": "Đã ghi sổ vào tháng {booked} vì tháng {occurred} của sự kiện đã chốt sổ.",
+        "accepted_no_month": "Đã ghi sổ.",
         "duplicate": "Sự kiện này đã được ghi sổ trước đó với đúng nội dung này; không ghi thêm gì.",
         "malformed": "Mục này không phải một đối tượng JSON hợp lệ.",
         "missing_field": "Thiếu một trường bắt buộc (hoặc trường đó là null).",
@@ -47,6 +48,7 @@ REASONS: dict[str, dict[str, str]] = {
     "en": {
         "accepted": "Booked in {booked}.",
         "accepted_late": "Booked in {booked} because its month, {occurred}, is already closed.",
+        "accepted_no_month": "Booked.",
         "duplicate": "This event was already booked with this same payload; nothing more was booked.",
         "malformed": "The item is not a valid JSON object.",
         "missing_field": "A required field is missing or null.",
@@ -72,9 +74,9 @@ def reason(code: str, lang: str = DEFAULT_LANG, booked_month: str | None = None,
            occurred_month: str | None = None) -> str:
     """The sentence for one outcome; an unknown code (a newer server's) is named as it is."""
     text = REASONS.get(lang) or REASONS[DEFAULT_LANG]
-    if code == "accepted":
-        return text["accepted_late" if occurred_month else "accepted"].format(booked=booked_month,
-                                                                               occurred=occurred_month)
+    if code == "accepted":  # no month: a stream replay of an outcome stored by an earlier release
+        chosen = "accepted_no_month" if booked_month is None else "accepted_late" if occurred_month else "accepted"
+        return text[chosen].format(booked=booked_month, occurred=occurred_month)
     return text.get(code) or code
 
 

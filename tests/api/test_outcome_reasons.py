@@ -14,8 +14,8 @@ INTERFACE_KEYS = ("line", "platform", "event_id", "outcome")
 
 def test_every_code_has_a_sentence_in_every_language_and_no_two_languages_share_one():
     for lang in LANGS:
-        assert set(REASONS[lang]) == {*CODES, "accepted_late"}, lang
-        for code in (*CODES, "accepted_late"):
+        assert set(REASONS[lang]) == {*CODES, "accepted_late", "accepted_no_month"}, lang
+        for code in (*CODES, "accepted_late", "accepted_no_month"):
             sentence = REASONS[lang][code]
             assert sentence.strip() and sentence.rstrip().endswith("."), (lang, code)
             fields = {name for _text, name, _spec, _conv in string.Formatter().parse(sentence) if name}
