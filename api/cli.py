@@ -86,10 +86,17 @@ def ingest(
     chunk_size: Annotated[int, typer.Option(help="events per database transaction")] = 20_000,
     mapping: Annotated[Optional[Path], typer.Option("--map", help="YAML column mapping for a platform's own "
                                                                   "export (docs/stream.md)")] = None,
+    lang: Annotated[str, typer.Option("--lang", help="language of each outcome's reason in --outcomes: "
+                                                     "vi (default) or en")] = "vi",
     db: DbOption = None,
     pack: PackOption = None,
 ) -> None:
     """Book platform events; every item gets an outcome (accepted, duplicate or a rejection code)."""
+    from api.reasons import LANGS, with_reasons
+
+    if lang not in LANGS:
+        console.print(f"[red]error:[/red] --lang must be one of {', '.join(LANGS)}, not {escape(lang)!r}")
+        raise typer.Exit(1)
     if file != "-":
         _readable(Path(file))
     loaded = None
@@ -121,7 +128,8 @@ def ingest(
             for chunk in ingest_stream(ledger, items, chunk_size=chunk_size):
                 counts.update(outcome.outcome for outcome in chunk)
                 if sink:
-                    sink.write(b"".join(orjson.dumps(o.as_json()) + b"\n" for o in chunk))
+                    sink.write(b"".join(orjson.dumps(line) + b"\n"
+                                        for line in with_reasons([o.as_json() for o in chunk], lang)))
                 done = sum(counts.values())
                 rate = done / max(time.perf_counter() - started, 1e-9)
                 progress.update(task, completed=done, rate=f"{rate:,.0f} events/s")

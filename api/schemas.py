@@ -7,10 +7,19 @@ from pydantic import BaseModel, Field
 
 
 class Outcome(BaseModel):
+    """One item's outcome (docs/events.md lists every code with an example)."""
+
     line: int
     platform: Optional[str]
     event_id: Optional[str]
-    outcome: str
+    outcome: str = Field(description="accepted, duplicate or a rejection code of RULES.md §1")
+    booked_month: Optional[str] = Field(None, description="YYYY-MM the event was booked in; null unless accepted",
+                                        examples=["2026-02"])
+    occurred_month: Optional[str] = Field(None, description="YYYY-MM of occurred_at (Vietnam time) when it differs "
+                                                            "from booked_month (a late booking: that month was "
+                                                            "closed); null otherwise", examples=["2026-01"])
+    reason: str = Field(description="one sentence saying why, in the language of Accept-Language (vi or en; "
+                                    "vi by default)")
 
 
 class IngestResult(BaseModel):

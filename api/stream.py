@@ -51,6 +51,7 @@ from prometheus_client import CollectorRegistry, Counter as PromCounter, Gauge, 
 from sqlalchemy import Connection
 
 from api.observability import mask_ids
+from api.reasons import LANGS, reasoned
 from ledger.books import Ledger, UnitOfWork
 from ledger.events import NESTING_DEPTH_MAX, nested_deeper_than
 from ledger.ingest import BATCH_SIZE_MAX, MALFORMED, Outcome, ingest_batch
@@ -87,6 +88,7 @@ class StreamSettings:
     max_bytes: int = -1
     replicas: int = 1  # a new stream's copies on a cluster: 3 in production (docs/stream.md, topology)
     prune_interval_seconds: float = 30.0  # how often stored outcomes of acknowledged messages are dropped
+    outcome_lang: str = "vi"  # language of each published outcome's `reason` (api.reasons: vi or en)
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -106,6 +108,8 @@ class StreamSettings:
             found.append(f"retention must be one of {', '.join(RETENTIONS)}, got {self.retention!r}")
         if self.max_age_seconds < 0:
             found.append("max age must be 0 (for ever) or positive")
+        if self.outcome_lang not in LANGS:
+            found.append(f"outcome language must be one of {', '.join(LANGS)}, got {self.outcome_lang!r}")
         if self.replicas not in (1, 3, 5):
             found.append(f"replicas must be 1, 3 or 5 (an odd number of copies for a majority), got {self.replicas}")
         for name, subject in (("outcomes", self.outcome_prefix + ".<platform>"),
@@ -456,7 +460,7 @@ def book_batch(ledger: Ledger, settings: StreamSettings, stream_key: str, messag
             plan.booked = _book(ledger, work, settings, take)
             assert [answer.seq for answer in plan.booked] == [message.seq for message in take], "one answer each"
             assert take[0].seq > position and plan.skipped >= 0, "booked strictly after the position, in order"
-            outcomes = [[answer.seq, answer.outcome.outcome] for answer in plan.booked]
+            outcomes = [_stored(answer.outcome) for answer in plan.booked]
             query(conn, "INSERT INTO stream_outcome_block (stream_key, first_seq, last_seq, outcomes) "
                         "VALUES (?, ?, ?, ?)", (stream_key, take[0].seq, take[-1].seq, orjson.dumps(outcomes).decode()))
             query(conn, "UPDATE stream_position SET last_seq = ?, updated_at = ? WHERE stream_key = ?",
@@ -484,6 +488,13 @@ def _book(ledger: Ledger, work: UnitOfWork, settings: StreamSettings, take: list
     return answers
 
 
+def _stored(outcome: Outcome) -> list:
+    """An outcome as kept in `stream_outcome_block`: [seq, code], and an accepted one's months after them."""
+    if outcome.booked_month is None:
+        return [outcome.line, outcome.outcome]
+    return [outcome.line, outcome.outcome, outcome.booked_month, outcome.occurred_month]
+
+
 def _answer(settings: StreamSettings, message: Delivered, outcome: Outcome, reason: str | None) -> Answer:
     if outcome.outcome in (MALFORMED_CODE, PLATFORM_MISMATCH):
         return Answer(message.seq, platform_of(settings, message.subject), outcome, reason, message.data)
@@ -496,19 +507,20 @@ def _replayed(conn: Connection, settings: StreamSettings, stream_key: str, repla
     if not replays:
         return []
     low, high = min(replays), max(replays)
-    stored: dict[int, str] = {}
+    stored: dict[int, list] = {}
     for (blob,) in query(conn, "SELECT outcomes FROM stream_outcome_block WHERE stream_key = ? "
                                "AND first_seq <= ? AND last_seq >= ?", (stream_key, high, low)):
-        stored.update((int(seq), code) for seq, code in orjson.loads(blob))
+        # [seq, code] or [seq, code, booked_month, occurred_month]; blocks of earlier releases hold no months
+        stored.update((int(seq), kept) for seq, *kept in orjson.loads(blob))
     answers = []
     for seq in sorted(replays):
-        code = stored.get(seq)
-        if code is None:
+        kept = stored.get(seq)
+        if kept is None:
             plan.unknown_replays += 1
             continue
         message = replays[seq]
         item, _refusal, reason = _decode(settings, message)
-        answers.append(_answer(settings, message, Outcome(seq, *_identity(item), code), reason))
+        answers.append(_answer(settings, message, Outcome(seq, *_identity(item), *kept), reason))
     return answers
 
 
@@ -910,7 +922,7 @@ class StreamConsumer:
         lines: dict[str, list[bytes]] = {}
         for answer in sorted((*plan.replays, *plan.booked), key=lambda answer: answer.seq):
             platform = answer.platform_subject or "_unknown"
-            lines.setdefault(platform, []).append(orjson.dumps(answer.outcome.as_json()))
+            lines.setdefault(platform, []).append(orjson.dumps(reasoned(answer.outcome.as_json(), s.outcome_lang)))
             if answer.dead_letter_reason is not None:
                 await self._nc.publish(s.dead_letter_subject, answer.dead_letter_data or b"", headers={
                     "Ansinh-Reason": answer.dead_letter_reason, "Ansinh-Outcome": answer.outcome.outcome,

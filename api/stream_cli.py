@@ -57,6 +57,8 @@ def consume_command(
     = "outcomes",
     dead_letter_subject: Annotated[str, typer.Option("--dead-letter-subject", help="subject of dead letters")]
     = "deadletter.events",
+    outcome_lang: Annotated[str, typer.Option("--outcome-lang", help="language of each outcome's reason: "
+                                                                     "vi (default) or en")] = "vi",
     metrics_port: Annotated[Optional[int], typer.Option("--metrics-port", help="serve Prometheus /metrics here")]
     = None,
     until_idle: Annotated[bool, typer.Option("--until-idle", help="exit once every message is booked and "
@@ -70,7 +72,7 @@ def consume_command(
                                   batch_size_max=batch, fetch_timeout_seconds=fetch_timeout,
                                   ack_wait_seconds=ack_wait, retention=retention, max_age_seconds=max_age,
                                   replicas=replicas, outcome_prefix=outcome_prefix,
-                                  dead_letter_subject=dead_letter_subject)
+                                  dead_letter_subject=dead_letter_subject, outcome_lang=outcome_lang)
         ledger = Ledger.open(db, pack)
     except (StreamSetupError, StoreError, PackError) as error:
         console.print(f"[red]error:[/red] {error}")

@@ -39,7 +39,8 @@ import numpy as np
 
 from ledger.accounts import EntryType
 from ledger.books import Ledger, UnitOfWork, iso_utc
-from ledger.events import ACCEPTED, DUPLICATE, KIND_INDEX, Rejection, ValidEvent, check_events, next_month
+from ledger.events import (ACCEPTED, DUPLICATE, KIND_INDEX, Rejection, ValidEvent, check_events, month_text,
+                           next_month)
 from ledger.postings import CompactEntries, collector_paused, next_entry_id, write_compact_block
 from ledger.schema import SHARE_COLUMNS
 from ledger.archive import fetch_events
@@ -76,13 +77,20 @@ _NO_ENTRIES = CompactEntries([], [], [], [], [], [], [], np.zeros(0, dtype=np.in
 
 
 class Outcome(NamedTuple):
+    """One item's outcome. An accepted event says where it was booked: `booked_month` (YYYY-MM),
+    and `occurred_month` only when that differs (a late booking, RULES.md §3); both are None
+    for every other outcome. Codes only: the sentences are the API's (`api.reasons`)."""
+
     line: int
     platform: str | None
     event_id: str | None
     outcome: str
+    booked_month: str | None = None
+    occurred_month: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {"line": self.line, "platform": self.platform, "event_id": self.event_id, "outcome": self.outcome}
+        return {"line": self.line, "platform": self.platform, "event_id": self.event_id, "outcome": self.outcome,
+                "booked_month": self.booked_month, "occurred_month": self.occurred_month}
 
 
 @dataclass(slots=True)
@@ -297,11 +305,44 @@ def _book(ledger: Ledger, conn, items, checked, pending) -> list[Outcome]:
         platform_col, event_ids, payload_hashes, worker_col, kind_col, amounts, occurred_us, occurred_months,
         occurred_days, is_refund))
     write_compact_block(conn, entries, recorded_at=recorded_at, head=head, first_entry_id=first_id)
-    return _outcomes(items, out_platforms, out_event_ids, codes)
+    booked_months, late_months = _month_columns(count, valid_at, accepted, occurred_months, entries.booking_month)
+    return _outcomes(items, out_platforms, out_event_ids, codes, booked_months, late_months)
 
 
-def _outcomes(items, platforms: list, event_ids: list, codes: list[str]) -> list[Outcome]:
-    return list(map(tuple.__new__, repeat(Outcome), zip(map(itemgetter(0), items), platforms, event_ids, codes)))
+def _month_columns(count: int, valid_at: list[int], accepted: np.ndarray, occurred_months: list[int],
+                   booking_months: np.ndarray) -> tuple[Iterable, Iterable]:
+    """Per item: the booked month's text (None unless accepted), and the occurred month's where they differ.
+
+    Columns, not per-event work: a batch spans a few months, so each month's text is made once,
+    the common case (every item accepted) is one `map`, and only late bookings are visited one by one.
+    """
+    booked_ints: list[int] = booking_months.tolist()
+    if not booked_ints:
+        return repeat(None), repeat(None)
+    chosen = None if len(booked_ints) == len(occurred_months) else np.flatnonzero(accepted).tolist()
+    occurred_ints = occurred_months if chosen is None else _pick(occurred_months, chosen)
+    texts = {month: month_text(month) for month in {*booked_ints, *occurred_ints}}
+    if len(booked_ints) == count:  # every item valid and accepted
+        positions = None
+        booked: list = list(map(texts.__getitem__, booked_ints))
+    else:
+        positions = valid_at if chosen is None else _pick(valid_at, chosen)
+        booked = [None] * count
+        for at, month in zip(positions, booked_ints):
+            booked[at] = texts[month]
+    if booked_ints == occurred_ints:  # no late booking
+        return booked, repeat(None)
+    late: list = [None] * count
+    for row, (booked_month, occurred_month) in enumerate(zip(booked_ints, occurred_ints)):
+        if booked_month != occurred_month:
+            late[row if positions is None else positions[row]] = texts[occurred_month]
+    return booked, late
+
+
+def _outcomes(items, platforms: list, event_ids: list, codes: list[str], booked_months: Iterable = repeat(None),
+              late_months: Iterable = repeat(None)) -> list[Outcome]:
+    return list(map(tuple.__new__, repeat(Outcome), zip(map(itemgetter(0), items), platforms, event_ids, codes,
+                                                        booked_months, late_months)))
 
 
 def _entry_columns(ledger: Ledger, conn, pending: dict, accepted: np.ndarray, first_id: int,

@@ -6,11 +6,12 @@ import time
 from collections import Counter
 
 import orjson
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Services, SignedBatch, platform_caller, services
 from api.problems import Problem
+from api.reasons import negotiate, with_reasons
 from api.schemas import IngestResult
 from ledger.ingest import MALFORMED, BatchTooLarge, ingest_batch
 from ledger.readers import read_ndjson
@@ -34,8 +35,11 @@ def parse_batch(body: bytes, content_type: str) -> list[tuple[int, object]]:
 
 @router.post("/events", response_model=IngestResult,
              summary="Book a batch of trip, delivery and order events (signed by the platform)")
-async def post_events(request: Request, batch: SignedBatch = Depends(platform_caller),
+async def post_events(request: Request, response: Response, batch: SignedBatch = Depends(platform_caller),
                       svc: Services = Depends(services)) -> IngestResult:
+    """One outcome per item, in order: its code, a `reason` in the language of `Accept-Language`
+    (vi or en; vi by default) and, when accepted, `booked_month` (and `occurred_month` for a late
+    booking). docs/events.md lists the event fields and every outcome code with an example."""
     items = parse_batch(batch.body, request.headers.get("content-type", ""))
     foreign = [line for line, item in items
                if item is not MALFORMED and isinstance(item, dict) and item.get("platform") is not None
@@ -54,4 +58,8 @@ async def post_events(request: Request, batch: SignedBatch = Depends(platform_ca
     counts = Counter(outcome.outcome for outcome in outcomes)
     for name, count in counts.items():
         svc.metrics.events.labels(name).inc(count)
-    return IngestResult(outcomes=[outcome.as_json() for outcome in outcomes], counts=dict(counts))
+    lang = negotiate(request.headers.get("accept-language"))
+    response.headers["Content-Language"] = lang
+    response.headers["Vary"] = "Accept-Language"
+    return IngestResult(outcomes=with_reasons([outcome.as_json() for outcome in outcomes], lang),
+                        counts=dict(counts))

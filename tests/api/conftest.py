@@ -40,11 +40,12 @@ class Caller:
         return {"Authorization": f"Bearer {self.token(role, subject)}"}
 
     def post_events(self, items, key=None, *, body: bytes | None = None, now: float | None = None,
-                    content_type: str = "application/json", path: str = "/v1/events"):
+                    content_type: str = "application/json", path: str = "/v1/events", headers: dict | None = None):
         key = key or self.grab
         payload = body if body is not None else orjson.dumps(items)
-        headers = signed_headers(key.key_id, key.secret, "POST", path, payload, now or time.time())
-        return self.client.post(path, content=payload, headers={**headers, "Content-Type": content_type})
+        signed = signed_headers(key.key_id, key.secret, "POST", path, payload, now or time.time())
+        return self.client.post(path, content=payload,
+                                headers={**signed, "Content-Type": content_type, **(headers or {})})
 
 
 @pytest.fixture

@@ -107,11 +107,17 @@ def test_ingest_writes_one_outcome_line_per_input_item_in_order(tmp_path, db):
     lines = read_outcomes(tmp_path / "out.ndjson")
     assert [line["line"] for line in lines] == list(range(1, len(items) + 1))
     assert [line["outcome"] for line in lines] == [*EXPECTED[:3], "malformed", "malformed", *EXPECTED[3:]]
-    assert all(set(line) == {"line", "platform", "event_id", "outcome"} for line in lines)
-    assert lines[0] == {"line": 1, "platform": "grab", "event_id": "g-1", "outcome": "accepted"}
-    assert lines[3] == {"line": 4, "platform": None, "event_id": None, "outcome": "malformed"}
-    assert lines[4] == {"line": 5, "platform": None, "event_id": None, "outcome": "malformed"}
-    assert lines[-1] == {"line": 14, "platform": "be", "event_id": "b-1", "outcome": "accepted"}
+    # INTERFACES.md's four keys, exactly; then the added ones (docs/events.md)
+    assert all(set(line) == {"line", "platform", "event_id", "outcome", "booked_month", "occurred_month", "reason"}
+               for line in lines)
+    interface = [{key: line[key] for key in ("line", "platform", "event_id", "outcome")} for line in lines]
+    assert interface[0] == {"line": 1, "platform": "grab", "event_id": "g-1", "outcome": "accepted"}
+    assert interface[3] == {"line": 4, "platform": None, "event_id": None, "outcome": "malformed"}
+    assert interface[4] == {"line": 5, "platform": None, "event_id": None, "outcome": "malformed"}
+    assert interface[-1] == {"line": 14, "platform": "be", "event_id": "b-1", "outcome": "accepted"}
+    assert (lines[0]["booked_month"], lines[0]["occurred_month"]) == ("2026-02", None)
+    assert lines[0]["reason"] == "Đã ghi sổ vào tháng 2026-02."  # Vietnamese unless --lang en
+    assert (lines[3]["booked_month"], lines[3]["reason"]) == (None, "Mục này không phải một đối tượng JSON hợp lệ.")
     assert "accepted" in result.stdout and "malformed" in result.stdout  # the summary counts per outcome
 
 

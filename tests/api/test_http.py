@@ -67,7 +67,9 @@ def test_a_signed_batch_gets_the_same_outcomes_as_the_cli(caller):
     assert response.status_code == 200
     body = response.json()
     assert [item["outcome"] for item in body["outcomes"]] == ["accepted", "invalid_amount", "malformed", "duplicate"]
-    assert body["outcomes"][2] == {"line": 3, "platform": None, "event_id": None, "outcome": "malformed"}
+    assert body["outcomes"][2] == {"line": 3, "platform": None, "event_id": None, "outcome": "malformed",
+                                   "booked_month": None, "occurred_month": None,
+                                   "reason": "Mục này không phải một đối tượng JSON hợp lệ."}
     assert body["counts"] == {"accepted": 1, "invalid_amount": 1, "malformed": 1, "duplicate": 1}
 
 

@@ -123,7 +123,10 @@ def test_rejected_events_reach_the_outcome_subject_of_their_platform(database_ur
                             5: "duplicate"}
     assert heard.outcome_subjects[4] == f"{names.outcome_prefix}.shopee"
     assert heard.outcome_subjects[2] == f"{names.outcome_prefix}.grab"
-    assert heard.outcomes[3] == [{"line": 3, "platform": "grab", "event_id": "g-3", "outcome": "unknown_original"}]
+    assert heard.outcomes[3] == [{"line": 3, "platform": "grab", "event_id": "g-3", "outcome": "unknown_original",
+                                  "booked_month": None, "occurred_month": None,
+                                  "reason": "Hoàn tiền không tìm thấy sự kiện gốc đã hoàn thành của cùng nền tảng."}]
+    assert heard.outcomes[1][0]["booked_month"] == "2026-02"  # stream events default to February (factories)
     assert heard.dead_letters == []
 
 

@@ -1,0 +1,132 @@
+"""Why an event got its outcome: one sentence per outcome code, in Vietnamese and English.
+
+The ledger returns codes (`ledger.ingest.Outcome`); every channel that shows outcomes to
+a platform engineer — `POST /v1/events` (language from `Accept-Language`), the stream's
+outcome messages (`StreamSettings.outcome_lang`) and `ansinh ingest --outcomes` (`--lang`)
+— adds the sentence here, so the three say the same words. Vietnamese is the default
+everywhere, as for every other text of the project; `en` is chosen explicitly.
+
+This module imports nothing of the ledger (the CLI and the API both load it cheaply).
+docs/events.md lists the same codes with an example each; a test checks that every code
+has a sentence in every language.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+LANGS = ("vi", "en")
+DEFAULT_LANG = "vi"
+
+# Every outcome code of RULES.md §1 (and the stream's own `platform_mismatch`), in order.
+CODES = ("accepted", "duplicate", "malformed", "missing_field", "invalid_event_id", "unknown_kind",
+         "invalid_currency", "invalid_amount", "invalid_timestamp", "invalid_worker_id", "invalid_action",
+         "duplicate_conflict", "unknown_original", "refund_mismatch", "refund_exceeds_original",
+         "platform_mismatch")
+
+REASONS: dict[str, dict[str, str]] = {
+    "vi": {
+        "accepted": "Đã ghi sổ vào tháng {booked}.",
+        "accepted_late": "Đã ghi sổ vào tháng {booked} vì tháng {occurred} của sự kiện đã chốt sổ.",
+        "accepted_no_month": "Đã ghi sổ.",
+        "duplicate": "Sự kiện này đã được ghi sổ trước đó với đúng nội dung này; không ghi thêm gì.",
+        "malformed": "Mục này không phải một đối tượng JSON hợp lệ.",
+        "missing_field": "Thiếu một trường bắt buộc (hoặc trường đó là null).",
+        "invalid_event_id": "event_id hoặc platform không hợp lệ: 1–128 ký tự A-Z a-z 0-9 . _ : -.",
+        "unknown_kind": "kind phải là ride, delivery hoặc order.",
+        "invalid_currency": "currency, nếu có, phải là VND.",
+        "invalid_amount": "amount phải là số nguyên VND từ 1 đến 10.000.000.000.",
+        "invalid_timestamp": "occurred_at phải là thời điểm RFC 3339 có múi giờ, không sớm hơn quy định đầu tiên "
+                             "có hiệu lực.",
+        "invalid_worker_id": "worker_id không phải số CCCD hợp lệ (12 chữ số, mã tỉnh và năm sinh hợp lệ).",
+        "invalid_action": "action phải là complete hoặc refund.",
+        "duplicate_conflict": "event_id này đã được ghi sổ với nội dung khác; không ghi gì.",
+        "unknown_original": "Hoàn tiền không tìm thấy sự kiện gốc đã hoàn thành của cùng nền tảng.",
+        "refund_mismatch": "Hoàn tiền có worker_id hoặc kind khác với sự kiện gốc.",
+        "refund_exceeds_original": "Tổng các lần hoàn tiền sẽ vượt số tiền của sự kiện gốc.",
+        "platform_mismatch": "platform của sự kiện khác với nền tảng của subject trên luồng.",
+    },
+    "en": {
+        "accepted": "Booked in {booked}.",
+        "accepted_late": "Booked in {booked} because its month, {occurred}, is already closed.",
+        "accepted_no_month": "Booked.",
+        "duplicate": "This event was already booked with this same payload; nothing more was booked.",
+        "malformed": "The item is not a valid JSON object.",
+        "missing_field": "A required field is missing or null.",
+        "invalid_event_id": "The event_id or platform is invalid: 1–128 characters of A-Z a-z 0-9 . _ : -.",
+        "unknown_kind": "The kind must be ride, delivery or order.",
+        "invalid_currency": "The currency, when present, must be VND.",
+        "invalid_amount": "The amount must be an integer number of VND from 1 to 10,000,000,000.",
+        "invalid_timestamp": "occurred_at must be an RFC 3339 timestamp with a UTC offset, not before the first "
+                             "rules version in force.",
+        "invalid_worker_id": "The worker_id is not a valid citizen ID (12 digits, a valid province code and "
+                             "birth year).",
+        "invalid_action": "The action must be complete or refund.",
+        "duplicate_conflict": "This event_id was already booked with a different payload; nothing was booked.",
+        "unknown_original": "The refund names no accepted completed event of the same platform.",
+        "refund_mismatch": "The refund's worker_id or kind differs from its original's.",
+        "refund_exceeds_original": "The refunds of the original would add up to more than its amount.",
+        "platform_mismatch": "The event's platform is not the platform of its stream subject.",
+    },
+}
+
+
+def reason(code: str, lang: str = DEFAULT_LANG, booked_month: str | None = None,
+           occurred_month: str | None = None) -> str:
+    """The sentence for one outcome; an unknown code (a newer server's) is named as it is."""
+    text = REASONS.get(lang) or REASONS[DEFAULT_LANG]
+    if code == "accepted":  # no month: a stream replay of an outcome stored by an earlier release
+        chosen = "accepted_no_month" if booked_month is None else "accepted_late" if occurred_month else "accepted"
+        return text[chosen].format(booked=booked_month, occurred=occurred_month)
+    return text.get(code) or code
+
+
+def with_reasons(outcomes: list[dict[str, Any]], lang: str = DEFAULT_LANG) -> list[dict[str, Any]]:
+    """Outcome dicts (`Outcome.as_json()`) with their `reason` added, in place; returns them.
+
+    The sentence of a code is looked up once per code, not per outcome; only accepted events
+    (whose sentence names a month) are formatted one by one, by month.
+    """
+    fixed: dict[str, str] = {}
+    by_months: dict[tuple, str] = {}
+    for outcome in outcomes:
+        code = outcome["outcome"]
+        if code == "accepted":
+            months = (outcome.get("booked_month"), outcome.get("occurred_month"))
+            said = by_months.get(months)
+            if said is None:
+                said = by_months[months] = reason(code, lang, *months)
+        else:
+            said = fixed.get(code)
+            if said is None:
+                said = fixed[code] = reason(code, lang)
+        outcome["reason"] = said
+    return outcomes
+
+
+def reasoned(outcome: dict[str, Any], lang: str = DEFAULT_LANG) -> dict[str, Any]:
+    """One outcome dict with its `reason` added (in place); returns it."""
+    outcome["reason"] = reason(outcome["outcome"], lang, outcome.get("booked_month"), outcome.get("occurred_month"))
+    return outcome
+
+
+def negotiate(accept_language: str | None) -> str:
+    """The language of an `Accept-Language` header: the first of vi/en by q-value; vi when neither."""
+    if not accept_language:
+        return DEFAULT_LANG
+    best, best_q = DEFAULT_LANG, -1.0
+    for part in accept_language.split(","):
+        tag, _, params = part.strip().partition(";")
+        primary = tag.strip().lower().split("-")[0]
+        if primary not in LANGS:
+            continue
+        q = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if q > best_q and q > 0:
+            best, best_q = primary, q
+    return best
