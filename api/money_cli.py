@@ -7,18 +7,16 @@ Thin like every command: each opens the books, calls one function of `ledger.mon
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.exports import lines_bytes
-from ledger.authority import authority_aggregates, credits_by_province, state_claim, write_contributions
-from ledger.books import Ledger
-from ledger.files import write_private
-from ledger.money import PaymentError, account_statement, bills_of_month, read_payments_csv, record_payments
+
+if TYPE_CHECKING:  # the ledger is imported where used: `ansinh --help` never loads SQLAlchemy
+    from ledger.books import Ledger
 
 payments_app = typer.Typer(help="Money received: book a bank statement (CSV).", no_args_is_help=True)
 report_app = typer.Typer(help="Monthly reports to the authorities.", no_args_is_help=True)
@@ -58,6 +56,9 @@ def _emit(lines: list[dict], file_format: str | None, output: Path | None, metad
         out.print(table)
         return
     chosen = file_format or (output.suffix.lstrip(".") if output else "json")
+    from api.exports import lines_bytes
+    from ledger.files import write_private
+
     if chosen == "parquet" and output is None:
         _fail("--format parquet needs --output FILE")
     try:
@@ -85,6 +86,8 @@ def payments_import(
 ) -> None:
     """Book a bank statement: each line once (by bank_ref), matched by reference, else oldest bill first;
     payer `worker` books a worker's top-up (its reference: the worker's `topup_reference`)."""
+    from ledger.money import PaymentError, read_payments_csv, record_payments
+
     if not file.is_file():
         _fail(f"no such file: {file}")
     try:
@@ -126,6 +129,8 @@ def bills_command(
     db: DbOption = None,
 ) -> None:
     """The bills and the state claim issued at a month's close, with what is still unpaid."""
+    from ledger.money import bills_of_month
+
     lines = _read(db, bills_of_month, month)
     table = Table(title=f"Bills of {month}")
     for column in ("payer", "kind", "reference", "due_on", "amount_vnd", "outstanding_vnd"):
@@ -145,6 +150,8 @@ def account_command(
     db: DbOption = None,
 ) -> None:
     """A payer's statement of account: bills, interest, payments, running balance, open items."""
+    from ledger.money import account_statement
+
     report = _read(db, account_statement, payer)
     table = Table(title=f"Statement of account: {report['payer']} (as of {report['as_of']})")
     for column in ("date", "kind", "month", "reference", "debit_vnd", "credit_vnd", "balance_vnd"):
@@ -165,6 +172,8 @@ def claim_command(
     db: DbOption = None,
 ) -> None:
     """The claim to the state budget for a month: subsidy by scheme, tier and province, control total."""
+    from ledger.authority import state_claim
+
     claim = _read(db, state_claim, month)
     lines = [{"month": claim["month"], "group": group, "key": key, **amounts}
              for group in ("by_tier", "by_province") for key, amounts in claim[group].items()]
@@ -187,6 +196,8 @@ def report_authority(
     db: DbOption = None,
 ) -> None:
     """Per province, platform, kind and tier: workers covered, contributions, subsidy (CSV/Parquet)."""
+    from ledger.authority import authority_aggregates
+
     lines = _read(db, authority_aggregates, month)
     table = Table(title=f"Report to the authorities, {month}")
     for column in ("province", "platform", "kind", "tier", "workers", "total_vnd"):
@@ -207,6 +218,8 @@ def report_credits(
     db: DbOption = None,
 ) -> None:
     """Months credited towards a pension by province: by this month's close, and to date (RULES.md §11)."""
+    from ledger.authority import credits_by_province
+
     lines = _read(db, credits_by_province, month)
     table = Table(title=f"Months credited towards a pension, {month}")
     for column in ("province", "workers_credited", "months_credited", "workers_with_credits",
@@ -227,6 +240,8 @@ def report_contributions(
     db: DbOption = None,
 ) -> None:
     """Per worker and scheme, layout ansinh-contributions/2 (with credited months), for the national insurer."""
+    from ledger.authority import write_contributions
+
     written = _read(db, write_contributions, month, output)
     out.print(f"wrote {written['path']}: {written['lines']:,} lines, layout {written['layout']}, "
               f"total {written['total_vnd']:,} VND, sha256 {written['sha256']}")
