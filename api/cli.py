@@ -273,7 +273,7 @@ def statement_command(
 
     ledger = open_books(db, pack)
     try:
-        require_known_worker(ledger, national_id)
+        require_known_worker(ledger, national_id, month)
         report = statement(ledger, national_id, month)
     except ValueError as error:
         console.print(f"[red]error:[/red] {error}")

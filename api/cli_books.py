@@ -50,15 +50,19 @@ def open_books(db: str | None, pack: str | None) -> Ledger:
         raise typer.Exit(1)
 
 
-def require_known_worker(ledger: Ledger, national_id: str) -> None:
+def require_known_worker(ledger: Ledger, national_id: str, month: str | None = None) -> None:
     """Exit 1 with one line unless `national_id` is a valid CCCD the books hold contributions for.
+    A `month` is checked first (a ValueError naming YYYY-MM), so a bad month is reported as such.
 
     Without it a mistyped id printed a zero statement and exited 0, as if the worker had
     nothing booked. The line shows the id masked (`ledger.identity.masked`), never in full."""
     from datetime import date
 
+    from ledger.events import parse_month
     from ledger.identity import is_valid_national_id, masked
 
+    if month is not None:
+        parse_month(month)
     if not is_valid_national_id(national_id, date.today().year):
         console.print(f"[red]error:[/red] {masked(national_id)} is not a valid national id "
                       "(CCCD: 12 digits, a province code, a birth year not in the future)")

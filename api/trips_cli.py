@@ -31,7 +31,7 @@ def print_events(national_id: str, month: str, *, as_json: bool, file_format: st
     chosen = "ndjson" if as_json else file_format or "text"
     ledger = open_books(db, pack)
     try:
-        require_known_worker(ledger, national_id)
+        require_known_worker(ledger, national_id, month)
         items = all_worker_events(ledger, national_id, month)
         if chosen == "ndjson":
             for item in items:
