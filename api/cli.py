@@ -599,6 +599,10 @@ def serve(host: Annotated[str, typer.Option(help="interface to listen on")] = "1
     if settings.mode == "demo":
         console.print("[yellow]DEMO MODE[/yellow]: anyone can sign in as any role; every response carries "
                       "X-Ansinh-Mode: demo")
+    base = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    # First, before uvicorn (and its workers) start: where to point a browser, a proxy or a test.
+    sys.stdout.write(f"listening on {base} (API docs: {base}/docs; pages: {base}/signin)\n")
+    sys.stdout.flush()
     uvicorn.run("api.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
                 log_level="warning", access_log=False)
 

@@ -5,9 +5,13 @@ The books are test_cli.py's worked example (RULES.md §10); other ids are genera
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import orjson
@@ -90,3 +94,32 @@ def test_a_bad_month_is_reported_before_the_worker_is_looked_up(tmp_path):
     result = run("statement", an_unknown_valid_id(), "2026-13", "--db", db)
     assert result.exit_code == 1
     assert "YYYY-MM" in unwrapped(result.stderr)
+
+
+def test_serve_first_prints_where_it_listens_and_answers_there(tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ANSINH_SECRET": secrets.token_hex(32),
+           "ANSINH_DATABASE_URL": f"sqlite:///{tmp_path / 'served.db'}"}
+    server = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--demo", "--port", str(port)], cwd=ROOT,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = server.stdout.readline()
+        base = f"http://127.0.0.1:{port}"
+        assert first == f"listening on {base} (API docs: {base}/docs; pages: {base}/signin)\n"
+        for _attempt in range(300):  # the line comes before uvicorn binds: wait for it to answer
+            try:
+                with urllib.request.urlopen(base + "/health", timeout=2) as answer:
+                    assert answer.status == 200
+                    break
+            except OSError:
+                assert server.poll() is None, server.stderr.read()
+                time.sleep(0.1)
+        else:
+            raise AssertionError("the server never answered where it said it listens")
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        server.stdout.close()
+        server.stderr.close()
