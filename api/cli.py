@@ -384,14 +384,14 @@ def _write_settlement(report: dict, file_format: str, output: Path | None) -> No
 
 
 def _settlement_table(report: dict) -> Table:
-    table = Table(title=f"Settlement {report['month']} ({report['status']})")
-    for column in ("payer", "si", "oa", "ui", "total"):
-        table.add_column(column, justify="left" if column == "payer" else "right")
-    for name, by_scheme in report["platforms"].items():
-        table.add_row(name, *(f"{by_scheme[s]:,}" for s in ("si", "oa", "ui")), f"{sum(by_scheme.values()):,}")
+    from api.cli_tables import ID, NUMBER, cli_table
+
+    rows = [(name, *(f"{by_scheme[s]:,}" for s in ("si", "oa", "ui")), f"{sum(by_scheme.values()):,}")
+            for name, by_scheme in report["platforms"].items()]
     subsidy = report["subsidy"]
-    table.add_row("state budget (subsidy)", *(f"{subsidy[s]:,}" for s in ("si", "oa", "ui")),
-                  f"{sum(subsidy.values()):,}")
+    rows.append(("state budget (subsidy)", *(f"{subsidy[s]:,}" for s in ("si", "oa", "ui")), f"{sum(subsidy.values()):,}"))
+    table = cli_table(f"Settlement {report['month']} ({report['status']})",
+                      [("payer", ID), ("si", NUMBER), ("oa", NUMBER), ("ui", NUMBER), ("total", NUMBER)], rows)
     table.caption = f"control total {report['control_total_vnd']:,} VND; postings sha256 {report['postings_sha256'][:16]}…"
     return table
 

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from api.cli_tables import ID, NUMBER, cli_table
 from api.i18n import format_statement
 from ledger.books import Ledger
 from ledger.close import close_month, import_tiers
@@ -71,13 +72,12 @@ def run_demo(*, workers: int, events: int, seed: int, keep: Path | None, console
                       + ", ".join(f"{scheme} {amount:,} ₫" for scheme, amount in result.subsidy_vnd.items()))
 
         report = settlement(ledger, DEMO_MONTH)
-        bill = Table(title=f"Settlement {DEMO_MONTH} ({report['status']}) — VND")
-        for column in ("payer", "si", "oa", "ui", "total"):
-            bill.add_column(column, justify="left" if column == "payer" else "right")
-        for name, by_scheme in report["platforms"].items():
-            bill.add_row(name, *(f"{by_scheme[s]:,}" for s in ("si", "oa", "ui")), f"{sum(by_scheme.values()):,}")
-        bill.add_row("state budget", *(f"{report['subsidy'][s]:,}" for s in ("si", "oa", "ui")),
-                     f"{sum(report['subsidy'].values()):,}")
+        rows = [(name, *(f"{by_scheme[s]:,}" for s in ("si", "oa", "ui")), f"{sum(by_scheme.values()):,}")
+                for name, by_scheme in report["platforms"].items()]
+        rows.append(("state budget", *(f"{report['subsidy'][s]:,}" for s in ("si", "oa", "ui")),
+                     f"{sum(report['subsidy'].values()):,}"))
+        bill = cli_table(f"Settlement {DEMO_MONTH} ({report['status']}) — VND",
+                         [("payer", ID), ("si", NUMBER), ("oa", NUMBER), ("ui", NUMBER), ("total", NUMBER)], rows)
         bill.caption = f"control total {report['control_total_vnd']:,} ₫"
         console.print(bill)
         bills = bills_of_month(ledger, DEMO_MONTH)

@@ -123,3 +123,26 @@ def test_serve_first_prints_where_it_listens_and_answers_there(tmp_path):
         server.wait(timeout=20)
         server.stdout.close()
         server.stderr.close()
+
+
+def test_bill_tables_fit_80_columns_and_show_every_reference_and_amount_whole(tmp_path):
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    worked_example(tmp_path, db)
+    bills = orjson.loads(ok("bills", "2026-02", "--format", "json", "--db", db).stdout)
+    assert len(bills) >= 2
+    shown = ok("bills", "2026-02", "--db", db).stdout  # the runner's console: 80 columns, not a terminal
+    assert max(len(line) for line in shown.splitlines()) <= 80
+    assert "…" not in shown
+    for bill in bills:
+        assert bill["reference"] in shown and f"{bill['amount_vnd']:,}" in shown
+    bank = tmp_path / "bank.csv"
+    bank_ref = "VCB-2026-03-15-" + secrets.token_hex(8).upper()  # 31 characters, as banks write them
+    bank.write_text("date,amount_vnd,payer,reference,bank_ref\n"
+                    f"2026-03-10,{bills[0]['amount_vnd']},{bills[0]['payer']},{bills[0]['reference']},{bank_ref}\n",
+                    encoding="utf-8")
+    paid = ok("payments", "import", bank, "--db", db).stdout
+    assert bank_ref in paid and bills[0]["reference"] in paid and "…" not in paid, paid
+    assert max(len(line) for line in paid.splitlines()) <= 80, paid
+    account = ok("account", bills[0]["payer"], "--db", db).stdout
+    assert bank_ref in account and bills[0]["reference"] in account and "…" not in account
+    assert max(len(line) for line in account.splitlines()) <= 80
