@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rules.pension import HORIZON_MONTHS
+
 TEXT = {
     "vi": {
         "title": "Sao kê đóng góp tháng {month}",
@@ -23,6 +25,28 @@ TEXT = {
         "worker_id": "Số CCCD",
         "topups": "Bạn tự đóng thêm",
         "topup_reference_line": "Mã thanh toán để tự đóng thêm (ghi ở nội dung chuyển khoản): {reference}",
+        # what a balance means (rules/pension.py)
+        "meaning_title": "Số tiền này dùng để làm gì",
+        "meaning_si": "BHXH tự nguyện (hưu trí): khi đủ 180 tháng được tính (15 năm), bạn được nhận lương hưu "
+                      "hằng tháng từ tuổi nghỉ hưu.",
+        "meaning_oa": "Tai nạn lao động: chi trả khi bạn bị tai nạn trong lúc làm việc (chữa trị và trợ cấp).",
+        "meaning_ui": "Bảo hiểm thất nghiệp (thí điểm): hỗ trợ khi bạn mất việc trên nền tảng, theo quy định "
+                      "của chương trình thí điểm.",
+        "estimate_title": "Ước tính lương hưu",
+        "estimate_label": "ước tính",
+        "estimate_pace": "Ước tính: với mức tích lũy trung bình {pace}/tháng ({months} tháng gần nhất), mỗi năm "
+                         "được tính khoảng {per_year} tháng.",
+        "estimate_reach": "Ước tính bạn đủ {needed} tháng vào tháng {month} (sau khoảng {years} năm {rest} tháng).",
+        "estimate_never": "Ước tính: với mức tích lũy hiện nay ({pace}/tháng), bạn sẽ không đủ {needed} tháng.",
+        "estimate_beyond": "Ước tính: với mức tích lũy hiện nay, bạn chưa đủ {needed} tháng trong vòng {years} năm tới.",
+        "estimate_reached": "Bạn đã đủ {needed} tháng được tính.",
+        "estimate_pension": "Lương hưu ước tính khi đủ {needed} tháng: {pension}/tháng ({rate}% của thu nhập làm "
+                            "căn cứ đóng {base}).",
+        "assumptions_title": "Giả định của ước tính",
+        "assumption_pace_continues": "Bạn tiếp tục tích lũy đều như mức trung bình hiện nay.",
+        "assumption_todays_floor": "Mỗi tháng được tính ở mức đóng tối thiểu hiện nay ({floor}).",
+        "assumption_todays_law": "Theo luật hiện hành: 45% sau 15 năm, thêm 2% mỗi năm, tối đa 75%.",
+        "assumption_no_indexation": "Không tính trượt giá, điều chỉnh thu nhập hay tiền lãi.",
     },
     "en": {
         "title": "Contribution statement for {month}",
@@ -43,6 +67,27 @@ TEXT = {
         "worker_id": "Citizen ID",
         "topups": "Your top-ups",
         "topup_reference_line": "Payment reference for a top-up (the transfer's memo): {reference}",
+        # what a balance means (rules/pension.py)
+        "meaning_title": "What this pays for",
+        "meaning_si": "Voluntary social insurance (pension): with 180 credited months (15 years) you receive a "
+                      "monthly retirement pension from retirement age.",
+        "meaning_oa": "Occupational accident: pays when you are hurt while working (treatment and benefits).",
+        "meaning_ui": "Unemployment (pilot): supports you when you lose platform work, under the pilot's rules.",
+        "estimate_title": "Pension estimate",
+        "estimate_label": "estimate",
+        "estimate_pace": "Estimate: at your average of {pace} a month (averaged over {months} months), about {per_year} "
+                         "months a year are credited.",
+        "estimate_reach": "Estimate: {needed} months reached in {month} (in about {years} years {rest} months).",
+        "estimate_never": "Estimate: at this pace ({pace} a month) you would not reach {needed} months.",
+        "estimate_beyond": "Estimate: at this pace you would not reach {needed} months within {years} years.",
+        "estimate_reached": "You have {needed} credited months.",
+        "estimate_pension": "Estimated pension at {needed} months: {pension} a month ({rate} % of the income "
+                            "base {base}).",
+        "assumptions_title": "Assumptions of the estimate",
+        "assumption_pace_continues": "You keep accruing at today's average pace.",
+        "assumption_todays_floor": "Every credited month is at today's minimum contribution ({floor}).",
+        "assumption_todays_law": "Today's law: 45 % after 15 years, +2 % a year, up to 75 %.",
+        "assumption_no_indexation": "No indexation of incomes or pensions, no interest.",
     },
 }
 
@@ -82,10 +127,53 @@ def format_statement(report: dict[str, Any], lang: str = "vi") -> str:
         lines.append(text["shortfall"].format(shortfall=money(pension["shortfall_vnd"]),
                                               floor=money(pension["floor_contribution_vnd"])))
         lines.append(text["pool"].format(pool=money(pension.get("pool_vnd", 0)), next=pension.get("next_month") or "—"))
-        lines.append(text["months"].format(counted=pension["months_counted"], needed=pension["months_needed"]))
+        if not report.get("meaning"):  # with it, the months stand with what they mean (meaning_lines)
+            lines.append(text["months"].format(counted=pension["months_counted"], needed=pension["months_needed"]))
+    if report.get("meaning"):
+        lines += [""] + meaning_lines(report["meaning"], text)
     if report.get("topup_reference"):
         lines += ["", text["topup_reference_line"].format(reference=report["topup_reference"])]
     return "\n".join(lines)
+
+
+def projection_lines(projection: dict[str, Any], text: dict[str, str], money=money) -> list[str]:
+    """The estimate's lines (pace, when 180 months would be reached, the pension) — the page uses them too."""
+    needed = projection["months_needed"]
+    lines = [text["estimate_pace"].format(pace=money(projection["pace_vnd"]), months=projection["pace_months"],
+                                          per_year=projection["credited_months_per_year"])]
+    if projection["reached"]:
+        lines.append(text["estimate_reached"].format(needed=needed))
+    elif projection.get("beyond_horizon"):
+        lines.append(text["estimate_beyond"].format(needed=needed, years=HORIZON_MONTHS // 12))
+    elif projection["months_to_go"] is None:
+        lines.append(text["estimate_never"].format(pace=money(projection["pace_vnd"]), needed=needed))
+    else:
+        lines.append(text["estimate_reach"].format(needed=needed, month=projection["reach_month"],
+                                                   years=projection["months_to_go"] // 12,
+                                                   rest=projection["months_to_go"] % 12))
+    lines.append(text["estimate_pension"].format(needed=needed, pension=money(projection["pension_vnd"]),
+                                                 rate=projection["pension_rate_ppm"] // 10_000,
+                                                 base=money(projection["income_base_vnd"])))
+    return lines
+
+
+def assumption_lines(projection: dict[str, Any], text: dict[str, str], money=money) -> list[str]:
+    """The projection's assumptions, one line each (rules/pension.py ASSUMPTIONS)."""
+    return [text[f"assumption_{key}"].format(floor=money(projection["floor_vnd"])) for key in projection["assumptions"]]
+
+
+def meaning_lines(meaning: dict[str, Any], text: dict[str, str]) -> list[str]:
+    """What the balance means: one sentence per scheme, credited months against 180, the estimate."""
+    lines = [text["meaning_title"] + ":"]
+    lines += [f"  {text[line['sentence']]}" for line in meaning["schemes"].values()]
+    lines.append(text["months"].format(counted=meaning["credited_months"], needed=meaning["months_needed"]))
+    projection = meaning.get("projection")
+    if projection:
+        lines += ["", text["estimate_title"] + ":"]
+        lines += [f"  {line}" for line in projection_lines(projection, text)]
+        lines.append(f"  {text['assumptions_title']}:")
+        lines += [f"    - {line}" for line in assumption_lines(projection, text)]
+    return lines
 
 
 def format_credits(report: dict[str, Any], lang: str = "vi") -> str:

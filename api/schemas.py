@@ -40,6 +40,41 @@ class Pension(BaseModel):
     months_needed: int
 
 
+class SchemeMeaning(BaseModel):
+    sentence: str = Field(description="key of the one sentence saying what the scheme pays for "
+                                      "(meaning_si, meaning_oa, meaning_ui; texts in vi and en)")
+
+
+class PensionProjection(BaseModel):
+    """An estimate (rules/pension.py), never a promise: see `assumptions`."""
+    estimate: bool = True
+    pace_vnd: int = Field(description="average si accrued per month over the last pace_months months")
+    pace_months: int
+    floor_vnd: int = Field(description="today's floor (pension_floor_contribution_vnd)")
+    credited_months: int
+    months_needed: int
+    credited_months_per_year: int = Field(description="whole floors a year at this pace pays (at most 12)")
+    reached: bool
+    months_to_go: Optional[int] = Field(description="months after this statement's month to the 180th credited "
+                                                    "month; null: not at this pace")
+    beyond_horizon: bool = Field(default=False, description="180 months would take more than 50 years at this pace")
+    reach_month: Optional[str] = Field(description="YYYY-MM of the 180th credited month; null: reached or not at "
+                                                   "this pace")
+    income_base_vnd: int = Field(description="floor / 22 %")
+    pension_rate_ppm: int = Field(description="45 % at 180 credited months")
+    pension_vnd: int = Field(description="a month's pension at 180 credited months")
+    assumptions: list[str]
+
+
+class Meaning(BaseModel):
+    """What the balance means: per scheme one sentence, credited months against 180, the projection."""
+    schemes: dict[str, SchemeMeaning]
+    credited_months: int
+    months_needed: int
+    estimate: bool = True
+    projection: Optional[PensionProjection] = None
+
+
 class Statement(BaseModel):
     national_id: str
     month: str
@@ -54,6 +89,7 @@ class Statement(BaseModel):
     topup_reference: Optional[str] = Field(default=None, description="the worker's own payment reference for a "
                                                                     "top-up (RULES.md §11; never the CCCD)")
     topups_vnd: int = Field(default=0, description="top-ups booked in the month (inside schemes.si.worker)")
+    meaning: Optional[Meaning] = Field(default=None, description="what the balance means (rules/pension.py)")
 
 
 class CreditedMonth(BaseModel):

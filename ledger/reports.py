@@ -22,6 +22,8 @@ from ledger.schema import COMPACT_COLUMNS
 from ledger.store import consistent_snapshot, fetch_in, query, stream_rows
 from rules import NoVersionInForce, SCHEMES
 from rules.crediting import PENSION_MONTHS_NEEDED as CREDITED_MONTHS_FOR_PENSION
+from rules.crediting import month_ordinal, ordinal_month
+from rules.pension import PACE_WINDOW_MONTHS, accrual_pace_vnd, project
 
 PENSION_MONTHS_NEEDED = CREDITED_MONTHS_FOR_PENSION  # 180 credited months (RULES.md §11)
 
@@ -120,6 +122,45 @@ def _statement_from_rows(ledger: Ledger, national_id: str, month: int, last_clos
             "months_counted": figures.credited_months_to_date,
             "months_needed": PENSION_MONTHS_NEEDED,
         },
+        "meaning": _meaning(ledger, month, rows, figures),
+    }
+
+
+#: Per scheme, the key of the one sentence saying what it pays for (texts: api/i18n.py).
+MEANING_SENTENCES = {"si": "meaning_si", "oa": "meaning_oa", "ui": "meaning_ui"}
+
+
+def _monthly_si_vnd(month: int, rows: list[tuple]) -> list[int]:
+    """The worker's `si` total (worker + platform + subsidy) per calendar month, oldest first, over
+    the last up to 12 months up to `month`, from the first month with any `si` (none: [])."""
+    totals: dict[int, int] = {}
+    for row_month, scheme_code, _platform_id, _name, worker_vnd, platform_vnd, subsidy_vnd in rows:
+        if SCHEME_NAME[scheme_code] == "si":
+            totals[row_month] = totals.get(row_month, 0) + worker_vnd + platform_vnd + subsidy_vnd
+    booked = [m for m, total in totals.items() if total != 0]
+    if not booked:
+        return []
+    end = month_ordinal(month)
+    start = max(month_ordinal(min(booked)), end - PACE_WINDOW_MONTHS + 1)
+    return [totals.get(int(ordinal_month(o)), 0) for o in range(start, end + 1)]
+
+
+def _meaning(ledger: Ledger, month: int, rows: list[tuple], figures: Figures) -> dict[str, Any]:
+    """What the balance means: per scheme the key of one sentence, the credited months against
+    180, and the pension projection for this worker's own history (`rules.pension`, an estimate;
+    None when no floor is in force for the month)."""
+    floor = _pension_floor_vnd(ledger, month)
+    monthly = _monthly_si_vnd(month, rows)
+    projection = None
+    if floor:
+        projection = project(figures.credited_months_to_date, figures.pool_vnd, accrual_pace_vnd(monthly), floor,
+                             month, figures.candidate_month, pace_months=len(monthly)).as_dict()
+    return {
+        "schemes": {scheme: {"sentence": key} for scheme, key in MEANING_SENTENCES.items()},
+        "credited_months": figures.credited_months_to_date,
+        "months_needed": PENSION_MONTHS_NEEDED,
+        "estimate": True,
+        "projection": projection,
     }
 
 

@@ -65,6 +65,7 @@ class FloorSchedule:
         self.starts = np.asarray(starts, dtype=np.int64)
         self.floors = np.asarray(floors, dtype=np.int64)
         self.modes = tuple(modes)
+        self.lowest = int(self.floors.min())  # no pool below it pays any month
 
     @classmethod
     def of(cls, pack) -> "FloorSchedule":
@@ -76,7 +77,10 @@ class FloorSchedule:
 
     def floor(self, ordinals) -> np.ndarray:
         """floor(m) for an array of month ordinals (int64 VND)."""
-        return self.floors[self._position(np.asarray(ordinals, dtype=np.int64))]
+        ordinals = np.asarray(ordinals, dtype=np.int64)
+        if len(self.floors) == 1:
+            return np.full(ordinals.shape, self.floors[0], dtype=np.int64)
+        return self.floors[self._position(ordinals)]
 
     def floor_of(self, ordinal: int) -> int:
         return int(self.floors[int(self._position(np.int64(ordinal)))])
@@ -134,8 +138,11 @@ def accrue(state: CreditState, si_vnd: np.ndarray, month: int, first_nonzero: np
     totals stand for several months at once, the first of them with a non-zero total per worker."""
     si_vnd = np.asarray(si_vnd, dtype=np.int64)
     state.pool += si_vnd
-    first = np.where(si_vnd != 0, month, NONE) if first_nonzero is None else np.asarray(first_nonzero, np.int64)
-    state.first_nonzero = np.where(state.first_nonzero == NONE, first, state.first_nonzero)
+    if first_nonzero is None:  # in place: only workers with no non-zero month yet and a non-zero total now
+        state.first_nonzero[(state.first_nonzero == NONE) & (si_vnd != 0)] = month
+    else:
+        state.first_nonzero = np.where(state.first_nonzero == NONE, np.asarray(first_nonzero, np.int64),
+                                       state.first_nonzero)
     state.month_si = si_vnd.copy()
     state.month = month
 
@@ -156,10 +163,14 @@ def credit(state: CreditState, month: int, schedule: FloorSchedule, mode: str | 
     workers: list[np.ndarray] = []
     months: list[np.ndarray] = []
     paid: list[np.ndarray] = []
-    candidates = state.candidate()
-    chosen = np.flatnonzero((candidates != NONE) & (candidates <= month))
+    # Only a pool of at least the lowest floor can pay a month: the steps run on those workers alone
+    # (most workers, most months, have less), in worker order as over the whole array.
+    chosen = np.flatnonzero(state.pool >= schedule.lowest)
+    last = state.last_credited[chosen]
+    candidate = np.where(last != NONE, last + 1, state.first_nonzero[chosen])
+    due = (candidate != NONE) & (candidate <= month)
+    chosen, candidate = chosen[due], candidate[due]
     while len(chosen):
-        candidate = candidates[chosen]
         floors = schedule.floor(candidate)
         pays = state.pool[chosen] >= floors
         chosen, candidate, floors = chosen[pays], candidate[pays], floors[pays]
@@ -169,8 +180,9 @@ def credit(state: CreditState, month: int, schedule: FloorSchedule, mode: str | 
         workers.append(chosen)
         months.append(candidate)
         paid.append(floors)
-        candidates[chosen] = candidate + 1
-        chosen = chosen[candidate + 1 <= month]
+        candidate = candidate + 1
+        due = candidate <= month
+        chosen, candidate = chosen[due], candidate[due]
     if not workers:
         return Credits.none()
     return Credits(np.concatenate(workers).astype(np.int64), np.concatenate(months), np.concatenate(paid))

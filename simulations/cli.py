@@ -92,7 +92,8 @@ def simulate_command(
     table = Table(title=f"{parsed.name}: {len(population.workers):,} workers × {len(population.months)} months, "
                         f"{elapsed:.1f} s")
     for column in ("arm", "subsidy (M VND)", "Δ subsidy", "worker (M VND)", "platform (M VND)",
-                   "contributors", "pension months", "Δ pension months", "leakage ‰"):
+                   "contributors", "crediting", "credited months", "Δ credited months", "workers credited",
+                   "leakage ‰"):
         if column == "arm":  # arm names stay whole however narrow the terminal; numbers fold
             table.add_column(column, no_wrap=True, min_width=max(len(str(a)) for a in summary["arm"]))
         else:
@@ -100,8 +101,8 @@ def simulate_command(
     for row in summary.itertuples(index=False):
         table.add_row(row.arm, f"{row.subsidy_vnd / MILLION:,.1f}", f"{row.subsidy_delta_vnd / MILLION:+,.1f}",
                       f"{row.worker_vnd / MILLION:,.1f}", f"{row.platform_vnd / MILLION:,.1f}",
-                      f"{row.workers_contributing:,}", f"{row.pension_months:,}", f"{row.pension_months_delta:+,}",
-                      f"{row.leakage_per_mille}")
+                      f"{row.workers_contributing:,}", row.crediting, f"{row.pension_months:,}",
+                      f"{row.pension_months_delta:+,}", f"{row.workers_credited:,}", f"{row.leakage_per_mille}")
     _out.print(table)
     _out.print(f"population {run.record['population']['sha256'][:16]}  results {run.record['results_sha256'][:16]}"
                + (f"  written to {out}" if out is not None else ""))

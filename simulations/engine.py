@@ -18,7 +18,13 @@ For each month in order, every arm (the baseline pack, then each reform's pack) 
    (the month that crosses it is paid pro rata, later months nothing); `scale` pays
    every month of the period the same fraction limit / demand. Scaling floors each
    subsidy, so the total paid never exceeds the limit;
-5. totals accumulate per worker, per (month, tier, scheme) and per (month, platform,
+5. months credited towards a pension (RULES.md §11) by `rules.crediting`, the code the
+   ledger's close runs: one `CreditState` per arm and chunk; the month's `si` totals
+   (worker + platform + the subsidy actually paid) enter the pool, then `credit` applies
+   the arm pack's `crediting` (`pooled` or `per_month`) and dated floor. A calendar month
+   with no activity at all still closes (the pool may pay a month in it). `pension_months`
+   is the credited count, `pool_vnd` what is left;
+6. totals accumulate per worker, per (month, tier, scheme) and per (month, platform,
    kind).
 
 Chunks: the population is cut into ranges of `chunk_workers` workers. A chunk's rows
@@ -35,6 +41,7 @@ product could pass 2^63. No clock, no randomness.
 """
 from __future__ import annotations
 
+import dataclasses
 import mmap
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -55,11 +62,14 @@ from rules import (
     rate_matrix_ppm,
 )
 from rules.arithmetic import PPM, share_vnd
+from rules.crediting import NONE, CreditState, FloorSchedule, accrue, credit, month_ordinal, ordinal_month
 from simulations.population import RECORDED_COLUMNS, SHARE_COLUMNS, Population
 from simulations.scenario import Budget
 
 WORKER_SHARE_INDEX = {scheme: 2 * index for index, scheme in enumerate(SCHEMES)}  # SHARE_KEYS order
 WORKER_SHARES = tuple(WORKER_SHARE_INDEX[s] for s in SCHEMES)
+SI_WORKER, SI_PLATFORM = WORKER_SHARE_INDEX["si"], WORKER_SHARE_INDEX["si"] + 1
+SI = SCHEMES.index("si")
 INT64_SAFE = 2**62
 PPB = 1_000_000_000
 CHUNK_WORKERS = 131_072  # workers per chunk: a chunk-month's arrays stay in the 1 MB L2 / 8 MB L3 caches
@@ -80,6 +90,8 @@ class ArmResult:
     budget: pd.DataFrame  # period: demand, limit, paid
     worker_months: pd.DataFrame | None = None  # when asked for: one row per worker-month
     tier_fallbacks: int = 0  # worker-months whose tier the version does not know (priced as `other`)
+    credits: pd.DataFrame | None = None  # when worker-months are kept: worker, month, close_month, floor_vnd
+    crediting: tuple[str, ...] = ()  # the crediting modes of the simulated months, in order of first use
 
 
 @dataclass
@@ -168,12 +180,13 @@ class _Plan:
     arms: tuple[tuple[_ArmMonth, ...], ...]  # arm -> month -> plan
     share_signals: tuple[tuple, ...]  # distinct per-month key sequences of a share total
     arm_share_signal: tuple[tuple[int, ...], ...]  # arm -> six indexes into share_signals
-    pension_signals: tuple[tuple, ...]
-    arm_pension_signal: tuple[int, ...]
+    schedules: tuple[FloorSchedule, ...]  # arm -> its pack's dated floors and crediting modes (RULES.md §11)
+    closes: tuple[tuple[int, ...], ...]  # month -> the month ordinals whose close it runs (gap months first)
     contributing_signals: tuple[tuple, ...]
     arm_contributing_signal: tuple[int, ...]
     track_used: tuple[bool, ...]  # arm counts subsidised months (some version limits them)
     keep_worker_months: bool
+    credit: bool = True  # False for `scale`'s demand pass: nothing it computes beyond the demand is kept
 
 
 def _share_key(version: RulesVersion, base: RulesVersion, j: int, recorded: bool):
@@ -209,19 +222,20 @@ def make_plan(population: Population, packs: Sequence[RulesPack], keep_worker_mo
                 np.array([t in rates for t in tiers], dtype=bool)))
         arms.append(tuple(per_month))
     share_signals: list = []
-    pension_signals: list = []
     contributing_signals: list = []
-    arm_share, arm_pension, arm_contributing = [], [], []
+    arm_share, arm_contributing = [], []
     for arm in arms:
         arm_share.append(tuple(_index(share_signals, tuple(m.share_keys[j] for m in arm))
                                for j in range(len(SHARE_COLUMNS))))
-        arm_pension.append(_index(pension_signals, tuple(
-            (m.share_keys[WORKER_SHARE_INDEX["si"]], m.version.pension_floor_contribution_vnd) for m in arm)))
         arm_contributing.append(_index(contributing_signals, tuple(
             tuple(m.share_keys[j] for j in WORKER_SHARES) for m in arm)))
+    ordinals = [int(month_ordinal(month)) for month in months]
+    # Every calendar month closes, as in the books: a month with no activity at all credits from the pool too.
+    closes = tuple(tuple(range(ordinals[m - 1] + 1 if m else ordinals[0], ordinals[m] + 1))
+                   for m in range(len(ordinals)))
     return _Plan(months, tiers, len(population.platforms), recorded, tuple(arms), tuple(share_signals),
-                 tuple(arm_share), tuple(pension_signals), tuple(arm_pension), tuple(contributing_signals),
-                 tuple(arm_contributing),
+                 tuple(arm_share), tuple(FloorSchedule.of(pack) for pack in packs), closes,
+                 tuple(contributing_signals), tuple(arm_contributing),
                  tuple(any(m.version.max_subsidised_months is not None for m in arm) for arm in arms),
                  keep_worker_months)
 
@@ -566,11 +580,13 @@ class MonthOutput:
 
     month_tier: list[np.ndarray]  # arm -> (tiers, 3 schemes, len(MONTH_TIER_COLUMNS)) int64
     month_tier_common: list[np.ndarray]  # arm -> (tiers, 3): workers_active, workers_contributing, pension_months
+    #   (pension_months: the months this month's close credited, by the tier of each worker's last active month)
     fallbacks: list[int]  # arm -> worker-months whose tier the version does not know
     paid: list[int]  # arm -> subsidy paid
     revenue: dict  # share key -> (platforms × kinds) int64
     revenue_rows: np.ndarray  # rows per (platform, kind): which groups exist this month
     worker_months: list | None = None  # arm -> DataFrame, when kept
+    credits: list | None = None  # arm -> (worker, month, close month, floor) int64 arrays, when worker-months are kept
 
 
 class _Store:
@@ -614,7 +630,13 @@ class ChunkJob:
         self.gross = view("gross_vnd")
         self.active = view("active_months")
         self.shares = [view(f"share {s}") for s in range(len(plan.share_signals))]
-        self.pension = [view(f"pension {s}") for s in range(len(plan.pension_signals))]
+        # RULES.md §11 per arm: the pool and the credited count live in the store (they are outputs; made here,
+        # before any fork, so forked processes write the shared arrays); the rest of the state is the chunk's own.
+        self.pool = [view(f"pool {a}") for a in range(arms)]
+        self.credited = [view(f"credited {a}") for a in range(arms)]
+        self._credit_states: list[CreditState] | None = None
+        self._last_tier: np.ndarray | None = None  # per worker: the tier of the last month they were active in
+        self._si: np.ndarray | None = None
         self.contributing = [view(f"contributing {s}") for s in range(len(plan.contributing_signals))]
         self.subsidy = [[view(f"subsidy {a} {scheme}") for scheme in SCHEMES] for a in range(arms)]
         self.subsidised = [view(f"subsidised {a}") for a in range(arms)]
@@ -665,25 +687,33 @@ class ChunkJob:
         arms = len(plan.arms)
         tiers = len(plan.tiers)
         if piece is None:
+            common = []
+            credits = [] if plan.keep_worker_months else None
+            for a in range(arms):
+                by_tier, done = self._credit(m, a, None, None)
+                table = np.zeros((tiers, 3), np.int64)
+                table[:, 2] = by_tier
+                common.append(table)
+                if credits is not None:
+                    credits.append(done)
             return MonthOutput([np.zeros((tiers, len(SCHEMES), len(MONTH_TIER_COLUMNS)), np.int64)] * arms,
-                               [np.zeros((tiers, 3), np.int64)] * arms, [0] * arms, [0] * arms, {},
+                               common, [0] * arms, [0] * arms, {},
                                np.zeros(plan.platforms * len(KINDS), np.int64),
-                               [] if plan.keep_worker_months else None)
+                               [] if plan.keep_worker_months else None, credits)
         local = piece.local
+        self._tiers()[local] = piece.tier
         _add_at(self.gross, local, piece.gross_sums)
         _add_one_at(self.active, local)
         for s, signal in enumerate(plan.share_signals):
             value = piece.value(signal[m])
             if value is not None:
                 _add_at(self.shares[s], local, value)
-        for s, signal in enumerate(plan.pension_signals):
-            key, floor = signal[m]
-            _add_one_where(self.pension[s], local, self._pension_mask(piece, key, floor))
         for s, signal in enumerate(plan.contributing_signals):
             _add_one_where(self.contributing[s], local, self._contributing(piece, signal[m]))
 
         active_by_tier = piece.tier_count()
         month_tier, common, fallbacks, paid_total, details = [], [], [], [], []
+        credits = [] if plan.keep_worker_months else None
         for a, arm in enumerate(plan.arms):
             month_plan = arm[m]
             keys = month_plan.share_keys
@@ -708,15 +738,15 @@ class ChunkJob:
             _add_one_where(self.subsidised[a], local, paid_any)
             if self.used[a] is not None:
                 _add_one_where(self.used[a], local, paid_any)
-            si_key = keys[WORKER_SHARE_INDEX["si"]]
             worker_keys = tuple(keys[j] for j in WORKER_SHARES)
-            floor = month_plan.version.pension_floor_contribution_vnd
+            credited_by_tier, done = self._credit(m, a, piece, subsidies[SI])
+            if credits is not None:
+                credits.append(done)
             common.append(np.stack([
                 active_by_tier,
                 piece.derived("contributing_by_tier", worker_keys,
                               lambda: piece.tier_count(self._contributing(piece, worker_keys))),
-                piece.derived("pension_by_tier", (si_key, floor),
-                              lambda: piece.tier_count(self._pension_mask(piece, si_key, floor)))], axis=1))
+                credited_by_tier], axis=1))
             month_tier.append(table)
             fallbacks.append(int(active_by_tier[~month_plan.known_tier].sum()))
             paid_total.append(paid)
@@ -729,7 +759,7 @@ class ChunkJob:
                     revenue[key] = piece.revenue(key)
         rows_per_group = piece.group_rows()
         return MonthOutput(month_tier, common, fallbacks, paid_total, revenue, rows_per_group,
-                           details if plan.keep_worker_months else None)
+                           details if plan.keep_worker_months else None, credits)
 
     def step(self, m: int) -> MonthOutput:
         """demand + apply with no budget: one call per chunk and month."""
@@ -753,10 +783,63 @@ class ChunkJob:
                     keys.extend(("price", r) for r in (rates, base) if any(r))
         return keys
 
-    @staticmethod
-    def _pension_mask(piece: _Piece, key, floor: int) -> np.ndarray:
-        """The worker-months whose own si reaches the pension floor."""
-        return piece.derived("pension", (key, floor), lambda: piece.value_or_zero(key) >= floor)
+    def _tiers(self) -> np.ndarray:
+        if self._last_tier is None:
+            self._last_tier = np.zeros(self.workers, dtype=np.intp)
+        return self._last_tier
+
+    def _credit(self, m: int, a: int, piece: _Piece | None, subsidy_si: np.ndarray | None):
+        """RULES.md §11 for arm a at the close of month index m (and of any calendar month before it that has no
+        activity at all), by `rules.crediting`, the ledger's own code: the month's si totals (worker + platform +
+        subsidy paid) enter the pool, then the arm pack's rule (`pooled` or `per_month`, the version in force on
+        the month's first day) credits. Returns the months credited by tier (each worker's last active tier) and,
+        when worker-months are kept, the credits as (worker, month, close month, floor) arrays."""
+        plan = self.plan
+        if not plan.credit:
+            return np.zeros(len(plan.tiers), dtype=np.int64), None
+        if self._credit_states is None:
+            self._credit_states = [
+                CreditState(pool, np.full(self.workers, NONE, dtype=np.int64),
+                            np.full(self.workers, NONE, dtype=np.int64), credited,
+                            np.zeros(self.workers, dtype=np.int64))
+                for pool, credited in zip(self.pool, self.credited)]
+        state = self._credit_states[a]
+        schedule = plan.schedules[a]
+        closes = plan.closes[m]
+        if self._si is None:
+            self._si = np.zeros(self.workers, dtype=np.int64)  # reused: `accrue` keeps a copy
+        si = self._si
+        si.fill(0)
+        if piece is not None:
+            keys = plan.arms[a][m].share_keys
+            total = piece.derived("si_total", (keys[SI_WORKER], keys[SI_PLATFORM]), lambda: _combine(
+                [piece.value(keys[SI_WORKER]), piece.value(keys[SI_PLATFORM]), None], piece.count))
+            si[piece.local] = total
+            if subsidy_si is not None:
+                _add_at(si, piece.local, subsidy_si)
+        done = []
+        for ordinal in closes:
+            if ordinal != closes[-1]:  # a calendar month with no activity at all: nothing accrues
+                accrue(state, np.zeros(self.workers, dtype=np.int64), ordinal)
+            else:
+                accrue(state, si, ordinal)
+            made = credit(state, ordinal, schedule)
+            if len(made.worker):
+                done.append((made, ordinal))
+        if not done:
+            by_tier = np.zeros(len(plan.tiers), dtype=np.int64)
+        else:
+            workers = np.concatenate([made.worker for made, _ in done])
+            by_tier = np.bincount(self._tiers()[workers], minlength=len(plan.tiers)).astype(np.int64)
+        if not plan.keep_worker_months:
+            return by_tier, None
+        if not done:
+            empty = np.zeros(0, dtype=np.int64)
+            return by_tier, (empty, empty, empty, empty)
+        return by_tier, (np.concatenate([made.worker + self.first_worker for made, _ in done]),
+                         np.concatenate([made.month for made, _ in done]),
+                         np.concatenate([np.full(len(made.worker), ordinal, dtype=np.int64) for made, ordinal in done]),
+                         np.concatenate([made.floor_vnd for made, _ in done]))
 
     @staticmethod
     def _contributing(piece: _Piece, keys: tuple) -> np.ndarray:
@@ -790,7 +873,8 @@ class ChunkJob:
                 columns[column] = self.shares[plan.arm_share_signal[a][j]]
             for k, scheme in enumerate(SCHEMES):
                 columns[f"subsidy_{scheme}"] = self.subsidy[a][k]
-            columns["pension_months"] = self.pension[plan.arm_pension_signal[a]]
+            columns["pension_months"] = self.credited[a]  # months credited (RULES.md §11, the arm pack's mode)
+            columns["pool_vnd"] = self.pool[a]  # si not yet spent on a credited month, after the last close
             columns["contributing_months"] = self.contributing[plan.arm_contributing_signal[a]]
             columns["subsidised_months"] = self.subsidised[a]
             columns["active_months"] = self.active
@@ -979,7 +1063,7 @@ def run(population: Population, arms: Mapping[str, RulesPack], budget: Budget, *
     factors: list[dict[int, int]] = [{} for _ in names]
     if budget.strategy == "scale":
         # Demand first (no budget), then the same run paying limit/demand of every subsidy.
-        dry = _pass(population, plan, [_BudgetState(Budget("none", None, budget.period)) for _ in names],
+        dry = _pass(population, dataclasses.replace(plan, credit=False), [_BudgetState(Budget("none", None, budget.period)) for _ in names],
                     names, chunk_workers, threads, client, progress, collect=False, processes=processes)
         for a, state in enumerate(dry):
             for key, demand in state.demand.items():
@@ -997,6 +1081,7 @@ def _pass(population: Population, plan: _Plan, states: list[_BudgetState], names
     month_tier_rows: list[list[dict]] = [[] for _ in range(arms)]
     revenue_blocks: list[list[pd.DataFrame]] = [[] for _ in range(arms)]
     detail_blocks: list[list[pd.DataFrame]] = [[] for _ in range(arms)]
+    credit_blocks: list[list[tuple]] = [[] for _ in range(arms)]
     fallbacks = [0] * arms
     try:
         for m, month in enumerate(plan.months):
@@ -1015,7 +1100,8 @@ def _pass(population: Population, plan: _Plan, states: list[_BudgetState], names
                 for a, state in enumerate(states):
                     state.record_paid(month, sum(output.paid[a] for output in outputs))
             if collect:
-                _collect_month(plan, m, month, outputs, month_tier_rows, revenue_blocks, detail_blocks, fallbacks)
+                _collect_month(plan, m, month, outputs, month_tier_rows, revenue_blocks, detail_blocks, fallbacks,
+                               credit_blocks)
             if progress is not None:
                 for name in names:
                     progress(name, month)
@@ -1049,19 +1135,33 @@ def _pass(population: Population, plan: _Plan, states: list[_BudgetState], names
         revenue["platform"] = [population.platforms[p] for p in revenue["platform"].tolist()]
         revenue["kind"] = [KINDS[k] for k in revenue["kind"].tolist()]
         versions_used: list[str] = []
-        for month_plan in plan.arms[a]:
+        crediting: list[str] = []
+        for m, month_plan in enumerate(plan.arms[a]):
             if month_plan.version.version_id not in versions_used:
                 versions_used.append(month_plan.version.version_id)
+            for ordinal in plan.closes[m]:
+                if plan.schedules[a].mode(ordinal) not in crediting:
+                    crediting.append(plan.schedules[a].mode(ordinal))
         results[name] = ArmResult(
             name=name, pack=packs[a], versions_used=versions_used, worker_totals=worker_totals,
             by_month_tier=pd.DataFrame(month_tier_rows[a]), revenue=revenue, budget=states[a].frame(),
             worker_months=pd.concat(detail_blocks[a], ignore_index=True) if detail_blocks[a] else None,
-            tier_fallbacks=fallbacks[a])
+            tier_fallbacks=fallbacks[a], credits=_credits_frame(credit_blocks[a]) if plan.keep_worker_months else None,
+            crediting=tuple(crediting))
     return results
 
 
+def _credits_frame(blocks: list[tuple]) -> pd.DataFrame:
+    """One row per credited month: worker, month and close_month (YYYYMM), floor_vnd; by close, worker, month."""
+    parts = [np.concatenate([block[i] for block in blocks]) if blocks else np.zeros(0, dtype=np.int64)
+             for i in range(4)]
+    frame = pd.DataFrame({"worker": parts[0], "month": ordinal_month(parts[1]),
+                          "close_month": ordinal_month(parts[2]), "floor_vnd": parts[3]})
+    return frame.sort_values(["close_month", "worker", "month"], ignore_index=True)
+
+
 def _collect_month(plan: _Plan, m: int, month: int, outputs: list[MonthOutput],
-                   month_tier_rows, revenue_blocks, detail_blocks, fallbacks) -> None:
+                   month_tier_rows, revenue_blocks, detail_blocks, fallbacks, credit_blocks) -> None:
     rows_per_group = sum(output.revenue_rows for output in outputs)
     groups = np.flatnonzero(rows_per_group)
     for a, arm in enumerate(plan.arms):
@@ -1069,7 +1169,7 @@ def _collect_month(plan: _Plan, m: int, month: int, outputs: list[MonthOutput],
         common = sum(output.month_tier_common[a] for output in outputs)
         fallbacks[a] += sum(output.fallbacks[a] for output in outputs)
         for t, tier_name in enumerate(plan.tiers):
-            if common[t, 0] == 0:
+            if common[t, 0] == 0 and common[t, 2] == 0:
                 continue
             for k, scheme in enumerate(SCHEMES):
                 month_tier_rows[a].append({
@@ -1090,3 +1190,4 @@ def _collect_month(plan: _Plan, m: int, month: int, outputs: list[MonthOutput],
         revenue_blocks[a].append(block)
         if plan.keep_worker_months:
             detail_blocks[a].extend(output.worker_months[a] for output in outputs if output.worker_months)
+            credit_blocks[a].extend(output.credits[a] for output in outputs if output.credits)

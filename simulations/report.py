@@ -78,8 +78,8 @@ def render_charts(run: Run) -> dict[str, bytes]:
     by_tier = coverage[coverage["by"] == "tier"].pivot(index="group", columns="arm", values="pension_months")
     figure, axes = plt.subplots(figsize=(8, 4))
     by_tier.plot.bar(ax=axes)
-    axes.set_title("Months counting towards a pension, by household tier")
-    axes.set_ylabel("worker-months")
+    axes.set_title("Months credited towards a pension (each arm's crediting rule), by household tier")
+    axes.set_ylabel("credited months")
     axes.tick_params(axis="x", rotation=0)
     charts["coverage_by_tier"] = _png(figure)
 

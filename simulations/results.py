@@ -19,9 +19,11 @@ Pension projection (`pension_projection`, per arm, for sample workers at the 10t
 50th, 75th, 90th and 99th percentile of gross income among active workers, chosen on the
 baseline so every arm shows the same people). Assumptions, kept simple on purpose:
 
-- a month counts towards a pension when the worker's own `si` reaches the pack's
-  `pension_floor_contribution_vnd` (the engine's `pension_months`); 180 counted months
-  (15 years) are needed;
+- the counted months are the months credited towards a pension over the horizon
+  (the engine's `pension_months`: RULES.md §11 by `rules.crediting`, under the arm pack's
+  `crediting` — `pooled`, or `per_month` where a month counts only when its own `si`
+  total reaches `pension_floor_contribution_vnd`); 180 credited months (15 years) are
+  needed;
 - the worker keeps the pace of the simulated horizon of H months: with c counted months,
   `months_to_pension = ceil((180 − c) · H / c)` (0 once c ≥ 180; none when c = 0: at this
   pace the worker never qualifies);
@@ -425,7 +427,9 @@ def _compute(population: Population, arms: Mapping[str, ArmResult], inequality_o
             "platform_vnd": int(totals["platform_vnd"].sum()),
             "workers_active": int(active.sum()),
             "workers_contributing": int((totals["contributing_months"] > 0).sum()),
-            "pension_months": int(totals["pension_months"].sum()),
+            "pension_months": int(totals["pension_months"].sum()),  # months credited (RULES.md §11)
+            "workers_credited": int((totals["pension_months"] > 0).sum()),
+            "crediting": " ".join(arm.crediting),
             "workers_subsidised": int((subsidy > 0).sum()),
             # Undercoverage: active poor / near-poor workers the subsidy never reached.
             "undercoverage_workers": int((targeted & active & (subsidy == 0)).sum()),
@@ -437,7 +441,7 @@ def _compute(population: Population, arms: Mapping[str, ArmResult], inequality_o
         summary.append(row)
     summary_frame = pd.DataFrame(summary)
     for column in ("subsidy_vnd", "worker_vnd", "platform_vnd", "workers_contributing", "pension_months",
-                   "workers_subsidised"):
+                   "workers_credited", "workers_subsidised"):
         summary_frame[f"{column.removesuffix('_vnd')}_delta" + ("_vnd" if column.endswith("_vnd") else "")] = \
             summary_frame[column] - summary_frame.loc[0, column]
     tables["summary"] = summary_frame

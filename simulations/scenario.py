@@ -24,8 +24,9 @@ in `rules/`, the one implementation the ledger uses too.
 
 Patchable keys: `rates.<kind>.<scheme>.<party>` (ppm), `tiers.<tier>` (ppm),
 `caps.<scheme>` (VND/month), `subsidised_schemes` (list), `max_subsidised_months`
-(int or null), `pension_floor_contribution_vnd` (VND). Effective dates must be the
-first day of a month: the simulator works in whole months.
+(int or null), `pension_floor_contribution_vnd` (VND), `crediting` (`pooled` or
+`per_month`: how months are credited towards a pension, RULES.md §11). Effective dates
+must be the first day of a month: the simulator works in whole months.
 """
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ import yaml
 from ledger.files import FileFormatError, read_text
 from rules import KINDS, PARTIES, SCHEMES, PackError, RulesPack, RulesVersion, load_pack, shipped_packs
 from rules.loader import TextDatesLoader
+from rules.model import CREDITING_MODES
 from simulations.population import Churn
 
 BUDGET_STRATEGIES = ("none", "cap", "scale")
@@ -355,7 +357,7 @@ def _changes(where: str, key: str, dated: Any, baseline: RulesPack | None,
     if checker is None:
         issues.append(ScenarioIssue(where, "unknown parameter (rates.<kind>.<scheme>.<party>, tiers.<tier>, "
                                            "caps.<scheme>, subsidised_schemes, max_subsidised_months, "
-                                           "pension_floor_contribution_vnd)"))
+                                           "pension_floor_contribution_vnd, crediting)"))
         return []
     # A mapping is a schedule of dates; anything else (a number, a list, null) is one value from the start.
     items = list(dated.items()) if isinstance(dated, dict) else [(None, dated)]
@@ -415,6 +417,12 @@ def _value_checker(key: str, baseline: RulesPack | None):
         return integer(1, 10_000, allow_none=True)
     if key == "pension_floor_contribution_vnd":
         return integer(0, MONEY_VND_MAX)
+    if key == "crediting":
+        def mode(value: Any) -> str | None:
+            if value not in CREDITING_MODES:
+                return f"must be one of {', '.join(CREDITING_MODES)}, got {value!r}"
+            return None
+        return mode
     if key == "subsidised_schemes":
         def schemes(value: Any) -> str | None:
             if not isinstance(value, list) or any(s not in SCHEMES for s in value) or len(set(value)) != len(value):

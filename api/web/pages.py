@@ -28,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import Services, services
 from api.exports import FORMATS, events_csv_bytes, lines_bytes, settlement_bytes
-from api.i18n import event_kind_text, event_note
+from api.i18n import assumption_lines, event_kind_text, event_note, projection_lines
 from api.keys import UnknownKey
 from api.observability import mask_ids
 from api.problems import Problem
@@ -245,7 +245,17 @@ async def worker_page(request: Request, principal: Principal = Depends(page_prin
                   kind_text=lambda item: event_kind_text(item, lang), note_text=lambda item: event_note(item, lang),
                   needed=PENSION_MONTHS_NEEDED, chart=_history_chart(view["history"], words, lang),
                   legend=charts.legend(_history_series(view["history"], words)),
-                  topup=_topup(svc, view["report"], words, lang))
+                  topup=_topup(svc, view["report"], words, lang), meaning=_meaning(view["report"], words, lang))
+
+
+def _meaning(report: dict[str, Any], words: dict[str, str], lang: str) -> dict[str, Any] | None:
+    """The statement's `meaning` as the page shows it: the estimate's lines and its assumptions
+    (the same words as `ansinh statement`, api/i18n.py); None without a projection."""
+    projection = (report.get("meaning") or {}).get("projection")
+    if not projection:
+        return None
+    shown = lambda amount: money(amount, lang)  # noqa: E731
+    return {"lines": projection_lines(projection, words, shown), "assumptions": assumption_lines(projection, words, shown)}
 
 
 def _topup(svc: Services, report: dict[str, Any], words: dict[str, str], lang: str) -> dict[str, Any] | None:
@@ -358,7 +368,8 @@ async def worker_statement_print(request: Request, principal: Principal = Depend
     view = await run_in_threadpool(_worker_view, svc, principal, _month_or_error(month) if month else None)
     if view["national_id"] is None:
         raise PageError(404, "no_accounts")
-    return render(request, "print.html", principal, view=view, schemes=SCHEMES, needed=PENSION_MONTHS_NEEDED)
+    return render(request, "print.html", principal, view=view, schemes=SCHEMES, needed=PENSION_MONTHS_NEEDED,
+                  meaning=_meaning(view["report"], texts(page_lang(request)), page_lang(request)))
 
 
 # -- insurer --------------------------------------------------------------------

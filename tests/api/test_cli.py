@@ -203,6 +203,37 @@ def test_statement_text_is_english_with_lang_en(tmp_path, db):
     assert WORKER_A not in text
 
 
+def test_statement_text_says_what_each_scheme_pays_for_the_credited_months_and_an_estimate(tmp_path, db):
+    worked_example(tmp_path, db)
+    text = ok("statement", WORKER_A, "2026-02", "--db", db).stdout
+    assert "BHXH tự nguyện (hưu trí): khi đủ 180 tháng được tính (15 năm)" in text
+    assert "Tai nạn lao động: chi trả khi bạn bị tai nạn" in text
+    assert "Bảo hiểm thất nghiệp (thí điểm):" in text
+    assert text.count("Số tháng đã được tính: 0/180.") == 1
+    assert "Ước tính lương hưu:" in text and "Lương hưu ước tính khi đủ 180 tháng: 675.000 ₫/tháng" in text
+    # 1,094 ₫ a month would take thousands of years: no date, the horizon instead
+    assert "bạn chưa đủ 180 tháng trong vòng 50 năm tới" in text
+    assert "Giả định của ước tính:" in text and "(330.000 ₫)" in text
+    english = ok("statement", WORKER_A, "2026-02", "--lang", "en", "--db", db).stdout
+    assert "Occupational accident: pays when you are hurt while working" in english
+    assert "Months credited so far: 0/180." in english and "Pension estimate:" in english
+    assert "Estimated pension at 180 months: 675.000 ₫ a month (45 % of the income base 1.500.000 ₫)" in english
+
+
+def test_statement_json_adds_the_meaning_block_and_keeps_every_earlier_field(tmp_path, db):
+    worked_example(tmp_path, db)
+    report = orjson.loads(ok("statement", WORKER_A, "2026-02", "--json", "--db", db).stdout)
+    assert {"credited_months_to_date", "pool_vnd", "next_credit_needs_vnd", "pension", "topup_reference",
+            "meaning"} <= set(report)
+    meaning = report["meaning"]
+    assert {scheme: line["sentence"] for scheme, line in meaning["schemes"].items()} == \
+        {"si": "meaning_si", "oa": "meaning_oa", "ui": "meaning_ui"}
+    assert (meaning["credited_months"], meaning["months_needed"]) == (0, 180)
+    projection = meaning["projection"]
+    assert (projection["estimate"], projection["pace_vnd"], projection["beyond_horizon"],
+            projection["pension_vnd"]) == (True, 1_094, True, 675_000)
+
+
 def test_statements_prints_one_statement_json_per_worker_of_the_month(tmp_path, db):
     worked_example(tmp_path, db)
     lines = [orjson.loads(line) for line in ok("statements", "2026-02", "--db", db).stdout.splitlines()]

@@ -346,3 +346,39 @@ def test_the_contributions_file_and_the_report_by_province_carry_the_credited_mo
         {"month": "2026-02", "province": "079", "workers_credited": 1, "months_credited": 1,
          "workers_with_credits": 1, "credited_months_to_date": 2}]
     assert credits_by_province(books, "2026-02", min_cell_workers=2) == []
+
+
+# -- what the balance means (rules/pension.py) ------------------------------------------------
+
+def test_the_statement_projects_the_worked_example_workers_own_pace_to_180_months_as_an_estimate(books):
+    book_the_worked_example(books)
+    for month in WORKED:
+        close_month(books, month)
+    meaning = statement(books, WORKER_A, "2026-05")["meaning"]
+    assert meaning["schemes"] == {"si": {"sentence": "meaning_si"}, "oa": {"sentence": "meaning_oa"},
+                                  "ui": {"sentence": "meaning_ui"}}
+    assert (meaning["credited_months"], meaning["months_needed"], meaning["estimate"]) == (2, 180, True)
+    projection = meaning["projection"]
+    # pace (100,000 + 150,000 + 200,000 + 0 + 500,000) / 5 = 190,000 a month; 6 floors of 330,000 a year;
+    # 178 × 330,000 − 290,000 pooled = 58,450,000 more: 308 months after May 2026
+    assert (projection["pace_vnd"], projection["pace_months"], projection["credited_months_per_year"]) == \
+        (190_000, 5, 6)
+    assert (projection["months_to_go"], projection["reach_month"]) == (308, "2052-01")
+    assert (projection["income_base_vnd"], projection["pension_vnd"]) == (1_500_000, 675_000)
+    assert projection["estimate"] is True
+    assert projection["assumptions"] == ["pace_continues", "todays_floor", "todays_law", "no_indexation"]
+
+
+def test_months_without_si_after_the_first_count_as_zero_in_the_pace(books):
+    book_the_worked_example(books)
+    # July, two months after the last ride: 950,000 over the 7 months from January
+    assert statement(books, WORKER_A, "2026-07")["meaning"]["projection"]["pace_vnd"] == 135_714
+    # and a year later only the last 12 months count: none of them has si
+    projection = statement(books, WORKER_A, "2027-06")["meaning"]["projection"]
+    assert (projection["pace_vnd"], projection["pace_months"], projection["months_to_go"]) == (0, 12, None)
+
+
+def test_a_worker_with_no_si_has_a_projection_of_pace_zero_and_no_date(books):
+    projection = statement(books, WORKER_C, "2026-02")["meaning"]["projection"]
+    assert (projection["pace_vnd"], projection["pace_months"], projection["months_to_go"],
+            projection["reach_month"]) == (0, 0, None, None)

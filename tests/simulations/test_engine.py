@@ -93,3 +93,42 @@ def test_a_yearly_cap_applies_to_each_calendar_year_separately():
     assert (result.budget["paid_vnd"] <= 1_000_000).all() and (result.budget["paid_vnd"] > 990_000).all()
     months = result.by_month_tier.groupby("month")["subsidy_vnd"].sum()
     assert months[202611] > 0 and months[202701] > 0  # the new year's budget pays January again
+
+
+def test_pooling_never_credits_fewer_months_than_per_month_under_a_constant_floor_and_moves_no_money():
+    # With a constant floor F and si ≥ 0, at any close pooling has either credited every month since the first
+    # non-zero one or holds less than F after crediting c months, so c ≥ ⌊total / F⌋ ≥ the months whose own si ≥ F.
+    months = [202601, 202602, 202603, 202604, 202605, 202606]
+    population = synthetic(3_000, months, seed=5)
+    scenario = parse_scenario({"name": "t", "baseline": "vn-pilot", "start": "2026-01", "horizon_months": 6,
+                               "seed": 5, "population": {"synthetic": {"workers": 3000}},
+                               "reforms": {"per-month": {"changes": {"crediting": "per_month"}}}})
+    results = engine.run(population, scenario.arms(), scenario.budget)
+    pooled, per_month = (results[a].worker_totals for a in ("baseline", "per-month"))
+
+    assert (pooled["pension_months"] >= per_month["pension_months"]).all()
+    assert per_month["pension_months"].sum() > 0 and pooled["pension_months"].sum() > per_month["pension_months"].sum()
+    for column in ("si_worker", "si_platform", "subsidy_si", "balance_vnd", "take_home_vnd"):
+        assert (pooled[column] == per_month[column]).all()
+    assert results["per-month"].crediting == ("per_month",) and results["baseline"].crediting == ("pooled",)
+
+
+def test_a_month_nobody_works_in_still_closes_and_the_pool_pays_it_as_the_ledger_would():
+    # 100,000,000 VND of rides in January: si 1,000,000 own + 33,000 top-up. Nobody works in February; in March
+    # only worker 1, a little. The ledger closes February too: the pool pays it then, not at the March close.
+    from tests.credit_model import ModelWorker, flat_floor
+
+    population = tiny([(0, 202601, GRAB, RIDE, OTHER, 100_000_000), (1, 202603, GRAB, RIDE, POOR, 1_000_000)],
+                      2, [OTHER, POOR])
+    result = engine.run(population, {"baseline": load_pack("vn-pilot")}, Budget(), keep_worker_months=True)["baseline"]
+    model = ModelWorker(flat_floor(330_000))
+    model.book(202601, 1_033_000)
+    for month in (202601, 202602, 202603):
+        model.close(month)
+
+    credits = result.credits
+    assert credits.loc[credits["worker"] == 0, ["month", "close_month"]].values.tolist() == \
+        [list(pair) for pair in model.credited]
+    assert int(result.worker_totals.loc[0, "pool_vnd"]) == model.figures(202603)[1] == 43_000
+    by_month = result.by_month_tier.drop_duplicates(["month", "tier"]).groupby("month")["pension_months"].sum()
+    assert by_month.to_dict() == {202601: 1, 202603: 2}  # February's credit is reported with the next simulated month

@@ -6,11 +6,18 @@ the months closed in order. The simulator then replays the ledger (`from_db`) wi
 same pack and must reproduce every worker-month-scheme contribution and subsidy, the
 settlement and the state's total. A second check prices clean events one row each
 (`from_events`) and must match the ledger without reading a single share from it.
+
+Months credited towards a pension (RULES.md §11): the simulator's credits (worker, month,
+the close that credited it, the floor it paid) must be the ledger's `credited_month` rows.
+vn-pilot's 330,000 VND floor credits nobody in two months of this traffic, so two packs
+lower it (8,000 VND in January, 12,000 from February: a dated floor), one pooled, one
+per_month.
 """
 from __future__ import annotations
 
-import secrets
 import dataclasses
+import secrets
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -38,6 +45,15 @@ def one_month_decree_pack() -> RulesPack:
     decree = load_pack("vn-decree-159")
     version = dataclasses.replace(decree.versions[0], pack="decree-one-month", max_subsidised_months=1)
     return RulesPack("decree-one-month", "test pack", (version,))
+
+
+def low_floor_pack(crediting: str) -> RulesPack:
+    """vn-pilot's rates with a floor of 8,000 VND in January and 12,000 from February, credited `crediting`."""
+    name = f"low-floor-{crediting.replace('_', '-')}"
+    january = dataclasses.replace(load_pack("vn-pilot").versions[0], pack=name, crediting=crediting,
+                                  pension_floor_contribution_vnd=8_000)
+    february = dataclasses.replace(january, effective_from=date(2026, 2, 1), pension_floor_contribution_vnd=12_000)
+    return RulesPack(name, "test pack", (january, february))
 
 
 def month_events(month: str, seed: int, **rates) -> list:
@@ -99,9 +115,23 @@ def simulator_worker_months(result: engine.ArmResult, population: populations.Po
     return frame.sort_values(["ledger_worker_id", "month", "scheme"]).reset_index(drop=True)
 
 
-@pytest.fixture(scope="module", params=["vn-pilot", "decree-one-month"])
+def ledger_credits(ledger, worker_of: dict) -> pd.DataFrame:
+    """The ledger's `credited_month` rows as (worker, month, close_month, floor_vnd), workers mapped by `worker_of`."""
+    with ledger.engine.connect() as conn:
+        rows = query(conn, "SELECT worker_id, month, close_month, floor_vnd FROM credited_month")
+        conn.rollback()
+    frame = pd.DataFrame(rows, columns=["worker", "month", "close_month", "floor_vnd"])
+    frame["worker"] = frame["worker"].map(worker_of)
+    return frame.sort_values(["close_month", "worker", "month"], ignore_index=True)
+
+
+PACKS = {"vn-pilot": lambda: load_pack("vn-pilot"), "decree-one-month": one_month_decree_pack,
+         "low-floor-pooled": lambda: low_floor_pack("pooled"), "low-floor-per-month": lambda: low_floor_pack("per_month")}
+
+
+@pytest.fixture(scope="module", params=list(PACKS))
 def books(request, tmp_path_factory):
-    pack = load_pack("vn-pilot") if request.param == "vn-pilot" else one_month_decree_pack()
+    pack = PACKS[request.param]()
     ledger, _workers, _tiers, _items = build_ledger(tmp_path_factory.mktemp(request.param), pack)
     yield ledger, pack
     ledger.close()
@@ -136,6 +166,24 @@ def test_a_ledger_replay_matches_the_settlement_of_every_closed_month(books):
             assert int(budget.loc[budget["scheme"] == scheme, "subsidy_vnd"].sum()) == report["subsidy"][scheme]
 
 
+def test_a_ledger_replay_credits_the_months_the_ledger_credited_at_the_same_closes_and_floors(books):
+    ledger, pack = books
+    population = populations.from_db(str(ledger.engine.url))
+    result = engine.run(population, {"baseline": pack}, Budget(), keep_worker_months=True)["baseline"]
+    index_of = dict(zip(population.workers["ledger_worker_id"].tolist(), population.workers["worker"].tolist()))
+
+    expected = ledger_credits(ledger, index_of)
+    got = result.credits.astype({"worker": np.int64})
+
+    if pack.name.startswith("low-floor"):
+        assert len(expected) > 50 and set(expected["floor_vnd"]) == {8_000, 12_000}
+    if pack.name == "low-floor-pooled":  # pooling pays January and February at one close for some workers
+        assert (expected.groupby(["worker", "close_month"]).size() == 2).any()
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+    assert (result.worker_totals.set_index("worker")["pension_months"].to_numpy()
+            == np.bincount(expected["worker"], minlength=len(population.workers))).all()
+
+
 def test_with_at_most_one_subsidised_month_nobody_subsidised_in_january_is_subsidised_in_february(books):
     ledger, pack = books
     if pack.versions[0].max_subsidised_months != 1:
@@ -149,8 +197,8 @@ def test_with_at_most_one_subsidised_month_nobody_subsidised_in_january_is_subsi
     assert january and february and not (january & february)
 
 
-def test_clean_events_priced_one_row_each_match_the_ledger_without_reading_its_shares(tmp_path):
-    pack = load_pack("vn-pilot")
+def test_clean_events_priced_one_row_each_match_the_ledger_and_its_credits_without_reading_its_shares(tmp_path):
+    pack = low_floor_pack("pooled")  # vn-pilot's rates: the shares are vn-pilot's
     ledger, workers, tiers, items = build_ledger(tmp_path, pack, refund_rate=0.0, duplicate_rate=0.0,
                                                  bad_rate=0.0)
     try:
@@ -179,5 +227,12 @@ def test_clean_events_priced_one_row_each_match_the_ledger_without_reading_its_s
 
         assert expected["worker"].sum() > 1_000_000
         pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+
+        national_ids = population.workers["national_id"].tolist()
+        credits = ledger_credits(ledger, {worker_id: national_ids.index(national)
+                                          for worker_id, national in national_of_ledger.items()
+                                          if national in national_ids})
+        assert len(credits) > 100
+        pd.testing.assert_frame_equal(result.credits, credits, check_dtype=False)
     finally:
         ledger.close()

@@ -50,3 +50,4 @@ def test_any_chunking_on_threads_or_forked_processes_gives_the_same_totals_table
     # demand 13,694,701 VND, scaled to 1,500,000: each subsidy floored, so a little stays unspent
     assert reference["baseline"].budget[["demand_vnd", "paid_vnd"]].values.tolist() == [[13_694_701, 1_498_572]]
     assert int(reference["limited"].worker_totals["subsidised_months"].max()) == 1
+    assert int(reference["baseline"].worker_totals["pension_months"].sum()) > 0  # credits are chunked too

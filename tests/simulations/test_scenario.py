@@ -91,3 +91,23 @@ def test_a_bare_value_applies_from_the_baselines_first_day_and_null_lifts_the_mo
     assert [v.effective_from for v in pack.versions] == [date(2025, 7, 1)]
     assert pack.versions[0].max_subsidised_months is None
     assert pack.versions[0].subsidy_base_cap_vnd["si"] == 440_000
+
+
+def test_crediting_is_a_dated_reform_key_taking_pooled_or_per_month_only():
+    scenario = parse_scenario(valid(reforms={"per-month": {"changes": {"crediting": {"2026-07-01": "per_month"}}}}))
+    pack = scenario.arms()["per-month"]
+
+    assert [(v.effective_from, v.crediting) for v in pack.versions] == \
+        [(date(2026, 1, 1), "pooled"), (date(2026, 7, 1), "per_month")]
+    assert keys_of(valid(reforms={"r": {"changes": {"crediting": "yearly"}}})) == ["reforms.r.changes.crediting"]
+
+
+def test_the_shipped_pooled_vs_per_month_scenario_changes_only_how_months_are_credited():
+    scenario = load_scenario(EXAMPLE.with_name("pooled-vs-per-month.yaml"))
+    arms = scenario.arms()
+
+    assert list(arms) == ["baseline", "per-month", "pooled-floor-220k"]
+    assert {v.crediting for v in arms["per-month"].versions} == {"per_month"}
+    for pack in arms.values():
+        assert [v.rates_ppm for v in pack.versions][0] == arms["baseline"].versions[0].rates_ppm
+    assert arms["pooled-floor-220k"].version_on(date(2027, 1, 1)).pension_floor_contribution_vnd == 220_000

@@ -193,14 +193,17 @@ def books(ledger) -> dict:
     Entries and postings are named by platform, event id and worker pseudonym instead
     of row ids: worker and platform row ids are handed out per transaction, so they
     (and the settlement's `postings_sha256`, which hashes them) depend on where batch
-    boundaries fell, which the books' meaning does not. Entry ids do not: they follow
-    the order of booking, so they are compared as they are.
+    boundaries fell, which the books' meaning does not. A statement's `topup_reference` is the
+    worker's row id under a keyed permutation (ledger/money.py), so it is left out for the same
+    reason. Entry ids do not: they follow the order of booking, so they are compared as they are.
     """
     from ledger.reports import settlement, statements
 
     report = {month: {"settlement": {key: value for key, value in settlement(ledger, month).items()
                                      if key != "postings_sha256"},
-                      "statements": sorted(statements(ledger, month), key=lambda s: s["national_id"])}
+                      "statements": sorted(({key: value for key, value in report.items() if key != "topup_reference"}
+                                            for report in statements(ledger, month)),
+                                           key=lambda s: s["national_id"])}
               for month in MONTHS}
     report["entries"] = entries(ledger)
     return report
