@@ -17,22 +17,13 @@ import orjson
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from api.cli_books import console, database_errors, database_refused, open_books
-from api.exports import settlement_bytes
-from api.i18n import format_credits, format_statement
-from ledger.books import Ledger
-from ledger.close import CloseError, TierImportError, close_month, import_tiers
-from ledger.events import Rejection
-from ledger.files import FileFormatError, private_open, write_private
-from ledger.ingest import ingest_stream
-from ledger.readers import read_events
-from ledger.reports import credits, settlement, settlement_lines, statement, statements
-from ledger.store import StoreError
-from ledger.verify import verify
-from rules import PackError
+from api.cli_books import console, database_errors, database_refused, open_books, require_known_worker
+
+# Every other import is inside the command that needs it: `ansinh --help` and `ansinh CMD --help`
+# must not load SQLAlchemy, alembic, NumPy, pandas or FastAPI (start-up under 1 s; docs/performance.md,
+# pinned by tests/api/test_cli_startup.py).
 
 app = typer.Typer(help="ansinh: pay-as-you-work social insurance ledger for platform workers.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -51,7 +42,6 @@ out = Console(highlight=False, soft_wrap=True)
 
 DbOption = Annotated[Optional[str], typer.Option("--db", help="SQLAlchemy URL; default ANSINH_DATABASE_URL or ./ansinh.db")]
 PackOption = Annotated[Optional[str], typer.Option("--pack", help="rules pack name or YAML path; default ANSINH_PACK or vn-pilot")]
-OUTCOME_ORDER = ["accepted", "duplicate", *[code.name for code in Rejection]]
 
 
 def _secret(db: str | None) -> str:
@@ -92,6 +82,13 @@ def ingest(
     pack: PackOption = None,
 ) -> None:
     """Book platform events; every item gets an outcome (accepted, duplicate or a rejection code)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ledger.events import Rejection
+    from ledger.files import FileFormatError, private_open
+    from ledger.ingest import ingest_stream
+    from ledger.readers import read_events
+
     from api.reasons import LANGS, with_reasons
 
     if lang not in LANGS:
@@ -154,7 +151,7 @@ def ingest(
     table = Table(title=f"{total:,} items in {elapsed:.2f} s ({total / max(elapsed, 1e-9):,.0f}/s)")
     table.add_column("outcome")
     table.add_column("count", justify="right")
-    for name in OUTCOME_ORDER:
+    for name in ["accepted", "duplicate", *[code.name for code in Rejection]]:
         if counts.get(name):
             table.add_row(name, f"{counts[name]:,}")
     out.print(table)
@@ -167,6 +164,8 @@ def tiers_import(
     pack: PackOption = None,
 ) -> None:
     """Import household statuses, all or nothing; bad rows are listed with their line numbers."""
+    from ledger.close import TierImportError, import_tiers
+
     _readable(file)
     ledger = open_books(db, pack)
     try:
@@ -199,6 +198,7 @@ def close_command(
     """Close a month: post the state subsidy and freeze the month."""
     from api.witness import WitnessError
     from api.witness_cli import publish_close, target_of
+    from ledger.close import CloseError, close_month
 
     if witness:
         target_of(witness)  # a malformed --witness is refused before anything is closed
@@ -226,8 +226,6 @@ def close_command(
     out.print(f"anchor (keep it outside the books; `ansinh verify --from-anchor` checks it): "
               f"{result.month}={result.anchor_hash}")
     if isinstance(witnessed, Exception):
-        from rich.markup import escape
-
         console.print(f"[red]error:[/red] {result.month} is closed, but its anchor was not witnessed: "
                       f"{escape(str(witnessed))}; "
                       f"publish it with `ansinh witness publish --close {result.month} --witness …`")
@@ -278,8 +276,12 @@ def statement_command(
 
         print_events(national_id, month, as_json=as_json, file_format=file_format, lang=lang, db=db, pack=pack)
         return
+    from api.i18n import format_statement
+    from ledger.reports import statement
+
     ledger = open_books(db, pack)
     try:
+        require_known_worker(ledger, national_id, month)
         report = statement(ledger, national_id, month)
     except ValueError as error:
         console.print(f"[red]error:[/red] {error}")
@@ -301,8 +303,12 @@ def credits_command(
     pack: PackOption = None,
 ) -> None:
     """The months credited towards a pension (RULES.md §11), each with the close that credited it."""
+    from api.i18n import format_credits
+    from ledger.reports import credits
+
     ledger = open_books(db, pack)
     try:
+        require_known_worker(ledger, national_id)
         report = credits(ledger, national_id)
     except ValueError as error:
         console.print(f"[red]error:[/red] {error}")
@@ -322,6 +328,8 @@ def statements_command(
     pack: PackOption = None,
 ) -> None:
     """NDJSON: one statement per worker with anything booked in the month."""
+    from ledger.reports import statements
+
     ledger = open_books(db, pack)
     try:
         for report in statements(ledger, month):
@@ -343,6 +351,8 @@ def settlement_command(
     pack: PackOption = None,
 ) -> None:
     """Platform dues per scheme and the state subsidy due (provisional while the month is open)."""
+    from ledger.reports import settlement
+
     ledger = open_books(db, pack)
     try:
         report = settlement(ledger, month)
@@ -361,6 +371,10 @@ def settlement_command(
 
 
 def _write_settlement(report: dict, file_format: str, output: Path | None) -> None:
+    from api.exports import settlement_bytes
+    from ledger.files import write_private
+    from ledger.reports import settlement_lines
+
     if file_format == "parquet" and output is None:
         console.print("[red]error:[/red] --format parquet needs --output FILE")
         raise typer.Exit(1)
@@ -378,14 +392,14 @@ def _write_settlement(report: dict, file_format: str, output: Path | None) -> No
 
 
 def _settlement_table(report: dict) -> Table:
-    table = Table(title=f"Settlement {report['month']} ({report['status']})")
-    for column in ("payer", "si", "oa", "ui", "total"):
-        table.add_column(column, justify="left" if column == "payer" else "right")
-    for name, by_scheme in report["platforms"].items():
-        table.add_row(name, *(f"{by_scheme[s]:,}" for s in ("si", "oa", "ui")), f"{sum(by_scheme.values()):,}")
+    from api.cli_tables import ID, NUMBER, cli_table
+
+    rows = [(name, *(f"{by_scheme[s]:,}" for s in ("si", "oa", "ui")), f"{sum(by_scheme.values()):,}")
+            for name, by_scheme in report["platforms"].items()]
     subsidy = report["subsidy"]
-    table.add_row("state budget (subsidy)", *(f"{subsidy[s]:,}" for s in ("si", "oa", "ui")),
-                  f"{sum(subsidy.values()):,}")
+    rows.append(("state budget (subsidy)", *(f"{subsidy[s]:,}" for s in ("si", "oa", "ui")), f"{sum(subsidy.values()):,}"))
+    table = cli_table(f"Settlement {report['month']} ({report['status']})",
+                      [("payer", ID), ("si", NUMBER), ("oa", NUMBER), ("ui", NUMBER), ("total", NUMBER)], rows)
     table.caption = f"control total {report['control_total_vnd']:,} VND; postings sha256 {report['postings_sha256'][:16]}…"
     return table
 
@@ -409,7 +423,7 @@ def verify_command(
     With --from-anchor the hash chain is also checked against anchors kept outside the books,
     with --witness against every chain head and anchor a witness holds.
     """
-    from ledger.verify import Anchor
+    from ledger.verify import Anchor, verify
 
     try:
         anchors = [Anchor.parse(text) for text in from_anchor or []]
@@ -555,7 +569,7 @@ def packs_list() -> None:
 def packs_show(pack: Annotated[str, typer.Argument(help="pack name or YAML path")]) -> None:
     """Validate a pack and print every version as JSON (rates, tiers, caps, sources)."""
     from ledger.books import version_document
-    from rules import load_pack
+    from rules import PackError, load_pack
 
     try:
         loaded = load_pack(pack)
@@ -593,6 +607,10 @@ def serve(host: Annotated[str, typer.Option(help="interface to listen on")] = "1
     if settings.mode == "demo":
         console.print("[yellow]DEMO MODE[/yellow]: anyone can sign in as any role; every response carries "
                       "X-Ansinh-Mode: demo")
+    base = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    # First, before uvicorn (and its workers) start: where to point a browser, a proxy or a test.
+    sys.stdout.write(f"listening on {base} (API docs: {base}/docs; pages: {base}/signin)\n")
+    sys.stdout.flush()
     uvicorn.run("api.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
                 log_level="warning", access_log=False)
 

@@ -1,6 +1,7 @@
 """`ansinh demo`: the whole monthly cycle on a fresh embedded ledger, in one command."""
 from __future__ import annotations
 
+import shlex
 import shutil
 import tempfile
 import time
@@ -8,9 +9,11 @@ from pathlib import Path
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from api.cli_tables import ID, NUMBER, cli_table
 from api.i18n import format_statement
 from ledger.books import Ledger
 from ledger.close import close_month, import_tiers
@@ -21,6 +24,7 @@ from ledger.reports import settlement, statements
 from ledger.verify import verify
 
 DEMO_MONTH = "2026-01"
+SCENARIO = Path(__file__).resolve().parents[1] / "simulations" / "scenarios" / "poor-tier-50pct.yaml"
 
 
 def run_demo(*, workers: int, events: int, seed: int, keep: Path | None, console: Console) -> int:
@@ -68,13 +72,12 @@ def run_demo(*, workers: int, events: int, seed: int, keep: Path | None, console
                       + ", ".join(f"{scheme} {amount:,} ₫" for scheme, amount in result.subsidy_vnd.items()))
 
         report = settlement(ledger, DEMO_MONTH)
-        bill = Table(title=f"Settlement {DEMO_MONTH} ({report['status']}) — VND")
-        for column in ("payer", "si", "oa", "ui", "total"):
-            bill.add_column(column, justify="left" if column == "payer" else "right")
-        for name, by_scheme in report["platforms"].items():
-            bill.add_row(name, *(f"{by_scheme[s]:,}" for s in ("si", "oa", "ui")), f"{sum(by_scheme.values()):,}")
-        bill.add_row("state budget", *(f"{report['subsidy'][s]:,}" for s in ("si", "oa", "ui")),
-                     f"{sum(report['subsidy'].values()):,}")
+        rows = [(name, *(f"{by_scheme[s]:,}" for s in ("si", "oa", "ui")), f"{sum(by_scheme.values()):,}")
+                for name, by_scheme in report["platforms"].items()]
+        rows.append(("state budget", *(f"{report['subsidy'][s]:,}" for s in ("si", "oa", "ui")),
+                     f"{sum(report['subsidy'].values()):,}"))
+        bill = cli_table(f"Settlement {DEMO_MONTH} ({report['status']}) — VND",
+                         [("payer", ID), ("si", NUMBER), ("oa", NUMBER), ("ui", NUMBER), ("total", NUMBER)], rows)
         bill.caption = f"control total {report['control_total_vnd']:,} ₫"
         console.print(bill)
         bills = bills_of_month(ledger, DEMO_MONTH)
@@ -99,4 +102,28 @@ def run_demo(*, workers: int, events: int, seed: int, keep: Path | None, console
         ledger.close()
     if not keep:
         shutil.rmtree(folder, ignore_errors=True)
+    for line in try_next(database if keep else None, best["national_id"]):
+        console.print(escape(line))
     return 1 if failed else 0
+
+
+def try_next(database: Path | None, national_id: str) -> list[str]:
+    """The block that ends the demo: commands to run next, on the kept ledger when there is one.
+
+    The paths are absolute and shell-quoted, so each line can be pasted as printed. The worker
+    is the demo's generated one (made-up ids, like every id of the demo month)."""
+    if database is None:
+        return ["", "try next:",
+                "  ansinh demo --keep ansinh-demo    # keep the ledger, then explore it with the commands printed here",
+                "  ansinh serve --demo               # the pages for every role, on ./ansinh.db"]
+    books = "--db " + shlex.quote(f"sqlite:///{database.resolve()}")
+    return ["", f"try next, on the kept ledger {database.resolve()}:",
+            f"  ansinh statement {national_id} {DEMO_MONTH} {books}              # the worker above",
+            f"  ansinh statement {national_id} {DEMO_MONTH} --events {books}     # their trips, one by one",
+            f"  ansinh settlement {DEMO_MONTH} {books}",
+            f"  ansinh bills {DEMO_MONTH} {books}",
+            f"  ansinh verify {books}",
+            f"  ANSINH_DATABASE_URL={shlex.quote(f'sqlite:///{database.resolve()}')} ansinh serve --demo"
+            "    # pages for every role",
+            f"  ansinh simulate {shlex.quote(str(SCENARIO))} --from-db {shlex.quote(f'sqlite:///{database.resolve()}')}"
+            "    # a policy what-if on these books"]

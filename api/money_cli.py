@@ -7,18 +7,18 @@ Thin like every command: each opens the books, calls one function of `ledger.mon
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from api.exports import lines_bytes
-from ledger.authority import authority_aggregates, credits_by_province, state_claim, write_contributions
-from ledger.books import Ledger
-from ledger.files import write_private
-from ledger.money import PaymentError, account_statement, bills_of_month, read_payments_csv, record_payments
+from api.cli_tables import ID, NUMBER, TEXT, cli_table
+
+
+if TYPE_CHECKING:  # the ledger is imported where used: `ansinh --help` never loads SQLAlchemy
+    from ledger.books import Ledger
 
 payments_app = typer.Typer(help="Money received: book a bank statement (CSV).", no_args_is_help=True)
 report_app = typer.Typer(help="Monthly reports to the authorities.", no_args_is_help=True)
@@ -58,6 +58,9 @@ def _emit(lines: list[dict], file_format: str | None, output: Path | None, metad
         out.print(table)
         return
     chosen = file_format or (output.suffix.lstrip(".") if output else "json")
+    from api.exports import lines_bytes
+    from ledger.files import write_private
+
     if chosen == "parquet" and output is None:
         _fail("--format parquet needs --output FILE")
     try:
@@ -85,6 +88,8 @@ def payments_import(
 ) -> None:
     """Book a bank statement: each line once (by bank_ref), matched by reference, else oldest bill first;
     payer `worker` books a worker's top-up (its reference: the worker's `topup_reference`)."""
+    from ledger.money import PaymentError, read_payments_csv, record_payments
+
     if not file.is_file():
         _fail(f"no such file: {file}")
     try:
@@ -102,18 +107,19 @@ def payments_import(
     if as_json:
         typer.echo(orjson.dumps([outcome.as_dict() for outcome in outcomes], option=orjson.OPT_INDENT_2).decode())
         return
-    table = Table(title=f"Payments in {file.name}")
-    for column in ("bank_ref", "payer", "amount_vnd", "status", "settled", "credit_vnd"):
-        table.add_column(column, justify="right" if column.endswith("vnd") else "left")
+    rows = []
     for outcome in outcomes:
         settled = ", ".join(f"{reference} {amount:,}" for reference, amount in outcome.settled.items())
         if outcome.status == "booked" and outcome.payer == "worker":
             settled = f"top-up {outcome.matched_reference}: si of {outcome.booked_month}"
         elif outcome.status == "booked" and outcome.matched_reference is None:
             settled = f"(no reference matched) {settled}".strip()
-        table.add_row(outcome.bank_ref, outcome.payer, f"{outcome.amount_vnd:,}", outcome.status, settled,
-                      f"{outcome.credit_vnd:,}")
-    out.print(table)
+        rows.append((outcome.bank_ref, outcome.payer, f"{outcome.amount_vnd:,}", outcome.status, settled,
+                     f"{outcome.credit_vnd:,}"))
+    # Short headers (VND in the title): a bank reference alone can take 31 of the 80 columns.
+    out.print(cli_table(f"Payments in {file.name} (VND)", [("bank_ref", ID), ("payer", ID), ("amount", NUMBER),
+                                                           ("status", TEXT), ("settled", TEXT), ("credit", NUMBER)],
+                        rows))
     booked = [outcome for outcome in outcomes if outcome.status == "booked"]
     out.print(f"{len(booked)} booked ({sum(o.amount_vnd for o in booked):,} VND), "
               f"{len(outcomes) - len(booked)} already booked before")
@@ -126,15 +132,14 @@ def bills_command(
     db: DbOption = None,
 ) -> None:
     """The bills and the state claim issued at a month's close, with what is still unpaid."""
+    from ledger.money import bills_of_month
+
     lines = _read(db, bills_of_month, month)
-    table = Table(title=f"Bills of {month}")
-    for column in ("payer", "kind", "reference", "due_on", "amount_vnd", "outstanding_vnd"):
-        table.add_column(column, justify="right" if column.endswith("vnd") else "left")
-    for line in lines:
-        table.add_row(line["payer"], line["kind"], line["reference"], line["due_on"], f"{line['amount_vnd']:,}",
-                      f"{line['outstanding_vnd']:,}")
-    if not lines:
-        table.caption = "no bills: the month is not closed, or nothing was booked in it"
+    table = cli_table(f"Bills of {month}", [("payer", ID), ("kind", TEXT), ("reference", ID), ("due_on", ID),
+                                             ("amount_vnd", NUMBER), ("outstanding_vnd", NUMBER)],
+                      [(line["payer"], line["kind"], line["reference"], line["due_on"], f"{line['amount_vnd']:,}",
+                        f"{line['outstanding_vnd']:,}") for line in lines],
+                      caption=None if lines else "no bills: the month is not closed, or nothing was booked in it")
     _emit(lines, file_format, output, {"month": month}, table, lines)
 
 
@@ -145,13 +150,15 @@ def account_command(
     db: DbOption = None,
 ) -> None:
     """A payer's statement of account: bills, interest, payments, running balance, open items."""
+    from ledger.money import account_statement
+
     report = _read(db, account_statement, payer)
-    table = Table(title=f"Statement of account: {report['payer']} (as of {report['as_of']})")
-    for column in ("date", "kind", "month", "reference", "debit_vnd", "credit_vnd", "balance_vnd"):
-        table.add_column(column, justify="right" if column.endswith("vnd") else "left")
-    for line in report["lines"]:
-        table.add_row(line["date"], line["kind"], line["month"] or "", line["bank_ref"] or line["reference"] or "",
-                      f"{line['debit_vnd']:,}", f"{line['credit_vnd']:,}", f"{line['balance_vnd']:,}")
+    table = cli_table(f"Statement of account: {report['payer']} (as of {report['as_of']})",
+                      [("date", ID), ("kind", TEXT), ("month", ID), ("reference", ID), ("debit_vnd", NUMBER),
+                       ("credit_vnd", NUMBER), ("balance_vnd", NUMBER)],
+                      [(line["date"], line["kind"], line["month"] or "", line["bank_ref"] or line["reference"] or "",
+                        f"{line['debit_vnd']:,}", f"{line['credit_vnd']:,}", f"{line['balance_vnd']:,}")
+                       for line in report["lines"]])
     table.caption = (f"balance {report['balance_vnd']:,} VND · in arrears {report['arrears_vnd']:,} · "
                      f"credit {report['credit_vnd']:,} · not yet billed {report['unbilled_vnd']:,}")
     _emit(report["lines"], file_format, output, {"payer": report["payer"], "balance_vnd": str(report["balance_vnd"])},
@@ -165,14 +172,14 @@ def claim_command(
     db: DbOption = None,
 ) -> None:
     """The claim to the state budget for a month: subsidy by scheme, tier and province, control total."""
+    from ledger.authority import state_claim
+
     claim = _read(db, state_claim, month)
     lines = [{"month": claim["month"], "group": group, "key": key, **amounts}
              for group in ("by_tier", "by_province") for key, amounts in claim[group].items()]
-    table = Table(title=f"State subsidy claim {claim['month']} ({claim['status']}), reference {claim['reference']}")
-    for column in ("group", "key", "si", "oa", "ui"):
-        table.add_column(column, justify="left" if column in ("group", "key") else "right")
-    for line in lines:
-        table.add_row(line["group"], line["key"], *(f"{line[s]:,}" for s in ("si", "oa", "ui")))
+    table = cli_table(f"State subsidy claim {claim['month']} ({claim['status']}), reference {claim['reference']}",
+                      [("group", TEXT), ("key", ID), ("si", NUMBER), ("oa", NUMBER), ("ui", NUMBER)],
+                      [(line["group"], line["key"], *(f"{line[s]:,}" for s in ("si", "oa", "ui"))) for line in lines])
     table.caption = (f"control total {claim['control_total_vnd']:,} VND, {claim['workers']:,} workers · "
                      f"paid {claim['paid_vnd']:,} · outstanding {claim['outstanding_vnd']:,}")
     _emit(lines, file_format, output, {"control_total_vnd": str(claim["control_total_vnd"]),
@@ -187,13 +194,14 @@ def report_authority(
     db: DbOption = None,
 ) -> None:
     """Per province, platform, kind and tier: workers covered, contributions, subsidy (CSV/Parquet)."""
+    from ledger.authority import authority_aggregates
+
     lines = _read(db, authority_aggregates, month)
-    table = Table(title=f"Report to the authorities, {month}")
-    for column in ("province", "platform", "kind", "tier", "workers", "total_vnd"):
-        table.add_column(column, justify="right" if column in ("workers", "total_vnd") else "left")
-    for line in lines:
-        table.add_row(line["province"], line["platform"], line["kind"], line["tier"], f"{line['workers']:,}",
-                      f"{line['total_vnd']:,}")
+    table = cli_table(f"Report to the authorities, {month}",
+                      [("province", ID), ("platform", ID), ("kind", TEXT), ("tier", TEXT), ("workers", NUMBER),
+                       ("total_vnd", NUMBER)],
+                      [(line["province"], line["platform"], line["kind"], line["tier"], f"{line['workers']:,}",
+                        f"{line['total_vnd']:,}") for line in lines])
     total = sum(line["total_vnd"] for line in lines)
     table.caption = f"control total {total:,} VND (= the settlement's platform dues + subsidy)"
     _emit(lines, file_format, output, {"control_total_vnd": str(total)}, table, lines)
@@ -207,14 +215,12 @@ def report_credits(
     db: DbOption = None,
 ) -> None:
     """Months credited towards a pension by province: by this month's close, and to date (RULES.md §11)."""
+    from ledger.authority import credits_by_province
+
     lines = _read(db, credits_by_province, month)
-    table = Table(title=f"Months credited towards a pension, {month}")
-    for column in ("province", "workers_credited", "months_credited", "workers_with_credits",
-                   "credited_months_to_date"):
-        table.add_column(column, justify="left" if column == "province" else "right")
-    for line in lines:
-        table.add_row(line["province"], *(f"{line[c]:,}" for c in ("workers_credited", "months_credited",
-                                                                   "workers_with_credits", "credited_months_to_date")))
+    counted = ("workers_credited", "months_credited", "workers_with_credits", "credited_months_to_date")
+    table = cli_table(f"Months credited towards a pension, {month}", [("province", ID)] + [(c, NUMBER) for c in counted],
+                      [(line["province"], *(f"{line[c]:,}" for c in counted)) for line in lines])
     months = sum(line["months_credited"] for line in lines)
     table.caption = f"{months:,} months credited by the close of {month}"
     _emit(lines, file_format, output, {"months_credited": str(months)}, table, lines)
@@ -227,6 +233,8 @@ def report_contributions(
     db: DbOption = None,
 ) -> None:
     """Per worker and scheme, layout ansinh-contributions/2 (with credited months), for the national insurer."""
+    from ledger.authority import write_contributions
+
     written = _read(db, write_contributions, month, output)
     out.print(f"wrote {written['path']}: {written['lines']:,} lines, layout {written['layout']}, "
               f"total {written['total_vnd']:,} VND, sha256 {written['sha256']}")

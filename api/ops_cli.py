@@ -11,9 +11,6 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from ledger.backup import BackupError, backup, restore
-from ledger.export import ExportError, export_beancount, export_parquet
-
 console = Console(stderr=True, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 DbOption = Annotated[Optional[str], typer.Option("--db", help="SQLAlchemy URL; default ANSINH_DATABASE_URL or ./ansinh.db")]
@@ -30,6 +27,8 @@ def backup_command(
     db: DbOption = None,
 ) -> None:
     """Copy the books, consistent at one instant: SQLite online backup, or pg_dump (custom format)."""
+    from ledger.backup import BackupError, backup
+
     try:
         state = backup(db, file)
     except BackupError as error:
@@ -45,8 +44,7 @@ def restore_command(
     pack: PackOption = None,
 ) -> None:
     """Bring a backup back onto empty books, then verify them (exit 1 unless every check holds)."""
-    import os
-
+    from ledger.backup import BackupError, restore
     from ledger.books import Ledger
     from ledger.store import StoreError
     from ledger.verify import verify
@@ -105,6 +103,7 @@ def export_command(
 ) -> None:
     """Export the whole book: Parquet tables with a manifest, and/or a Beancount journal."""
     from api.cli_books import open_books as _open
+    from ledger.export import ExportError, export_beancount, export_parquet
 
     if parquet is None and beancount is None:
         _fail("say what to export: --parquet DIR and/or --beancount FILE")

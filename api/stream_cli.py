@@ -13,19 +13,15 @@ import sys
 import time
 from contextlib import suppress
 from pathlib import Path
-from typing import Annotated, Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Annotated, Callable, Iterator, Optional
 
 import orjson
 import typer
 from rich.console import Console
 
-from api.observability import configure_logging
-from api.stream import PublishResult, StreamConsumer, StreamMetrics, StreamSettings, StreamSetupError, \
-    connect_nats, ensure_stream, publish_payloads
-from ledger.books import Ledger
-from ledger.ingest import MALFORMED
-from ledger.store import StoreError
-from rules import PackError
+
+if TYPE_CHECKING:  # imported where used: `ansinh --help` never loads NATS, SQLAlchemy or the ledger
+    from api.stream import PublishResult, StreamConsumer
 
 console = Console(stderr=True, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -66,6 +62,12 @@ def consume_command(
     log_level: Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING")] = "INFO",
 ) -> None:
     """Book events from a NATS JetStream stream: exactly-once effect, outcomes on outcomes.<platform>."""
+    from api.observability import configure_logging
+    from api.stream import StreamConsumer, StreamMetrics, StreamSettings, StreamSetupError
+    from ledger.books import Ledger
+    from ledger.store import StoreError
+    from rules import PackError
+
     configure_logging(log_level.upper())
     try:
         settings = StreamSettings(nats_url=nats_url, stream=stream, subject=subject, durable=durable,
@@ -167,6 +169,8 @@ def publish_command(
     = 4_000,
 ) -> None:
     """Publish events, one JSON object per message, on a subject (the reference platform client)."""
+    from api.stream import StreamSetupError
+
     if "." not in subject or any(c in subject for c in "*> "):
         console.print(f"[red]error:[/red] --subject must be a concrete subject such as events.grab, got {subject!r}")
         raise typer.Exit(1)
@@ -204,6 +208,8 @@ def publish_command(
 
 async def _publish(file: str, subject: str, nats_url: str, stream: str | None, mapping, in_flight: int
                    ) -> PublishResult:
+    from api.stream import StreamSettings, connect_nats, ensure_stream, publish_payloads
+
     if stream is not None:
         prefix = subject.rsplit(".", 1)[0]
         nc = await connect_nats(nats_url, "ansinh-publish")
@@ -229,6 +235,7 @@ def payloads(file: str, mapping=None) -> Iterator[bytes]:
             if file != "-":
                 stream.close()
         return
+    from ledger.ingest import MALFORMED
     from ledger.readers import read_events
 
     for _line, item in read_events(file, mapping):

@@ -12,7 +12,7 @@ import sys
 import orjson
 import typer
 
-from api.cli_books import console, database_errors, database_refused, open_books
+from api.cli_books import console, database_errors, database_refused, open_books, require_known_worker
 from api.exports import events_csv_bytes
 from api.i18n import format_events
 from ledger.trips import all_worker_events, events_totals
@@ -31,6 +31,7 @@ def print_events(national_id: str, month: str, *, as_json: bool, file_format: st
     chosen = "ndjson" if as_json else file_format or "text"
     ledger = open_books(db, pack)
     try:
+        require_known_worker(ledger, national_id, month)
         items = all_worker_events(ledger, national_id, month)
         if chosen == "ndjson":
             for item in items:

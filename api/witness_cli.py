@@ -11,17 +11,15 @@ When records are published (docs/witness.md):
 """
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from api.witness import WitnessError, WitnessTarget, publish, read
-from ledger.events import parse_month
-from ledger.store import consistent_snapshot
-from ledger.verify import Check
-from ledger.witness import check_witness, close_record, current_head
+if TYPE_CHECKING:  # imported where used: `ansinh --help` never loads NATS or the ledger
+    from api.witness import WitnessTarget
+    from ledger.verify import Check
 
 console = Console(stderr=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -40,6 +38,7 @@ def _fail(message: str) -> None:
 
 
 def target_of(text: str) -> WitnessTarget:
+    from api.witness import WitnessError, WitnessTarget, publish, read  # noqa: F401
     try:
         return WitnessTarget.parse(text)
     except WitnessError as error:
@@ -49,6 +48,11 @@ def target_of(text: str) -> WitnessTarget:
 
 def publish_close(ledger, month: str, witness: str) -> str:
     """Publish a closed month's anchor; returns the line to print. Raises WitnessError."""
+    from api.witness import WitnessError, WitnessTarget, publish, read  # noqa: F401
+    from ledger.events import parse_month
+    from ledger.store import consistent_snapshot
+    from ledger.witness import close_record
+
     target = WitnessTarget.parse(witness)
     with consistent_snapshot(ledger) as conn:
         record = close_record(conn, parse_month(month))
@@ -58,6 +62,10 @@ def publish_close(ledger, month: str, witness: str) -> str:
 
 
 def publish_head(ledger, target: WitnessTarget) -> str:
+    from api.witness import WitnessError, WitnessTarget, publish, read  # noqa: F401
+    from ledger.store import consistent_snapshot
+    from ledger.witness import current_head
+
     with consistent_snapshot(ledger) as conn:
         record = current_head(conn)
     if record is None:
@@ -69,12 +77,15 @@ def publish_head(ledger, target: WitnessTarget) -> str:
 
 def witness_checks(ledger, witnessed: list[tuple[WitnessTarget, list, list[str]]]) -> list[Check]:
     """One `witness` check per witness read (before the books' snapshot was taken)."""
+    from ledger.witness import check_witness
+
     return [check_witness(ledger, records, target.describe(), problems) for target, records, problems in witnessed]
 
 
 def read_witnesses(texts: list[str]) -> list[tuple[WitnessTarget, list, list[str]]]:
     """Every record of each witness, read before `verify` looks at the books: each record is then
     of a block the books had committed, so a head published meanwhile cannot look like a lost block."""
+    from api.witness import WitnessError, WitnessTarget, publish, read  # noqa: F401
     witnessed = []
     for text in texts:
         target = target_of(text)
@@ -94,6 +105,7 @@ def publish_command(
     db: DbOption = None,
 ) -> None:
     """Publish the current chain head (or a close's anchor) to the witness."""
+    from api.witness import WitnessError, WitnessTarget, publish, read  # noqa: F401
     from api.cli_books import open_books as _open
 
     target = target_of(witness)
@@ -110,6 +122,7 @@ def publish_command(
 @witness_app.command("show")
 def show_command(witness: WitnessOption) -> None:
     """List the witness's records (kind, block, hash, month, when the block was written)."""
+    from api.witness import WitnessError, WitnessTarget, publish, read  # noqa: F401
     from ledger.events import month_text
 
     target = target_of(witness)

@@ -1,0 +1,148 @@
+"""CLI manners (issue 17): a light start-up, and one clear line for a worker the books cannot show.
+
+The books are test_cli.py's worked example (RULES.md §10); other ids are generated per run.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.api.test_cli import WORKER_A, ok, run, unwrapped, worked_example
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY_MODULES = ("sqlalchemy", "sqlmodel", "alembic", "numpy", "pandas", "pyarrow", "fastapi", "nats")
+
+
+def loaded_after(code: str) -> list[str]:
+    """The heavy modules a fresh interpreter holds after running `code`."""
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True,
+                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_importing_the_cli_loads_no_database_numeric_or_web_library():
+    assert loaded_after("import api.cli") == []
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["statement", "--help"], ["payments", "import", "--help"],
+                                  ["consume", "--help"], ["witness", "publish", "--help"], ["simulate", "--help"]])
+def test_help_of_the_cli_and_of_a_command_loads_no_database_numeric_or_web_library(argv):
+    code = ("import sys\nfrom api.cli import app\n"
+            f"try:\n    app({argv!r})\nexcept SystemExit as done:\n    assert done.code == 0, done.code")
+    assert loaded_after(code) == []
+
+
+def an_unknown_valid_id() -> str:
+    """A valid CCCD (province 079, born 2003) that the worked example never booked."""
+    while (national_id := f"079203{secrets.randbelow(10**6):06d}") == WORKER_A:
+        pass
+    return national_id
+
+
+INVALID_ID = "999203" + "".join(str(secrets.randbelow(10)) for _ in range(6))  # no province 999
+
+
+@pytest.mark.parametrize("command", [["statement", "{id}", "2026-02"], ["statement", "{id}", "2026-02", "--json"],
+                                     ["statement", "{id}", "2026-02", "--events"], ["credits", "{id}"]])
+def test_an_invalid_national_id_is_one_masked_error_line_and_exit_1(tmp_path, command):
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    worked_example(tmp_path, db)
+    result = run(*[part.format(id=INVALID_ID) for part in command], "--db", db)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    error = unwrapped(result.stderr)
+    assert error.startswith(f"error: {INVALID_ID[:3]}*******{INVALID_ID[-2:]} is not a valid national id")
+    assert INVALID_ID not in error and INVALID_ID[3:10] not in error
+
+
+@pytest.mark.parametrize("command", [["statement", "{id}", "2026-02"], ["statement", "{id}", "2026-02", "--json"],
+                                     ["statement", "{id}", "2026-02", "--events", "--format", "csv"],
+                                     ["credits", "{id}", "--json"]])
+def test_a_valid_id_unknown_to_the_books_says_no_contributions_are_booked_and_exits_1(tmp_path, command):
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    worked_example(tmp_path, db)
+    unknown = an_unknown_valid_id()
+    result = run(*[part.format(id=unknown) for part in command], "--db", db)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    error = unwrapped(result.stderr)
+    assert error.startswith("error: no contributions booked for this worker")
+    assert unknown not in error
+
+
+def test_a_booked_worker_still_gets_the_statement_and_credits(tmp_path):
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    worked_example(tmp_path, db)
+    assert orjson.loads(ok("statement", WORKER_A, "2026-02", "--json", "--db", db).stdout)["national_id"] == WORKER_A
+    assert orjson.loads(ok("credits", WORKER_A, "--json", "--db", db).stdout)["national_id"] == WORKER_A
+
+
+def test_a_bad_month_is_reported_before_the_worker_is_looked_up(tmp_path):
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    worked_example(tmp_path, db)
+    result = run("statement", an_unknown_valid_id(), "2026-13", "--db", db)
+    assert result.exit_code == 1
+    assert "YYYY-MM" in unwrapped(result.stderr)
+
+
+def test_serve_first_prints_where_it_listens_and_answers_there(tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ANSINH_SECRET": secrets.token_hex(32),
+           "ANSINH_DATABASE_URL": f"sqlite:///{tmp_path / 'served.db'}"}
+    server = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--demo", "--port", str(port)], cwd=ROOT,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = server.stdout.readline()
+        base = f"http://127.0.0.1:{port}"
+        assert first == f"listening on {base} (API docs: {base}/docs; pages: {base}/signin)\n"
+        for _attempt in range(300):  # the line comes before uvicorn binds: wait for it to answer
+            try:
+                with urllib.request.urlopen(base + "/health", timeout=2) as answer:
+                    assert answer.status == 200
+                    break
+            except OSError:
+                assert server.poll() is None, server.stderr.read()
+                time.sleep(0.1)
+        else:
+            raise AssertionError("the server never answered where it said it listens")
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        server.stdout.close()
+        server.stderr.close()
+
+
+def test_bill_tables_fit_80_columns_and_show_every_reference_and_amount_whole(tmp_path):
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    worked_example(tmp_path, db)
+    bills = orjson.loads(ok("bills", "2026-02", "--format", "json", "--db", db).stdout)
+    assert len(bills) >= 2
+    shown = ok("bills", "2026-02", "--db", db).stdout  # the runner's console: 80 columns, not a terminal
+    assert max(len(line) for line in shown.splitlines()) <= 80
+    assert "…" not in shown
+    for bill in bills:
+        assert bill["reference"] in shown and f"{bill['amount_vnd']:,}" in shown
+    bank = tmp_path / "bank.csv"
+    bank_ref = "VCB-2026-03-15-" + secrets.token_hex(8).upper()  # 31 characters, as banks write them
+    bank.write_text("date,amount_vnd,payer,reference,bank_ref\n"
+                    f"2026-03-10,{bills[0]['amount_vnd']},{bills[0]['payer']},{bills[0]['reference']},{bank_ref}\n",
+                    encoding="utf-8")
+    paid = ok("payments", "import", bank, "--db", db).stdout
+    assert bank_ref in paid and bills[0]["reference"] in paid and "…" not in paid, paid
+    assert max(len(line) for line in paid.splitlines()) <= 80, paid
+    account = ok("account", bills[0]["payer"], "--db", db).stdout
+    assert bank_ref in account and bills[0]["reference"] in account and "…" not in account
+    assert max(len(line) for line in account.splitlines()) <= 80
