@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from api.cli_books import console, database_errors, database_refused, open_books, require_known_worker
+from api.cli_books import console, database_errors, database_refused, open_books, read_worker
 
 # Every other import is inside the command that needs it: `ansinh --help` and `ansinh CMD --help`
 # must not load SQLAlchemy, alembic, NumPy, pandas or FastAPI (start-up under 1 s; docs/performance.md,
@@ -46,7 +46,7 @@ PackOption = Annotated[Optional[str], typer.Option("--pack", help="rules pack na
 
 def _secret(db: str | None) -> str:
     """The master secret for the books at `db`, or one error line (weak on a server database, missing, …)."""
-    from ledger.store import database_url, load_secret
+    from ledger.store import StoreError, database_url, load_secret
 
     try:
         return load_secret(database_url(db))
@@ -279,15 +279,7 @@ def statement_command(
     from api.i18n import format_statement
     from ledger.reports import statement
 
-    ledger = open_books(db, pack)
-    try:
-        require_known_worker(ledger, national_id, month)
-        report = statement(ledger, national_id, month)
-    except ValueError as error:
-        console.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(1)
-    finally:
-        ledger.close()
+    report = read_worker(db, pack, national_id, lambda ledger: statement(ledger, national_id, month), month)
     if as_json:
         _print_json(report)
     else:
@@ -306,15 +298,7 @@ def credits_command(
     from api.i18n import format_credits
     from ledger.reports import credits
 
-    ledger = open_books(db, pack)
-    try:
-        require_known_worker(ledger, national_id)
-        report = credits(ledger, national_id)
-    except ValueError as error:
-        console.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(1)
-    finally:
-        ledger.close()
+    report = read_worker(db, pack, national_id, lambda ledger: credits(ledger, national_id))
     if as_json:
         _print_json(report)
     else:

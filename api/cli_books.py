@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 import typer
 from rich.console import Console
@@ -15,6 +15,7 @@ from rich.console import Console
 if TYPE_CHECKING:  # imported where used, so `ansinh --help` never loads SQLAlchemy (docs/performance.md)
     from ledger.books import Ledger
 
+T = TypeVar("T")
 console = Console(stderr=True, soft_wrap=True)  # an error is one line, however narrow the terminal
 
 
@@ -74,3 +75,18 @@ def require_known_worker(ledger: Ledger, national_id: str, month: str | None = N
         console.print(f"[red]error:[/red] no contributions booked for this worker ({masked(national_id)}): "
                       "check the national id")
         raise typer.Exit(1)
+
+
+def read_worker(db: str | None, pack: str | None, national_id: str, read: Callable[["Ledger"], T],
+                month: str | None = None) -> T:
+    """Open the books, refuse an invalid or unknown worker (require_known_worker), return
+    `read(ledger)`; a ValueError (a bad month, say) is one error line and exit 1."""
+    ledger = open_books(db, pack)
+    try:
+        require_known_worker(ledger, national_id, month)
+        return read(ledger)
+    except ValueError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1)
+    finally:
+        ledger.close()

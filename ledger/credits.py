@@ -15,7 +15,7 @@ subsidy, worker top-ups), one aggregate query; `verify` proves those rows equal 
 """
 from __future__ import annotations
 
-from typing import Iterable, NamedTuple, Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 

@@ -7,10 +7,7 @@ statement of account and `verify` result must be what the old release said.
 """
 from __future__ import annotations
 
-import gzip
 import json
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,7 +17,7 @@ from ledger.books import Ledger
 from ledger.money import PaymentIn, record_payments, topup_worker_id
 from ledger.ingest import ingest_batch
 from ledger.verify import Anchor, verify
-from tests.conftest import PG_ADMIN_URL, _drop_schema, _fresh_postgres_url, postgres_available
+from tests.upgrade.fixture_books import restored_books
 from tests.ledger.factories import event, numbered
 from tests.credit_model import ModelWorker, flat_floor
 from tests.upgrade.books import FIGURES_MOMENT, SECRET, _Clock, figures
@@ -36,25 +33,7 @@ STATEMENT_FIELDS_ADDED = ("topup_reference", "topups_vnd")
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def old_books(request, tmp_path):
     """A URL of books at revision 0005, exactly as the previous release left them."""
-    if request.param == "sqlite":
-        path = tmp_path / "old.db"
-        with gzip.open(HERE / "release-0005.db.gz") as source, path.open("wb") as target:
-            shutil.copyfileobj(source, target)
-        yield f"sqlite:///{path}"
-        return
-    reason = postgres_available()
-    if reason:
-        pytest.skip(f"SKIPPING POSTGRESQL: {reason}")
-    if shutil.which("psql") is None:
-        pytest.skip("SKIPPING POSTGRESQL UPGRADE: psql is not installed (needed to load the dump)")
-    url, schema = _fresh_postgres_url()
-    dump = gzip.decompress((HERE / "release-0005.pg.sql.gz").read_bytes()).decode()
-    dump = "\n".join(line for line in dump.splitlines() if not line.startswith("CREATE SCHEMA"))
-    dump = dump.replace("ansinh_fixture_0005", schema)
-    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", PG_ADMIN_URL], input=dump, text=True, check=True,
-                   capture_output=True)
-    yield url
-    _drop_schema(schema)
+    yield from restored_books(request.param, tmp_path, "release-0005", "ansinh_fixture_0005")
 
 
 def test_books_of_the_previous_release_upgrade_with_every_figure_unchanged(old_books):

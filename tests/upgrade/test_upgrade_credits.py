@@ -8,11 +8,7 @@ anchors the old closes printed) must still hold.
 """
 from __future__ import annotations
 
-import gzip
-import shutil
-import subprocess
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -21,36 +17,17 @@ from ledger.books import Ledger
 from ledger.close import close_month
 from ledger.reports import credits, statement
 from ledger.verify import Anchor, verify
-from tests.conftest import PG_ADMIN_URL, _drop_schema, _fresh_postgres_url, postgres_available
+from tests.upgrade.fixture_books import restored_books
 from tests.credit_model import ModelWorker, flat_floor
 from tests.upgrade.credits_books import CLOSED, SECRET, WORKERS, _Clock
 
-HERE = Path(__file__).parent
 MONTHS = ("2026-01", "2026-02", "2026-03", "2026-04")
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def old_books(request, tmp_path):
     """A URL of books at revision 0008 with three closed months, as that release left them."""
-    if request.param == "sqlite":
-        path = tmp_path / "old.db"
-        with gzip.open(HERE / "release-0008-credits.db.gz") as source, path.open("wb") as target:
-            shutil.copyfileobj(source, target)
-        yield f"sqlite:///{path}"
-        return
-    reason = postgres_available()
-    if reason:
-        pytest.skip(f"SKIPPING POSTGRESQL: {reason}")
-    if shutil.which("psql") is None:
-        pytest.skip("SKIPPING POSTGRESQL UPGRADE: psql is not installed (needed to load the dump)")
-    url, schema = _fresh_postgres_url()
-    dump = gzip.decompress((HERE / "release-0008-credits.pg.sql.gz").read_bytes()).decode()
-    dump = "\n".join(line for line in dump.splitlines() if not line.startswith("CREATE SCHEMA"))
-    dump = dump.replace("ansinh_fixture_0008c", schema)
-    subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", PG_ADMIN_URL], input=dump, text=True, check=True,
-                   capture_output=True)
-    yield url
-    _drop_schema(schema)
+    yield from restored_books(request.param, tmp_path, "release-0008-credits", "ansinh_fixture_0008c")
 
 
 def _si_totals(ledger: Ledger) -> dict[str, dict[int, int]]:
