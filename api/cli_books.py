@@ -80,13 +80,16 @@ def require_known_worker(ledger: Ledger, national_id: str, month: str | None = N
 def read_worker(db: str | None, pack: str | None, national_id: str, read: Callable[["Ledger"], T],
                 month: str | None = None) -> T:
     """Open the books, refuse an invalid or unknown worker (require_known_worker), return
-    `read(ledger)`; a ValueError (a bad month, say) is one error line and exit 1."""
+    `read(ledger)`; a ValueError (a bad month, say) or a database refusal is one error line and exit 1."""
     ledger = open_books(db, pack)
     try:
         require_known_worker(ledger, national_id, month)
         return read(ledger)
     except ValueError as error:
         console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1)
+    except database_errors() as error:
+        console.print(f"[red]error:[/red] {database_refused(error)}")
         raise typer.Exit(1)
     finally:
         ledger.close()

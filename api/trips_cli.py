@@ -12,7 +12,7 @@ import sys
 import orjson
 import typer
 
-from api.cli_books import console, database_errors, database_refused, open_books, require_known_worker
+from api.cli_books import console, read_worker
 from api.exports import events_csv_bytes
 from api.i18n import format_events
 from ledger.trips import all_worker_events, events_totals
@@ -29,23 +29,18 @@ def print_events(national_id: str, month: str, *, as_json: bool, file_format: st
         console.print("[red]error:[/red] --json prints NDJSON: give either --json or --format")
         raise typer.Exit(1)
     chosen = "ndjson" if as_json else file_format or "text"
-    ledger = open_books(db, pack)
-    try:
-        require_known_worker(ledger, national_id, month)
-        items = all_worker_events(ledger, national_id, month)
+
+    def read(ledger) -> list | None:
+        items = all_worker_events(ledger, national_id, month)  # a bad or archived month: ValueError
         if chosen == "ndjson":
             for item in items:
                 sys.stdout.write(orjson.dumps(item).decode() + "\n")
-            return
-        listed = list(items)
-    except ValueError as error:  # a bad month, an archived month
-        console.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(1)
-    except database_errors() as error:
-        console.print(f"[red]error:[/red] {database_refused(error)}")
-        raise typer.Exit(1)
-    finally:
-        ledger.close()
+            return None
+        return list(items)
+
+    listed = read_worker(db, pack, national_id, read, month)
+    if listed is None:
+        return
     totals = events_totals(listed)
     if chosen == "csv":
         sys.stdout.buffer.write(events_csv_bytes(listed))
