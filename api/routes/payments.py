@@ -76,13 +76,17 @@ async def month_claim(month: str = MONTH, _: Principal = Depends(role(*STAFF)),
     return await run_in_threadpool(state_claim, svc.ledger, month)
 
 
+def _smallest_cell(principal: Principal, svc: Services) -> int | None:
+    """The policy role sees no cell of fewer than k workers (docs/payments.md); the insurer sees every cell."""
+    return svc.settings.min_cell_workers if principal.role == "policy" else None
+
+
 @router.get("/months/{month}/reports/credits", response_model=list[CreditsByProvinceLine],
             responses={200: {"content": {"text/csv": {}, "application/vnd.apache.parquet": {}}}},
             summary="Per province: months credited towards a pension by the close, and to date")
 async def month_credits_report(month: str = MONTH, format: str | None = FORMAT,
                                principal: Principal = Depends(role(*STAFF)), svc: Services = Depends(services)):
-    k = svc.settings.min_cell_workers if principal.role == "policy" else None
-    lines = await run_in_threadpool(credits_by_province, svc.ledger, month, k)
+    lines = await run_in_threadpool(credits_by_province, svc.ledger, month, _smallest_cell(principal, svc))
     if format in (None, "json"):
         return lines
     return _file(lines, format, f"credits-{month}",
@@ -94,9 +98,7 @@ async def month_credits_report(month: str = MONTH, format: str | None = FORMAT,
             summary="Per province, platform, kind and tier: workers covered, contributions, subsidy")
 async def month_authority_report(month: str = MONTH, format: str | None = FORMAT,
                                  principal: Principal = Depends(role(*STAFF)), svc: Services = Depends(services)):
-    # The policy role sees no cell of fewer than k workers (docs/payments.md); the insurer sees every cell.
-    k = svc.settings.min_cell_workers if principal.role == "policy" else None
-    lines = await run_in_threadpool(authority_aggregates, svc.ledger, month, k)
+    lines = await run_in_threadpool(authority_aggregates, svc.ledger, month, _smallest_cell(principal, svc))
     if format in (None, "json"):
         return lines
     return _file(lines, format, f"authority-{month}",
