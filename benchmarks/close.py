@@ -93,7 +93,8 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure(url: str, *, workers: int, events_count: int, samples: int, seed: int, folder: Path) -> dict:
+def measure(url: str, *, workers: int, events_count: int, samples: int, seed: int, folder: Path,
+            verify_books: bool = False) -> dict:
     """Load, close and read one ledger at `url`; every figure of one store."""
     from ledger.books import Ledger
     from ledger.close import close_month, import_tiers
@@ -152,17 +153,27 @@ def measure(url: str, *, workers: int, events_count: int, samples: int, seed: in
                                            "p99": float(np.percentile(ms, 99)), "max": float(ms.max()),
                                            "mean": float(ms.mean())}
         figures["settlement_subsidy_vnd"] = settlement(ledger, MONTH)["subsidy"]
+
+        if verify_books:
+            from ledger.verify import verify
+
+            started, cpu = time.perf_counter(), time.process_time()
+            checks = verify(ledger, stop_at_first=False)
+            figures["verify"] = {"seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu,
+                                 "checks": len(checks), "problems": [c.name for c in checks if c.problem],
+                                 "load_average_after": os.getloadavg()}
     finally:
         ledger.close()
     figures["peak_rss_mb"] = _rss_mb()
     figures["consistent"] = (outcomes.get("accepted") == events_count and count == workers
                              and dict(subsidy) == {s: v for s, v in result.subsidy_vnd.items()}
-                             == figures["settlement_subsidy_vnd"])
+                             == figures["settlement_subsidy_vnd"]
+                             and not figures.get("verify", {}).get("problems"))
     return figures
 
 
 def run(workers: int, events_count: int, *, folder: Path, samples: int = 2000, seed: int = 11,
-        sqlite: bool = True, postgres: bool = False) -> dict:
+        sqlite: bool = True, postgres: bool = False, verify_books: bool = False) -> dict:
     if events_count < workers:
         raise ValueError("need at least one event per worker (--events >= --workers)")
     folder.mkdir(parents=True, exist_ok=True)
@@ -172,18 +183,25 @@ def run(workers: int, events_count: int, *, folder: Path, samples: int = 2000, s
         for stale in folder.glob("close.db*"):
             stale.unlink()
         results["sqlite"] = measure(f"sqlite:///{database}", workers=workers, events_count=events_count,
-                                    samples=samples, seed=seed, folder=folder)
+                                    samples=samples, seed=seed, folder=folder, verify_books=verify_books)
         _print("sqlite", results["sqlite"])
     if postgres:
         schema = _pg_schema()
         try:
             results["postgresql"] = measure(pg_url(schema), workers=workers, events_count=events_count,
-                                            samples=samples, seed=seed, folder=folder)
+                                            samples=samples, seed=seed, folder=folder, verify_books=verify_books)
         finally:
             _pg_drop(schema)
         _print("postgresql", results["postgresql"])
     results["machine"]["load_average_after"] = os.getloadavg()
     return results
+
+
+def _verify_text(figures: dict) -> str:
+    if "verify" not in figures:
+        return ""
+    checks = figures["verify"]
+    return f" | verify {checks['seconds']:.1f} s ({checks['checks']} checks, problems: {checks['problems'] or 'none'})"
 
 
 def _print(store: str, figures: dict) -> None:
@@ -192,8 +210,8 @@ def _print(store: str, figures: dict) -> None:
           f"(loaded at {figures['load']['events_per_s']:,.0f}/s) | close {figures['close']['seconds']:.1f} s "
           f"(CPU {figures['close'].get('cpu_seconds', 0):.1f} s here) "
           f"| statements {figures['statements']['per_s']:,.0f}/s | statement p50 {latency['p50']:.2f} ms, "
-          f"p99 {latency['p99']:.2f} ms | consistent {figures['consistent']} | targets: close < 60 s at 1M workers, "
-          f"p99 < 10 ms at 10M events", flush=True)
+          f"p99 {latency['p99']:.2f} ms{_verify_text(figures)} | consistent {figures['consistent']} | targets: close < 60 s at 1M workers, "
+          f"p99 < 10 ms and verify < 60 s at 10M events", flush=True)
 
 
 def main() -> int:
@@ -204,11 +222,12 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--postgres", action="store_true")
     parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument("--verify", action="store_true", help="also time `verify` of the closed books (target < 60 s at 10M events)")
     parser.add_argument("--keep", type=Path, help="keep the SQLite ledger and the tiers file here")
     args = parser.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="ansinh-close-"))
     results = run(args.workers, args.events, folder=folder, samples=args.samples, seed=args.seed,
-                  sqlite=not args.no_sqlite, postgres=args.postgres)
+                  sqlite=not args.no_sqlite, postgres=args.postgres, verify_books=args.verify)
     results["command"] = " ".join(["python", "benchmarks/close.py", *sys.argv[1:]])
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"close-{args.workers}w-{args.events}e-{time.strftime('%Y%m%dT%H%M%S')}.json"

@@ -48,9 +48,11 @@ def test_the_ingest_benchmark_gives_the_same_outcomes_on_postgresql(tmp_path):
 def test_the_close_benchmark_closes_every_worker_and_its_figures_agree(tmp_path, postgres):
     if postgres and postgres_available() is not None:
         pytest.skip("PostgreSQL is not reachable")
-    results = close_benchmark.run(300, EVENTS, folder=tmp_path, samples=50, sqlite=not postgres, postgres=postgres)
+    results = close_benchmark.run(300, EVENTS, folder=tmp_path, samples=50, sqlite=not postgres, postgres=postgres,
+                                    verify_books=True)
     figures = results["postgresql" if postgres else "sqlite"]
     assert figures["consistent"]
+    assert figures["verify"]["problems"] == [] and figures["verify"]["checks"] >= 18
     assert figures["load"]["outcomes"] == {"accepted": EVENTS}
     assert figures["statements"]["count"] == 300
     assert 0 < figures["close"]["workers_subsidised"] <= 300
