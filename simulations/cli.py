@@ -6,6 +6,7 @@ problem is printed, each naming its key).
 """
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Annotated
@@ -23,6 +24,7 @@ from rich.table import Table
 
 
 _console = Console(stderr=True)
+CACHE_MIN_WORKERS = 100_000  # smaller populations are drawn in about a second: caching them only fills the disk
 _out = Console(highlight=False, soft_wrap=True)
 MILLION = 1_000_000
 
@@ -38,6 +40,12 @@ def simulate_command(
                                              help="run the chunks on dask.distributed: a scheduler address "
                                                   "(tcp://host:8786) or 'local' to start a LocalCluster; "
                                                   "same results to the bit")] = None,
+    population_cache: Annotated[Path | None, typer.Option(
+        "--population-cache", help="keep synthetic populations of 100,000 workers or more here and map them "
+                                   "from disk next time [default: $ANSINH_POPULATION_CACHE or "
+                                   "~/.cache/ansinh/populations]")] = None,
+    no_population_cache: Annotated[bool, typer.Option("--no-population-cache",
+                                                      help="always draw the population again")] = False,
 ) -> None:
     """Run a policy what-if: budget cost, revenue, coverage, winners and losers, reform vs baseline."""
     # Imported here, not at the top: numpy/pandas/matplotlib/dask cost seconds, which every other
@@ -55,12 +63,19 @@ def simulate_command(
         for issue in error.issues:
             _console.print(f"  [bold]{issue.key}[/bold]: {issue.reason}")
         raise typer.Exit(1)
+    cache = None
+    if not no_population_cache and parsed.population.source == "synthetic" and not from_db \
+            and parsed.population.workers >= CACHE_MIN_WORKERS:
+        cache = population_cache or Path(os.environ.get("ANSINH_POPULATION_CACHE")
+                                         or Path.home() / ".cache" / "ansinh" / "populations")
+    building = time.perf_counter()
     try:
         with _console.status("building the population"):
-            population = build_population(parsed, from_db)
-    except (PopulationError, OSError) as error:
+            population = build_population(parsed, from_db, cache=cache)
+    except (PopulationError, OSError, ValueError) as error:
         _console.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1)
+    _population_lines(population, time.perf_counter() - building, cache, parsed.behaviour)
     if save_population is not None:
         from simulations.population import save
         save(population, save_population)
@@ -89,6 +104,12 @@ def simulate_command(
         report.write(run, out)
     elapsed = time.perf_counter() - started
     summary = run.results.tables["summary"]
+    if run.participation is not None and not parsed.behaviour.static:
+        for row in run.participation.itertuples(index=False):
+            if row.participants_lost:
+                _out.print(f"{row.arm}: {row.participants_lost:,} of {row.workers_active:,} workers opt out at least "
+                           f"one month ({row.worker_months_opted_out:,} worker-months; nationally "
+                           f"~{row.participants_lost_national:,} workers)")
     table = Table(title=f"{parsed.name}: {len(population.workers):,} workers × {len(population.months)} months, "
                         f"{elapsed:.1f} s")
     for column in ("arm", "subsidy (M VND)", "Δ subsidy", "worker (M VND)", "platform (M VND)",
@@ -106,3 +127,28 @@ def simulate_command(
     _out.print(table)
     _out.print(f"population {run.record['population']['sha256'][:16]}  results {run.record['results_sha256'][:16]}"
                + (f"  written to {out}" if out is not None else ""))
+
+
+def _population_lines(population, seconds: float, cache, behaviour) -> None:
+    """What the population is: where it came from and how long it took, its calibration to the national
+    totals (each figure, its target and the error), and the behavioural assumption."""
+    source = population.source
+    origin = {"mapped": "mapped from the cache", "loaded": "loaded"}.get(population.origin, "built")
+    _out.print(f"population: {len(population.workers):,} workers, {len(population.activity):,} activity rows, "
+               f"{origin} in {seconds:.1f} s" + (f" (cache {cache})" if cache is not None else ""))
+    calibrated = source.get("calibration")
+    if calibrated:
+        from simulations.calibration import CalibrationReport, format_report
+        report = CalibrationReport(calibrated["rows"], calibrated["sweeps"], calibrated["converged"],
+                                   calibrated["total_basis"], calibrated["unreachable"], calibrated["weights"])
+        _out.print(f"calibrated to {calibrated['targets']['name']} ({calibrated['targets']['path']}):")
+        for line in format_report(report, calibrated["national_workers"]):
+            _out.print("  " + line)
+    if "workforce" in source:
+        workforce = source["workforce"]
+        _out.print(f"workforce present: {workforce[0]:,} in the first month, {workforce[-1]:,} in the last "
+                   f"(churn {source.get('churn')})")
+    _out.print("behaviour: static (nobody opts out; add behaviour: {} for the cited participation elasticity)"
+               if behaviour.static else
+               f"behaviour: participation elasticity {behaviour.participation_elasticity:g} "
+               "(workers opt out when a reform raises their deduction rate; docs/simulations.md §6)")

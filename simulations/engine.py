@@ -27,6 +27,12 @@ For each month in order, every arm (the baseline pack, then each reform's pack) 
 6. totals accumulate per worker, per (month, tier, scheme) and per (month, platform,
    kind).
 
+Opting out (`participation`, `simulations/behaviour.py`): in an arm and month where some
+workers may opt out, every share key is wrapped as `("masked", key, keep per kind)`: the
+key's worker-month sums with the opted-out worker-months set to zero, and its (platform,
+kind) sums less those of their rows. Everything downstream (subsidy, credits, counts)
+reads the masked sums, so an opted-out worker-month pays and receives nothing.
+
 Chunks: the population is cut into ranges of `chunk_workers` workers. A chunk's rows
 for a month are a contiguous slice (activity is sorted by month, then worker), so a
 `ChunkJob` holds views, never copies, in process. The only thing chunks share is the
@@ -63,6 +69,7 @@ from rules import (
 )
 from rules.arithmetic import PPM, share_vnd
 from rules.crediting import NONE, CreditState, FloorSchedule, accrue, credit, month_ordinal, ordinal_month
+from simulations.behaviour import Participation, keeps
 from simulations.population import RECORDED_COLUMNS, SHARE_COLUMNS, Population
 from simulations.scenario import Budget
 
@@ -197,13 +204,27 @@ def _share_key(version: RulesVersion, base: RulesVersion, j: int, recorded: bool
     return ("recorded", j) if rates == base_rates else ("replay", rates, base_rates, j)
 
 
+def _masked(keys: tuple, participation: Participation | None, arm: int, month: int) -> tuple:
+    """The share keys of an arm's month with its opt-outs: ("masked", key, keep ppb per kind) where some
+    worker of a kind may opt out (zero keys stay zero)."""
+    if participation is None:
+        return keys
+    keep = participation.keep_ppb[arm][participation_month(participation, month)]
+    return keys if keep is None else tuple(None if key is None else ("masked", key, keep) for key in keys)
+
+
+def participation_month(participation: Participation, month: int) -> int:
+    return participation.months.index(month)
+
+
 def _index(signals: list, signal) -> int:
     if signal not in signals:
         signals.append(signal)
     return signals.index(signal)
 
 
-def make_plan(population: Population, packs: Sequence[RulesPack], keep_worker_months: bool = False) -> _Plan:
+def make_plan(population: Population, packs: Sequence[RulesPack], keep_worker_months: bool = False,
+              participation: Participation | None = None) -> _Plan:
     months = population.months
     tiers = population.tiers
     recorded = population.recorded
@@ -215,6 +236,7 @@ def make_plan(population: Population, packs: Sequence[RulesPack], keep_worker_mo
             version = pack.version_on(first_day(month))
             base = baseline.version_on(first_day(month))
             keys = tuple(_share_key(version, base, j, recorded) for j in range(len(SHARE_COLUMNS)))
+            keys = _masked(keys, participation, len(arms), month)
             rates = version.tier_rate_ppm
             per_month.append(_ArmMonth(
                 version, keys,
@@ -487,6 +509,7 @@ class _Piece:
         self.kind = rows["kind"]
         self.tiers = tiers
         self.platforms = platforms
+        self.participation: tuple[np.ndarray, np.ndarray] | None = None  # the chunk's (draws, kinds), by local
 
     @property
     def count(self) -> int:
@@ -525,7 +548,9 @@ class _Piece:
         if key is None:
             return None
         if key not in self.memo:
-            if key[0] == "replay":
+            if key[0] == "masked":
+                self._masked(key)
+            elif key[0] == "replay":
                 _, rates, base, j = key
                 parts = [("price", rates) if any(rates) else None, ("recorded", j), ("price", base) if any(base)
                          else None]
@@ -538,6 +563,37 @@ class _Piece:
             else:
                 self._leaf(key)
         return self.memo[key]
+
+    def _masked(self, key) -> None:
+        """A key with the arm's opt-outs: its sums with the opted-out worker-months at zero (a worker-month
+        is kept or dropped whole), its (platform, kind) sums less those of the dropped rows."""
+        _, inner, keep_ppb = key
+        keep = self.memo.get(("keeps", keep_ppb))
+        if keep is None:
+            draws, kinds = self.participation
+            keep = self.memo[("keeps", keep_ppb)] = keeps(draws[self.local], kinds[self.local], keep_ppb)
+        values = self.value(inner)
+        revenue = self.revenue_memo[inner]
+        if keep.all():
+            self.memo[key], self.revenue_memo[key] = values, revenue
+            return
+        self.memo[key] = np.where(keep, values, 0)
+        dropped = np.flatnonzero(~keep[self.owner])
+        self.revenue_memo[key] = revenue - self._rows_revenue(inner, dropped)
+
+    def _rows_revenue(self, key, rows: np.ndarray) -> np.ndarray:
+        """A key's (platform, kind) sums over some rows only."""
+        groups = self.platforms * len(KINDS)
+        kind, platform, owner = self.kind[rows], self.rows["platform"][rows], self.owner[rows]
+        if key[0] == "price":
+            return _price_sums(self.rows["gross"][rows], kind, platform, np.array(key[1], dtype=np.int64), owner,
+                               self.count, len(KINDS), groups)[1]
+        if key[0] == "recorded":
+            return _value_sums(self.rows["recorded"][rows, key[1]], kind, platform, owner, self.count, len(KINDS),
+                               groups)[1]
+        _, rates, base, j = key  # replay: priced(rates) + recorded − priced(base)
+        parts = [("price", rates) if any(rates) else None, ("recorded", j), ("price", base) if any(base) else None]
+        return _combine([None if part is None else self._rows_revenue(part, rows) for part in parts], groups)
 
     def value_or_zero(self, key) -> np.ndarray:
         value = self.value(key)
@@ -619,11 +675,13 @@ class ChunkJob:
     """
 
     def __init__(self, plan: _Plan, rows: list[dict[str, np.ndarray] | None], first_worker: int,
-                 workers: int, store: _Store | None = None) -> None:
+                 workers: int, store: _Store | None = None,
+                 participation: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         self.plan = plan
         self.rows = rows
         self.first_worker = first_worker
         self.workers = workers
+        self.participation = participation  # the chunk's opt-out draws and main kinds (behaviour.Participation)
         arms = len(plan.arms)
         store = store if store is not None else _Store(workers, first_worker)
         view = lambda name: store.view(name, first_worker - store.first_worker, workers)  # noqa: E731
@@ -650,6 +708,8 @@ class ChunkJob:
         rows = self.rows[m]
         piece = _Piece(rows, self.first_worker, len(self.plan.tiers), self.plan.platforms, self._prices(m)) \
             if rows is not None and len(rows["worker"]) else None
+        if piece is not None:
+            piece.participation = self.participation
         demands, sums = [], []
         for a, arm in enumerate(self.plan.arms):
             if piece is None:
@@ -774,6 +834,8 @@ class ChunkJob:
         keys = []
         for arm in self.plan.arms:
             for key in arm[m].share_keys:
+                if key is not None and key[0] == "masked":
+                    key = key[1]  # the opt-outs drop priced sums: the row pass prices the key itself
                 if key is None or key[0] == "recorded":
                     continue
                 if key[0] == "price":
@@ -919,10 +981,11 @@ def chunk_rows(population: Population, chunk_workers: int) -> list[tuple[int, in
 class _Threads:
     """ChunkJobs in this process, a month's chunks spread over a thread pool."""
 
-    def __init__(self, plan: _Plan, chunks: list, threads: int, workers: int) -> None:
+    def __init__(self, plan: _Plan, chunks: list, threads: int, workers: int, participation=None) -> None:
         self.plan = plan
         self.store = _Store(workers)
-        self.jobs = [ChunkJob(plan, rows, first, count, self.store) for first, count, rows in chunks]
+        self.jobs = [ChunkJob(plan, rows, first, count, self.store, _slice(participation, first, count))
+                     for first, count, rows in chunks]
         self.pool = ThreadPoolExecutor(threads) if threads > 1 and len(self.jobs) > 1 else None
 
     def totals(self) -> list[dict[str, np.ndarray]]:
@@ -947,13 +1010,14 @@ class _Processes:
     between them does not, so threads overlap less (10M × 12, 2 arms: 14.0 s on threads, 11.0 s here). Not for a process that runs other threads
     (the HTTP service): it forks."""
 
-    def __init__(self, plan: _Plan, chunks: list, processes: int, workers: int) -> None:
+    def __init__(self, plan: _Plan, chunks: list, processes: int, workers: int, participation=None) -> None:
         import multiprocessing
 
         _warm_up()  # compile (or load from the cache) once, before the children fork
         self.plan = plan
         self.store = _Store(workers, shared=True)
-        self.jobs = [ChunkJob(plan, rows, first, count, self.store) for first, count, rows in chunks]
+        self.jobs = [ChunkJob(plan, rows, first, count, self.store, _slice(participation, first, count))
+                     for first, count, rows in chunks]
         context = multiprocessing.get_context("fork")
         self.children = []
         for index in range(min(processes, len(self.jobs))):
@@ -1003,11 +1067,11 @@ def _serve(jobs: list[ChunkJob], pipe) -> None:
 class _DaskActors:
     """ChunkJobs as dask.distributed actors: each holds its chunk's rows and per-worker totals on one worker."""
 
-    def __init__(self, plan: _Plan, chunks: list, client) -> None:
+    def __init__(self, plan: _Plan, chunks: list, client, participation=None) -> None:
         self.client = client
         # Rows go to the workers as data (scatter), not inside the task graph.
-        futures = [client.submit(ChunkJob, plan, client.scatter([rows], hash=False)[0], first, workers,
-                                 actor=True, pure=False)
+        futures = [client.submit(ChunkJob, plan, client.scatter([rows], hash=False)[0], first, workers, None,
+                                 _slice(participation, first, workers), actor=True, pure=False)
                    for first, workers, rows in chunks]
         self.jobs = [future.result() for future in futures]
 
@@ -1028,13 +1092,20 @@ class _DaskActors:
 
 
 def _scheduler(plan: _Plan, population: Population, chunk_workers: int, client, threads: int,
-               processes: int = 1):
+               processes: int = 1, participation: Participation | None = None):
     chunks = chunk_rows(population, chunk_workers)
     if client is not None:
-        return _DaskActors(plan, chunks, client)
+        return _DaskActors(plan, chunks, client, participation)
     if processes > 1 and len(chunks) > 1:
-        return _Processes(plan, chunks, processes, len(population.workers))
-    return _Threads(plan, chunks, threads, len(population.workers))
+        return _Processes(plan, chunks, processes, len(population.workers), participation)
+    return _Threads(plan, chunks, threads, len(population.workers), participation)
+
+
+def _slice(participation: Participation | None, first: int, count: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """A chunk's opt-out draws and main kinds (views), or None when nobody can opt out."""
+    if participation is None or not participation.any:
+        return None
+    return participation.draws[first:first + count], participation.kind[first:first + count]
 
 
 # ---------------------------------------------------------------------------
@@ -1045,8 +1116,11 @@ def run(population: Population, arms: Mapping[str, RulesPack], budget: Budget, *
         keep_worker_months: bool = False,
         progress: Callable[[str, int], None] | None = None,
         chunk_workers: int = CHUNK_WORKERS, threads: int = THREADS, client=None,
-        processes: int = 1) -> dict[str, ArmResult]:
+        processes: int = 1, participation: Participation | None = None) -> dict[str, ArmResult]:
     """Every arm over the population; the first arm is the baseline the others are compared to.
+
+    `participation` (`behaviour.plan`, for the same arms in the same order): who opts out of
+    each arm in each month; None: nobody does.
 
     `progress(arm, month)` is called after each month of each arm (twice per month with
     `scale`: the demand pass, then the paying pass). `client`: a `distributed.Client` to
@@ -1059,25 +1133,26 @@ def run(population: Population, arms: Mapping[str, RulesPack], budget: Budget, *
         raise ValueError(f"chunk_workers must be ≥ 1, got {chunk_workers}")
     names = list(arms)
     packs = [arms[name] for name in names]
-    plan = make_plan(population, packs, keep_worker_months)
+    plan = make_plan(population, packs, keep_worker_months, participation)
     factors: list[dict[int, int]] = [{} for _ in names]
     if budget.strategy == "scale":
         # Demand first (no budget), then the same run paying limit/demand of every subsidy.
         dry = _pass(population, dataclasses.replace(plan, credit=False), [_BudgetState(Budget("none", None, budget.period)) for _ in names],
-                    names, chunk_workers, threads, client, progress, collect=False, processes=processes)
+                    names, chunk_workers, threads, client, progress, collect=False, processes=processes,
+                    participation=participation)
         for a, state in enumerate(dry):
             for key, demand in state.demand.items():
                 factors[a][key] = PPB if demand <= budget.limit_vnd else budget.limit_vnd * PPB // demand
     states = [_BudgetState(budget, factors[a]) for a in range(len(names))]
     return _pass(population, plan, states, names, chunk_workers, threads, client, progress, collect=True,
-                 packs=packs, processes=processes)
+                 packs=packs, processes=processes, participation=participation)
 
 
 def _pass(population: Population, plan: _Plan, states: list[_BudgetState], names: list[str], chunk_workers: int,
           threads: int, client, progress, *, collect: bool, packs: list[RulesPack] | None = None,
-          processes: int = 1):
+          processes: int = 1, participation: Participation | None = None):
     arms = len(names)
-    jobs = _scheduler(plan, population, chunk_workers, client, threads, processes)
+    jobs = _scheduler(plan, population, chunk_workers, client, threads, processes, participation)
     month_tier_rows: list[list[dict]] = [[] for _ in range(arms)]
     revenue_blocks: list[list[pd.DataFrame]] = [[] for _ in range(arms)]
     detail_blocks: list[list[pd.DataFrame]] = [[] for _ in range(arms)]

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from simulations import engine
+from simulations import behaviour, engine
 from simulations import population as populations
 from simulations.population import Population
 from simulations.results import Results, compute
@@ -34,23 +34,50 @@ class Run:
     arms: dict[str, engine.ArmResult]
     results: Results
     record: dict[str, Any]
+    participation: pd.DataFrame | None = None  # per arm: participants lost to opting out (behaviour.summary)
 
 
-def build_population(scenario: Scenario, from_db: str | None = None) -> Population:
-    """`--from-db` wins over the scenario's own population; a synthetic one is built from the seed."""
+def build_population(scenario: Scenario, from_db: str | None = None, cache: str | Path | None = None) -> Population:
+    """`--from-db` wins over the scenario's own population; a synthetic one is built from the seed.
+
+    `cache`: a directory to keep built synthetic populations in (`population.cached`): the
+    same scenario population is then mapped from disk instead of drawn again."""
     if from_db:
         return populations.from_db(from_db)
     spec = scenario.population
     if spec.source == "synthetic":
-        profile = None
-        if spec.fare_profile is not None:
-            from simulations.fares import chicago_taxi
-            profile = chicago_taxi(spec.fare_profile)
-        return populations.synthetic(spec.workers, scenario.months, scenario.seed, churn=spec.churn,
-                                     fare_profile=profile)
+        return _synthetic(scenario, cache)
     if spec.source == "parquet":
         return populations.load(spec.path)
     return populations.from_db(spec.url)
+
+
+def _synthetic(scenario: Scenario, cache: str | Path | None) -> Population:
+    from simulations.calibration import load_targets
+
+    spec = scenario.population
+    profile = None
+    if spec.fare_profile is not None:
+        from simulations.fares import chicago_taxi
+        profile = chicago_taxi(spec.fare_profile)
+    # The ethnic-minority tier exists in the population when a pack of the scenario prices it.
+    tiers = sorted({tier for pack in scenario.arms().values() for version in pack.versions
+                    for tier in version.tier_rate_ppm})
+    targets = None if spec.targets is False else load_targets(None if spec.targets is True else spec.targets)
+    base = spec.base or populations.ContributionBase()
+
+    def build() -> Population:
+        return populations.synthetic(spec.workers, scenario.months, scenario.seed, churn=spec.churn,
+                                     fare_profile=profile, targets=targets, base=base, tiers=tiers)
+
+    if cache is None:
+        return build()
+    key = populations.cache_key(workers=spec.workers, months=list(scenario.months), seed=scenario.seed,
+                                churn=spec.churn.as_document() if spec.churn else None, base=base.as_document(),
+                                ethnic_tier=populations.ETHNIC_TIER in tiers,
+                                targets=targets.sha256 if targets else None,
+                                fare_profile=profile.summary() if profile else None)
+    return populations.cached(cache, key, build)[0]
 
 
 def run_scenario(scenario: Scenario, *, from_db: str | None = None, population: Population | None = None,
@@ -60,12 +87,18 @@ def run_scenario(scenario: Scenario, *, from_db: str | None = None, population: 
     """`client`: a `distributed.Client` to run the engine's chunks on (same results, to the bit)."""
     chosen = population if population is not None else build_population(scenario, from_db)
     arms_packs = scenario.arms()
-    arms = engine.run(chosen, arms_packs, scenario.budget, keep_worker_months=keep_worker_months,
+    participation = behaviour.plan(chosen.workers, chosen.months, list(arms_packs.values()), scenario.behaviour,
+                                   scenario.seed)
+    opted_out = behaviour.summary(participation, chosen.activity, chosen.months, list(arms_packs), chosen.weights)
+
+    arms = engine.run(chosen, arms_packs, scenario.budget, participation=participation,
+                      keep_worker_months=keep_worker_months,
                       progress=progress, client=client, chunk_workers=chunk_workers)
     results = compute(chosen, arms)
     record = {
         "scenario": {"name": scenario.name, "document": _jsonable(dict(scenario.document))},
         "seed": scenario.seed,
+        "behaviour": {**scenario.behaviour.as_document(), "participation": opted_out.to_dict("records")},
         "population": {"sha256": chosen.content_hash(), "source": _jsonable(dict(chosen.source)),
                        "workers": len(chosen.workers), "activity_rows": len(chosen.activity),
                        "months": list(chosen.months), **_peak_rate(chosen)},
@@ -76,7 +109,7 @@ def run_scenario(scenario: Scenario, *, from_db: str | None = None, population: 
         "results_sha256": results_hash(results.tables),
         "tables_sha256": {name: table_hash(table) for name, table in sorted(results.tables.items())},
     }
-    return Run(scenario, chosen, arms, results, record)
+    return Run(scenario, chosen, arms, results, record, opted_out)
 
 
 def _peak_rate(population: Population) -> dict[str, float]:

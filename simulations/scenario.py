@@ -13,7 +13,9 @@ in `rules/`, the one implementation the ledger uses too.
     horizon_months: 12
     seed: 20260101
     population: {synthetic: {workers: 100000}}   # or {parquet: DIR} or {from_db: URL}
-    # synthetic also takes churn: {start_ppm, exit_ppm, entry_ppm} and fare_profile: CHICAGO_TRIPS.csv
+    # synthetic also takes churn: {start_ppm, exit_ppm, entry_ppm}, growth_ppm (a year; entrants replace
+    # leavers), contribution_base: {order: margin_share}, targets: FILE (or false) and fare_profile: CHICAGO_TRIPS.csv
+    behaviour: {participation_elasticity: 0.1}    # optional: workers opt out when a reform raises their rate
     budget: {strategy: none}                      # or {strategy: cap|scale, limit_vnd: N, period: horizon|year}
     reforms:
       poor-50:
@@ -44,7 +46,8 @@ from ledger.files import FileFormatError, read_text
 from rules import KINDS, PARTIES, SCHEMES, PackError, RulesPack, RulesVersion, load_pack, shipped_packs
 from rules.loader import TextDatesLoader
 from rules.model import CREDITING_MODES
-from simulations.population import Churn
+from simulations.behaviour import DEFAULT_ELASTICITY, ELASTICITY_MAX, Behaviour
+from simulations.population import BASES, Churn, ContributionBase
 
 BUDGET_STRATEGIES = ("none", "cap", "scale")
 BUDGET_PERIODS = ("horizon", "year")
@@ -53,7 +56,7 @@ SYNTHETIC_WORKERS_MAX = 50_000_000  # Vietnam's whole labour force is ~53 millio
 RATE_PPM_MAX = 1_000_000
 MONEY_VND_MAX = 10**12
 TOP_LEVEL_KEYS = {"name", "description", "baseline", "start", "horizon_months", "seed", "population",
-                  "budget", "reforms"}
+                  "budget", "reforms", "behaviour"}
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 BASELINE_ARM = "baseline"
 
@@ -104,6 +107,8 @@ class PopulationSpec:
     workers: int | None = None
     churn: Churn | None = None  # synthetic: explicit monthly start / exit / entry probabilities
     fare_profile: str | None = None  # synthetic: a real trips file whose fares price car rides
+    base: ContributionBase | None = None  # synthetic: what the rates apply to, per kind (None: the default)
+    targets: str | bool = True  # synthetic: the national totals to weight to (True: the shipped file; False: none)
     path: str | None = None
     url: str | None = None
 
@@ -119,6 +124,7 @@ class Scenario:
     population: PopulationSpec
     budget: Budget
     reforms: tuple[Reform, ...] = field(default_factory=tuple)
+    behaviour: Behaviour = field(default_factory=Behaviour)
     document: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -210,7 +216,8 @@ def parse_scenario(document: Any, *, source: str = "scenario", registered_packs_
     if not _is_int(seed) or seed < 0:
         issues.append(ScenarioIssue("seed", "is required: an integer ≥ 0 (it is recorded with every run)"))
 
-    population = _population(document.get("population"), issues)
+    population = _population(document.get("population"), issues, registered_packs_only)
+    behaviour = _behaviour(document.get("behaviour"), issues)
     budget = _budget(document.get("budget", {"strategy": "none"}), issues)
     reforms = _reforms(document.get("reforms", {}), baseline_pack, issues)
 
@@ -224,6 +231,7 @@ def parse_scenario(document: Any, *, source: str = "scenario", registered_packs_
         raise ScenarioError(issues, source)
     scenario = Scenario(name=name, description=(description or "").strip(), baseline=baseline,
                         start_month=start_month, horizon_months=horizon, seed=seed, population=population,
+                        behaviour=behaviour,
                         budget=budget, reforms=tuple(reforms), document=dict(document))
     return scenario
 
@@ -242,7 +250,10 @@ def _month(value: Any, key: str, issues: list[ScenarioIssue]) -> int | None:
     return None
 
 
-def _population(value: Any, issues: list[ScenarioIssue]) -> PopulationSpec | None:
+SYNTHETIC_KEYS = ("workers", "churn", "growth_ppm", "contribution_base", "targets", "fare_profile")
+
+
+def _population(value: Any, issues: list[ScenarioIssue], registered_packs_only: bool = False) -> PopulationSpec | None:
     key = "population"
     if not isinstance(value, dict) or len(value) != 1:
         issues.append(ScenarioIssue(key, "must name exactly one source: synthetic, parquet or from_db"))
@@ -250,12 +261,28 @@ def _population(value: Any, issues: list[ScenarioIssue]) -> PopulationSpec | Non
     (source, spec), = value.items()
     if source == "synthetic":
         workers = spec.get("workers") if isinstance(spec, dict) else None
-        churn = fare_profile = None
+        churn = fare_profile = base = None
+        targets: str | bool = True
         if isinstance(spec, dict):
-            for extra in sorted(set(spec) - {"workers", "churn", "fare_profile"}, key=str):
+            for extra in sorted(set(spec) - set(SYNTHETIC_KEYS), key=str):
                 issues.append(ScenarioIssue(f"{key}.synthetic.{extra}",
-                                            "unknown key (known: workers, churn, fare_profile)"))
-            churn = _churn(spec.get("churn"), f"{key}.synthetic.churn", issues)
+                                            f"unknown key (known: {', '.join(SYNTHETIC_KEYS)})"))
+            churn = _churn(spec.get("churn"), f"{key}.synthetic.churn", issues, spec.get("growth_ppm"))
+            base = _base(spec.get("contribution_base"), f"{key}.synthetic.contribution_base", issues)
+            targets = spec.get("targets", True)
+            if not (targets is True or targets is False or (isinstance(targets, str) and targets)):
+                issues.append(ScenarioIssue(f"{key}.synthetic.targets",
+                                            "must be the path of a targets file, or false for no weights"))
+                targets = True
+            elif isinstance(targets, str) and registered_packs_only:
+                issues.append(ScenarioIssue(f"{key}.synthetic.targets",
+                                            "the service reads no file a caller names: use the shipped targets"))
+            elif isinstance(targets, str):
+                from simulations.calibration import TargetsError, load_targets
+                try:
+                    load_targets(targets)
+                except TargetsError as error:
+                    issues.append(ScenarioIssue(f"{key}.synthetic.targets", str(error)))
             fare_profile = spec.get("fare_profile")
             if fare_profile is not None and (not isinstance(fare_profile, str) or not fare_profile):
                 issues.append(ScenarioIssue(f"{key}.synthetic.fare_profile",
@@ -265,7 +292,8 @@ def _population(value: Any, issues: list[ScenarioIssue]) -> PopulationSpec | Non
             issues.append(ScenarioIssue(f"{key}.synthetic.workers",
                                         f"must be an integer from 1 to {SYNTHETIC_WORKERS_MAX:,}"))
             return None
-        return PopulationSpec("synthetic", workers=workers, churn=churn, fare_profile=fare_profile)
+        return PopulationSpec("synthetic", workers=workers, churn=churn, fare_profile=fare_profile, base=base,
+                              targets=targets)
     if source == "parquet":
         if not isinstance(spec, str) or not spec:
             issues.append(ScenarioIssue(f"{key}.parquet", "must be the directory of a saved population"))
@@ -280,9 +308,14 @@ def _population(value: Any, issues: list[ScenarioIssue]) -> PopulationSpec | Non
     return None
 
 
-def _churn(value: Any, key: str, issues: list[ScenarioIssue]) -> Churn | None:
+def _churn(value: Any, key: str, issues: list[ScenarioIssue], growth: Any = None) -> Churn | None:
+    growth_key = key.rsplit(".", 1)[0] + ".growth_ppm"
+    if growth is not None and (not _is_int(growth) or not -500_000 <= growth <= RATE_PPM_MAX):
+        issues.append(ScenarioIssue(growth_key, f"must be an integer from -500,000 to {RATE_PPM_MAX:,} ppm a year, "
+                                                f"got {growth!r}"))
+        growth = None
     if value is None:
-        return None
+        return Churn(growth_ppm=growth) if growth else None
     known = ("start_ppm", "exit_ppm", "entry_ppm")
     if not isinstance(value, dict):
         issues.append(ScenarioIssue(key, f"must be a mapping of {', '.join(known)}"))
@@ -295,7 +328,64 @@ def _churn(value: Any, key: str, issues: list[ScenarioIssue]) -> Churn | None:
             issues.append(ScenarioIssue(f"{key}.{name}", f"must be an integer from 0 to {RATE_PPM_MAX:,} ppm, "
                                                          f"got {value[name]!r}"))
             found = False
-    return Churn(**{name: value[name] for name in known if name in value}) if found else None
+    if found and "entry_ppm" in value and growth:
+        issues.append(ScenarioIssue(growth_key, f"cannot be given with {key}.entry_ppm: entrants either replace "
+                                                "leavers and grow the workforce (growth_ppm) or enter at a fixed "
+                                                "probability (entry_ppm)"))
+        found = False
+    if not found:
+        return None
+    return Churn(**{name: value[name] for name in known if name in value}, growth_ppm=growth or 0)
+
+
+def _base(value: Any, key: str, issues: list[ScenarioIssue]) -> ContributionBase | None:
+    """`contribution_base: {kind: basis}` or `{kind: {basis, ppm}}`, basis amount | payout | margin_share."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        issues.append(ScenarioIssue(key, f"must map kinds ({', '.join(KINDS)}) to a basis ({', '.join(BASES)})"))
+        return None
+    found = True
+    for kind, body in value.items():
+        where = f"{key}.{kind}"
+        if kind not in KINDS:
+            issues.append(ScenarioIssue(where, f"unknown kind (known: {', '.join(KINDS)})"))
+            found = False
+        elif isinstance(body, dict):
+            for extra in sorted(set(body) - {"basis", "ppm"}, key=str):
+                issues.append(ScenarioIssue(f"{where}.{extra}", "unknown key (known: basis, ppm)"))
+                found = False
+            if body.get("basis") not in BASES:
+                issues.append(ScenarioIssue(f"{where}.basis", f"must be one of {', '.join(BASES)}"))
+                found = False
+            ppm = body.get("ppm")
+            if ppm is not None and (not _is_int(ppm) or not 1 <= ppm <= RATE_PPM_MAX
+                                    or (body.get("basis") == "amount" and ppm != RATE_PPM_MAX)):
+                issues.append(ScenarioIssue(f"{where}.ppm", f"must be an integer from 1 to {RATE_PPM_MAX:,} "
+                                                            f"(the share of the amount the base is), got {ppm!r}"))
+                found = False
+        elif body not in BASES:
+            issues.append(ScenarioIssue(where, f"must be one of {', '.join(BASES)} or {{basis, ppm}}"))
+            found = False
+    return ContributionBase.of(value) if found else None
+
+
+def _behaviour(value: Any, issues: list[ScenarioIssue]) -> Behaviour:
+    """`behaviour: {participation_elasticity: E}`; absent: static (nobody opts out); `{}`: the cited default."""
+    if value is None:
+        return Behaviour()
+    if not isinstance(value, dict):
+        issues.append(ScenarioIssue("behaviour", "must be a mapping (participation_elasticity)"))
+        return Behaviour()
+    for extra in sorted(set(value) - {"participation_elasticity"}, key=str):
+        issues.append(ScenarioIssue(f"behaviour.{extra}", "unknown key (known: participation_elasticity)"))
+    elasticity = value.get("participation_elasticity", DEFAULT_ELASTICITY)
+    if not isinstance(elasticity, (int, float)) or isinstance(elasticity, bool) \
+            or not 0 <= elasticity <= ELASTICITY_MAX:
+        issues.append(ScenarioIssue("behaviour.participation_elasticity",
+                                    f"must be a number from 0 to {ELASTICITY_MAX:g}, got {elasticity!r}"))
+        return Behaviour()
+    return Behaviour(float(elasticity))
 
 
 def _budget(value: Any, issues: list[ScenarioIssue]) -> Budget | None:
