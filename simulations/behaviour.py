@@ -23,7 +23,7 @@ arm's share keys become `("masked", key, keep per kind)`, zero for the opted-out
 worker-months.
 
 Default elasticity (`DEFAULT_ELASTICITY` = 0.1, when `behaviour: {}` names none): a stated
-choice between two bodies of evidence, cited in docs/simulations.md §6 — under the UK's
+choice between two bodies of evidence, cited in docs/simulations.md §9 — under the UK's
 automatic enrolment (deduction by default, the mechanism here) raising the employee's
 minimum contribution from 0.8 % to 4 % of qualifying earnings in 2018–19 barely moved
 participation (opt-out 9–12 %, and 88 % of employers saw no fall in membership after the
@@ -128,8 +128,11 @@ def plan(workers: pd.DataFrame, months: Sequence[int], packs: Sequence[RulesPack
                                               behaviour.participation_elasticity) * PPB) for kind in KINDS)
             per_month.append(None if all(k >= PPB for k in keep) else keep)
         keep_ppb.append(tuple(per_month))
-    kinds = workers["worker_type"].astype(str).map(KIND_OF_TYPE).fillna(-1).to_numpy(dtype=np.int8) \
-        if "worker_type" in workers else np.full(len(workers), -1, dtype=np.int8)
+    kinds = np.full(len(workers), -1, dtype=np.int8)
+    if "worker_type" in workers:  # through the categories, not a string per worker
+        types = pd.Categorical(workers["worker_type"])
+        lookup = np.array([KIND_OF_TYPE.get(str(name), -1) for name in types.categories] + [-1], dtype=np.int8)
+        kinds = lookup[types.codes]
     draws = np.random.default_rng([seed, STREAM]).integers(0, PPB, size=len(workers), dtype=np.int64)
     return Participation(tuple(int(m) for m in months), draws, kinds, tuple(keep_ppb),
                          behaviour.participation_elasticity)

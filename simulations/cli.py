@@ -151,4 +151,4 @@ def _population_lines(population, seconds: float, cache, behaviour) -> None:
     _out.print("behaviour: static (nobody opts out; add behaviour: {} for the cited participation elasticity)"
                if behaviour.static else
                f"behaviour: participation elasticity {behaviour.participation_elasticity:g} "
-               "(workers opt out when a reform raises their deduction rate; docs/simulations.md §6)")
+               "(workers opt out when a reform raises their deduction rate; docs/simulations.md §9)")

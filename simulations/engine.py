@@ -578,19 +578,27 @@ class _Piece:
             self.memo[key], self.revenue_memo[key] = values, revenue
             return
         self.memo[key] = np.where(keep, values, 0)
-        dropped = np.flatnonzero(~keep[self.owner])
+        dropped = self.memo.get(("dropped", keep_ppb))
+        if dropped is None:  # the rows of the dropped worker-months, and their worker-month (few: no pass over all)
+            months = np.flatnonzero(~keep)
+            ends = np.append(self.starts[1:], len(self.rows["worker"]))[months]
+            lengths = ends - self.starts[months]
+            offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+            rows = np.repeat(self.starts[months], lengths) + offsets
+            dropped = self.memo[("dropped", keep_ppb)] = {
+                "rows": rows, "owner": np.repeat(months, lengths), "kind": self.kind[rows],
+                "platform": self.rows["platform"][rows], "gross": self.rows["gross"][rows]}
         self.revenue_memo[key] = revenue - self._rows_revenue(inner, dropped)
 
-    def _rows_revenue(self, key, rows: np.ndarray) -> np.ndarray:
-        """A key's (platform, kind) sums over some rows only."""
+    def _rows_revenue(self, key, rows: dict[str, np.ndarray]) -> np.ndarray:
+        """A key's (platform, kind) sums over some rows only (`rows`: their indexes, worker-months and columns)."""
         groups = self.platforms * len(KINDS)
-        kind, platform, owner = self.kind[rows], self.rows["platform"][rows], self.owner[rows]
         if key[0] == "price":
-            return _price_sums(self.rows["gross"][rows], kind, platform, np.array(key[1], dtype=np.int64), owner,
-                               self.count, len(KINDS), groups)[1]
+            return _price_sums(rows["gross"], rows["kind"], rows["platform"], np.array(key[1], dtype=np.int64),
+                               rows["owner"], self.count, len(KINDS), groups)[1]
         if key[0] == "recorded":
-            return _value_sums(self.rows["recorded"][rows, key[1]], kind, platform, owner, self.count, len(KINDS),
-                               groups)[1]
+            return _value_sums(self.rows["recorded"][rows["rows"], key[1]], rows["kind"], rows["platform"],
+                               rows["owner"], self.count, len(KINDS), groups)[1]
         _, rates, base, j = key  # replay: priced(rates) + recorded − priced(base)
         parts = [("price", rates) if any(rates) else None, ("recorded", j), ("price", base) if any(base) else None]
         return _combine([None if part is None else self._rows_revenue(part, rows) for part in parts], groups)

@@ -101,6 +101,30 @@ def test_an_opted_out_worker_month_pays_and_receives_nothing_but_still_earns():
     assert revenue.to_dict() == results["si-2pct"].worker_totals[list(SHARE_COLUMNS)].sum().to_dict()
 
 
+def test_a_replay_whose_worker_opts_out_drops_the_books_shares_of_that_worker_month_and_nothing_else():
+    # Two riders as a ledger replay: each row carries the shares the books hold (vn-pilot: si 1 %, oa.platform
+    # 0.5 %, ui 0.5 %), plus 3 VND of per-event rounding on si; the reform doubles ride si; rider 1 opts out.
+    rows = [(w, 202601, GRAB, 0, 0, gross) for w, gross in ((0, 4_000_000), (1, 6_000_000))]
+    activity = pd.DataFrame(rows, columns=["worker", "month", "platform", "kind", "tier", "gross_vnd"]).assign(events=2)
+    for column in SHARE_COLUMNS:
+        rate = {"si_worker": 10_000, "oa_platform": 5_000, "ui_worker": 5_000}.get(column, 0)
+        activity[f"rec_{column}"] = activity["gross_vnd"] * rate // 1_000_000 + (3 if column == "si_worker" else 0)
+    activity = activity.astype({"worker": np.int64, "month": np.int32, "platform": np.int16, "kind": np.int8,
+                                "tier": np.int8, "events": np.int32})
+    frame = pd.DataFrame({"worker": np.arange(2), "worker_type": "ride",
+                          "tier": pd.Categorical(["other", "other"], categories=list(DEFAULT_TIERS))})
+    population = Population(frame, activity)
+    arms = {"baseline": load_pack("vn-pilot"), "si-2pct": scenario(**{"si-2pct": 20_000}).arms()["si-2pct"]}
+    participation = Participation((202601,), np.array([10, 999_999_999]), np.array([0, 0], np.int8),
+                                  ((None,), ((500_000_000, 10**9, 10**9),)), 0.1)
+    result = engine.run(population, arms, Budget(), participation=participation)["si-2pct"]
+    totals = result.worker_totals
+
+    assert totals["si_worker"].tolist() == [80_003, 0]  # priced at 2 % + the books' 3 VND of rounding
+    assert totals["oa_platform"].tolist() == [20_000, 0] and totals["ui_worker"].tolist() == [20_000, 0]
+    assert result.revenue[list(SHARE_COLUMNS)].sum().to_dict() == totals[list(SHARE_COLUMNS)].sum().to_dict()
+
+
 @pytest.mark.parametrize("chunk_workers", [1, 97])
 def test_opt_outs_give_the_same_bits_on_threads_forked_processes_and_any_chunking(chunk_workers):
     population = synthetic(800, (202601, 202602, 202603), 31)
@@ -120,6 +144,8 @@ def test_opt_outs_give_the_same_bits_on_threads_forked_processes_and_any_chunkin
             pd.testing.assert_frame_equal(getattr(chunked[arm], table), getattr(reference[arm], table))
             pd.testing.assert_frame_equal(getattr(forked[arm], table), getattr(reference[arm], table))
     assert int((~participation.keeps(participation.keep_ppb[1][0], np.arange(800))).sum()) == 71  # riders out
+    revenue = reference["si-2pct"].revenue[list(SHARE_COLUMNS)].sum()  # rows of dropped worker-months taken out
+    assert revenue.to_dict() == reference["si-2pct"].worker_totals[list(SHARE_COLUMNS)].sum().to_dict()
 
 
 def test_behaviour_without_an_elasticity_takes_the_cited_default_and_a_bad_one_is_named():
