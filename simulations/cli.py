@@ -141,13 +141,13 @@ def _population_lines(population, seconds: float, cache, behaviour) -> None:
         from simulations.calibration import CalibrationReport, format_report
         report = CalibrationReport(calibrated["rows"], calibrated["sweeps"], calibrated["converged"],
                                    calibrated["total_basis"], calibrated["unreachable"], calibrated["weights"])
-        _out.print(f"calibrated to {calibrated['targets']['name']} ({calibrated['targets']['path']}):")
+        _out.print(f"calibrated to {calibrated['targets']['name']} ({calibrated['targets']['path']}):", markup=False)
         for line in format_report(report, calibrated["national_workers"]):
-            _out.print("  " + line)
+            _out.print("  " + line, markup=False)  # "[proxy]" is text, not a style
     if "workforce" in source:
         workforce = source["workforce"]
         _out.print(f"workforce present: {workforce[0]:,} in the first month, {workforce[-1]:,} in the last "
-                   f"(churn {source.get('churn')})")
+                   f"(churn {source.get('churn')})", markup=False)
     _out.print("behaviour: static (nobody opts out; add behaviour: {} for the cited participation elasticity)"
                if behaviour.static else
                f"behaviour: participation elasticity {behaviour.participation_elasticity:g} "

@@ -610,6 +610,9 @@ def _synthetic_activity(rng: np.random.Generator, people: dict[str, np.ndarray],
         columns["tier"].append(tier_index[row_worker])
         columns["gross_vnd"].append(gross.astype(np.int64))
         columns["events"].append(n.astype(np.int32))
+        # Free the month's temporaries now, not when the next month rebinds them (10M workers: ~1.5 GB).
+        del working, days, events, delivery, main, first, rest, second, per_candidate, flat, n, row_worker, slot
+        del platform, kind, family, mean, sd, low, gross
     joined = {}
     for name in ACTIVITY_COLUMNS:  # one column at a time: the blocks of a column are freed as it is joined
         parts = columns.pop(name)

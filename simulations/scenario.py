@@ -47,7 +47,8 @@ from rules import KINDS, PARTIES, SCHEMES, PackError, RulesPack, RulesVersion, l
 from rules.loader import TextDatesLoader
 from rules.model import CREDITING_MODES
 from simulations.behaviour import DEFAULT_ELASTICITY, ELASTICITY_MAX, Behaviour
-from simulations.population import BASES, Churn, ContributionBase
+from simulations.population import BASES, ContributionBase
+from simulations.population import Churn
 
 BUDGET_STRATEGIES = ("none", "cap", "scale")
 BUDGET_PERIODS = ("horizon", "year")
@@ -229,9 +230,8 @@ def parse_scenario(document: Any, *, source: str = "scenario", registered_packs_
                 issues.append(ScenarioIssue(f"reforms.{reform.name}.changes", str(error)))
     if issues:
         raise ScenarioError(issues, source)
-    scenario = Scenario(name=name, description=(description or "").strip(), baseline=baseline,
+    scenario = Scenario(name=name, behaviour=behaviour, description=(description or "").strip(), baseline=baseline,
                         start_month=start_month, horizon_months=horizon, seed=seed, population=population,
-                        behaviour=behaviour,
                         budget=budget, reforms=tuple(reforms), document=dict(document))
     return scenario
 
