@@ -140,6 +140,11 @@ def moment(value: datetime | str, lang: str = "vi") -> str:
     return f"{day(local.date(), lang)} {local.hour:02d}:{local.minute:02d}"
 
 
+def mask_national_id(national_id: str) -> str:
+    """`001******142`: all a page or a CLI text shows of a citizen id (never the whole number)."""
+    return f"{national_id[:3]}******{national_id[-3:]}" if len(national_id) >= 6 else "******"
+
+
 # -- reading back: every shape above parses to what it was made from ---------------------
 
 def parse_count(text: str, lang: str = "vi") -> int:

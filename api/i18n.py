@@ -110,17 +110,13 @@ def money(amount_vnd: int, lang: str = "vi") -> str:
     return formats.money(amount_vnd, lang)
 
 
-def _masked(national_id: str) -> str:
-    return f"{national_id[:3]}******{national_id[-3:]}" if len(national_id) >= 6 else "******"
-
-
 def format_statement(report: dict[str, Any], lang: str = "vi") -> str:
     text = TEXT.get(lang, TEXT["vi"])
     shown = formats.formats(lang)
     lines = [
         text["title"].format(month=shown.month(report["month"])) + " — "
         + (text["status_closed"] if report["closed"] else text["status_open"]),
-        f"{text['worker_id']}: {_masked(report['national_id'])}",
+        f"{text['worker_id']}: {formats.mask_national_id(report['national_id'])}",
         "",
         f"{text['scheme']:<40}{text['worker']:>16}{text['platform']:>16}{text['subsidy']:>18}{text['total']:>16}"
         f"{text['to_date']:>16}",
@@ -328,7 +324,7 @@ def format_events(month: str, national_id: str, items: list[dict[str, Any]], tot
     shown = formats.formats(lang)
     lines = [text["events_title"].format(month=shown.month(month)) + " — "
              + text["events_count"].format(count=shown.count(totals["count"])),
-             f"{text['worker_id']}: {_masked(national_id)} · {text['events_times']}", ""]
+             f"{text['worker_id']}: {formats.mask_national_id(national_id)} · {text['events_times']}", ""]
     if not items:
         return "\n".join(lines + [text["events_none"]])
     lines.append(f"{text['events_when']:<20}{text['events_platform']:<12}{text['events_kind']:<24}"

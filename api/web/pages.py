@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import Services, services
 from api.exports import FORMATS, events_csv_bytes, history_csv_bytes, lines_bytes, settlement_bytes, statement_csv_bytes
-from api.formats import formats
+from api.formats import formats, mask_national_id
 from api.i18n import assumption_lines, event_kind_text, event_note, projection_lines
 from api.keys import UnknownKey
 from api.observability import mask_ids
@@ -50,7 +50,7 @@ from api.web.auth import (
     same_origin,
     set_session,
 )
-from api.web.texts import LANGS, mask_national_id, texts
+from api.web.texts import LANGS, texts
 from ledger.close import CloseError, TierImportError, close_month, import_tier_records, read_tier_records
 from ledger.events import month_text
 from ledger.money import STATE_NAMES, account_statement, amount_to_complete, bills_of_month, month_to_complete

@@ -255,8 +255,3 @@ def texts(lang: str) -> dict[str, str]:
 def money(amount_vnd: int, lang: str = "vi") -> str:
     """`1.234.567 ₫` in Vietnamese, `1,234,567 VND` in English (api.formats.money); integers only."""
     return formats.money(amount_vnd, lang)
-
-
-def mask_national_id(national_id: str) -> str:
-    """`001******142`: what a worker's own page shows of the number."""
-    return f"{national_id[:3]}******{national_id[-3:]}" if len(national_id) >= 6 else "******"
