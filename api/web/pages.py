@@ -22,12 +22,12 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Services, services
-from api.exports import FORMATS, events_csv_bytes, lines_bytes, settlement_bytes
+from api.exports import FORMATS, events_csv_bytes, history_csv_bytes, lines_bytes, settlement_bytes, statement_csv_bytes
+from api.formats import formats, mask_national_id
 from api.i18n import assumption_lines, event_kind_text, event_note, projection_lines
 from api.keys import UnknownKey
 from api.observability import mask_ids
@@ -37,6 +37,7 @@ from api.routes.simulations import INLINE_WORKERS_MAX, checked_scenario, run_inl
 from api.tokens import Principal, TokenError
 from api.vietqr import qr_svg, vietqr_payload
 from api.web import charts
+from api.web.assets import Assets
 from api.web.auth import (
     LANG_COOKIE,
     LANG_COOKIE_MAX_AGE_SECONDS,
@@ -49,11 +50,11 @@ from api.web.auth import (
     same_origin,
     set_session,
 )
-from api.web.texts import LANGS, mask_national_id, money, texts
+from api.web.texts import LANGS, texts
 from ledger.close import CloseError, TierImportError, close_month, import_tier_records, read_tier_records
 from ledger.events import month_text
-from ledger.files import SpreadsheetWriter
 from ledger.money import STATE_NAMES, account_statement, amount_to_complete, bills_of_month, month_to_complete
+from ledger.platforms import platform_name, platform_registry, registered
 from ledger.reports import PENSION_MONTHS_NEEDED, history, months_overview, settlement, statement
 from ledger.trips import BadCursor, EventsArchived, all_worker_events, worker_events
 from rules import KINDS, PARTIES, SCHEMES, NoVersionInForce, load_pack, shipped_packs
@@ -110,9 +111,11 @@ def render(request: Request, template: str, principal: Principal | None, status:
     lang = page_lang(request)
     words = texts(lang)
     other = words["lang_other"]
+    shown = formats(lang)  # every figure, month, date and name on a page goes through api.formats
     response = templates.TemplateResponse(request, template, {
-        "t": words, "lang": lang, "principal": principal,
-        "money": lambda amount: money(int(amount), lang),
+        "t": words, "lang": lang, "principal": principal, "fmt": shown,
+        "money": lambda amount: shown.money(int(amount)), "count": lambda number: shown.count(int(number)),
+        "asset": request.app.state.assets.url,
         "lang_url": _relative(request.url.include_query_params(lang=other)),
         "nav": _nav(principal), "path": request.url.path,
         "demo_mode": request.app.state.services.settings.mode == "demo", **context}, status_code=status)
@@ -254,7 +257,7 @@ def _meaning(report: dict[str, Any], words: dict[str, str], lang: str) -> dict[s
     projection = (report.get("meaning") or {}).get("projection")
     if not projection:
         return None
-    shown = lambda amount: money(amount, lang)  # noqa: E731
+    shown = formats(lang)
     return {"lines": projection_lines(projection, words, shown), "assumptions": assumption_lines(projection, words, shown)}
 
 
@@ -269,7 +272,7 @@ def _topup(svc: Services, report: dict[str, Any], words: dict[str, str], lang: s
              "qr": None, "payload": None}
     if account is not None:
         shown["payload"] = vietqr_payload(account[0], account[1], amount, reference)
-        shown["qr"] = qr_svg(shown["payload"], words["topup_qr"].format(amount=money(amount, lang),
+        shown["qr"] = qr_svg(shown["payload"], words["topup_qr"].format(amount=formats(lang).money(amount),
                                                                         reference=reference))
     return shown
 
@@ -303,10 +306,10 @@ def _history_series(past: dict[str, Any], words: dict[str, str]) -> list[tuple[s
 
 
 def _history_chart(past: dict[str, Any], words: dict[str, str], lang: str):
-    labels = [line["month"] for line in past["months"]][-36:]
+    labels = [formats(lang).month_short(line["month"]) for line in past["months"]][-36:]
     series = [(name, css, values[-36:]) for name, css, values in _history_series(past, words)]
     return charts.bar_chart("history-chart", words["history_chart"], labels, series, stacked=True,
-                            value_text=lambda amount: money(amount, lang))
+                            value_text=formats(lang).money)
 
 
 @router.get("/me/statement.csv")
@@ -317,22 +320,16 @@ async def worker_statement_csv(request: Request, principal: Principal = Depends(
                                    if request.query_params.get("month") else None)
     if view["national_id"] is None:
         raise PageError(404, "no_accounts")
-    report = view["report"]
-    buffer = io.StringIO()
-    writer = SpreadsheetWriter(buffer)  # text that would run as a formula is escaped
-    writer.writerow(["month", "status", "scheme", "worker_vnd", "platform_vnd", "subsidy_vnd", "total_vnd",
-                     "to_date_vnd"])
-    for scheme in SCHEMES:
-        line = report["schemes"][scheme]
-        writer.writerow([report["month"], "closed" if report["closed"] else "provisional", scheme, line["worker"],
-                         line["platform"], line["subsidy"], line["total"], report["to_date"][scheme]])
-    return _download(buffer.getvalue().encode(), "text/csv; charset=utf-8", f"statement-{report['month']}.csv")
+    report = view["report"]  # a file for people: the reader's language, scheme names (docs/web.md, "Files")
+    return _download(statement_csv_bytes(report, page_lang(request)), "text/csv; charset=utf-8",
+                     f"statement-{report['month']}.csv")
 
 
 @router.get("/me/events.csv")
 async def worker_events_csv(request: Request, principal: Principal = Depends(page_role("worker")),
                             svc: Services = Depends(services)) -> Response:
-    """Every booked event of the month, Vietnamese headers (`ansinh statement … --events --format csv`)."""
+    """Every booked event of the month, headers in the reader's language (`ansinh statement … --events
+    --format csv --lang …`)."""
     month = _month_or_error(request.query_params.get("month"))
     national_id = await run_in_threadpool(svc.ledger.national_id_for_pseudonym, principal.subject)
     if national_id is None:
@@ -341,24 +338,19 @@ async def worker_events_csv(request: Request, principal: Principal = Depends(pag
         items = await run_in_threadpool(lambda: list(all_worker_events(svc.ledger, national_id, month)))
     except EventsArchived:
         raise PageError(409, "events_archived", month=month) from None
-    return _download(events_csv_bytes(items), "text/csv; charset=utf-8", f"giao-dich-{month}.csv")
+    lang = page_lang(request)
+    return _download(events_csv_bytes(items, lang), "text/csv; charset=utf-8",
+                     f"{'giao-dich' if lang == 'vi' else 'events'}-{month}.csv")
 
 
 @router.get("/me/history.csv")
-async def worker_history_csv(principal: Principal = Depends(page_role("worker")),
+async def worker_history_csv(request: Request, principal: Principal = Depends(page_role("worker")),
                              svc: Services = Depends(services)) -> Response:
     view = await run_in_threadpool(_worker_view, svc, principal, None)
     if view["national_id"] is None:
         raise PageError(404, "no_accounts")
-    buffer = io.StringIO()
-    writer = SpreadsheetWriter(buffer)  # text that would run as a formula is escaped
-    writer.writerow(["month", "status", "scheme", "worker_vnd", "platform_vnd", "subsidy_vnd", "total_vnd"])
-    for line in view["history"]["months"]:
-        for scheme in SCHEMES:
-            part = line["schemes"][scheme]
-            writer.writerow([line["month"], "closed" if line["closed"] else "provisional", scheme, part["worker"],
-                             part["platform"], part["subsidy"], part["total"]])
-    return _download(buffer.getvalue().encode(), "text/csv; charset=utf-8", "history.csv")
+    return _download(history_csv_bytes(view["history"], page_lang(request)), "text/csv; charset=utf-8",
+                     "history.csv")
 
 
 @router.get("/me/statement/print", response_class=HTMLResponse)
@@ -400,15 +392,17 @@ def _money_words(request: Request, principal: Principal) -> dict[str, Any]:
     """What the bills and account templates need: kinds and payers in the page's language."""
     words = texts(page_lang(request))
 
+    shown = formats(page_lang(request))
+
     def kind_text(kind: str) -> str:  # ledger.money's labels: bill, claim si, late interest, payment
         if kind.startswith("claim"):
             scheme = kind.partition(" ")[2]
-            return words["kind_claim"].format(scheme=words.get(scheme, scheme))
+            return words["kind_claim"].format(scheme=shown.scheme(scheme) if scheme in SCHEMES else scheme)
         return words.get({"bill": "kind_bill", "late interest": "kind_interest", "payment": "kind_payment"}
                          .get(kind, ""), kind)
 
     return {"kind_text": kind_text,
-            "payer_name": lambda payer: words["account_state"] if payer in STATE_NAMES else payer,
+            "payer_name": lambda payer: words["account_state"] if payer in STATE_NAMES else platform_name(payer),
             "may_open_accounts": principal.role in ACCOUNT_ROLES}
 
 
@@ -632,7 +626,7 @@ def _policy_result(result: dict[str, Any], document: dict[str, Any], words: dict
                ("workers_contributing", False), ("pension_months", False), ("leakage_per_mille", False)]
     rows = [{"key": key, "money": is_money, "values": [int(summary[arm][key]) for arm in arms],
              "delta": int(summary[arms[-1]][key]) - int(summary[arms[0]][key])} for key, is_money in metrics]
-    value_money = lambda amount: money(int(amount), lang)
+    value_money = lambda amount: formats(lang).money(int(amount))  # noqa: E731
     years = sorted({int(row["year"]) for row in tables["budget_by_year_scheme"]})
     label = {arm: words["arm_baseline"] if arm == "baseline" else words["reform"] for arm in arms}
     budget = [(label[arm], f"s{number}", [sum(int(row["subsidy_vnd"]) for row in tables["budget_by_year_scheme"]
@@ -650,6 +644,7 @@ def _policy_result(result: dict[str, Any], document: dict[str, Any], words: dict
     return {
         "arms": arms, "rows": rows, "winners": winners, "losers": losers,
         "changes": document["reforms"]["reform"]["changes"],
+        "change_lines": _change_lines(document["reforms"]["reform"]["changes"], words, lang),
         "scenario_json": json.dumps(document, sort_keys=True, separators=(",", ":")),
         "results_sha256": result["record"]["results_sha256"],
         "budget_chart": charts.bar_chart("chart-budget", words["chart_budget"], [str(y) for y in years], budget,
@@ -658,7 +653,7 @@ def _policy_result(result: dict[str, Any], document: dict[str, Any], words: dict
         "budget_table": {"labels": [str(y) for y in years], "series": budget},
         "coverage_chart": charts.bar_chart("chart-coverage", words["chart_coverage"],
                                            [words.get(f"tier_{t}", t) for t in tiers], coverage, stacked=False,
-                                           value_text=lambda n: f"{n:,}"),
+                                           value_text=formats(lang).count),
         "coverage_legend": charts.legend(coverage),
         "coverage_table": {"labels": [words.get(f"tier_{t}", t) for t in tiers], "series": coverage},
         "deciles_chart": charts.bar_chart("chart-deciles", words["chart_deciles"],
@@ -666,6 +661,29 @@ def _policy_result(result: dict[str, Any], document: dict[str, Any], words: dict
                                           value_text=value_money),
         "deciles_table": {"labels": [str(row["decile"]) for row in decile_rows], "series": deciles},
     }
+
+
+def _change_lines(changes: dict[str, dict[str, int]], words: dict[str, str], lang: str) -> list[dict[str, str]]:
+    """Each changed parameter in words ("Chuyến xe · BHXH · người lao động → 1,2 % (01/01/2026)");
+    the scenario's key (`rates.ride.si.worker`) stays in the downloadable scenario, and as `data-key`."""
+    shown = formats(lang)
+    lines = []
+    for key, dated in changes.items():
+        parts = key.split(".")
+        if parts[0] == "rates":
+            label = f"{words['kind_' + parts[1]]} · {shown.scheme_short(parts[2])} · {words['party_' + parts[3]]}"
+        elif parts[0] == "tiers":
+            label = f"{words['tiers']} · {words.get('tier_' + parts[1], parts[1])}"
+        else:
+            label = f"{words['caps']} · {shown.scheme_short(parts[1])}"
+        for day, value in dated.items():
+            if parts[0] == "caps":
+                text = shown.money(value)
+            else:
+                percent = _percent(value)
+                text = (percent.replace(".", ",") if lang == "vi" else percent) + " %"
+            lines.append({"key": key, "label": label, "value": text, "day": shown.day(day)})
+    return lines
 
 
 @router.post("/policy/report")
@@ -691,7 +709,7 @@ async def policy_report(request: Request, _: Principal = Depends(page_role("poli
 
 def _admin(request: Request, principal: Principal, svc: Services, status: int = 200, **notice: Any) -> HTMLResponse:
     keys = [record.__dict__ for record in svc.keys.list()]
-    return render(request, "admin.html", principal, status=status, keys=keys,
+    return render(request, "admin.html", principal, status=status, keys=keys, platforms=platform_registry(),
                   **{"imported": None, "import_errors": [], "issued": None, "revoked": None, "key_error": None,
                      **notice})
 
@@ -726,7 +744,8 @@ async def admin_add_key(request: Request, principal: Principal = Depends(page_ro
                         svc: Services = Depends(services)) -> HTMLResponse:
     form = await _form(request)
     platform = str(form.get("platform", "")).strip()
-    if not PLATFORM_PATTERN.fullmatch(platform):
+    if not PLATFORM_PATTERN.fullmatch(platform) or not registered(platform):
+        # Chosen from the registry (ledger/platforms.yaml): a typo would otherwise start a new platform.
         return _admin(request, principal, svc, 422, key_error="bad_platform")
     rotate = form.get("action") == "rotate"
     try:
@@ -751,8 +770,12 @@ async def admin_revoke_key(request: Request, key_id: str, principal: Principal =
 
 def install(app: FastAPI) -> None:
     """Serve the pages and /static from `app`; called once by `api.app.create_app`."""
+    app.state.assets = Assets(HERE / "static")  # read once; pages link them by content hash (api/web/assets.py)
     app.include_router(router)
-    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    @app.api_route("/static/{name:path}", methods=["GET", "HEAD"], include_in_schema=False)
+    async def static_file(request: Request, name: str) -> Response:
+        return request.app.state.assets.response(request, name)
 
     @app.exception_handler(SignInRequired)
     async def _sign_in(request: Request, _: SignInRequired) -> Response:

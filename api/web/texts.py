@@ -1,15 +1,16 @@
-"""Words on the pages: Vietnamese first, English by `?lang=en`; money as `1.234.567 ₫`.
+"""Words on the pages: Vietnamese first, English by `?lang=en`.
 
-Scheme names and statement phrases come from `api.i18n.TEXT`, the per-trip record's from
-`api.i18n.EVENT_TEXT` (the CLI uses the same words); this module adds what only the pages say.
+Statement phrases come from `api.i18n.TEXT`, the per-trip record's from `api.i18n.EVENT_TEXT`
+(the CLI uses the same words); this module adds what only the pages say. Figures, months,
+dates, scheme and platform names are formatted by `api.formats` (the pages' `fmt`), the
+same layer as the CLI's: a `{month}` here is filled with `tháng 1/2026` / `January 2026`.
 """
 from __future__ import annotations
 
+from api import formats
+from api.formats import LANGS
 from api.i18n import EVENT_TEXT
 from api.i18n import TEXT as STATEMENT_TEXT
-from api.i18n import money as money_vi
-
-LANGS = ("vi", "en")
 
 PAGES = {
     "vi": {
@@ -33,7 +34,7 @@ PAGES = {
         "demo_banner": "CHẾ ĐỘ THỬ NGHIỆM — ai cũng đăng nhập được với mọi vai trò; không dùng cho dữ liệu thật.",
         # worker
         "worker_title": "Bảo hiểm của bạn", "month": "Tháng", "show": "Xem",
-        "this_month": "Tháng {month}", "to_date_label": "Lũy kế đến nay",
+        "this_month": "{month}", "to_date_label": "Lũy kế đến nay",
         "pension_title": "Hướng tới lương hưu",
         "pension_progress": "Số tháng đã được tính: {counted}/{needed}",
         "no_floor": "Tháng này chưa có mức đóng tối thiểu để tính lương hưu.",
@@ -45,7 +46,7 @@ PAGES = {
         "print_note": "In trang này hoặc lưu thành PDF bằng trình duyệt.", "printed_from": "Trích từ sổ An sinh",
         # worker top-ups (RULES.md §11)
         "topup_title": "Tự đóng thêm",
-        "topup_complete": "Nộp {amount} để đủ tháng {month}.",
+        "topup_complete": "Nộp {amount} để đủ {month}.",
         "topup_how": "Chuyển khoản vào tài khoản của quỹ, ghi đúng mã thanh toán của bạn ở phần nội dung. "
                      "Khoản nộp được ghi vào tháng đang mở đầu tiên kể từ ngày chuyển.",
         "topup_reference": "Mã thanh toán của bạn", "topup_account": "Tài khoản của quỹ",
@@ -55,23 +56,23 @@ PAGES = {
         "insurer_title": "Các tháng và quyết toán", "status": "Trạng thái", "entries": "Bút toán",
         "closed_at": "Chốt lúc", "subsidy_total": "Tổng hỗ trợ", "rules_version": "Phiên bản quy tắc",
         "open": "đang mở", "closed": "đã chốt", "settlement": "Quyết toán", "close": "Chốt sổ…",
-        "close_title": "Chốt sổ tháng {month}?",
+        "close_title": "Chốt sổ {month}?",
         "close_what": "Khi chốt sổ:",
         "close_step1": "Nhà nước hỗ trợ được ghi cho từng người lao động theo hạng hộ gia đình.",
-        "close_step2": "Tháng {month} bị khóa: không ghi thêm hay sửa khoản nào vào tháng này; sự kiện đến muộn được ghi vào tháng sau.",
+        "close_step2": "{month} bị khóa: không ghi thêm hay sửa khoản nào vào tháng này; sự kiện đến muộn được ghi vào tháng sau.",
         "close_step3": "Quyết toán trở thành chính thức, kèm mã băm của các bút toán.",
         "close_provisional": "Quyết toán tạm tính hiện tại",
-        "close_confirm": "Xác nhận chốt sổ tháng {month}", "cancel": "Hủy",
-        "closed_done": "Đã chốt sổ tháng {month}: {workers} người lao động được hỗ trợ, tổng {subsidy}.",
+        "close_confirm": "Xác nhận chốt sổ {month}", "cancel": "Hủy",
+        "closed_done": "Đã chốt sổ {month}: {workers} người lao động được hỗ trợ, tổng {subsidy}.",
         "cannot_close": "Không thể chốt sổ: {reason}",
-        "settlement_title": "Quyết toán tháng {month}", "final": "chính thức", "provisional": "tạm tính",
+        "settlement_title": "Quyết toán {month}", "final": "chính thức", "provisional": "tạm tính",
         "payer": "Bên trả", "state_budget": "Ngân sách nhà nước (hỗ trợ)", "control_total": "Tổng kiểm soát",
         "postings": "Số dòng hạch toán", "postings_hash": "Mã băm SHA-256 của các dòng hạch toán",
         "download_parquet": "Tải Parquet", "download_settlement_csv": "Tải CSV", "back": "Quay lại",
         "no_months": "Chưa có tháng nào có bút toán.",
         # bills, payments and statements of account (the money side of settlement)
         "bills_title": "Hóa đơn và thanh toán",
-        "bills_caption": "Hóa đơn và đề nghị cấp hỗ trợ lập khi chốt sổ tháng {month}",
+        "bills_caption": "Hóa đơn và đề nghị cấp hỗ trợ lập khi chốt sổ {month}",
         "bills_open_month": "Hóa đơn được lập khi chốt sổ; tháng này chưa chốt.",
         "bills_none": "Tháng này không có hóa đơn hay đề nghị cấp hỗ trợ nào.",
         "acct_kind": "Loại", "acct_reference": "Mã thanh toán", "acct_due_on": "Hạn nộp", "acct_amount": "Số tiền",
@@ -119,11 +120,11 @@ PAGES = {
         "csv_file": "Tệp CSV", "csv_text": "Hoặc dán nội dung CSV", "import": "Nhập",
         "imported": "Đã nhập {count} dòng hạng hộ.", "import_errors": "Không dòng nào được nhập. Lỗi:",
         "platform_keys": "Khóa API của nền tảng", "key_id": "Mã khóa", "created_at": "Tạo lúc", "retires_at": "Hết hạn lúc",
-        "revoked_at": "Thu hồi lúc", "add_key": "Cấp khóa mới", "platform_id": "Mã nền tảng",
+        "revoked_at": "Thu hồi lúc", "add_key": "Cấp khóa mới", "platform_id": "Nền tảng",
         "revoke": "Thu hồi", "rotate": "Xoay vòng", "secret_once": "Bí mật của khóa {key_id} (chỉ hiện một lần, hãy lưu lại ngay):",
         "revoked": "Đã thu hồi khóa {key_id}.", "active": "đang dùng", "no_keys": "Chưa có khóa nào.",
         "confirm_revoke": "Thu hồi khóa này ngay?",
-        "bad_platform": "Mã nền tảng chỉ gồm chữ, số và . _ : - (tối đa 128 ký tự).",
+        "bad_platform": "Hãy chọn một nền tảng trong danh sách đã đăng ký.",
         # errors
         "forbidden": "Bạn không có quyền xem trang này (vai trò của bạn: {role}).", "error": "Lỗi",
         "not_found": "Không tìm thấy trang.", "bad_month": "Tháng phải có dạng YYYY-MM.",
@@ -148,7 +149,7 @@ PAGES = {
         "demo_only": "Only available in demo mode.",
         "demo_banner": "DEMO MODE — anyone can sign in with any role; never use it for real data.",
         "worker_title": "Your insurance", "month": "Month", "show": "Show",
-        "this_month": "Month {month}", "to_date_label": "To date",
+        "this_month": "{month}", "to_date_label": "To date",
         "pension_title": "Towards a pension",
         "pension_progress": "Credited months: {counted}/{needed}",
         "no_floor": "No pension floor is in force for this month.",
@@ -222,7 +223,7 @@ PAGES = {
         "households_help": "Columns: national_id,tier,valid_from (YYYY-MM). All rows or none are applied.",
         "csv_file": "CSV file", "csv_text": "Or paste the CSV", "import": "Import",
         "topup_title": "Top up",
-        "topup_complete": "Pay {amount} to complete month {month}.",
+        "topup_complete": "Pay {amount} to complete {month}.",
         "topup_how": "Transfer to the fund's account with your payment reference as the memo. "
                      "The money is booked in the first open month from the day you pay.",
         "topup_reference": "Your payment reference", "topup_account": "The fund's account",
@@ -230,11 +231,11 @@ PAGES = {
         "topup_scan": "Scan it with your banking app: the amount and the memo are filled in.",
         "imported": "Imported {count} household rows.", "import_errors": "Nothing was imported. Errors:",
         "platform_keys": "Platform API keys", "key_id": "Key id", "created_at": "Created", "retires_at": "Retires",
-        "revoked_at": "Revoked", "add_key": "Issue a key", "platform_id": "Platform id",
+        "revoked_at": "Revoked", "add_key": "Issue a key", "platform_id": "Platform",
         "revoke": "Revoke", "rotate": "Rotate", "secret_once": "Secret of key {key_id} (shown once, store it now):",
         "revoked": "Revoked key {key_id}.", "active": "active", "no_keys": "No keys yet.",
         "confirm_revoke": "Revoke this key now?",
-        "bad_platform": "A platform id is letters, digits and . _ : - (at most 128 characters).",
+        "bad_platform": "Choose a platform from the registered list.",
         "forbidden": "You may not see this page (your role: {role}).", "error": "Error",
         "not_found": "Page not found.", "bad_month": "A month is YYYY-MM.",
         "bad_origin": "Refused: the form was not sent from this site.",
@@ -252,13 +253,5 @@ def texts(lang: str) -> dict[str, str]:
 
 
 def money(amount_vnd: int, lang: str = "vi") -> str:
-    """`1.234.567 ₫` in Vietnamese, `1,234,567 ₫` in English; integers only."""
-    if not isinstance(amount_vnd, int):
-        raise TypeError(f"money is an int of VND, got {type(amount_vnd).__name__}")
-    text = money_vi(amount_vnd)
-    return text.replace(".", ",") if lang == "en" else text
-
-
-def mask_national_id(national_id: str) -> str:
-    """`001******142`: what a worker's own page shows of the number."""
-    return f"{national_id[:3]}******{national_id[-3:]}" if len(national_id) >= 6 else "******"
+    """`1.234.567 ₫` in Vietnamese, `1,234,567 VND` in English (api.formats.money); integers only."""
+    return formats.money(amount_vnd, lang)

@@ -210,7 +210,7 @@ TEMPLATES = {"/v1/months/{month}/close": "/v1/months/2026-01/close",
              "/insurer/accounts/{payer}": "/insurer/accounts/grab",
              "/insurer/accounts/{payer}.csv": "/insurer/accounts/grab.csv",
              "/admin/keys/{key_id}/revoke": "/admin/keys/pk_0000000000000000/revoke",
-             "/static": "/static/app.css"}
+             "/static/{name:path}": "/static/app.css"}  # api/web/assets.py: the files present at start-up
 
 
 def served_routes(app) -> set[tuple[str, str]]:
@@ -225,7 +225,7 @@ def served_routes(app) -> set[tuple[str, str]]:
                     found.add((method, prefix + inner.path))
         elif hasattr(route, "methods"):
             found |= {(method, route.path) for method in route.methods}
-        else:  # a mount: static files
+        else:  # a mount
             found.add(("GET", route.path))
     return {(method, path) for method, path in found if method != "HEAD"}
 
