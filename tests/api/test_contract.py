@@ -10,9 +10,11 @@ generated cases per operation and role); `-m slow` runs many more. docs/http.md,
 """
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import secrets
+import shutil
 import tempfile
 import time
 import warnings
@@ -45,6 +47,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 def _books():
     folder = tempfile.mkdtemp(prefix="ansinh-contract-")
+    atexit.register(shutil.rmtree, folder, True)
     services = build_services(Settings(database_url=f"sqlite:///{folder}/contract.db", secret=SECRET, mode="demo"),
                               clock=FixedClock())
     ingest_batch(services.ledger, list(enumerate([
@@ -126,6 +129,21 @@ DOCUMENT = APP.openapi()
 OPERATIONS = {(method.upper(), path): operation for path, operations in DOCUMENT["paths"].items()
               for method, operation in operations.items()}
 EXTERNAL = re.compile(r"""(?:src|href|spec-url)\s*=\s*["']?(?:https?:)?//|url:\s*['"](?:https?:)?//""", re.I)
+
+
+def test_the_document_is_valid_openapi_3_1():
+    from openapi_spec_validator import validate
+
+    validate(DOCUMENT)
+    assert DOCUMENT["openapi"].startswith("3.1") and len(OPERATIONS) == 24
+
+
+def test_a_response_model_drops_nothing_the_ledger_answers():
+    """/v1/packs and /health went through a model in this change: every key the ledger gives is still sent."""
+    packs = CLIENT.get("/v1/packs", headers=credentials("policy")["headers"]).json()
+    assert packs["versions"] == [version.as_document() for version in SERVICES.ledger.pack.versions]
+    assert len(packs["versions"][0]) == 12
+    assert CLIENT.get("/health").json() == {"status": "ok", "pack": "vn-pilot"}
 
 
 def test_swagger_ui_and_redoc_load_every_asset_from_the_service_itself():
