@@ -41,7 +41,7 @@ TRACEBACK = re.compile(r"Traceback \(most recent call last\)|File \"[^\"]+\.py\"
 CALLERS = ("anonymous", "grab", "be", "worker A", "worker B", "worker C", "insurer", "policy", "admin")
 STAFF = {"insurer", "policy", "admin"}
 MONTH = "2026-02"
-PAGES = ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
+PAGES = ("/openapi.json", "/docs", "/redoc", "/docs-assets/swagger-ui.css")  # docs UIs served here (no CDN)
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # no store-specific code here
 
 
@@ -210,7 +210,8 @@ TEMPLATES = {"/v1/months/{month}/close": "/v1/months/2026-01/close",
              "/insurer/accounts/{payer}": "/insurer/accounts/grab",
              "/insurer/accounts/{payer}.csv": "/insurer/accounts/grab.csv",
              "/admin/keys/{key_id}/revoke": "/admin/keys/pk_0000000000000000/revoke",
-             "/static/{name:path}": "/static/app.css"}  # api/web/assets.py: the files present at start-up
+             "/static/{name:path}": "/static/app.css",  # api/web/assets.py: the files present at start-up
+             "/docs-assets": "/docs-assets/swagger-ui.css"}
 
 
 def served_routes(app) -> set[tuple[str, str]]:
