@@ -6,7 +6,7 @@ books), bulk writes (multi-row `INSERT` on SQLite, `COPY` on PostgreSQL), adding
 deltas to the aggregate rows (`add_to_rows`), lookups by a list of keys (`fetch_in`,
 `fetch_unique`), and how a writer locks the chain head. A fresh database is created
 and migrated by Alembic on first use; a database at an unknown schema revision is
-refused, never reused.
+refused, never reused. Books already at `HEAD_REVISION` open without importing Alembic.
 """
 from __future__ import annotations
 
