@@ -5,7 +5,10 @@ for n ≥ 0 and d > 0, computed as `(2n + d) // 2d` — no floats, no Decimal.
 """
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported in the array forms: `import rules` alone (e.g. `ansinh packs list`) loads no NumPy
+    import numpy as np
 
 PPM = 1_000_000
 
@@ -27,6 +30,8 @@ def shares_array_vnd(amounts_vnd: np.ndarray, rates_ppm: np.ndarray) -> np.ndarr
 
     Safe because amount ≤ 10^10 and rate ≤ 10^6, so 2·amount·rate ≤ 2·10^16 < 2^63.
     """
+    import numpy as np
+
     amounts = np.asarray(amounts_vnd, dtype=np.int64)
     rates = np.asarray(rates_ppm, dtype=np.int64)
     return (2 * amounts * rates + PPM) // (2 * PPM)

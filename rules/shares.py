@@ -6,12 +6,13 @@ and the reference model in the tests. Both give the same integers.
 """
 from __future__ import annotations
 
-from typing import Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Sequence
 
 from rules.arithmetic import PPM, refund_target_vnd, round_half_up, share_vnd, shares_array_vnd
 from rules.model import KINDS, SHARE_KEYS, RulesVersion
+
+if TYPE_CHECKING:  # imported in the array forms: `import rules` alone (e.g. `ansinh packs list`) loads no NumPy
+    import numpy as np
 
 
 def event_shares_vnd(kind: str, amount_vnd: int, version: RulesVersion) -> tuple[int, ...]:
@@ -21,11 +22,15 @@ def event_shares_vnd(kind: str, amount_vnd: int, version: RulesVersion) -> tuple
 
 def rate_matrix_ppm(version: RulesVersion) -> np.ndarray:
     """(len(KINDS), 6) int64: row k is the rates of KINDS[k]."""
+    import numpy as np
+
     return np.array([version.share_row_ppm(kind) for kind in KINDS], dtype=np.int64)
 
 
 def shares_matrix_vnd(kind_index: np.ndarray, amounts_vnd: np.ndarray, version: RulesVersion) -> np.ndarray:
     """(n, 6) int64 shares for n completed events given as kind indexes (into KINDS) and amounts."""
+    import numpy as np
+
     rates = rate_matrix_ppm(version)[np.asarray(kind_index, dtype=np.int64)]
     return shares_array_vnd(np.asarray(amounts_vnd, dtype=np.int64)[:, None], rates)
 
@@ -57,6 +62,8 @@ def subsidy_vnd(own_vnd: int, scheme: str, tier: str, version: RulesVersion) -> 
 def subsidy_array_vnd(own_vnd: np.ndarray, scheme: str, tier_rate_ppm: np.ndarray,
                       version: RulesVersion) -> np.ndarray:
     """`subsidy_vnd` over arrays of own contributions and their workers' tier rates."""
+    import numpy as np
+
     own = np.asarray(own_vnd, dtype=np.int64)
     if scheme not in version.subsidised_schemes:
         return np.zeros_like(own)
