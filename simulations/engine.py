@@ -477,12 +477,15 @@ def _agrees_with_rules(passes: _Arithmetic) -> bool:
 
 
 def _recompiled(share, subsidy) -> _Arithmetic:
-    """The passes compiled again from their source, `kernels` standing for a module whose `share` and
-    `subsidy` are the given functions (compiled with numba when they are plain Python)."""
+    """The passes compiled again from their source, `kernels` standing for a copy of `rules.kernels` whose
+    `share` and `subsidy` are the given functions. A function of `rules.kernels` itself is compiled again in
+    the copy too (its `subsidy` calls whichever `share` the copy has); any other (a mutant) in its own module."""
     module = types.ModuleType(kernels.__name__)
     module.__dict__.update(vars(kernels))
-    module.share = share if isinstance(share, numba.core.registry.CPUDispatcher) else numba.njit(share)
-    module.subsidy = subsidy if isinstance(subsidy, numba.core.registry.CPUDispatcher) else numba.njit(subsidy)
+    for name, function in (("share", share), ("subsidy", subsidy)):
+        source = getattr(function, "py_func", function)
+        scope = module.__dict__ if source.__globals__ is vars(kernels) else source.__globals__
+        setattr(module, name, numba.njit(types.FunctionType(source.__code__, scope, source.__name__)))
     namespace = {**globals(), "kernels": module}
     return _Arithmetic(*(numba.njit(nogil=True)(types.FunctionType(globals()[name].py_func.__code__, namespace, name))
                          for name in _ARITHMETIC_PASSES))

@@ -7,6 +7,7 @@ import numpy as np
 from rules import PPM, SCHEMES, subsidy_array_vnd
 from rules.arithmetic import share_vnd, shares_array_vnd
 from simulations import engine
+from tests.simulations.mutants import floor_share, uncapped_subsidy
 
 EDGES = [0, 1, 2, 499_999, 500_000, 500_001, 999_999, 1_000_000, 1_000_001, 10**10, 3 * 10**9 + 7]
 RATES = [0, 1, 7, 10_000, 12_000, 99_999, 300_000, 500_000, PPM]
@@ -51,18 +52,6 @@ def test_subsidy_kernel_is_subsidy_array_vnd():
         assert (got == expected).all()
         limited = engine._tier_subsidies(own, tier, tier_rates, cap, used, local, 3)
         assert (limited == np.where(used < 3, expected, 0)).all()
-
-
-def floor_share(amount, rate):
-    """A mutant of RULES.md §4: floor instead of half up."""
-    return (amount * rate) // 1_000_000
-
-
-def uncapped_subsidy(own, cap, rate, used, limit):
-    """A mutant of RULES.md §6: the base cap dropped."""
-    if limit >= 0 and used >= limit:
-        return 0
-    return (2 * max(0, own) * rate + 1_000_000) // 2_000_000
 
 
 def test_the_engine_prices_with_whatever_share_kernel_the_rules_hold_when_a_run_starts(monkeypatch):
