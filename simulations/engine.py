@@ -5,8 +5,9 @@ For each month in order, every arm (the baseline pack, then each reform's pack) 
 1. the version in force on the month's first day (reform dates are month starts);
 2. the six shares of every activity row, priced with the ledger's own arithmetic
    (`rules.rate_matrix_ppm` for the rates, `rules.kernels.share` — the compiled kernel the
-   ledger's ingest runs — for RULES.md §4's half-up rounding, called from the row pass). A share column is priced once per distinct rate vector over the
-   kinds, whichever arms and shares use it (most reforms leave most columns alone, and
+   ledger's ingest runs — for RULES.md §4's half-up rounding, called from the row pass).
+   A share column is priced once per distinct rate vector over the kinds, whichever arms
+   and shares use it (most reforms leave most columns alone, and
    `oa.platform` and `ui.worker` often share rates). For a ledger replay the row also
    carries the shares the ledger booked; an arm's share is `priced(arm) + recorded −
    priced(baseline)`, so the baseline reproduces the books to the dong and a reform
@@ -23,9 +24,12 @@ For each month in order, every arm (the baseline pack, then each reform's pack) 
    (worker + platform + the subsidy actually paid) enter the pool, then `credit` applies
    the arm pack's `crediting` (`pooled` or `per_month`) and dated floor. A calendar month
    with no activity at all still closes (the pool may pay a month in it). `pension_months`
-   is the credited count, `pool_vnd` what is left;
+   is the credited count, `pool_vnd` what is left, and `credited_years` marks the calendar
+   years whose closes credited the worker a month (bit y: the y-th year from the first
+   simulated month's; the coverage of a year is the count of workers with its bit,
+   simulations/results.py);
 6. totals accumulate per worker, per (month, tier, scheme) and per (month, platform,
-   kind).
+   kind); `active_years` marks the years a worker worked in (bits as `credited_years`).
 
 Chunks: the population is cut into ranges of `chunk_workers` workers. A chunk's rows
 for a month are a contiguous slice (activity is sorted by month, then worker), so a
@@ -77,6 +81,7 @@ PPB = 1_000_000_000
 CHUNK_WORKERS = 131_072  # workers per chunk: a chunk-month's arrays stay in the 1 MB L2 / 8 MB L3 caches
 THREADS = max(1, min(2, os.cpu_count() or 1))  # the development machine has two cores
 MONTH_TIER_COLUMNS = ("own_vnd", "subsidy_demand_vnd", "subsidy_vnd", "workers_subsidised")
+YEARS_MAX = 62  # calendar years a run may touch: one bit each in the int64 year masks (600 months are 51)
 
 
 @dataclass
@@ -94,6 +99,7 @@ class ArmResult:
     tier_fallbacks: int = 0  # worker-months whose tier the version does not know (priced as `other`)
     credits: pd.DataFrame | None = None  # when worker-months are kept: worker, month, close_month, floor_vnd
     crediting: tuple[str, ...] = ()  # the crediting modes of the simulated months, in order of first use
+    first_year: int = 0  # the calendar year of bit 0 of `active_years` and `credited_years`
 
 
 @dataclass
@@ -190,6 +196,11 @@ class _Plan:
     keep_worker_months: bool
     credit: bool = True  # False for `scale`'s demand pass: nothing it computes beyond the demand is kept
 
+    @property
+    def first_year(self) -> int:
+        """The calendar year of bit 0 of the year masks (`active_years`, `credited_years`)."""
+        return self.months[0] // 100 if self.months else 0
+
 
 def _share_key(version: RulesVersion, base: RulesVersion, j: int, recorded: bool):
     rates = tuple(int(r) for r in rate_matrix_ppm(version)[:, j])
@@ -209,6 +220,8 @@ def make_plan(population: Population, packs: Sequence[RulesPack], keep_worker_mo
     months = population.months
     tiers = population.tiers
     recorded = population.recorded
+    if months and months[-1] // 100 - months[0] // 100 >= YEARS_MAX:
+        raise ValueError(f"a run spans at most {YEARS_MAX} calendar years (its year masks are int64)")
     baseline = packs[0]
     arms = []
     for pack in packs:
@@ -340,6 +353,12 @@ def _segment_sum(values, owner, count):  # pragma: no cover - compiled
 def _add_at(target, index, values):  # pragma: no cover - compiled
     for i in range(len(index)):
         target[index[i]] += values[i]
+
+
+@numba.njit(cache=True, nogil=True)
+def _or_at(target, index, bits):  # pragma: no cover - compiled
+    for i in range(len(index)):
+        target[index[i]] |= bits[i]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -504,6 +523,7 @@ def _warm_up() -> None:
     _segment_sum(i64, owner, 1)
     _add_at(i64.copy(), i64, i64)
     _add_one_at(i64.copy(), i64)
+    _or_at(i64.copy(), i64, i64)
     _add_one_where(i64.copy(), i64, np.zeros(1, dtype=bool))
     _tier_sum(i64, i64, 1)
     _tier_sum(i64, np.zeros(1, dtype=bool), 1)
@@ -691,6 +711,8 @@ class ChunkJob:
         # before any fork, so forked processes write the shared arrays); the rest of the state is the chunk's own.
         self.pool = [view(f"pool {a}") for a in range(arms)]
         self.credited = [view(f"credited {a}") for a in range(arms)]
+        self.credited_years = [view(f"credited years {a}") for a in range(arms)]  # bit masks (YEARS_MAX)
+        self.active_years = view("active years")
         self._credit_states: list[CreditState] | None = None
         self._last_tier: np.ndarray | None = None  # per worker: the tier of the last month they were active in
         self._si: np.ndarray | None = None
@@ -761,6 +783,8 @@ class ChunkJob:
         self._tiers()[local] = piece.tier
         _add_at(self.gross, local, piece.gross_sums)
         _add_one_at(self.active, local)
+        bit = np.full(len(local), 1 << (plan.months[m] // 100 - plan.first_year), dtype=np.int64)
+        _or_at(self.active_years, local, bit)
         for s, signal in enumerate(plan.share_signals):
             value = piece.value(signal[m])
             if value is not None:
@@ -883,6 +907,8 @@ class ChunkJob:
             made = credit(state, ordinal, schedule)
             if len(made.worker):
                 done.append((made, ordinal))
+                _or_at(self.credited_years[a], made.worker,
+                       np.full(len(made.worker), 1 << (ordinal // 12 - plan.first_year), dtype=np.int64))
         if not done:
             by_tier = np.zeros(len(plan.tiers), dtype=np.int64)
         else:
@@ -935,6 +961,8 @@ class ChunkJob:
             columns["contributing_months"] = self.contributing[plan.arm_contributing_signal[a]]
             columns["subsidised_months"] = self.subsidised[a]
             columns["active_months"] = self.active
+            columns["active_years"] = self.active_years  # bit y: worked in year first_year + y
+            columns["credited_years"] = self.credited_years[a]  # bit y: that year's closes credited a month (§11)
             result.append(columns)
         return result
 
@@ -1204,7 +1232,7 @@ def _pass(population: Population, plan: _Plan, states: list[_BudgetState], names
             by_month_tier=pd.DataFrame(month_tier_rows[a]), revenue=revenue, budget=states[a].frame(),
             worker_months=pd.concat(detail_blocks[a], ignore_index=True) if detail_blocks[a] else None,
             tier_fallbacks=fallbacks[a], credits=_credits_frame(credit_blocks[a]) if plan.keep_worker_months else None,
-            crediting=tuple(crediting))
+            crediting=tuple(crediting), first_year=plan.first_year)
     return results
 
 

@@ -4,6 +4,43 @@ Every table has an `arm` column (the baseline first, then each reform) so reform
 side by side; `*_delta_vnd` columns compare a reform with the baseline. Money stays
 int64 VND; only shares and Gini coefficients (statistics, not money) are floats.
 
+Who gains and who loses is told on two things a worker can feel, separately, never on
+the "balance" (worker + platform + state money in the accounts, which rises when a
+reform takes more from the worker):
+
+- **take-home pay** = gross platform income − the worker's deductions (`take_home_vnd`);
+  a reform that raises a worker rate lowers it for every participant;
+- **credited months** = months credited towards a pension (RULES.md §11, `pension_months`).
+
+A worker is a winner on a measure when it rose (d > 0), a loser when it fell (d < 0);
+`deciles_take_home` and `deciles_credited_months` rank workers by their baseline
+take-home pay (net income, as PolicyEngine's charts do) and count winners, losers and
+the five bands below in each decile. A participant is a worker active in some month.
+
+Coverage (`coverage_by_year`): the workers to whom the closes of calendar year Y credited
+at least one month towards a pension (RULES.md §11; pooled crediting pays the oldest
+unpaid month first, so the month paid may be of an earlier year), beside the workers
+active in Y; `coverage_ppm` is the share of Y's active workers who are covered in Y.
+
+Budget window (`budget_window`): the state's subsidy over `window_years` calendar years
+from the first simulated month's, nominal and in the first year's prices (real =
+nominal × 10^6^k / (10^6 + inflation_ppm)^k in year k from 0, half up). Months past the
+horizon repeat the mean of its last twelve months (or all, if fewer) in nominal VND:
+the packs' caps and floors are nominal and the simulated incomes are not indexed either.
+Simulate `horizon_months: 120` to have no extrapolated year. Default inflation: 3.63 %
+a year, Vietnam's average CPI rise in 2024 (General Statistics Office, 6 January 2025).
+
+Ranges (`headline_ranges`): a 95 % interval on each headline figure from a bootstrap
+over workers: the workers are shuffled (seeded by the scenario's seed) into `groups`
+equal blocks, each figure summed per block, and `replicates` (≥ 20) resamples of the
+blocks with replacement give the interval (the 2.5th and 97.5th percentiles; deltas and
+winner counts resample baseline and reform together). They show the sampling noise of a
+population of this size — not the uncertainty of the model's assumptions. Cost: one
+shuffle and one pass per figure over the workers, then replicates × groups per figure
+(~1 s at 10M workers). The window's range scales the point value by each resample's
+ratio of the horizon's subsidy to its point value (the window is built from the same
+monthly totals); the budget strategies' pro-rata factors are kept as they were paid.
+
 Winner/loser bands compare a worker's value under a reform with the baseline, in
 integer arithmetic (no float threshold can misplace a worker):
 
@@ -47,6 +84,7 @@ import pandas as pd
 
 from rules import PPM, SCHEMES, round_half_up
 from simulations.engine import ArmResult, _tier_sum as _group_sum
+from simulations.options import Options
 from simulations.population import SHARE_COLUMNS, Population
 
 BANDS = ("lose_more_than_5pct", "lose_0.1_to_5pct", "no_change", "gain_0.1_to_5pct", "gain_more_than_5pct")
@@ -57,6 +95,11 @@ PENSION_MONTHS_NEEDED = 180  # 15 years of contributions
 PENSION_RATE_PPM = 450_000  # 45 % of the average insured income after 15 years
 SI_CONTRIBUTION_RATE_PPM = 220_000  # voluntary SI: 22 % of the chosen (insured) income
 SAMPLE_PERCENTILES = (10, 25, 50, 75, 90, 99)
+DECILE_MEASURES = {"take_home": ("take_home_vnd", "delta_vnd"), "credited_months": ("pension_months", "delta_months")}
+COVERAGE_YEAR_GROUPS = ("all", "tier", "region")
+RANGE_GROUPS = 1_000  # blocks of workers the bootstrap resamples (fewer workers: one block each)
+RANGE_TAIL_PER_MILLE = 25  # each side of a 95 % interval
+EXTRAPOLATION_MONTHS = 12  # months past the horizon repeat the mean of its last twelve
 
 
 def project_pension(pension_months: int, si_balance_vnd: int, gross_vnd: int,
@@ -315,20 +358,22 @@ INEQUALITY_MEASURES = ("subsidy_vnd", "balance_vnd")
 THREADS = 2  # the sorts and kernels release the GIL: the inequality measures run beside the other tables
 
 
-def compute(population: Population, arms: Mapping[str, ArmResult], threads: int = THREADS) -> Results:
+def compute(population: Population, arms: Mapping[str, ArmResult], threads: int = THREADS,
+            options: Options = Options()) -> Results:
     if threads > 1 and len(population.workers) >= 100_000:
         with ThreadPoolExecutor(threads - 1) as pool:
             pending = {(name, measure): pool.submit(_inequality, arm.worker_totals[measure].to_numpy())
                        for name, arm in arms.items() for measure in INEQUALITY_MEASURES}
             samples = pool.submit(_baseline_samples, arms)
             return _compute(population, arms, lambda name, measure: pending[(name, measure)].result(),
-                            samples.result)
+                            samples.result, options)
     return _compute(population, arms,
                     lambda name, measure: _inequality(arms[name].worker_totals[measure].to_numpy()),
-                    lambda: _baseline_samples(arms))
+                    lambda: _baseline_samples(arms), options)
 
 
-def _compute(population: Population, arms: Mapping[str, ArmResult], inequality_of, samples_of) -> Results:
+def _compute(population: Population, arms: Mapping[str, ArmResult], inequality_of, samples_of,
+             options: Options = Options()) -> Results:
     names = list(arms)
     baseline = arms[names[0]]
     workers = population.workers
@@ -388,29 +433,10 @@ def _compute(population: Population, arms: Mapping[str, ArmResult], inequality_o
             coverage.append(summed.iloc[order][summed["workers"].to_numpy()[order] > 0])
     tables["coverage"] = pd.concat(coverage, ignore_index=True)
 
-    decile_rows = []
     lorenz_points: dict[str, dict[str, np.ndarray]] = {}
     inequality = []
-    base_totals = baseline.worker_totals
-    decile_index = decile - 1
-    decile_workers = np.bincount(decile_index, minlength=DECILES)
-    decile_gross = _sum_by(decile_index, base_totals["gross_vnd"].to_numpy(), DECILES)
-    for name, arm in arms.items():
-        totals = arm.worker_totals
-        if name == names[0]:
-            continue
-        for measure in ("balance_vnd", "take_home_vnd"):
-            band = bands(base_totals[measure].to_numpy(), totals[measure].to_numpy())
-            delta = _sum_by(decile_index, totals[measure].to_numpy() - base_totals[measure].to_numpy(), DECILES)
-            counts = np.bincount(decile_index * len(BANDS) + band, minlength=DECILES * len(BANDS)).reshape(
-                DECILES, len(BANDS))
-            for d in range(1, DECILES + 1):
-                row = {"arm": name, "measure": measure, "decile": d, "workers": int(decile_workers[d - 1]),
-                       "gross_vnd": int(decile_gross[d - 1]), "delta_vnd": int(delta[d - 1])}
-                row.update({b: int(c) for b, c in zip(BANDS, counts[d - 1])})
-                decile_rows.append(row)
-    tables["deciles"] = pd.DataFrame(decile_rows, columns=["arm", "measure", "decile", "workers", "gross_vnd",
-                                                           "delta_vnd", *BANDS])
+    changes = _changes(arms)
+    tables.update(distribution_tables(arms, changes))
     tables["inequality"] = None  # filled last (the measures run beside the rest); keeps the tables' order
 
     summary = []
@@ -429,6 +455,9 @@ def _compute(population: Population, arms: Mapping[str, ArmResult], inequality_o
             "workers_contributing": int((totals["contributing_months"] > 0).sum()),
             "pension_months": int(totals["pension_months"].sum()),  # months credited (RULES.md §11)
             "workers_credited": int((totals["pension_months"] > 0).sum()),
+            # Who gains, on what a worker feels (0 for the baseline): take-home pay and credited months, apart.
+            **{f"{measure}_{side}": int((sign * changes[name][measure] > 0).sum()) if name in changes else 0
+               for measure in DECILE_MEASURES for side, sign in (("winners", 1), ("losers", -1))},
             "crediting": " ".join(arm.crediting),
             "workers_subsidised": int((subsidy > 0).sum()),
             # Undercoverage: active poor / near-poor workers the subsidy never reached.
@@ -439,12 +468,20 @@ def _compute(population: Population, arms: Mapping[str, ArmResult], inequality_o
             "versions": " ".join(arm.versions_used),
         }
         summary.append(row)
+    window = budget_window(arms, options)
+    tables["budget_window"] = window
+    for row in summary:
+        mine = window[window["arm"] == row["arm"]]
+        row["window_subsidy_nominal_vnd"] = int(mine["subsidy_nominal_vnd"].sum())
+        row["window_subsidy_real_vnd"] = int(mine["subsidy_real_vnd"].sum())
     summary_frame = pd.DataFrame(summary)
     for column in ("subsidy_vnd", "worker_vnd", "platform_vnd", "workers_contributing", "pension_months",
-                   "workers_credited", "workers_subsidised"):
+                   "workers_credited", "workers_subsidised", "window_subsidy_nominal_vnd", "window_subsidy_real_vnd"):
         summary_frame[f"{column.removesuffix('_vnd')}_delta" + ("_vnd" if column.endswith("_vnd") else "")] = \
             summary_frame[column] - summary_frame.loc[0, column]
     tables["summary"] = summary_frame
+    tables["coverage_by_year"] = coverage_by_year(population, arms)
+    tables["headline_ranges"] = headline_ranges(arms, changes, window, options)
     tables["pension_projection"] = _pension_table(population, arms, samples_of())
     for name in names:
         lorenz_points[name] = {}
@@ -454,3 +491,190 @@ def _compute(population: Population, arms: Mapping[str, ArmResult], inequality_o
             lorenz_points[name][measure] = points
     tables["inequality"] = pd.DataFrame(inequality)
     return Results(tables, lorenz_points)
+
+
+# ---------------------------------------------------------------------------
+# Who gains: take-home pay and credited months, by decile of take-home pay
+# ---------------------------------------------------------------------------
+
+def _changes(arms: Mapping[str, ArmResult]) -> dict[str, dict[str, np.ndarray]]:
+    """Reform -> measure (DECILE_MEASURES) -> per-worker change from the baseline (int64)."""
+    names = list(arms)
+    base = arms[names[0]].worker_totals
+    return {name: {measure: arms[name].worker_totals[column].to_numpy(dtype=np.int64)
+                   - base[column].to_numpy(dtype=np.int64)
+                   for measure, (column, _unit) in DECILE_MEASURES.items()}
+            for name in names[1:]}
+
+
+def distribution_tables(arms: Mapping[str, ArmResult], changes: Mapping[str, Mapping[str, np.ndarray]]
+                        ) -> dict[str, pd.DataFrame]:
+    """`deciles_take_home` and `deciles_credited_months`: per reform and decile of baseline take-home pay, the
+    workers, participants, the decile's baseline take-home pay, the sum of the changes, winners (d > 0),
+    losers (d < 0), unchanged, and the five bands."""
+    base = arms[next(iter(arms))].worker_totals
+    take_home = base["take_home_vnd"].to_numpy()
+    decile_index = income_deciles(take_home) - 1
+    workers = np.bincount(decile_index, minlength=DECILES)
+    participants = _sum_by(decile_index, base["active_months"].to_numpy() > 0, DECILES)
+    take_home_sums = _sum_by(decile_index, take_home, DECILES)
+    tables = {}
+    for measure, (column, delta_column) in DECILE_MEASURES.items():
+        rows = []
+        for name, measured in changes.items():
+            delta = measured[measure]
+            band = bands(base[column].to_numpy(), arms[name].worker_totals[column].to_numpy())
+            counts = np.bincount(decile_index * len(BANDS) + band, minlength=DECILES * len(BANDS)).reshape(
+                DECILES, len(BANDS))
+            sums = _sum_by(decile_index, delta, DECILES)
+            winners, losers = _sum_by(decile_index, delta > 0, DECILES), _sum_by(decile_index, delta < 0, DECILES)
+            for d in range(DECILES):
+                rows.append({"arm": name, "decile": d + 1, "workers": int(workers[d]),
+                             "participants": int(participants[d]), "take_home_vnd": int(take_home_sums[d]),
+                             delta_column: int(sums[d]), "winners": int(winners[d]), "losers": int(losers[d]),
+                             "unchanged": int(workers[d] - winners[d] - losers[d]),
+                             **{b: int(c) for b, c in zip(BANDS, counts[d])}})
+        tables[f"deciles_{measure}"] = pd.DataFrame(rows, columns=[
+            "arm", "decile", "workers", "participants", "take_home_vnd", delta_column, "winners", "losers",
+            "unchanged", *BANDS])
+    return tables
+
+
+# ---------------------------------------------------------------------------
+# Coverage by year, the budget window, ranges
+# ---------------------------------------------------------------------------
+
+def _year_bit(masks: np.ndarray, bit: int) -> np.ndarray:
+    return ((masks >> bit) & 1).astype(bool)
+
+
+def coverage_by_year(population: Population, arms: Mapping[str, ArmResult]) -> pd.DataFrame:
+    """Per arm, simulated calendar year and group (all, tier, region): workers active in the year, workers whom
+    the year's closes credited ≥ 1 month (the coverage), and `coverage_ppm`, the share of the year's active
+    workers who are covered."""
+    workers = population.workers
+    groups = {"all": (np.zeros(len(workers), dtype=np.intp), ["all"])}
+    groups.update({group: _group_codes(workers[group]) for group in COVERAGE_YEAR_GROUPS if group != "all"})
+    years = sorted({month // 100 for month in population.months})
+    rows = []
+    for name, arm in arms.items():
+        totals = arm.worker_totals
+        active_masks, credited_masks = (totals[column].to_numpy() for column in ("active_years", "credited_years"))
+        for year in years:
+            active = _year_bit(active_masks, year - arm.first_year)
+            credited = _year_bit(credited_masks, year - arm.first_year)
+            for by, (codes, labels) in groups.items():
+                counts = [_sum_by(codes, values, len(labels)) for values in (active, credited, active & credited)]
+                for g in np.argsort(np.array(labels, dtype=object), kind="stable").tolist():
+                    if counts[0][g] == 0 and counts[1][g] == 0:
+                        continue
+                    rows.append({"arm": name, "year": year, "by": by, "group": labels[g],
+                                 "workers_active": int(counts[0][g]), "workers_credited": int(counts[1][g]),
+                                 "coverage_ppm": round_half_up(int(counts[2][g]) * PPM, int(counts[0][g]))
+                                 if counts[0][g] else 0})
+    return pd.DataFrame(rows, columns=["arm", "year", "by", "group", "workers_active", "workers_credited",
+                                       "coverage_ppm"])
+
+
+def budget_window(arms: Mapping[str, ArmResult], options: Options) -> pd.DataFrame:
+    """Per arm and calendar year of the window: months simulated and extrapolated, the subsidy in nominal VND,
+    the deflator to the first year's prices (ppm) and the subsidy in those prices (module docstring)."""
+    rows = []
+    for name, arm in arms.items():
+        paid = arm.by_month_tier.groupby("month")["subsidy_vnd"].sum() if len(arm.by_month_tier) else pd.Series()
+        monthly = {int(month): int(total) for month, total in paid.items()}
+        months = sorted(monthly)
+        if not months:
+            continue
+        first, last = months[0], months[-1]
+        calendar = [m for m in _calendar_months(first, last)]
+        tail = calendar[-EXTRAPOLATION_MONTHS:]
+        tail_vnd = sum(monthly.get(m, 0) for m in tail)
+        first_year = first // 100
+        for k in range(options.window_years):
+            year = first_year + k
+            in_year = [year * 100 + mon for mon in range(1, 13) if year * 100 + mon >= first]
+            simulated = [m for m in in_year if m <= last]
+            extrapolated = len(in_year) - len(simulated)
+            nominal = sum(monthly.get(m, 0) for m in simulated) + \
+                (round_half_up(tail_vnd * extrapolated, len(tail)) if extrapolated else 0)
+            growth = (PPM + options.inflation_ppm) ** k
+            rows.append({"arm": name, "year": year, "months_simulated": len(simulated),
+                         "months_extrapolated": extrapolated, "subsidy_nominal_vnd": nominal,
+                         "deflator_ppm": round_half_up(PPM ** (k + 1), growth),
+                         "subsidy_real_vnd": round_half_up(nominal * PPM ** k, growth)})
+    return pd.DataFrame(rows, columns=["arm", "year", "months_simulated", "months_extrapolated",
+                                       "subsidy_nominal_vnd", "deflator_ppm", "subsidy_real_vnd"])
+
+
+def _calendar_months(first: int, last: int) -> list[int]:
+    """Every YYYYMM from first to last inclusive."""
+    months, month = [], first
+    while month <= last:
+        months.append(month)
+        month = month + 1 if month % 100 < 12 else (month // 100 + 1) * 100 + 1
+    return months
+
+
+def headline_ranges(arms: Mapping[str, ArmResult], changes: Mapping[str, Mapping[str, np.ndarray]],
+                    window: pd.DataFrame, options: Options) -> pd.DataFrame:
+    """Per arm and headline figure: the value and a 95 % bootstrap interval over workers (module docstring)."""
+    names = list(arms)
+    count = len(arms[names[0]].worker_totals)
+    rng = np.random.default_rng([options.seed, 18])  # a stream of its own: the population's draws are untouched
+    groups = max(1, min(RANGE_GROUPS, count))
+    block = np.empty(count, dtype=np.intp)
+    block[rng.permutation(count)] = np.arange(count, dtype=np.int64) * groups // max(count, 1)
+    draws = rng.integers(0, groups, size=(options.replicates, groups))
+    weights = np.zeros((options.replicates, groups), dtype=np.int64)
+    np.add.at(weights, (np.repeat(np.arange(options.replicates), groups), draws.ravel()), 1)
+
+    def replicated(values: np.ndarray) -> tuple[int, np.ndarray]:
+        sums = _sum_by(block, values, groups)
+        return int(sums.sum()), weights @ sums
+
+    rows = []
+
+    def add(arm: str, figure: str, value: int, replicates: np.ndarray) -> None:
+        ordered = np.sort(replicates)
+        tail = options.replicates * RANGE_TAIL_PER_MILLE // 1000
+        rows.append({"arm": arm, "figure": figure, "value": int(value), "low": int(ordered[tail]),
+                     "high": int(ordered[-1 - tail]), "replicates": options.replicates})
+
+    figures: dict[str, dict[str, tuple[int, np.ndarray]]] = {}
+    for name, arm in arms.items():
+        totals = arm.worker_totals
+        credited_years = totals["credited_years"].to_numpy()
+        simulated_years = sorted({int(month) // 100 for month in arm.by_month_tier["month"]}) \
+            if len(arm.by_month_tier) else []
+        figures[name] = {
+            "subsidy_vnd": replicated(totals["subsidy_vnd"].to_numpy()),
+            "worker_vnd": replicated(totals["worker_vnd"].to_numpy()),
+            "credited_months": replicated(totals["pension_months"].to_numpy()),
+            "workers_credited": replicated(totals["pension_months"].to_numpy() > 0),
+            **{f"workers_credited_{year}": replicated(_year_bit(credited_years, year - arm.first_year))
+               for year in simulated_years},
+        }
+        subsidy, subsidy_replicates = figures[name]["subsidy_vnd"]
+        mine = window[window["arm"] == name]
+        for figure in ("subsidy_nominal_vnd", "subsidy_real_vnd"):
+            value = int(mine[figure].sum())
+            scaled = np.array([value * int(r) // subsidy if subsidy else 0 for r in subsidy_replicates.tolist()],
+                              dtype=np.int64)
+            figures[name][f"window_{figure}"] = (value, scaled)
+    base = names[0]
+    for name in names:
+        for figure, (value, replicates) in figures[name].items():
+            add(name, figure, value, replicates)
+        if name == base:
+            continue
+        for figure, (value, replicates) in figures[name].items():
+            if figure in figures[base]:
+                base_value, base_replicates = figures[base][figure]
+                unit = "_vnd" if figure.endswith("_vnd") else ""
+                add(name, f"{figure.removesuffix('_vnd')}_delta{unit}", value - base_value,
+                    replicates - base_replicates)
+        for measure, delta in changes[name].items():
+            for side, mask in (("winners", delta > 0), ("losers", delta < 0)):
+                add(name, f"{measure}_{side}", *replicated(mask))
+    return pd.DataFrame(rows, columns=["arm", "figure", "value", "low", "high", "replicates"])
