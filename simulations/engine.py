@@ -356,9 +356,9 @@ def _add_at(target, index, values):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _or_at(target, index, bits):  # pragma: no cover - compiled
+def _or_at(target, index, bit):  # pragma: no cover - compiled
     for i in range(len(index)):
-        target[index[i]] |= bits[i]
+        target[index[i]] |= bit
 
 
 @numba.njit(cache=True, nogil=True)
@@ -523,7 +523,7 @@ def _warm_up() -> None:
     _segment_sum(i64, owner, 1)
     _add_at(i64.copy(), i64, i64)
     _add_one_at(i64.copy(), i64)
-    _or_at(i64.copy(), i64, i64)
+    _or_at(i64.copy(), i64, np.int64(1))
     _add_one_where(i64.copy(), i64, np.zeros(1, dtype=bool))
     _tier_sum(i64, i64, 1)
     _tier_sum(i64, np.zeros(1, dtype=bool), 1)
@@ -783,8 +783,7 @@ class ChunkJob:
         self._tiers()[local] = piece.tier
         _add_at(self.gross, local, piece.gross_sums)
         _add_one_at(self.active, local)
-        bit = np.full(len(local), 1 << (plan.months[m] // 100 - plan.first_year), dtype=np.int64)
-        _or_at(self.active_years, local, bit)
+        _or_at(self.active_years, local, np.int64(1 << (plan.months[m] // 100 - plan.first_year)))
         for s, signal in enumerate(plan.share_signals):
             value = piece.value(signal[m])
             if value is not None:
@@ -907,8 +906,7 @@ class ChunkJob:
             made = credit(state, ordinal, schedule)
             if len(made.worker):
                 done.append((made, ordinal))
-                _or_at(self.credited_years[a], made.worker,
-                       np.full(len(made.worker), 1 << (ordinal // 12 - plan.first_year), dtype=np.int64))
+                _or_at(self.credited_years[a], made.worker, np.int64(1 << (ordinal // 12 - plan.first_year)))
         if not done:
             by_tier = np.zeros(len(plan.tiers), dtype=np.int64)
         else:

@@ -31,13 +31,14 @@ Simulate `horizon_months: 120` to have no extrapolated year. Default inflation: 
 a year, Vietnam's average CPI rise in 2024 (General Statistics Office, 6 January 2025).
 
 Ranges (`headline_ranges`): a 95 % interval on each headline figure from a bootstrap
-over workers: the workers are shuffled (seeded by the scenario's seed) into `groups`
-equal blocks, each figure summed per block, and `replicates` (≥ 20) resamples of the
+over workers: the workers are dealt (seeded by the scenario's seed) into RANGE_GROUPS
+equal blocks — each run of RANGE_GROUPS consecutive workers in a random order of its own —,
+each figure summed per block, and `replicates` (≥ 20) resamples of the
 blocks with replacement give the interval (the 2.5th and 97.5th percentiles; deltas and
 winner counts resample baseline and reform together). They show the sampling noise of a
-population of this size — not the uncertainty of the model's assumptions. Cost: one
-shuffle and one pass per figure over the workers, then replicates × groups per figure
-(~1 s at 10M workers). The window's range scales the point value by each resample's
+population of this size — not the uncertainty of the model's assumptions. Cost: the deal
+(one random number per worker), one compiled pass per arm (and per reform for its winners)
+over the workers, then replicates × RANGE_GROUPS per figure: ~0.1 s at 1M workers. The window's range scales the point value by each resample's
 ratio of the horizon's subsidy to its point value (the window is built from the same
 monthly totals); the budget strategies' pro-rata factors are kept as they were paid.
 
@@ -95,7 +96,8 @@ PENSION_MONTHS_NEEDED = 180  # 15 years of contributions
 PENSION_RATE_PPM = 450_000  # 45 % of the average insured income after 15 years
 SI_CONTRIBUTION_RATE_PPM = 220_000  # voluntary SI: 22 % of the chosen (insured) income
 SAMPLE_PERCENTILES = (10, 25, 50, 75, 90, 99)
-DECILE_MEASURES = {"take_home": ("take_home_vnd", "delta_vnd"), "credited_months": ("pension_months", "delta_months")}
+DECILE_MEASURES = {"take_home": ("take_home_vnd", "delta_vnd"),  # measure: (worker_totals column, delta column)
+                   "credited_months": ("pension_months", "delta_months")}
 COVERAGE_YEAR_GROUPS = ("all", "tier", "region")
 RANGE_GROUPS = 1_000  # blocks of workers the bootstrap resamples (fewer workers: one block each)
 RANGE_TAIL_PER_MILLE = 25  # each side of a 95 % interval
@@ -217,27 +219,97 @@ def bands(baseline: np.ndarray, reform: np.ndarray) -> np.ndarray:
     return result
 
 
+@numba.njit(inline="always", cache=True)
+def _band(baseline, reform):  # pragma: no cover - compiled
+    """The band (BANDS index) of one worker by the rules in the module docstring (d = reform − baseline,
+    b = |baseline|), and whether the comparison was exact."""
+    d = reform - baseline
+    base = abs(baseline)
+    band = 2
+    if 1000 * d < -base:
+        band = 1
+    if 20 * d < -base:
+        band = 0
+    if 1000 * d > base:
+        band = 3
+    if 20 * d > base:
+        band = 4
+    return band, abs(d) < 2**53 and base < 2**53
+
+
 @numba.njit(cache=True, nogil=True)
 def _bands(baseline, reform):  # pragma: no cover - compiled
-    """One pass of the rules in the module docstring (d = reform − baseline, b = |baseline|)."""
+    """`_band` of every worker, in one pass."""
     result = np.empty(len(baseline), dtype=np.int8)
     exact = True
     for i in range(len(baseline)):
-        d = reform[i] - baseline[i]
-        base = abs(baseline[i])
-        if abs(d) >= 2**53 or base >= 2**53:
-            exact = False
-        band = 2
-        if 1000 * d < -base:
-            band = 1
-        if 20 * d < -base:
-            band = 0
-        if 1000 * d > base:
-            band = 3
-        if 20 * d > base:
-            band = 4
+        band, fits = _band(baseline[i], reform[i])
         result[i] = band
+        exact = exact and fits
     return result, exact
+
+
+@numba.njit(cache=True, nogil=True)
+def _decile_changes(decile_index, baseline, reform):  # pragma: no cover - compiled
+    """Per decile, in one pass: the sum of the changes d = reform − baseline, winners (d > 0), losers (d < 0) and
+    the count in each band; and whether every band comparison was exact."""
+    out = np.zeros((DECILES, 3 + len(BANDS)), dtype=np.int64)
+    exact = True
+    for i in range(len(baseline)):
+        d = reform[i] - baseline[i]
+        row = decile_index[i]
+        out[row, 0] += d
+        out[row, 1] += np.int64(d > 0)
+        out[row, 2] += np.int64(d < 0)
+        band, fits = _band(baseline[i], reform[i])
+        out[row, 3 + band] += 1
+        exact = exact and fits
+    return out, exact
+
+
+@numba.njit(cache=True, nogil=True)
+def _year_cells(cell, cells, active_years, credited_years, years):  # pragma: no cover - compiled
+    """Per year (bit y of the masks) and cell, in one pass: workers active, credited, and both."""
+    out = np.zeros((years, cells, 3), dtype=np.int64)
+    for i in range(len(cell)):
+        active, credited = active_years[i], credited_years[i]
+        if active == 0 and credited == 0:
+            continue
+        for y in range(years):
+            a, c = (active >> y) & 1, (credited >> y) & 1
+            out[y, cell[i], 0] += a
+            out[y, cell[i], 1] += c
+            out[y, cell[i], 2] += a & c
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _arm_blocks(block, blocks, subsidy, worker, months, credited_years, years):  # pragma: no cover - compiled
+    """Per bootstrap block, in one pass: subsidy, worker deductions, credited months, workers credited, and per
+    year (bit y of `credited_years`) the workers its closes credited."""
+    out = np.zeros((4 + years, blocks), dtype=np.int64)
+    for i in range(len(block)):
+        b = block[i]
+        out[0, b] += subsidy[i]
+        out[1, b] += worker[i]
+        out[2, b] += months[i]
+        out[3, b] += np.int64(months[i] > 0)
+        for y in range(years):
+            out[4 + y, b] += (credited_years[i] >> y) & 1
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _change_blocks(block, blocks, take_home, take_home_reform, months, months_reform):  # pragma: no cover
+    """Per bootstrap block, in one pass: winners and losers on take-home pay, then on credited months."""
+    out = np.zeros((4, blocks), dtype=np.int64)
+    for i in range(len(block)):
+        b = block[i]
+        out[0, b] += np.int64(take_home_reform[i] > take_home[i])
+        out[1, b] += np.int64(take_home_reform[i] < take_home[i])
+        out[2, b] += np.int64(months_reform[i] > months[i])
+        out[3, b] += np.int64(months_reform[i] < months[i])
+    return out
 
 
 def _sorted_non_negative(values: np.ndarray) -> np.ndarray:
@@ -435,8 +507,12 @@ def _compute(population: Population, arms: Mapping[str, ArmResult], inequality_o
 
     lorenz_points: dict[str, dict[str, np.ndarray]] = {}
     inequality = []
-    changes = _changes(arms)
-    tables.update(distribution_tables(arms, changes))
+    tables.update(distribution_tables(arms))
+    gains: dict[tuple[str, str], int] = {}  # (reform, take_home_winners …): the deciles' totals
+    for measure in DECILE_MEASURES:
+        for (arm, side), total in tables[f"deciles_{measure}"].groupby("arm")[["winners", "losers"]].sum() \
+                .stack().items():
+            gains[(arm, f"{measure}_{side}")] = int(total)
     tables["inequality"] = None  # filled last (the measures run beside the rest); keeps the tables' order
 
     summary = []
@@ -456,8 +532,8 @@ def _compute(population: Population, arms: Mapping[str, ArmResult], inequality_o
             "pension_months": int(totals["pension_months"].sum()),  # months credited (RULES.md §11)
             "workers_credited": int((totals["pension_months"] > 0).sum()),
             # Who gains, on what a worker feels (0 for the baseline): take-home pay and credited months, apart.
-            **{f"{measure}_{side}": int((sign * changes[name][measure] > 0).sum()) if name in changes else 0
-               for measure in DECILE_MEASURES for side, sign in (("winners", 1), ("losers", -1))},
+            **{f"{measure}_{side}": gains.get((name, f"{measure}_{side}"), 0)
+               for measure in DECILE_MEASURES for side in ("winners", "losers")},
             "crediting": " ".join(arm.crediting),
             "workers_subsidised": int((subsidy > 0).sum()),
             # Undercoverage: active poor / near-poor workers the subsidy never reached.
@@ -481,7 +557,7 @@ def _compute(population: Population, arms: Mapping[str, ArmResult], inequality_o
             summary_frame[column] - summary_frame.loc[0, column]
     tables["summary"] = summary_frame
     tables["coverage_by_year"] = coverage_by_year(population, arms)
-    tables["headline_ranges"] = headline_ranges(arms, changes, window, options)
+    tables["headline_ranges"] = headline_ranges(arms, window, options)
     tables["pension_projection"] = _pension_table(population, arms, samples_of())
     for name in names:
         lorenz_points[name] = {}
@@ -497,43 +573,34 @@ def _compute(population: Population, arms: Mapping[str, ArmResult], inequality_o
 # Who gains: take-home pay and credited months, by decile of take-home pay
 # ---------------------------------------------------------------------------
 
-def _changes(arms: Mapping[str, ArmResult]) -> dict[str, dict[str, np.ndarray]]:
-    """Reform -> measure (DECILE_MEASURES) -> per-worker change from the baseline (int64)."""
-    names = list(arms)
-    base = arms[names[0]].worker_totals
-    return {name: {measure: arms[name].worker_totals[column].to_numpy(dtype=np.int64)
-                   - base[column].to_numpy(dtype=np.int64)
-                   for measure, (column, _unit) in DECILE_MEASURES.items()}
-            for name in names[1:]}
+def _column(arm: ArmResult, column: str) -> np.ndarray:
+    return np.ascontiguousarray(arm.worker_totals[column].to_numpy(), dtype=np.int64)
 
 
-def distribution_tables(arms: Mapping[str, ArmResult], changes: Mapping[str, Mapping[str, np.ndarray]]
-                        ) -> dict[str, pd.DataFrame]:
+def distribution_tables(arms: Mapping[str, ArmResult]) -> dict[str, pd.DataFrame]:
     """`deciles_take_home` and `deciles_credited_months`: per reform and decile of baseline take-home pay, the
     workers, participants, the decile's baseline take-home pay, the sum of the changes, winners (d > 0),
-    losers (d < 0), unchanged, and the five bands."""
-    base = arms[next(iter(arms))].worker_totals
-    take_home = base["take_home_vnd"].to_numpy()
+    losers (d < 0), unchanged, and the five bands. One compiled pass per reform and measure."""
+    names = list(arms)
+    base = arms[names[0]]
+    take_home = _column(base, "take_home_vnd")
     decile_index = income_deciles(take_home) - 1
     workers = np.bincount(decile_index, minlength=DECILES)
-    participants = _sum_by(decile_index, base["active_months"].to_numpy() > 0, DECILES)
+    participants = _sum_by(decile_index, base.worker_totals["active_months"].to_numpy() > 0, DECILES)
     take_home_sums = _sum_by(decile_index, take_home, DECILES)
     tables = {}
     for measure, (column, delta_column) in DECILE_MEASURES.items():
         rows = []
-        for name, measured in changes.items():
-            delta = measured[measure]
-            band = bands(base[column].to_numpy(), arms[name].worker_totals[column].to_numpy())
-            counts = np.bincount(decile_index * len(BANDS) + band, minlength=DECILES * len(BANDS)).reshape(
-                DECILES, len(BANDS))
-            sums = _sum_by(decile_index, delta, DECILES)
-            winners, losers = _sum_by(decile_index, delta > 0, DECILES), _sum_by(decile_index, delta < 0, DECILES)
+        for name in names[1:]:
+            changes, exact = _decile_changes(decile_index, _column(base, column), _column(arms[name], column))
+            assert exact, "values too large for exact banding"
             for d in range(DECILES):
+                delta, winners, losers = (int(v) for v in changes[d, :3])
                 rows.append({"arm": name, "decile": d + 1, "workers": int(workers[d]),
                              "participants": int(participants[d]), "take_home_vnd": int(take_home_sums[d]),
-                             delta_column: int(sums[d]), "winners": int(winners[d]), "losers": int(losers[d]),
-                             "unchanged": int(workers[d] - winners[d] - losers[d]),
-                             **{b: int(c) for b, c in zip(BANDS, counts[d])}})
+                             delta_column: delta, "winners": winners, "losers": losers,
+                             "unchanged": int(workers[d]) - winners - losers,
+                             **{b: int(c) for b, c in zip(BANDS, changes[d, 3:])}})
         tables[f"deciles_{measure}"] = pd.DataFrame(rows, columns=[
             "arm", "decile", "workers", "participants", "take_home_vnd", delta_column, "winners", "losers",
             "unchanged", *BANDS])
@@ -544,34 +611,43 @@ def distribution_tables(arms: Mapping[str, ArmResult], changes: Mapping[str, Map
 # Coverage by year, the budget window, ranges
 # ---------------------------------------------------------------------------
 
-def _year_bit(masks: np.ndarray, bit: int) -> np.ndarray:
-    return ((masks >> bit) & 1).astype(bool)
+def _simulated_years(arm: ArmResult) -> list[int]:
+    return sorted({int(month) // 100 for month in arm.by_month_tier["month"]}) if len(arm.by_month_tier) else []
 
 
 def coverage_by_year(population: Population, arms: Mapping[str, ArmResult]) -> pd.DataFrame:
     """Per arm, simulated calendar year and group (all, tier, region): workers active in the year, workers whom
     the year's closes credited ≥ 1 month (the coverage), and `coverage_ppm`, the share of the year's active
-    workers who are covered."""
+    workers who are covered. One compiled pass per arm over a cell code combining tier and region."""
     workers = population.workers
-    groups = {"all": (np.zeros(len(workers), dtype=np.intp), ["all"])}
-    groups.update({group: _group_codes(workers[group]) for group in COVERAGE_YEAR_GROUPS if group != "all"})
-    years = sorted({month // 100 for month in population.months})
+    groups = {group: _group_codes(workers[group]) for group in COVERAGE_YEAR_GROUPS if group != "all"}
+    cell = np.zeros(len(workers), dtype=np.intp)
+    for codes, labels in groups.values():
+        cell = cell * len(labels) + codes
+    cells = int(np.prod([len(labels) for _, labels in groups.values()]))
+    cell_group = {"all": (np.zeros(cells, dtype=np.intp), ["all"])}
+    stride = cells
+    for group, (_codes, labels) in groups.items():
+        stride //= len(labels)
+        cell_group[group] = ((np.arange(cells) // stride) % len(labels), labels)
     rows = []
     for name, arm in arms.items():
-        totals = arm.worker_totals
-        active_masks, credited_masks = (totals[column].to_numpy() for column in ("active_years", "credited_years"))
+        years = _simulated_years(arm)
+        if not years:
+            continue
+        span = years[-1] - arm.first_year + 1
+        counts = _year_cells(cell, cells, _column(arm, "active_years"), _column(arm, "credited_years"), span)
         for year in years:
-            active = _year_bit(active_masks, year - arm.first_year)
-            credited = _year_bit(credited_masks, year - arm.first_year)
-            for by, (codes, labels) in groups.items():
-                counts = [_sum_by(codes, values, len(labels)) for values in (active, credited, active & credited)]
+            by_cell = counts[year - arm.first_year]
+            for by in COVERAGE_YEAR_GROUPS:
+                codes, labels = cell_group[by]
+                summed = [_sum_by(codes, by_cell[:, k].copy(), len(labels)) for k in range(3)]
                 for g in np.argsort(np.array(labels, dtype=object), kind="stable").tolist():
-                    if counts[0][g] == 0 and counts[1][g] == 0:
-                        continue
-                    rows.append({"arm": name, "year": year, "by": by, "group": labels[g],
-                                 "workers_active": int(counts[0][g]), "workers_credited": int(counts[1][g]),
-                                 "coverage_ppm": round_half_up(int(counts[2][g]) * PPM, int(counts[0][g]))
-                                 if counts[0][g] else 0})
+                    active, credited, both = (int(values[g]) for values in summed)
+                    if active or credited:
+                        rows.append({"arm": name, "year": year, "by": by, "group": labels[g],
+                                     "workers_active": active, "workers_credited": credited,
+                                     "coverage_ppm": round_half_up(both * PPM, active) if active else 0})
     return pd.DataFrame(rows, columns=["arm", "year", "by", "group", "workers_active", "workers_credited",
                                        "coverage_ppm"])
 
@@ -581,19 +657,16 @@ def budget_window(arms: Mapping[str, ArmResult], options: Options) -> pd.DataFra
     the deflator to the first year's prices (ppm) and the subsidy in those prices (module docstring)."""
     rows = []
     for name, arm in arms.items():
-        paid = arm.by_month_tier.groupby("month")["subsidy_vnd"].sum() if len(arm.by_month_tier) else pd.Series()
-        monthly = {int(month): int(total) for month, total in paid.items()}
-        months = sorted(monthly)
-        if not months:
+        if not len(arm.by_month_tier):
             continue
-        first, last = months[0], months[-1]
-        calendar = [m for m in _calendar_months(first, last)]
-        tail = calendar[-EXTRAPOLATION_MONTHS:]
+        paid = arm.by_month_tier.groupby("month")["subsidy_vnd"].sum()
+        monthly = {int(month): int(total) for month, total in paid.items()}
+        first, last = min(monthly), max(monthly)
+        tail = _calendar_months(first, last)[-EXTRAPOLATION_MONTHS:]
         tail_vnd = sum(monthly.get(m, 0) for m in tail)
-        first_year = first // 100
         for k in range(options.window_years):
-            year = first_year + k
-            in_year = [year * 100 + mon for mon in range(1, 13) if year * 100 + mon >= first]
+            year = first // 100 + k
+            in_year = [year * 100 + month for month in range(1, 13) if year * 100 + month >= first]
             simulated = [m for m in in_year if m <= last]
             extrapolated = len(in_year) - len(simulated)
             nominal = sum(monthly.get(m, 0) for m in simulated) + \
@@ -616,52 +689,48 @@ def _calendar_months(first: int, last: int) -> list[int]:
     return months
 
 
-def headline_ranges(arms: Mapping[str, ArmResult], changes: Mapping[str, Mapping[str, np.ndarray]],
-                    window: pd.DataFrame, options: Options) -> pd.DataFrame:
-    """Per arm and headline figure: the value and a 95 % bootstrap interval over workers (module docstring)."""
+def _blocks(count: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """(block of each worker, blocks): each run of `blocks` consecutive workers is dealt to the blocks in a random
+    order of its own, so the blocks are equal in size (±1) and each spans the whole population."""
+    blocks = max(1, min(RANGE_GROUPS, count))
+    runs = -(-count // blocks)
+    dealt = rng.permuted(np.tile(np.arange(blocks, dtype=np.int16), (runs, 1)), axis=1)
+    return np.ascontiguousarray(dealt.ravel()[:count], dtype=np.intp), blocks
+
+
+def headline_ranges(arms: Mapping[str, ArmResult], window: pd.DataFrame, options: Options) -> pd.DataFrame:
+    """Per arm and headline figure: the value and a 95 % bootstrap interval over workers (module docstring).
+    One compiled pass per arm (and one per reform for its winners and losers) sums the figures per block."""
     names = list(arms)
-    count = len(arms[names[0]].worker_totals)
     rng = np.random.default_rng([options.seed, 18])  # a stream of its own: the population's draws are untouched
-    groups = max(1, min(RANGE_GROUPS, count))
-    block = np.empty(count, dtype=np.intp)
-    block[rng.permutation(count)] = np.arange(count, dtype=np.int64) * groups // max(count, 1)
-    draws = rng.integers(0, groups, size=(options.replicates, groups))
-    weights = np.zeros((options.replicates, groups), dtype=np.int64)
-    np.add.at(weights, (np.repeat(np.arange(options.replicates), groups), draws.ravel()), 1)
-
-    def replicated(values: np.ndarray) -> tuple[int, np.ndarray]:
-        sums = _sum_by(block, values, groups)
-        return int(sums.sum()), weights @ sums
-
+    block, blocks = _blocks(len(arms[names[0]].worker_totals), rng)
+    draws = rng.integers(0, blocks, size=(options.replicates, blocks))
+    weights = np.zeros((options.replicates, blocks), dtype=np.int64)
+    np.add.at(weights, (np.repeat(np.arange(options.replicates), blocks), draws.ravel()), 1)
+    tail = options.replicates * RANGE_TAIL_PER_MILLE // 1000
     rows = []
 
     def add(arm: str, figure: str, value: int, replicates: np.ndarray) -> None:
         ordered = np.sort(replicates)
-        tail = options.replicates * RANGE_TAIL_PER_MILLE // 1000
         rows.append({"arm": arm, "figure": figure, "value": int(value), "low": int(ordered[tail]),
                      "high": int(ordered[-1 - tail]), "replicates": options.replicates})
 
     figures: dict[str, dict[str, tuple[int, np.ndarray]]] = {}
     for name, arm in arms.items():
-        totals = arm.worker_totals
-        credited_years = totals["credited_years"].to_numpy()
-        simulated_years = sorted({int(month) // 100 for month in arm.by_month_tier["month"]}) \
-            if len(arm.by_month_tier) else []
-        figures[name] = {
-            "subsidy_vnd": replicated(totals["subsidy_vnd"].to_numpy()),
-            "worker_vnd": replicated(totals["worker_vnd"].to_numpy()),
-            "credited_months": replicated(totals["pension_months"].to_numpy()),
-            "workers_credited": replicated(totals["pension_months"].to_numpy() > 0),
-            **{f"workers_credited_{year}": replicated(_year_bit(credited_years, year - arm.first_year))
-               for year in simulated_years},
-        }
+        years = _simulated_years(arm)
+        span = years[-1] - arm.first_year + 1 if years else 0
+        sums = _arm_blocks(block, blocks, _column(arm, "subsidy_vnd"), _column(arm, "worker_vnd"),
+                           _column(arm, "pension_months"), _column(arm, "credited_years"), span)
+        labels = ["subsidy_vnd", "worker_vnd", "credited_months", "workers_credited",
+                  *(f"workers_credited_{arm.first_year + y}" for y in range(span))]
+        figures[name] = {label: (int(sums[k].sum()), weights @ sums[k]) for k, label in enumerate(labels)
+                         if k < 4 or arm.first_year + k - 4 in years}
         subsidy, subsidy_replicates = figures[name]["subsidy_vnd"]
         mine = window[window["arm"] == name]
         for figure in ("subsidy_nominal_vnd", "subsidy_real_vnd"):
             value = int(mine[figure].sum())
-            scaled = np.array([value * int(r) // subsidy if subsidy else 0 for r in subsidy_replicates.tolist()],
-                              dtype=np.int64)
-            figures[name][f"window_{figure}"] = (value, scaled)
+            scaled = [value * int(r) // subsidy if subsidy else 0 for r in subsidy_replicates.tolist()]
+            figures[name][f"window_{figure}"] = (value, np.array(scaled, dtype=np.int64))
     base = names[0]
     for name in names:
         for figure, (value, replicates) in figures[name].items():
@@ -674,7 +743,9 @@ def headline_ranges(arms: Mapping[str, ArmResult], changes: Mapping[str, Mapping
                 unit = "_vnd" if figure.endswith("_vnd") else ""
                 add(name, f"{figure.removesuffix('_vnd')}_delta{unit}", value - base_value,
                     replicates - base_replicates)
-        for measure, delta in changes[name].items():
-            for side, mask in (("winners", delta > 0), ("losers", delta < 0)):
-                add(name, f"{measure}_{side}", *replicated(mask))
+        pairs = [_column(arms[arm], column) for column in ("take_home_vnd", "pension_months") for arm in (base, name)]
+        sums = _change_blocks(block, blocks, *pairs)
+        for k, figure in enumerate(("take_home_winners", "take_home_losers", "credited_months_winners",
+                                    "credited_months_losers")):
+            add(name, figure, int(sums[k].sum()), weights @ sums[k])
     return pd.DataFrame(rows, columns=["arm", "figure", "value", "low", "high", "replicates"])

@@ -34,7 +34,6 @@ from ledger.close import close_month, import_tiers
 from ledger.ingest import ingest_batch
 from ledger.store import query
 from rules import SCHEMES, load_pack
-from rules.crediting import month_ordinal
 from simulations import engine
 from simulations import population as populations
 from simulations import synthetic_events as se
