@@ -24,7 +24,8 @@ from simulations.scenario import ScenarioError, parse_scenario
 router = APIRouter(prefix="/simulations", tags=["policy"])
 INLINE_WORKERS_MAX = 20_000  # an inline run must answer within a request's time
 INLINE_WORKER_MONTHS_MAX = 240_000
-RETURNED_TABLES = ("summary", "budget_by_year_scheme", "budget_periods", "coverage", "deciles", "inequality",
+RETURNED_TABLES = ("summary", "headline_ranges", "budget_by_year_scheme", "budget_window", "budget_periods", "coverage",
+                   "coverage_by_year", "deciles_take_home", "deciles_credited_months", "inequality",
                    "revenue_by_scheme_party_kind", "pension_projection")
 
 

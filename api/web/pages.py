@@ -636,13 +636,16 @@ def _policy_result(result: dict[str, Any], document: dict[str, Any], words: dict
     coverage = [(label[arm], f"s{number}", [sum(int(row["pension_months"]) for row in tables["coverage"]
                                          if row["arm"] == arm and row["by"] == "tier" and row["group"] == tier)
                                      for tier in tiers]) for number, arm in enumerate(arms)]
-    decile_rows = sorted((row for row in tables["deciles"] if row["measure"] == "balance_vnd"),
+    # Who gains is told on take-home pay and on credited months, apart — never on balances (a reform that
+    # withholds more raises a worker's balance and lowers their pay).
+    decile_rows = sorted((row for row in tables["deciles_take_home"] if row["arm"] == arms[-1]),
                          key=lambda row: int(row["decile"]))
     deciles = [(words["difference"], "s1", [int(row["delta_vnd"]) for row in decile_rows])]
-    winners = sum(int(row["gain_0.1_to_5pct"]) + int(row["gain_more_than_5pct"]) for row in decile_rows)
-    losers = sum(int(row["lose_0.1_to_5pct"]) + int(row["lose_more_than_5pct"]) for row in decile_rows)
+    reform = summary[arms[-1]]
     return {
-        "arms": arms, "rows": rows, "winners": winners, "losers": losers,
+        "arms": arms, "rows": rows, "winners": int(reform["take_home_winners"]),
+        "losers": int(reform["take_home_losers"]), "months_winners": int(reform["credited_months_winners"]),
+        "months_losers": int(reform["credited_months_losers"]),
         "changes": document["reforms"]["reform"]["changes"],
         "change_lines": _change_lines(document["reforms"]["reform"]["changes"], words, lang),
         "scenario_json": json.dumps(document, sort_keys=True, separators=(",", ":")),
