@@ -248,7 +248,27 @@ async def worker_page(request: Request, principal: Principal = Depends(page_prin
                   kind_text=lambda item: event_kind_text(item, lang), note_text=lambda item: event_note(item, lang),
                   needed=PENSION_MONTHS_NEEDED, chart=_history_chart(view["history"], words, lang),
                   legend=charts.legend(_history_series(view["history"], words)),
-                  topup=_topup(svc, view["report"], words, lang), meaning=_meaning(view["report"], words, lang))
+                  topup=_topup(svc, view["report"], words, lang), meaning=_meaning(view["report"], words, lang),
+                  paid=paid_by(view["report"]))
+
+
+def paid_by(report: dict[str, Any]) -> dict[str, Any]:
+    """The month's money by who paid it, in figures that add up to the statement's scheme lines.
+
+    Each platform's rows (what you and it paid through it), your own top-ups, then the state's
+    top-up, which no platform paid; `totals` are the sums of the scheme lines, so a reader adding
+    the rows gets the "total" of the three schemes (tests/web/test_screens.py pins it).
+    """
+    rows = [{"key": name, "worker": sum(part["worker"] for part in by_scheme.values()),
+             "platform": sum(part["platform"] for part in by_scheme.values())}
+            for name, by_scheme in report["platforms"].items()]
+    if report.get("topups_vnd"):
+        rows.append({"key": "topups", "worker": report["topups_vnd"], "platform": 0})
+    for row in rows:
+        row["total"] = row["worker"] + row["platform"]
+    lines = report["schemes"].values()
+    totals = {part: sum(line[part] for line in lines) for part in ("worker", "platform", "subsidy", "total")}
+    return {"rows": rows, "subsidy": totals["subsidy"], "totals": totals}
 
 
 def _meaning(report: dict[str, Any], words: dict[str, str], lang: str) -> dict[str, Any] | None:
@@ -305,11 +325,17 @@ def _history_series(past: dict[str, Any], words: dict[str, str]) -> list[tuple[s
             (words["subsidy"], "s2", part("subsidy"))]
 
 
+def _money_axis(words: dict[str, str], lang: str) -> dict[str, Any]:
+    """A chart's y axis in money: round numbers of ₫, thousand, million or billion ₫ (api/web/charts.py)."""
+    return {"value_text": formats(lang).money, "tick_text": formats(lang).count,
+            "units": [(10 ** power, words[f"unit_{10 ** power}"]) for power in (0, 3, 6, 9)]}
+
+
 def _history_chart(past: dict[str, Any], words: dict[str, str], lang: str):
     labels = [formats(lang).month_short(line["month"]) for line in past["months"]][-36:]
     series = [(name, css, values[-36:]) for name, css, values in _history_series(past, words)]
     return charts.bar_chart("history-chart", words["history_chart"], labels, series, stacked=True,
-                            value_text=formats(lang).money)
+                            x_title=words["month"], **_money_axis(words, lang))
 
 
 @router.get("/me/statement.csv")
@@ -361,7 +387,8 @@ async def worker_statement_print(request: Request, principal: Principal = Depend
     if view["national_id"] is None:
         raise PageError(404, "no_accounts")
     return render(request, "print.html", principal, view=view, schemes=SCHEMES, needed=PENSION_MONTHS_NEEDED,
-                  meaning=_meaning(view["report"], texts(page_lang(request)), page_lang(request)))
+                  meaning=_meaning(view["report"], texts(page_lang(request)), page_lang(request)),
+                  paid=paid_by(view["report"]))
 
 
 # -- insurer --------------------------------------------------------------------
@@ -626,7 +653,7 @@ def _policy_result(result: dict[str, Any], document: dict[str, Any], words: dict
                ("workers_contributing", False), ("pension_months", False), ("leakage_per_mille", False)]
     rows = [{"key": key, "money": is_money, "values": [int(summary[arm][key]) for arm in arms],
              "delta": int(summary[arms[-1]][key]) - int(summary[arms[0]][key])} for key, is_money in metrics]
-    value_money = lambda amount: formats(lang).money(int(amount))  # noqa: E731
+    money_axis = _money_axis(words, lang)
     years = sorted({int(row["year"]) for row in tables["budget_by_year_scheme"]})
     label = {arm: words["arm_baseline"] if arm == "baseline" else words["reform"] for arm in arms}
     budget = [(label[arm], f"s{number}", [sum(int(row["subsidy_vnd"]) for row in tables["budget_by_year_scheme"]
@@ -648,17 +675,18 @@ def _policy_result(result: dict[str, Any], document: dict[str, Any], words: dict
         "scenario_json": json.dumps(document, sort_keys=True, separators=(",", ":")),
         "results_sha256": result["record"]["results_sha256"],
         "budget_chart": charts.bar_chart("chart-budget", words["chart_budget"], [str(y) for y in years], budget,
-                                         stacked=False, value_text=value_money),
+                                         stacked=False, x_title=words["axis_year"], **money_axis),
         "budget_legend": charts.legend(budget),
         "budget_table": {"labels": [str(y) for y in years], "series": budget},
         "coverage_chart": charts.bar_chart("chart-coverage", words["chart_coverage"],
                                            [words.get(f"tier_{t}", t) for t in tiers], coverage, stacked=False,
-                                           value_text=formats(lang).count),
+                                           value_text=formats(lang).count, tick_text=formats(lang).count,
+                                           units=[(1, words["unit_months"])], x_title=words["axis_tier"]),
         "coverage_legend": charts.legend(coverage),
         "coverage_table": {"labels": [words.get(f"tier_{t}", t) for t in tiers], "series": coverage},
         "deciles_chart": charts.bar_chart("chart-deciles", words["chart_deciles"],
                                           [str(row["decile"]) for row in decile_rows], deciles, stacked=False,
-                                          value_text=value_money),
+                                          x_title=words["decile"], **money_axis),
         "deciles_table": {"labels": [str(row["decile"]) for row in decile_rows], "series": deciles},
     }
 
