@@ -15,6 +15,7 @@ from datetime import date
 
 import pytest
 
+from api.i18n import format_statement
 from api.web.pages import BANK_CSV_BYTES_MAX
 from ledger.close import close_month
 from ledger.money import PaymentIn, account_statement, bill_reference, record_payments
@@ -150,3 +151,8 @@ def test_the_workers_who_paid_table_adds_up_to_the_three_schemes_with_a_top_up_a
     printed = books.client.get("/me/statement/print?month=2026-02",
                                headers={"Authorization": f"Bearer {books.worker_token(WORKER_A)}"}).text
     assert vnd(printed, "total") == total  # the printable statement shows the same reconciled table
+    # `ansinh statement`'s text: the lines under "By platform" add up to its last line, the month's total.
+    text = format_statement(report, "en").split("By platform:\n")[1].split("\n\n")[0].splitlines()
+    figures = [int(re.sub(r"\D", "", line.rsplit("  ", 1)[-1])) for line in text]
+    assert [line.split()[0] for line in text] == ["Be", "Grab", "Your", "State", "The"]
+    assert sum(figures[:-1]) == figures[-1] == total[-1]
