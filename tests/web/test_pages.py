@@ -21,6 +21,7 @@ from tests.web.conftest import VECTORS
 WORKER = "001204167142"  # in every month of the vectors, tier "other" from 2026-01
 OTHER_WORKER = "064071665699"
 MONTH = "2026-02"
+AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"  # axe-core, vendored (MPL-2.0)
 OPEN_MONTH = "2026-04"  # booked by batch4, not closed by steps.txt
 WIDTHS = {"phone": (360, 780), "desktop": (1280, 900)}
 TWELVE_DIGITS = re.compile(r"(?<!\d)\d{12}(?!\d)")

@@ -22,9 +22,8 @@ from typer.testing import CliRunner
 
 from api.cli import app as ansinh
 from tests.web.conftest import environment
-from tests.web.test_pages import MONTH, OPEN_MONTH, WORKER, expected_statement, sign_in_staff, sign_in_worker
+from tests.web.test_pages import AXE, MONTH, OPEN_MONTH, WORKER, expected_statement, sign_in_staff, sign_in_worker
 
-AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
 WIDTHS = (360, 1366)
 PAGE_BYTES_MAX = 100 * 1024
 A4_WIDTH_PX = 794  # 210 mm at 96 px an inch
