@@ -13,13 +13,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from hmac import compare_digest as hmac_equal
 import io
 import json
 import re
 import time
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from hmac import compare_digest as hmac_equal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
