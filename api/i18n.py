@@ -22,7 +22,7 @@ TEXT = {
         "status_open": "tạm tính (tháng chưa chốt)",
         "scheme": "Quỹ", "worker": "Bạn đóng", "platform": "Nền tảng đóng", "subsidy": "Nhà nước hỗ trợ",
         "total": "Cộng", "to_date": "Lũy kế",
-        "platforms": "Theo nền tảng",
+        "platforms": "Theo nền tảng", "paid_by_all": "Cả tháng",
         "counts": "Kỳ chốt sổ tháng này đã tính thêm tháng đóng để hưởng lương hưu.",
         "shortfall": "Còn thiếu {shortfall} trong số dư BHXH gộp để tháng tiếp theo được tính hưởng lương hưu "
                      "(mức đóng tối thiểu {floor}).",
@@ -63,7 +63,7 @@ TEXT = {
         "status_open": "provisional (month not closed yet)",
         "scheme": "Scheme", "worker": "You paid", "platform": "Platform paid", "subsidy": "State top-up",
         "total": "Total", "to_date": "To date",
-        "platforms": "By platform",
+        "platforms": "By platform", "paid_by_all": "The month",
         "counts": "This month's close credited a month towards a pension.",
         "shortfall": "{shortfall} more in your pooled pension balance would credit the next month towards a pension "
                      "(minimum contribution {floor}).",
@@ -132,6 +132,11 @@ def format_statement(report: dict[str, Any], lang: str = "vi") -> str:
             lines.append(f"  {shown.platform(name):<20}{shown.money(paid):>16}")
         if report.get("topups_vnd"):  # a top-up is no platform: its own line (RULES.md §11)
             lines.append(f"  {text['topups']:<20}{shown.money(report['topups_vnd']):>16}")
+        # The state's top-up comes through no platform; with it the lines add up to the schemes' totals.
+        subsidy = sum(line["subsidy"] for line in report["schemes"].values())
+        lines.append(f"  {text['subsidy']:<20}{shown.money(subsidy):>16}")
+        month_total = sum(line["total"] for line in report["schemes"].values())
+        lines.append(f"  {text['paid_by_all']:<20}{shown.money(month_total):>16}")
     pension = report.get("pension")
     if pension and pension["floor_contribution_vnd"] is not None:  # pooled crediting, RULES.md §11
         lines.append("")

@@ -10,12 +10,16 @@ your role" into a redirect and a page (the JSON API keeps answering problem+json
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import io
 import json
 import re
 import time
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from hmac import compare_digest as hmac_equal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -53,7 +57,8 @@ from api.web.auth import (
 from api.web.texts import LANGS, texts
 from ledger.close import CloseError, TierImportError, close_month, import_tier_records, read_tier_records
 from ledger.events import month_text
-from ledger.money import STATE_NAMES, account_statement, amount_to_complete, bills_of_month, month_to_complete
+from ledger.money import (STATE_NAMES, WORKER_NAMES, PaymentError, account_statement, amount_to_complete,
+                          bills_of_month, month_to_complete, read_payments, record_payments)
 from ledger.platforms import platform_name, platform_registry, registered
 from ledger.reports import PENSION_MONTHS_NEEDED, history, months_overview, settlement, statement
 from ledger.trips import BadCursor, EventsArchived, all_worker_events, worker_events
@@ -80,6 +85,11 @@ HOUSEHOLD_CSV_BYTES_MAX = 8 * 1024 * 1024
 POLICY_HORIZON_MONTHS_MAX = 36  # a page run answers in seconds; longer runs: `ansinh simulate`
 POLICY_WORKERS_DEFAULT = 3000
 IMPORT_ERRORS_SHOWN_MAX = 200
+# A bank statement imported from the browser travels back with the confirmation (base64 in the
+# form, checked against its SHA-256): 1 MiB is ~12,000 lines; larger files: `ansinh payments import`.
+BANK_CSV_BYTES_MAX = 1024 * 1024
+PAYMENT_LINES_SHOWN_MAX = 200  # lines listed on the preview and result pages; the totals count them all
+PAYMENT_ROLES = ("insurer", "admin")  # the roles of POST /v1/payments
 # No inline script or style; inline SVG uses presentation attributes, which CSP does not govern.
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -117,7 +127,7 @@ def render(request: Request, template: str, principal: Principal | None, status:
         "money": lambda amount: shown.money(int(amount)), "count": lambda number: shown.count(int(number)),
         "asset": request.app.state.assets.url,
         "lang_url": _relative(request.url.include_query_params(lang=other)),
-        "nav": _nav(principal), "path": request.url.path,
+        "nav": _nav(principal), "nav_current": _nav_current(request.url.path, _nav(principal)),
         "demo_mode": request.app.state.services.settings.mode == "demo", **context}, status_code=status)
     _remember_lang(request, response)
     response.headers.update(PAGE_HEADERS)
@@ -138,10 +148,17 @@ def _nav(principal: Principal | None) -> list[tuple[str, str]]:
     """Links to the pages the caller's role may open (the same table as docs/http.md)."""
     if principal is None:
         return []
-    allowed = {"worker": ["/"], "insurer": ["/insurer"], "policy": ["/insurer", "/policy"],
-               "admin": ["/insurer", "/admin"]}[principal.role]
-    names = {"/": "nav_worker", "/insurer": "nav_insurer", "/policy": "nav_policy", "/admin": "nav_admin"}
+    allowed = {"worker": ["/"], "insurer": ["/insurer", "/insurer/payments"], "policy": ["/insurer", "/policy"],
+               "admin": ["/insurer", "/insurer/payments", "/admin"]}[principal.role]
+    names = {"/": "nav_worker", "/insurer": "nav_insurer", "/insurer/payments": "nav_payments",
+             "/policy": "nav_policy", "/admin": "nav_admin"}
     return [(path, names[path]) for path in allowed]
+
+
+def _nav_current(path: str, nav: list[tuple[str, str]]) -> str | None:
+    """The nav link the page is under: the longest that is the path or a folder of it."""
+    under = [href for href, _ in nav if path == href or (href != "/" and path.startswith(href + "/"))]
+    return max(under, key=len, default=None)
 
 
 def _download(data: bytes, media_type: str, filename: str, **headers: str) -> Response:
@@ -248,7 +265,27 @@ async def worker_page(request: Request, principal: Principal = Depends(page_prin
                   kind_text=lambda item: event_kind_text(item, lang), note_text=lambda item: event_note(item, lang),
                   needed=PENSION_MONTHS_NEEDED, chart=_history_chart(view["history"], words, lang),
                   legend=charts.legend(_history_series(view["history"], words)),
-                  topup=_topup(svc, view["report"], words, lang), meaning=_meaning(view["report"], words, lang))
+                  topup=_topup(svc, view["report"], words, lang), meaning=_meaning(view["report"], words, lang),
+                  paid=paid_by(view["report"]))
+
+
+def paid_by(report: dict[str, Any]) -> dict[str, Any]:
+    """The month's money by who paid it, in figures that add up to the statement's scheme lines.
+
+    Each platform's rows (what you and it paid through it), your own top-ups, then the state's
+    top-up, which no platform paid; `totals` are the sums of the scheme lines, so a reader adding
+    the rows gets the "total" of the three schemes (tests/web/test_screens.py pins it).
+    """
+    rows = [{"key": name, "worker": sum(part["worker"] for part in by_scheme.values()),
+             "platform": sum(part["platform"] for part in by_scheme.values())}
+            for name, by_scheme in report["platforms"].items()]
+    if report.get("topups_vnd"):
+        rows.append({"key": "topups", "worker": report["topups_vnd"], "platform": 0})
+    for row in rows:
+        row["total"] = row["worker"] + row["platform"]
+    lines = report["schemes"].values()
+    totals = {part: sum(line[part] for line in lines) for part in ("worker", "platform", "subsidy", "total")}
+    return {"rows": rows, "subsidy": totals["subsidy"], "totals": totals}
 
 
 def _meaning(report: dict[str, Any], words: dict[str, str], lang: str) -> dict[str, Any] | None:
@@ -305,11 +342,17 @@ def _history_series(past: dict[str, Any], words: dict[str, str]) -> list[tuple[s
             (words["subsidy"], "s2", part("subsidy"))]
 
 
+def _money_axis(words: dict[str, str], lang: str) -> dict[str, Any]:
+    """A chart's y axis in money: round numbers of ₫, thousand, million or billion ₫ (api/web/charts.py)."""
+    return {"value_text": formats(lang).money, "tick_text": formats(lang).count,
+            "units": [(10 ** power, words[f"unit_{10 ** power}"]) for power in (0, 3, 6, 9)]}
+
+
 def _history_chart(past: dict[str, Any], words: dict[str, str], lang: str):
     labels = [formats(lang).month_short(line["month"]) for line in past["months"]][-36:]
     series = [(name, css, values[-36:]) for name, css, values in _history_series(past, words)]
     return charts.bar_chart("history-chart", words["history_chart"], labels, series, stacked=True,
-                            value_text=formats(lang).money)
+                            x_title=words["month"], **_money_axis(words, lang))
 
 
 @router.get("/me/statement.csv")
@@ -361,7 +404,8 @@ async def worker_statement_print(request: Request, principal: Principal = Depend
     if view["national_id"] is None:
         raise PageError(404, "no_accounts")
     return render(request, "print.html", principal, view=view, schemes=SCHEMES, needed=PENSION_MONTHS_NEEDED,
-                  meaning=_meaning(view["report"], texts(page_lang(request)), page_lang(request)))
+                  meaning=_meaning(view["report"], texts(page_lang(request)), page_lang(request)),
+                  paid=paid_by(view["report"]))
 
 
 # -- insurer --------------------------------------------------------------------
@@ -483,6 +527,86 @@ async def account_page(request: Request, payer: str, principal: Principal = Depe
     return render(request, "account.html", principal, report=report, **_money_words(request, principal),
                   lines=report["lines"][-ACCOUNT_LINES_SHOWN_MAX:],
                   open_items=report["open_items"][:ACCOUNT_ITEMS_SHOWN_MAX])
+
+
+# -- insurer: bank statements ---------------------------------------------------
+
+def _payments_page(request: Request, principal: Principal, status: int = 200, **context: Any) -> HTMLResponse:
+    return render(request, "payments.html", principal, status=status, max_kib=BANK_CSV_BYTES_MAX // 1024,
+                  **{"errors": [], "error_count": 0, "preview": None, "booked": None, **context},
+                  **_money_words(request, principal))
+
+
+@router.get("/insurer/payments", response_class=HTMLResponse)
+async def payments_page(request: Request, principal: Principal = Depends(page_role(*PAYMENT_ROLES))) -> HTMLResponse:
+    return _payments_page(request, principal)
+
+
+def _check_statement(svc: Services, data: bytes, *, dry_run: bool) -> dict[str, Any]:
+    """`ansinh payments import`'s checks and booking: every line read (`read_payments`, line-numbered
+    errors), then all booked or none (`record_payments`); with `dry_run`, checked and nothing written."""
+    numbered = read_payments(io.BytesIO(data), "bank statement")
+    outcomes = record_payments(svc.ledger, [payment for _, payment in numbered],
+                               lines=[line for line, _ in numbered], dry_run=dry_run)
+    rows = [{"line": line, "paid_on": payment.paid_on, **outcome.as_dict()}
+            for (line, payment), outcome in zip(numbered, outcomes)]
+    booked = [row for row in rows if row["status"] == "booked"]
+    by_payer: dict[str, dict[str, int]] = {}
+    for row in booked:
+        payer = by_payer.setdefault(row["payer"], {"count": 0, "amount_vnd": 0})
+        payer["count"] += 1
+        payer["amount_vnd"] += row["amount_vnd"]
+    return {"rows": rows[:PAYMENT_LINES_SHOWN_MAX], "lines": len(rows), "booked": len(booked),
+            "booked_vnd": sum(row["amount_vnd"] for row in booked), "duplicates": len(rows) - len(booked),
+            "credit_vnd": sum(row["credit_vnd"] for row in booked), "by_payer": dict(sorted(by_payer.items()))}
+
+
+def _refused(request: Request, principal: Principal, error: PaymentError) -> HTMLResponse:
+    errors = [mask_ids(line) for line in error.errors[:IMPORT_ERRORS_SHOWN_MAX]]  # a memo may hold anything
+    return _payments_page(request, principal, 422, errors=errors, error_count=len(error.errors))
+
+
+@router.post("/insurer/payments/preview", response_class=HTMLResponse)
+async def payments_preview(request: Request, principal: Principal = Depends(page_role(*PAYMENT_ROLES)),
+                           svc: Services = Depends(services)) -> HTMLResponse:
+    """Check an uploaded (or pasted) bank statement as the CLI would and show what booking it does;
+    nothing is written. The file goes back with the confirmation, with its SHA-256."""
+    form = await _form(request)
+    words = texts(page_lang(request))
+    upload = form.get("file")
+    raw = await upload.read(BANK_CSV_BYTES_MAX + 1) if hasattr(upload, "read") else b""
+    data = raw if raw else str(form.get("csv_text", "")).encode("utf-8")
+    if len(data) > BANK_CSV_BYTES_MAX:
+        return _payments_page(request, principal, 413, errors=[words["bank_too_large"].format(
+            size=formats(page_lang(request)).count(BANK_CSV_BYTES_MAX // 1024))], error_count=1)
+    if not data.strip():
+        return _payments_page(request, principal, 422, errors=[words["bank_empty"]], error_count=1)
+    try:
+        preview = await run_in_threadpool(lambda: _check_statement(svc, data, dry_run=True))
+    except PaymentError as error:
+        return _refused(request, principal, error)
+    return _payments_page(request, principal, preview=preview, data=base64.b64encode(data).decode("ascii"),
+                          digest=hashlib.sha256(data).hexdigest())
+
+
+@router.post("/insurer/payments", response_class=HTMLResponse)
+async def payments_book(request: Request, principal: Principal = Depends(page_role(*PAYMENT_ROLES)),
+                        svc: Services = Depends(services)) -> HTMLResponse:
+    """Book the previewed statement: the same bytes (their SHA-256 as previewed), checked again."""
+    form = await _form(request)
+    try:
+        data = base64.b64decode(str(form.get("data", "")), validate=True)
+    except (binascii.Error, ValueError):
+        data = b""
+    if not data or len(data) > BANK_CSV_BYTES_MAX or \
+            not hmac_equal(hashlib.sha256(data).hexdigest(), str(form.get("sha256", ""))):
+        return _payments_page(request, principal, 422, errors=[texts(page_lang(request))["bank_changed"]],
+                              error_count=1)
+    try:
+        booked = await run_in_threadpool(lambda: _check_statement(svc, data, dry_run=False))
+    except PaymentError as error:
+        return _refused(request, principal, error)
+    return _payments_page(request, principal, booked=booked)
 
 
 # -- policy ---------------------------------------------------------------------
@@ -626,7 +750,7 @@ def _policy_result(result: dict[str, Any], document: dict[str, Any], words: dict
                ("workers_contributing", False), ("pension_months", False), ("leakage_per_mille", False)]
     rows = [{"key": key, "money": is_money, "values": [int(summary[arm][key]) for arm in arms],
              "delta": int(summary[arms[-1]][key]) - int(summary[arms[0]][key])} for key, is_money in metrics]
-    value_money = lambda amount: formats(lang).money(int(amount))  # noqa: E731
+    money_axis = _money_axis(words, lang)
     years = sorted({int(row["year"]) for row in tables["budget_by_year_scheme"]})
     label = {arm: words["arm_baseline"] if arm == "baseline" else words["reform"] for arm in arms}
     budget = [(label[arm], f"s{number}", [sum(int(row["subsidy_vnd"]) for row in tables["budget_by_year_scheme"]
@@ -651,17 +775,18 @@ def _policy_result(result: dict[str, Any], document: dict[str, Any], words: dict
         "scenario_json": json.dumps(document, sort_keys=True, separators=(",", ":")),
         "results_sha256": result["record"]["results_sha256"],
         "budget_chart": charts.bar_chart("chart-budget", words["chart_budget"], [str(y) for y in years], budget,
-                                         stacked=False, value_text=value_money),
+                                         stacked=False, x_title=words["axis_year"], **money_axis),
         "budget_legend": charts.legend(budget),
         "budget_table": {"labels": [str(y) for y in years], "series": budget},
         "coverage_chart": charts.bar_chart("chart-coverage", words["chart_coverage"],
                                            [words.get(f"tier_{t}", t) for t in tiers], coverage, stacked=False,
-                                           value_text=formats(lang).count),
+                                           value_text=formats(lang).count, tick_text=formats(lang).count,
+                                           units=[(1, words["unit_months"])], x_title=words["axis_tier"]),
         "coverage_legend": charts.legend(coverage),
         "coverage_table": {"labels": [words.get(f"tier_{t}", t) for t in tiers], "series": coverage},
         "deciles_chart": charts.bar_chart("chart-deciles", words["chart_deciles"],
                                           [str(row["decile"]) for row in decile_rows], deciles, stacked=False,
-                                          value_text=value_money),
+                                          x_title=words["decile"], **money_axis),
         "deciles_table": {"labels": [str(row["decile"]) for row in decile_rows], "series": deciles},
     }
 

@@ -16,6 +16,7 @@ import pytest
 
 from api.formats import formats
 from ledger.close import close_month
+from ledger.money import bills_of_month
 from ledger.platforms import platform_registry
 from tests.api.test_page_leaks import headers
 from tests.ledger.factories import WORKER_B, event, refund
@@ -25,7 +26,7 @@ PAGES = {  # role -> the GET pages that role reads
     "worker": ["/", f"/?month={CLOSED}", f"/?month={OPEN}", f"/me/statement/print?month={CLOSED}",
                f"/me/statement/print?month={OPEN}"],
     "insurer": ["/insurer", f"/insurer/months/{CLOSED}", f"/insurer/months/{OPEN}", f"/insurer/months/{OPEN}/close",
-                "/insurer/accounts/grab", "/insurer/accounts/xanhsm", "/insurer/accounts/state"],
+                "/insurer/accounts/grab", "/insurer/accounts/xanhsm", "/insurer/accounts/state", "/insurer/payments"],
     "policy": ["/policy"],
     "admin": ["/admin"],
 }
@@ -98,6 +99,18 @@ def rendered_pages(caller, lang: str) -> dict[str, str]:
     ran = caller.client.post(f"/policy?lang={lang}", data=form, headers=headers(caller, "policy"))
     assert ran.status_code == 200 and 'id="results"' in ran.text, ran.text[-2000:]
     pages["policy POST /policy"] = ran.text
+    # A bank statement's preview and booking: payers by name, dates and months in words.
+    reference = bills_of_month(caller.services.ledger, CLOSED)[-1]["reference"]
+    bank = (f"date,amount_vnd,payer,reference,bank_ref\n{CLOSED}-20,1000,xanhsm,CK {reference},VCB-X{lang}\n"
+            f"{CLOSED}-21,2000,be,no memo,VCB-B{lang}\n").encode()
+    previewed = caller.client.post(f"/insurer/payments/preview?lang={lang}", files={"file": ("bank.csv", bank)},
+                                   headers=headers(caller, "insurer"))
+    assert previewed.status_code == 200 and 'id="preview"' in previewed.text, previewed.text[-2000:]
+    pages["insurer POST /insurer/payments/preview"] = previewed.text
+    form = {name: re.search(rf'name="{name}" value="([^"]*)"', previewed.text).group(1) for name in ("data", "sha256")}
+    booked = caller.client.post(f"/insurer/payments?lang={lang}", data=form, headers=headers(caller, "insurer"))
+    assert booked.status_code == 200 and 'id="booked"' in booked.text, booked.text[-2000:]
+    pages["insurer POST /insurer/payments"] = booked.text
     return pages
 
 

@@ -185,6 +185,9 @@ WEB_PAGES = [
     ("POST", "/insurer/months/2026-01/close", "", {"insurer", "admin"}),
     ("GET", "/insurer/accounts/grab", None, {"insurer", "admin"}),  # as GET /v1/payers/{payer}/account
     ("GET", "/insurer/accounts/grab.csv", None, {"insurer", "admin"}),
+    ("GET", "/insurer/payments", None, {"insurer", "admin"}),  # as POST /v1/payments
+    ("POST", "/insurer/payments/preview", "", {"insurer", "admin"}),
+    ("POST", "/insurer/payments", "", {"insurer", "admin"}),
     ("GET", "/policy", None, {"policy"}),
     ("POST", "/policy", "", {"policy"}),
     ("POST", "/policy/report", "", {"policy"}),

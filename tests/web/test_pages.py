@@ -21,9 +21,8 @@ from tests.web.conftest import VECTORS
 WORKER = "001204167142"  # in every month of the vectors, tier "other" from 2026-01
 OTHER_WORKER = "064071665699"
 MONTH = "2026-02"
+AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"  # axe-core, vendored (MPL-2.0)
 OPEN_MONTH = "2026-04"  # booked by batch4, not closed by steps.txt
-AXE = Path(__file__).resolve().parent / "vendor" / "axe.min.js"
-PAGE_BYTES_MAX = 100 * 1024
 WIDTHS = {"phone": (360, 780), "desktop": (1280, 900)}
 TWELVE_DIGITS = re.compile(r"(?<!\d)\d{12}(?!\d)")
 
@@ -269,55 +268,7 @@ def test_an_insurer_follows_a_bill_of_a_closed_month_to_the_platforms_statement_
     assert page.text_content("#balance") == money(account["balance_vnd"], "en")
 
 
-PAGES = [  # (name, role or national id, path, action before the check)
-    ("signin", None, "/signin", None),
-    ("worker", WORKER, f"/?month={MONTH}", None),
-    ("insurer", "insurer", "/insurer", None),
-    ("settlement", "insurer", f"/insurer/months/{MONTH}", None),
-    ("account", "insurer", "/insurer/accounts/grab", None),
-    ("close-confirm", "insurer", f"/insurer/months/{OPEN_MONTH}/close", None),
-    ("policy-results", "policy", "/policy", "run"),
-    ("admin", "admin", "/admin", None),
-]
-
-
-def test_every_page_has_no_serious_accessibility_violations_and_weighs_under_100_kb(served_readonly, browser_context,
-                                                                                   artifacts):
-    axe = AXE.read_text()
-    failures = {}
-    for name, who, path, action in PAGES:
-        page = browser_context().new_page()
-        if who == WORKER:
-            sign_in_worker(page, served_readonly.base, who)
-        elif who:
-            sign_in_staff(page, served_readonly.base, who)
-        page.goto(served_readonly.base + path)
-        if action == "run":
-            page.fill("#workers", "800")
-            page.fill("[id='tiers.poor']", "45")
-            page.click("#run")
-            page.wait_for_selector("#chart-budget")
-        weight = page.evaluate("""() => [performance.getEntriesByType('navigation')[0],
-                                          ...performance.getEntriesByType('resource')]
-                                         .reduce((sum, entry) => sum + entry.decodedBodySize, 0)""")
-        assert 0 < weight < PAGE_BYTES_MAX, f"{name} weighs {weight:,} bytes"
-        assert page.evaluate("() => performance.getEntriesByType('resource')"
-                             ".every(entry => entry.name.startsWith(location.origin))"), f"{name}: no CDN"
-        for label, (width, height) in WIDTHS.items():
-            page.set_viewport_size({"width": width, "height": height})
-            page.screenshot(path=str(artifacts / f"page-{name}-{label}.png"), full_page=True)
-            # Nothing wider than the screen at 360 px except inside a scrollable region.
-            if label == "phone":
-                assert page.evaluate("() => document.documentElement.scrollWidth") <= width, f"{name} overflows"
-            page.add_script_tag(content=axe)
-            violations = page.evaluate("""async () => (await axe.run(document, {runOnly: {type: 'tag',
-                values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice']}}))
-                .violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
-                .map(v => v.id + ': ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(' | '))""")
-            if violations:
-                failures[f"{name} at {width}px"] = violations
-        page.close()
-    assert failures == {}
+# Every page of every role at 360 and 1366 px (overflow, axe, weight, template leaks): test_screens.py.
 
 
 def test_the_pages_stay_out_of_the_openapi_document(served_readonly, browser_context):
