@@ -10,7 +10,7 @@ from typing import Callable
 
 from fastapi import FastAPI
 
-from api import problems
+from api import contract, problems
 from api.deps import Services
 from api.keys import PlatformKeys
 from api.observability import Metrics, RequestContext, configure_logging
@@ -38,6 +38,17 @@ def build_services(settings: Settings, clock: Callable = utc_now) -> Services:
                     metrics=Metrics())
 
 
+TAGS = [
+    {"name": "platforms", "description": "Signed batches of events; one outcome per event (docs/events.md)."},
+    {"name": "workers", "description": "A worker's own statement, history, credited months and booked events."},
+    {"name": "insurers", "description": "Months, closes, settlement, payments, bills, accounts, the state claim and "
+                                        "the reports to the authorities (docs/payments.md)."},
+    {"name": "admin", "description": "Household statuses, platform keys, the rules packs."},
+    {"name": "policy", "description": "Small what-if scenarios run inline (docs/simulations.md)."},
+    {"name": "operations", "description": "Liveness and Prometheus metrics; no credentials."},
+]
+
+
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     svc = services or build_services(settings or Settings())
 
@@ -46,12 +57,18 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         yield
         svc.ledger.close()
 
-    app = FastAPI(title="ansinh", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="ansinh", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_tags=TAGS,
                   description="Pay-as-you-work social insurance ledger: platforms post signed events, workers "
-                              "read their statements, insurers close months and settle. Errors are RFC 9457 "
-                              "problem+json. Signing: docs/http.md.")
+                              "read their statements, insurers close months and settle. Platforms sign each "
+                              "request (HMAC, the `platform*` security schemes); workers and staff send a bearer "
+                              "token whose role is in each operation's `x-roles`. Every error is RFC 9457 "
+                              "`application/problem+json`; its `type` ends in a slug, and each operation lists "
+                              "the slugs it can answer. Signing and examples: docs/http.md; events and outcome "
+                              "codes: docs/events.md.")
     app.state.services = svc
     problems.install(app)
+    contract.install(app)  # /openapi.json as the contract; /docs and /redoc served from the package (no CDN)
     for module in (events, workers, months, payments, households, admin, simulations):
         app.include_router(module.router, prefix="/v1")
     app.include_router(ops.router)

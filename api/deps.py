@@ -2,6 +2,11 @@
 
 Routes declare what they need (`Depends(platform_caller)`, `Depends(role("insurer",
 "admin"))`) and stay thin; every check of identity or signature lives here.
+
+Each check also depends on FastAPI's security classes (never raising: `auto_error=False`, their
+values unused) so that /openapi.json says, per operation, which scheme it takes and, for bearer
+tokens, which roles (the requirement's list, as OpenAPI allows for non-OAuth schemes); the
+schemes' descriptions and the HMAC scheme's three-headers-together are api/contract.py's.
 """
 from __future__ import annotations
 
@@ -9,7 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPBearer
 
 from api.keys import PlatformKeys
 from api.observability import Metrics
@@ -20,6 +26,11 @@ from api.tokens import Principal, TokenError, TokenVerifier
 from ledger.books import Ledger
 
 STAFF_ROLES = ("insurer", "policy", "admin")
+# Only for the OpenAPI document (names are api/contract.py's SECURITY_SCHEMES); the checks read the headers.
+SIGNED_KEY_ID = APIKeyHeader(name=KEY_HEADER, scheme_name="platformKeyId", auto_error=False)
+SIGNED_TIMESTAMP = APIKeyHeader(name=TIMESTAMP_HEADER, scheme_name="platformTimestamp", auto_error=False)
+SIGNED_SIGNATURE = APIKeyHeader(name=SIGNATURE_HEADER, scheme_name="platformSignature", auto_error=False)
+BEARER_TOKEN = HTTPBearer(scheme_name="bearerToken", auto_error=False)
 
 
 @dataclass
@@ -43,7 +54,8 @@ class SignedBatch:
     body: bytes
 
 
-async def platform_caller(request: Request, svc: Services = Depends(services)) -> SignedBatch:
+async def platform_caller(request: Request, svc: Services = Depends(services), _key_id=Security(SIGNED_KEY_ID),
+                          _timestamp=Security(SIGNED_TIMESTAMP), _signature=Security(SIGNED_SIGNATURE)) -> SignedBatch:
     """A request signed with a platform key (docs/http.md): returns the platform and the body."""
     key_id = request.headers.get(KEY_HEADER)
     timestamp = request.headers.get(TIMESTAMP_HEADER)
@@ -64,7 +76,7 @@ async def platform_caller(request: Request, svc: Services = Depends(services)) -
     return SignedBatch(platform=found[0], key_id=key_id, body=body)
 
 
-def bearer(request: Request, svc: Services = Depends(services)) -> Principal:
+def bearer(request: Request, svc: Services = Depends(services), _token=Security(BEARER_TOKEN)) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
@@ -78,7 +90,7 @@ def bearer(request: Request, svc: Services = Depends(services)) -> Principal:
 def role(*allowed: str) -> Callable[..., Principal]:
     """A dependency that admits bearer tokens whose role is one of `allowed`."""
 
-    def check(principal: Principal = Depends(bearer)) -> Principal:
+    def check(principal: Principal = Security(bearer, scopes=list(allowed))) -> Principal:
         if principal.role not in allowed:
             raise Problem(403, "forbidden", f"this route is for {', '.join(allowed)}; the token's role is "
                                             f"{principal.role}")

@@ -1,6 +1,14 @@
-"""Settlement files an insurer can load: JSON, CSV and Parquet, same lines, same control total.
+"""Files out of the books: for machines, and for people.
 
-Shared by `ansinh settlement --format …` and `GET /v1/months/{month}/settlement`.
+For machines (stable codes, English snake_case headers, figures as integers; pinned by
+docs/http.md and /work/shared/spec/INTERFACES.md): the settlement and statements of account
+as JSON, CSV and Parquet, same lines, same control total — shared by `ansinh settlement
+--format …`, `GET /v1/months/{month}/settlement` and the insurer pages' downloads.
+
+For people (a worker opening a spreadsheet): the events, statement and history CSVs, with
+headers and words in the reader's language (scheme and platform names, not codes), amounts
+as integers of VND, months and times as ISO text a spreadsheet reads as dates. docs/web.md,
+"Files", lists which is which.
 """
 from __future__ import annotations
 
@@ -9,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from api.i18n import EVENTS_CSV_HEADER, events_csv_rows
+from api.i18n import events_csv_header, events_csv_rows, statement_csv_header, statement_csv_rows
 from ledger.files import SpreadsheetWriter
 from ledger.reports import settlement_lines
 
@@ -54,15 +62,32 @@ def lines_bytes(lines: list[dict[str, Any]], file_format: str, metadata: dict[st
     raise ValueError(f"unknown format {file_format!r}: use {', '.join(FORMATS)}")
 
 
-def events_csv_bytes(items) -> bytes:
-    """A worker's events (ledger.trips items) as CSV with Vietnamese headers (api.i18n.EVENTS_CSV_HEADER).
+def _people_csv(header, rows) -> bytes:
+    """UTF-8 with a byte-order mark, so a spreadsheet shows Vietnamese headers as written; text
+    cells that would run as a formula get a leading `'`, numbers stay numbers."""
+    buffer = io.StringIO()
+    buffer.write("\ufeff")
+    writer = SpreadsheetWriter(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue().encode()
+
+
+def statement_csv_bytes(report: dict[str, Any], lang: str = "vi") -> bytes:
+    """A worker's statement of a month (ledger.reports.statement) as a CSV for people."""
+    return _people_csv(statement_csv_header(lang), statement_csv_rows([report], lang, report["to_date"]))
+
+
+def history_csv_bytes(past: dict[str, Any], lang: str = "vi") -> bytes:
+    """A worker's history by month (ledger.reports.history) as a CSV for people."""
+    return _people_csv(statement_csv_header(lang, to_date=False), statement_csv_rows(past["months"], lang))
+
+
+def events_csv_bytes(items, lang: str = "vi") -> bytes:
+    """A worker's events (ledger.trips items) as CSV for people: headers and words in `lang`
+    (api.i18n.events_csv_header; Vietnamese unless asked), amounts as integers of VND.
 
     UTF-8 with a byte-order mark, so a spreadsheet shows the Vietnamese headers as written; text
     cells that would run as a formula (an event id `-1+1`) get a leading `'`, numbers stay numbers.
     """
-    buffer = io.StringIO()
-    buffer.write("\ufeff")
-    writer = SpreadsheetWriter(buffer)
-    writer.writerow(EVENTS_CSV_HEADER)
-    writer.writerows(events_csv_rows(items))
-    return buffer.getvalue().encode()
+    return _people_csv(events_csv_header(lang), events_csv_rows(items, lang))

@@ -1,18 +1,82 @@
 """Response and request bodies of the HTTP API (what /openapi.json documents)."""
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.reasons import CODES
+
+IDENTIFIER = r"^[A-Za-z0-9._:-]{1,128}$"
+# The event of the docs' examples; its worker id is made up but valid in form (served in /openapi.json).
+EVENT_EXAMPLE = {"event_id": "g-1001", "platform": "grab", "kind": "ride", "action": "complete",
+                 "worker_id": "001203000042", "amount": 100000, "currency": "VND",
+                 "occurred_at": "2026-02-10T09:00:00+07:00"}
+
+
+class ProblemDetails(BaseModel):
+    """RFC 9457 problem details: the body of every error answer (`application/problem+json`)."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [
+        {"type": "https://ansinh.example/problems/bad-signature", "title": "Unauthorized", "status": 401,
+         "detail": "the signature does not match a usable key for this request", "instance": "/v1/events"}]})
+
+    type: str = Field(description="`https://ansinh.example/problems/` and a slug naming the problem: match on it")
+    title: str = Field(description="the HTTP status phrase")
+    status: int = Field(description="the HTTP status, repeated")
+    detail: str = Field(description="what went wrong, for a person (may change wording; never holds a raw CCCD)")
+    instance: Optional[str] = Field(None, description="the request path, any 12-digit run masked `079******234`")
+    errors: Optional[list[Any]] = Field(None, description="every problem found, where the slug says so: "
+                                                          "`invalid-request` {loc, msg}; `bad-payments`, "
+                                                          "`bad-households` sentences; `invalid-scenario` "
+                                                          "{key, reason}")
+    items: Optional[list[int]] = Field(None, description="`platform-mismatch`: the items (from 1) whose platform "
+                                                         "is not the key's")
+
+
+class Event(BaseModel):
+    """One completed ride, delivery or order, or a refund of one (docs/events.md: every field, every outcome).
+
+    The service answers every item with an outcome rather than refusing the request: an item that
+    breaks a rule below is rejected with its code and books nothing; the items beside it are booked.
+    Other fields are kept as part of the payload (re-sending with a different one is `duplicate_conflict`).
+    """
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [EVENT_EXAMPLE]})
+
+    event_id: str = Field(pattern=IDENTIFIER, description="unique per platform; with `platform`, the event's "
+                                                          "identity (`invalid_event_id`)")
+    platform: str = Field(pattern=IDENTIFIER, description="the signing key's platform (else the whole request is "
+                                                          "`403 platform-mismatch`)")
+    kind: Literal["ride", "delivery", "order"] = Field(description="`unknown_kind` otherwise")
+    action: Literal["complete", "refund"] = Field("complete", description="`invalid_action` otherwise")
+    worker_id: str = Field(pattern=r"^\d{12}$", description="the worker's 12-digit citizen id (CCCD): a valid "
+                                                            "province code and a birth year not after the year of "
+                                                            "`occurred_at` (`invalid_worker_id`); stored as a keyed "
+                                                            "pseudonym, never logged")
+    amount: int = Field(ge=1, le=10_000_000_000, description="an integer number of VND, not 1.0, \"100000\" or true "
+                                                            "(`invalid_amount`)")
+    currency: Literal["VND"] = Field("VND", description="when present, VND (`invalid_currency`)")
+    occurred_at: str = Field(json_schema_extra={"format": "date-time"},
+                             description="RFC 3339 with a UTC offset, not before the pack's first rules version; "
+                                         "its month in Vietnam time (UTC+7) is the event's month "
+                                         "(`invalid_timestamp`)")
+    original_event_id: Optional[str] = Field(None, pattern=IDENTIFIER,
+                                             description="a refund: the completed event refunded (same platform)")
 
 
 class Outcome(BaseModel):
     """One item's outcome (docs/events.md lists every code with an example)."""
 
-    line: int
-    platform: Optional[str]
-    event_id: Optional[str]
-    outcome: str = Field(description="accepted, duplicate or a rejection code of RULES.md §1")
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"line": 1, "platform": "grab", "event_id": "g-1001", "outcome": "accepted", "booked_month": "2026-02",
+         "occurred_month": None, "reason": "Booked in 2026-02."}]})
+
+    line: int = Field(description="the item's position in a JSON array, or its line in an NDJSON body (from 1)")
+    platform: Optional[str] = Field(description="as sent; null when the item has no readable one")
+    event_id: Optional[str] = Field(description="as sent; null when the item has no readable one")
+    outcome: str = Field(description="accepted, duplicate or a rejection code of RULES.md §1",
+                         json_schema_extra={"enum": list(CODES)})
     booked_month: Optional[str] = Field(None, description="YYYY-MM the event was booked in; null unless accepted",
                                         examples=["2026-02"])
     occurred_month: Optional[str] = Field(None, description="YYYY-MM of occurred_at (Vietnam time) when it differs "
@@ -23,8 +87,53 @@ class Outcome(BaseModel):
 
 
 class IngestResult(BaseModel):
-    outcomes: list[Outcome]
-    counts: dict[str, int]
+    outcomes: list[Outcome] = Field(description="one per item, in order")
+    counts: dict[str, int] = Field(description="items by outcome code")
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    pack: str = Field(description="the rules pack the service books with")
+
+
+class RulesVersionDocument(BaseModel):
+    """One dated version of a rules pack, as stored beside the entries it priced (rules/model.py)."""
+
+    version_id: str
+    effective_from: str = Field(description="YYYY-MM-DD")
+    source: str
+    rates_ppm: dict[str, int] = Field(description="kind.scheme.party: rate in ppm (1 % = 10,000)")
+    tier_rate_ppm: dict[str, int] = Field(description="household tier: the state's top-up rate in ppm")
+    subsidised_schemes: list[str]
+    subsidy_base_cap_vnd: dict[str, int]
+    max_subsidised_months: Optional[int] = Field(description="null: no limit")
+    pension_floor_contribution_vnd: int
+    crediting: str = Field(description="pooled or per_month")
+    payment_due_day: int
+    late_interest_ppm_per_month: int
+
+
+class Packs(BaseModel):
+    pack: str
+    description: str
+    in_force: Optional[str] = Field(description="the version in force today; null before the first one")
+    versions: list[RulesVersionDocument]
+
+
+SCENARIO_EXAMPLE = {"name": "inline", "baseline": "vn-pilot", "start": "2026-01", "horizon_months": 2, "seed": 9,
+                    "population": {"synthetic": {"workers": 400}},
+                    "reforms": {"poor-50": {"changes": {"tiers.poor": 500000}}}}
+
+
+class SimulationRun(BaseModel):
+    scenario: str = Field(description="the scenario's name")
+    tables: dict[str, list[dict[str, Any]]] = Field(description="summary, budget_by_year_scheme, budget_periods, "
+                                                                "coverage, deciles, inequality, "
+                                                                "revenue_by_scheme_party_kind, pension_projection: "
+                                                                "rows as in `ansinh simulate --out` "
+                                                                "(docs/simulations.md)")
+    record: dict[str, Any] = Field(description="the run record: scenario, seed, population hash, packs, results "
+                                               "hash — enough to repeat the run bit for bit")
 
 
 class SchemeLine(BaseModel):

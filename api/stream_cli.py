@@ -5,7 +5,6 @@ Both are thin shells over `api.stream` (docs/stream.md). They are registered in
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import signal
@@ -20,7 +19,9 @@ import typer
 from rich.console import Console
 
 
-if TYPE_CHECKING:  # imported where used: `ansinh --help` never loads NATS, SQLAlchemy or the ledger
+if TYPE_CHECKING:  # imported where used: `ansinh --help` never loads NATS, SQLAlchemy, asyncio or the ledger
+    import asyncio
+
     from api.stream import PublishResult, StreamConsumer
 
 console = Console(stderr=True, soft_wrap=True)
@@ -85,6 +86,8 @@ def consume_command(
 
         start_http_server(metrics_port, addr="127.0.0.1", registry=metrics.registry)
     consumer = StreamConsumer(ledger, settings, metrics, fault=fault_from_environment(), name=durable)
+    import asyncio
+
     try:
         stats = asyncio.run(_consume(consumer, until_idle))
     except StreamSetupError as error:
@@ -97,6 +100,8 @@ def consume_command(
 
 async def _consume(consumer: StreamConsumer, until_idle: bool) -> dict[str, float]:
     """Run until SIGTERM/SIGINT (the batch in hand is finished, answered and acknowledged first)."""
+    import asyncio
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -115,6 +120,8 @@ async def _witness_heads(consumer: StreamConsumer, stop: asyncio.Event) -> None:
     """While ANSINH_WITNESS is set: publish the chain head every ANSINH_WITNESS_SECONDS (default 60)
     and once more on the way out (docs/witness.md). A witness that cannot be reached is logged, not fatal:
     the books are fine, only the window a forger has grows until the next publish."""
+    import asyncio
+
     from api.witness import WitnessError, WitnessTarget
     from api.witness_cli import publish_head
 
@@ -187,6 +194,8 @@ def publish_command(
             for problem in error.errors:
                 console.print(f"[red]error:[/red] {mapping}: {problem}")
             raise typer.Exit(1)
+    import asyncio
+
     started = time.perf_counter()
     try:
         result = asyncio.run(_publish(file, subject, nats_url, stream, loaded, in_flight))

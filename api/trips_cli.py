@@ -1,8 +1,9 @@
 """`ansinh statement NATIONAL_ID YYYY-MM --events`: the month's booked events with their shares.
 
 Text (a table, Vietnamese by default, `--lang en`), `--json` (NDJSON: one event a line),
-`--format json` (one object: the events and their totals), `--format csv` (Vietnamese
-headers, formula-looking text escaped: `api.exports.events_csv_bytes`). Every page of the
+`--format json` (one object: the events and their totals), `--format csv` (a file for
+people: headers and words in the `--lang` language, Vietnamese by default; formula-looking
+text escaped: `api.exports.events_csv_bytes`). Every page of the
 month is read inside one read transaction (`ledger.trips.all_worker_events`).
 """
 from __future__ import annotations
@@ -43,7 +44,7 @@ def print_events(national_id: str, month: str, *, as_json: bool, file_format: st
         return
     totals = events_totals(listed)
     if chosen == "csv":
-        sys.stdout.buffer.write(events_csv_bytes(listed))
+        sys.stdout.buffer.write(events_csv_bytes(listed, lang))
     elif chosen == "json":
         sys.stdout.write(orjson.dumps({"national_id": national_id, "month": month, "events": listed,
                                        "totals": totals}).decode() + "\n")

@@ -16,17 +16,12 @@ whose records are not all there (sequence gaps, unreadable lines) as problems of
 """
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 from urllib.parse import parse_qs
-
-import nats.errors
-import nats.js.errors
-from nats.js.api import DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 
 from ledger.witness import WitnessFormatError, WitnessRecord
 
@@ -88,9 +83,13 @@ class WitnessTarget:
 
 
 # -- NATS ---------------------------------------------------------------------------------
+# nats and asyncio are imported in the functions that talk to NATS: `close` and `verify` import
+# this module, and a run without a NATS witness should not pay ~0.1 s to load them.
 
 def stream_config_problems(config, subject: str) -> list[str]:
     """What makes a stream unfit to witness: anything that lets a record be removed."""
+    from nats.js.api import RetentionPolicy
+
     found = []
     if not config.deny_delete:
         found.append("it allows deleting messages (deny_delete is off)")
@@ -118,6 +117,9 @@ async def _connect(target: WitnessTarget):
 
 async def ensure_witness_stream(js, target: WitnessTarget):
     """The witness stream's info, created if absent; WitnessError if it exists but could lose records."""
+    import nats.js.errors
+    from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+
     try:
         info = await js.stream_info(target.stream)
     except nats.js.errors.NotFoundError:
@@ -139,6 +141,9 @@ async def ensure_witness_stream(js, target: WitnessTarget):
 
 
 async def _publish_nats(target: WitnessTarget, records: Sequence[WitnessRecord]) -> int:
+    import nats.errors
+    import nats.js.errors
+
     nc = await _connect(target)
     try:
         js = nc.jetstream()
@@ -163,6 +168,8 @@ async def _publish_nats(target: WitnessTarget, records: Sequence[WitnessRecord])
 
 
 async def _last_record(js, target: WitnessTarget) -> WitnessRecord | None:
+    import nats.js.errors
+
     try:
         message = await js.get_last_msg(target.stream, target.subject)
     except nats.js.errors.NotFoundError:
@@ -174,6 +181,10 @@ async def _last_record(js, target: WitnessTarget) -> WitnessRecord | None:
 
 
 async def _read_nats(target: WitnessTarget) -> tuple[list[WitnessRecord], list[str]]:
+    import nats.errors
+    import nats.js.errors
+    from nats.js.api import DeliverPolicy
+
     nc = await _connect(target)
     try:
         js = nc.jetstream()
@@ -277,6 +288,8 @@ def publish(target: WitnessTarget, records: Sequence[WitnessRecord]) -> int:
     """Append `records` to the witness; returns how many were new (an unchanged head is not repeated)."""
     if target.kind == "file":
         return _publish_file(target, records)
+    import asyncio
+
     return asyncio.run(_publish_nats(target, records))
 
 
@@ -284,4 +297,6 @@ def read(target: WitnessTarget) -> tuple[list[WitnessRecord], list[str]]:
     """Every record of the witness, and what is wrong with the witness itself (gaps, bad records)."""
     if target.kind == "file":
         return _read_file(target)
+    import asyncio
+
     return asyncio.run(_read_nats(target))

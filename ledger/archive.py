@@ -25,7 +25,7 @@ from sqlalchemy import Connection
 from ledger.books import Ledger, iso_utc
 from ledger.close import last_closed_month
 from ledger.events import month_text, parse_month
-from ledger.schema import PARTITION_TRIGGERS
+from ledger.layout import PARTITION_TRIGGERS
 from ledger.store import fetch_unique, insert_rows, is_partitioned_journal, lock_chain_head, query, stream_rows
 
 _ARROW_TYPES = {"bigint": "int64", "integer": "int32", "smallint": "int16", "text": "string", "bytea": "binary"}

@@ -171,22 +171,23 @@ def subsidies_for_month(conn, month: int, version: RulesVersion,
     codes = ", ".join(str(SCHEME_CODE[scheme]) for scheme in schemes)
     own = query(conn, f"SELECT worker_id, scheme, sum(worker_vnd) FROM worker_month WHERE month = ? "
                       f"AND scheme IN ({codes}) GROUP BY worker_id, scheme HAVING sum(worker_vnd) <> 0", (month,))
-    exhausted: set[int] = set()
+    used: dict[int, int] = {}  # subsidised months before this one (RULES.md §9), when the version limits them
     if version.max_subsidised_months is not None:
-        counted = query(conn, "SELECT worker_id, count(*) FROM (SELECT worker_id, month FROM worker_month "
-                              "WHERE month < ? AND platform_id = 0 GROUP BY worker_id, month "
-                              "HAVING sum(subsidy_vnd) > 0) AS paid GROUP BY worker_id", (month,))
-        exhausted = {worker_id for worker_id, months in counted if months >= version.max_subsidised_months}
+        used = dict(query(conn, "SELECT worker_id, count(*) FROM (SELECT worker_id, month FROM worker_month "
+                                "WHERE month < ? AND platform_id = 0 GROUP BY worker_id, month "
+                                "HAVING sum(subsidy_vnd) > 0) AS paid GROUP BY worker_id", (month,)))
     for scheme in schemes:
         code = SCHEME_CODE[scheme]
-        rows = [(worker_id, int(total)) for worker_id, scheme_code, total in own
-                if scheme_code == code and worker_id not in exhausted]
+        rows = [(worker_id, int(total)) for worker_id, scheme_code, total in own if scheme_code == code]
         if not rows:
             continue
         own_vnd = np.fromiter((total for _w, total in rows), dtype=np.int64, count=len(rows))
         rate_ppm = np.fromiter((version.tier_rate_ppm[tiers.get(worker_id, BASE_TIER)] for worker_id, _t in rows),
                                dtype=np.int64, count=len(rows))
-        for (worker_id, _total), subsidy in zip(rows, subsidy_array_vnd(own_vnd, scheme, rate_ppm, version).tolist()):
+        used_months = np.fromiter((used.get(worker_id, 0) for worker_id, _t in rows), dtype=np.int64, count=len(rows))
+        # The kernel gives zero to a worker who has used max_subsidised_months (rules.kernels.subsidy).
+        for (worker_id, _total), subsidy in zip(rows, subsidy_array_vnd(own_vnd, scheme, rate_ppm, version,
+                                                                        used_months).tolist()):
             if subsidy:
                 result[(worker_id, scheme)] = subsidy
     return result

@@ -42,7 +42,7 @@ from ledger.books import Ledger, UnitOfWork, iso_utc
 from ledger.events import (ACCEPTED, DUPLICATE, KIND_INDEX, Rejection, ValidEvent, check_events, month_text,
                            next_month)
 from ledger.postings import CompactEntries, collector_paused, next_entry_id, write_compact_block
-from ledger.schema import SHARE_COLUMNS
+from ledger.layout import SHARE_COLUMNS
 from ledger.archive import fetch_events
 from ledger.store import fetch_in, lock_chain_head, query
 from rules import event_shares_vnd, refund_reversals_vnd, shares_matrix_vnd

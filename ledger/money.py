@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import IO, Any, Iterable, Sequence
 
 from ledger.accounts import NO_PARTY, NO_SCHEME, PARTY_CODE, SCHEME_CODE, SCHEME_NAME, AccountKind, EntryType
 from ledger.books import Ledger, iso_utc
@@ -453,11 +453,17 @@ PAYMENT_HEADER = ["date", "amount_vnd", "payer", "reference", "bank_ref"]
 def read_payments_csv(path: str | Path) -> list[tuple[int, PaymentIn]]:
     """A bank statement as CSV (`date,amount_vnd,payer,reference,bank_ref`); every bad line is named."""
     with Path(path).open("rb") as stream:
-        try:
-            file = CsvFile(stream, Path(path).name, PAYMENT_HEADER)  # BOM dropped, columns in any order
-            rows = list(file)
-        except FileFormatError as error:
-            raise PaymentError([f"line {error.line}: {error.field}: {error.reason}"]) from None
+        return read_payments(stream, Path(path).name)
+
+
+def read_payments(stream: IO[bytes], source: str) -> list[tuple[int, PaymentIn]]:
+    """`read_payments_csv` over an open stream (the insurer's upload page reads the same way):
+    `(line, payment)` for every line, or PaymentError naming every bad line."""
+    try:
+        file = CsvFile(stream, source, PAYMENT_HEADER)  # BOM dropped, columns in any order
+        rows = list(file)
+    except FileFormatError as error:
+        raise PaymentError([f"line {error.line}: {error.field}: {error.reason}"]) from None
     errors: list[str] = []
     payments: list[tuple[int, PaymentIn]] = []
     for line, row in rows:
@@ -504,7 +510,7 @@ def parse_payment(fields: dict[str, Any]) -> PaymentIn:
 
 
 def record_payments(ledger: Ledger, payments: Sequence[PaymentIn],
-                    lines: Sequence[int] | None = None) -> list[PaymentOutcome]:
+                    lines: Sequence[int] | None = None, *, dry_run: bool = False) -> list[PaymentOutcome]:
     """Book money received, all or nothing; a bank reference already booked is a `duplicate`.
 
     A bank reference seen before with other figures, an unknown payer, a top-up reference that
@@ -516,6 +522,9 @@ def record_payments(ledger: Ledger, payments: Sequence[PaymentIn],
     replay). A worker's top-up (payer `worker`, RULES.md §11) credits that worker's `si` account
     with party `worker`: own contribution for the subsidy and the pool, in the month it is booked.
     Both are booked in the first open month on or after their date.
+
+    `dry_run` runs every check and returns the outcomes booking would have, and writes nothing:
+    the preview of the insurer's import page (the same code path, so the same checks).
     """
     recorded_at = iso_utc(ledger.clock())
     today = local_day(ledger)
@@ -622,7 +631,7 @@ def record_payments(ledger: Ledger, payments: Sequence[PaymentIn],
                                            month_text(booking_month)))
         if errors:
             raise PaymentError(errors)
-        if entries:
+        if entries and not dry_run:
             written = write_block(conn, entries, recorded_at=recorded_at, head=head)
             new = [replace(r, entry_id=written.first_entry_id + offset) for offset, r in enumerate(new)]
             _insert_records(conn, new, recorded_at)

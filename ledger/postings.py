@@ -31,7 +31,7 @@ import orjson
 from sqlalchemy import Connection
 
 from ledger.accounts import PARTY_CODE, AccountKind, EntryType
-from ledger.schema import COMPACT_COLUMNS
+from ledger.layout import COMPACT_COLUMNS
 from ledger.store import add_to_rows, ensure_month_partitions, execute_many, insert_rows, query
 
 #: What `write_block` writes of an entry. `recorded_at` is the block's; an event's or a refund's

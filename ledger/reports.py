@@ -18,7 +18,7 @@ from ledger.credits import Figures, credit_figures, worker_credits
 from ledger.events import month_text, parse_month
 from ledger.money import topup_reference
 from ledger.postings import compact_legs
-from ledger.schema import COMPACT_COLUMNS
+from ledger.layout import COMPACT_COLUMNS
 from ledger.store import consistent_snapshot, fetch_in, query, stream_rows
 from rules import NoVersionInForce, SCHEMES
 from rules.crediting import PENSION_MONTHS_NEEDED as CREDITED_MONTHS_FOR_PENSION

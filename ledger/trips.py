@@ -38,7 +38,7 @@ from ledger.accounts import EntryType
 from ledger.books import Ledger
 from ledger.events import VIETNAM_TZ, month_text, parse_month
 from ledger.postings import occurred_text
-from ledger.schema import SHARE_COLUMNS
+from ledger.layout import SHARE_COLUMNS
 from ledger.store import fetch_in, query
 from rules import KINDS, PARTIES, SCHEMES
 

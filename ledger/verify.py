@@ -22,7 +22,7 @@ from ledger.close import subsidies_for_month
 from ledger.events import month_text, parse_month
 from ledger.postings import (ENTRY_HASH_KEPT, SEALED_TABLES, TABLES_SEALED_BY_VERSION, block_hash, compact_legs, entry_hash, occurred_text,
                              row_seal)
-from ledger.schema import COMPACT_COLUMNS, SHARE_COLUMNS
+from ledger.layout import COMPACT_COLUMNS, SHARE_COLUMNS
 from ledger.store import consistent_snapshot, query, stream_rows
 
 _WORKER = int(AccountKind.worker)

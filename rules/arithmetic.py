@@ -5,7 +5,10 @@ for n ≥ 0 and d > 0, computed as `(2n + d) // 2d` — no floats, no Decimal.
 """
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported in the array forms: `import rules` alone (e.g. `ansinh packs list`) loads no NumPy
+    import numpy as np
 
 PPM = 1_000_000
 
@@ -23,13 +26,17 @@ def share_vnd(amount_vnd: int, rate_ppm: int) -> int:
 
 
 def shares_array_vnd(amounts_vnd: np.ndarray, rates_ppm: np.ndarray) -> np.ndarray:
-    """`share_vnd` over arrays (broadcasting), in int64.
+    """`share_vnd` over arrays (broadcasting), in int64, by the compiled kernel `rules.kernels.share`.
 
     Safe because amount ≤ 10^10 and rate ≤ 10^6, so 2·amount·rate ≤ 2·10^16 < 2^63.
     """
-    amounts = np.asarray(amounts_vnd, dtype=np.int64)
-    rates = np.asarray(rates_ppm, dtype=np.int64)
-    return (2 * amounts * rates + PPM) // (2 * PPM)
+    import numpy as np
+
+    from rules import kernels  # numba: imported when an array is first priced
+
+    amounts, rates = np.broadcast_arrays(np.asarray(amounts_vnd, dtype=np.int64), np.asarray(rates_ppm, dtype=np.int64))
+    flat = kernels.shares_elementwise(np.ascontiguousarray(amounts).ravel(), np.ascontiguousarray(rates).ravel())
+    return flat.reshape(amounts.shape)
 
 
 def refund_target_vnd(share_vnd_: int, refunded_total_vnd: int, original_amount_vnd: int) -> int:

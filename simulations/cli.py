@@ -125,6 +125,26 @@ def simulate_command(
                       f"{row.workers_contributing:,}", row.crediting, f"{row.pension_months:,}",
                       f"{row.pension_months_delta:+,}", f"{row.workers_credited:,}", f"{row.leakage_per_mille}")
     _out.print(table)
+    ranges = run.results.tables["headline_ranges"].set_index(["arm", "figure"])
+    window = run.scenario.window_years
+    gains = Table(title=f"who gains (take-home pay = gross − worker deductions; credited months, RULES.md §11) and "
+                        f"the state's {window}-year cost; [95 % range, {run.scenario.replicates} resamples of workers]")
+    for column in ("arm", "take-home ↑", "take-home ↓", "credited months ↑", "credited months ↓",
+                   f"Δ subsidy {window} y nominal (M VND)", f"Δ subsidy {window} y real (M VND)"):
+        gains.add_column(column, no_wrap=column == "arm", justify="left" if column == "arm" else "right")
+
+    def ranged(arm: str, figure: str, scale: int = 1) -> str:
+        value, low, high = (int(ranges.loc[(arm, figure), key]) for key in ("value", "low", "high"))
+        return f"{value / scale:+,.1f} [{low / scale:+,.1f}, {high / scale:+,.1f}]" if scale > 1 else \
+            f"{value:,} [{low:,}, {high:,}]"
+
+    for arm in summary["arm"].tolist()[1:]:
+        gains.add_row(arm, ranged(arm, "take_home_winners"), ranged(arm, "take_home_losers"),
+                      ranged(arm, "credited_months_winners"), ranged(arm, "credited_months_losers"),
+                      ranged(arm, "window_subsidy_nominal_delta_vnd", MILLION),
+                      ranged(arm, "window_subsidy_real_delta_vnd", MILLION))
+    if len(summary) > 1:
+        _out.print(gains)
     _out.print(f"population {run.record['population']['sha256'][:16]}  results {run.record['results_sha256'][:16]}"
                + (f"  written to {out}" if out is not None else ""))
 

@@ -4,16 +4,17 @@ For each month in order, every arm (the baseline pack, then each reform's pack) 
 
 1. the version in force on the month's first day (reform dates are month starts);
 2. the six shares of every activity row, priced with the ledger's own arithmetic
-   (`rules.rate_matrix_ppm` for the rates, `rules.arithmetic.share_vnd` — compiled by numba
-   into the row kernel — for RULES.md §4's half-up rounding). A share column is priced once per distinct rate vector over the
-   kinds, whichever arms and shares use it (most reforms leave most columns alone, and
+   (`rules.rate_matrix_ppm` for the rates, `rules.kernels.share` — the compiled kernel the
+   ledger's ingest runs — for RULES.md §4's half-up rounding, called from the row pass).
+   A share column is priced once per distinct rate vector over the kinds, whichever arms
+   and shares use it (most reforms leave most columns alone, and
    `oa.platform` and `ui.worker` often share rates). For a ledger replay the row also
    carries the shares the ledger booked; an arm's share is `priced(arm) + recorded −
    priced(baseline)`, so the baseline reproduces the books to the dong and a reform
    differs from them only by what the reform changes;
 3. own contributions per worker-month and scheme (the worker party, summed over
-   platforms and kinds), then `rules.subsidy_array_vnd`'s rule (compiled) by the tier in force
-   (RULES.md §6), zero for a worker who has used `max_subsidised_months`;
+   platforms and kinds), then `rules.kernels.subsidy` — the kernel the ledger's close runs —
+   by the tier in force (RULES.md §6), zero for a worker who has used `max_subsidised_months`;
 4. the budget strategy: `cap` pays months in order until the period's limit is spent
    (the month that crosses it is paid pro rata, later months nothing); `scale` pays
    every month of the period the same fraction limit / demand. Scaling floors each
@@ -23,9 +24,12 @@ For each month in order, every arm (the baseline pack, then each reform's pack) 
    (worker + platform + the subsidy actually paid) enter the pool, then `credit` applies
    the arm pack's `crediting` (`pooled` or `per_month`) and dated floor. A calendar month
    with no activity at all still closes (the pool may pay a month in it). `pension_months`
-   is the credited count, `pool_vnd` what is left;
+   is the credited count, `pool_vnd` what is left, and `credited_years` marks the calendar
+   years whose closes credited the worker a month (bit y: the y-th year from the first
+   simulated month's; the coverage of a year is the count of workers with its bit,
+   simulations/results.py);
 6. totals accumulate per worker, per (month, tier, scheme) and per (month, platform,
-   kind).
+   kind); `active_years` marks the years a worker worked in (bits as `credited_years`).
 
 Opting out (`participation`, `simulations/behaviour.py`): in an arm and month where some
 workers may opt out, every share key is wrapped as `("masked", key, keep per kind)`: the
@@ -50,10 +54,12 @@ from __future__ import annotations
 import dataclasses
 import mmap
 import os
+import types
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -67,7 +73,7 @@ from rules import (
     RulesVersion,
     rate_matrix_ppm,
 )
-from rules.arithmetic import PPM, share_vnd
+from rules import kernels
 from rules.crediting import NONE, CreditState, FloorSchedule, accrue, credit, month_ordinal, ordinal_month
 from simulations.behaviour import Participation, keeps
 from simulations.population import RECORDED_COLUMNS, SHARE_COLUMNS, Population
@@ -82,6 +88,7 @@ PPB = 1_000_000_000
 CHUNK_WORKERS = 131_072  # workers per chunk: a chunk-month's arrays stay in the 1 MB L2 / 8 MB L3 caches
 THREADS = max(1, min(2, os.cpu_count() or 1))  # the development machine has two cores
 MONTH_TIER_COLUMNS = ("own_vnd", "subsidy_demand_vnd", "subsidy_vnd", "workers_subsidised")
+YEARS_MAX = 62  # calendar years a run may touch: one bit each in the int64 year masks (600 months are 51)
 
 
 @dataclass
@@ -99,6 +106,7 @@ class ArmResult:
     tier_fallbacks: int = 0  # worker-months whose tier the version does not know (priced as `other`)
     credits: pd.DataFrame | None = None  # when worker-months are kept: worker, month, close_month, floor_vnd
     crediting: tuple[str, ...] = ()  # the crediting modes of the simulated months, in order of first use
+    first_year: int = 0  # the calendar year of bit 0 of `active_years` and `credited_years`
 
 
 @dataclass
@@ -195,6 +203,11 @@ class _Plan:
     keep_worker_months: bool
     credit: bool = True  # False for `scale`'s demand pass: nothing it computes beyond the demand is kept
 
+    @property
+    def first_year(self) -> int:
+        """The calendar year of bit 0 of the year masks (`active_years`, `credited_years`)."""
+        return self.months[0] // 100 if self.months else 0
+
 
 def _share_key(version: RulesVersion, base: RulesVersion, j: int, recorded: bool):
     rates = tuple(int(r) for r in rate_matrix_ppm(version)[:, j])
@@ -228,6 +241,8 @@ def make_plan(population: Population, packs: Sequence[RulesPack], keep_worker_mo
     months = population.months
     tiers = population.tiers
     recorded = population.recorded
+    if months and months[-1] // 100 - months[0] // 100 >= YEARS_MAX:
+        raise ValueError(f"a run spans at most {YEARS_MAX} calendar years (its year masks are int64)")
     baseline = packs[0]
     arms = []
     for pack in packs:
@@ -264,25 +279,14 @@ def make_plan(population: Population, packs: Sequence[RulesPack], keep_worker_mo
 
 # ---------------------------------------------------------------------------
 # Compiled kernels: one pass each over a chunk-month's rows or worker-months (numpy's
-# `ufunc.at`, `take` and temporaries cost ~20 passes). The arithmetic is the rules' own:
-# `_share` is `rules.arithmetic.share_vnd` itself, compiled; `_subsidy` is `subsidy_array_vnd`'s
-# clamp then that share (tests/simulations/test_engine_kernels.py compares them on edge values).
+# `ufunc.at`, `take` and temporaries cost ~20 passes). The arithmetic is not here: the row
+# passes call `kernels.share` and the subsidy pass `kernels.subsidy` — `rules.kernels`, the
+# compiled kernels the ledger's ingest and close run — so there is one implementation of each
+# formula (see `_arithmetic` for how a replaced rules kernel reaches these passes).
 # Integer sums: the order of addition does not change a bit.
 # ---------------------------------------------------------------------------
 
 _WAYS = 8  # histogram accumulators: few bins, so one would make each add wait for the last
-_share_vnd = numba.njit(inline="always", cache=True)(share_vnd)
-_HALF = np.uint64(PPM)
-_WHOLE = np.uint64(2 * PPM)
-
-
-@numba.njit(inline="always", cache=True)
-def _share(amount, rate):  # pragma: no cover - compiled
-    """`share_vnd(amount, rate)`; a non-negative numerator is divided unsigned (the same quotient,
-    ~2× faster than the compiled floor division), anything else by `share_vnd` itself."""
-    if amount >= 0 and rate >= 0:
-        return np.int64((np.uint64(2) * np.uint64(amount) * np.uint64(rate) + _HALF) // _WHOLE)
-    return _share_vnd(amount, rate)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -328,7 +332,7 @@ def _rows_pass(worker, gross, kind, platform, rates, kinds, groups):  # pragma: 
         gross_sums[c] += amount
         counts[way, group] += 1
         for p in range(prices):
-            value = _share(amount, rates[p, k])
+            value = kernels.share(amount, rates[p, k])
             sums[p, c] += value
             by_group[p, way, group] += value
     count = c + 1
@@ -341,7 +345,7 @@ def _price_sums(gross, kind, platform, rates, owner, count, kinds, groups):  # p
     sums = np.zeros(count, dtype=np.int64)
     by_group = np.zeros((_WAYS, groups), dtype=np.int64)
     for i in range(len(gross)):
-        value = _share(gross[i], rates[kind[i]])
+        value = kernels.share(gross[i], rates[kind[i]])
         sums[owner[i]] += value
         by_group[i & (_WAYS - 1), platform[i] * kinds + kind[i]] += value
     return sums, by_group.sum(axis=0)
@@ -374,6 +378,12 @@ def _add_at(target, index, values):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
+def _or_at(target, index, bit):  # pragma: no cover - compiled
+    for i in range(len(index)):
+        target[index[i]] |= bit
+
+
+@numba.njit(cache=True, nogil=True)
 def _add_one_at(target, index):  # pragma: no cover - compiled
     for i in range(len(index)):
         target[index[i]] += 1
@@ -394,16 +404,13 @@ def _tier_sum(tier, values, tiers):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _subsidy(own, tier, rate_of_tier, cap, used, local, limit):  # pragma: no cover - compiled
-    """RULES.md §6 per worker-month: round_half_up(min(max(0, own), cap) × tier rate / 10^6); zero for a
-    worker whose `used` months reached `limit` (limit < 0: no limit)."""
+def _tier_subsidies(own, tier, rate_of_tier, cap, used, local, limit):  # pragma: no cover - compiled
+    """`kernels.subsidy` (RULES.md §6, §9) of each worker-month: its own contribution, its tier's rate and its
+    worker's subsidised months so far (`used` is read only when `limit` ≥ 0: a version with a limit)."""
     out = np.empty(len(own), dtype=np.int64)
     for i in range(len(own)):
-        if limit >= 0 and used[local[i]] >= limit:
-            out[i] = 0
-            continue
-        base = min(max(np.int64(0), own[i]), cap)
-        out[i] = _share(base, rate_of_tier[tier[i]])
+        months = used[local[i]] if limit >= 0 else np.int64(0)
+        out[i] = kernels.subsidy(own[i], cap, rate_of_tier[tier[i]], months, limit)
     return out
 
 
@@ -457,22 +464,92 @@ def _derive(gross, subsidy, worker, platform):  # pragma: no cover - compiled
 _NO_USED = np.zeros(0, dtype=np.int64)
 
 
+class _Arithmetic(NamedTuple):
+    """The passes that call the rules' kernels, compiled against one (share, subsidy) pair."""
+
+    rows_pass: Callable
+    price_sums: Callable
+    tier_subsidies: Callable
+
+
+_ARITHMETIC_PASSES = ("_rows_pass", "_price_sums", "_tier_subsidies")  # _Arithmetic's order
+_COMPILED: dict[tuple, _Arithmetic] = {}  # (share, subsidy) -> the passes compiled against them
+_OWN_KERNELS = (kernels.share, kernels.subsidy)  # what the module's passes were written against
+_PROBE_AMOUNTS = np.array([0, 1, 49, 50, 149, 150, 499_999, 500_000, 500_001, 87_500, 12_345, 10**10, -1, -50,
+                           -150, -500_000, -87_500], dtype=np.int64)
+_PROBE_RATES = np.array([0, 1, 5_000, 6_000, 10_000, 200_000, 250_000, 300_000, 500_000, 1_000_000], dtype=np.int64)
+
+
+def _arithmetic() -> _Arithmetic:
+    """The row and subsidy passes compiled against `rules.kernels.share` and `.subsidy` as they stand now.
+
+    Normally the module's own passes (compiled once, cached on disk by numba). numba freezes a called
+    function into its caller when the caller compiles, and its disk cache is keyed on this file alone,
+    so two things could leave these passes on other arithmetic than the rules': a rules kernel replaced
+    at run time (the mutation tests replace one on purpose) and a cache compiled before `rules/kernels.py`
+    last changed. The first is seen by identity; the second by running both on probe values once per
+    process. Either way the passes are compiled again from their source against the kernels in force
+    (not cached; seconds), so the simulator never runs arithmetic the rules do not.
+    """
+    in_force = (kernels.share, kernels.subsidy)
+    found = _COMPILED.get(in_force)
+    if found is None:
+        own = _Arithmetic(*(globals()[name] for name in _ARITHMETIC_PASSES))
+        fresh = in_force == _OWN_KERNELS and _agrees_with_rules(own)
+        found = _COMPILED[in_force] = own if fresh else _recompiled(*in_force)
+    return found
+
+
+def _agrees_with_rules(passes: _Arithmetic) -> bool:
+    """The passes give what `rules.kernels`' array forms give on the probe values: every (amount, rate) pair
+    priced by both row passes, and subsidies below, at and above the cap, before and at a months limit."""
+    rates = len(_PROBE_RATES)
+    amounts = np.repeat(_PROBE_AMOUNTS, rates)
+    kind = np.tile(np.arange(rates, dtype=np.int64), len(_PROBE_AMOUNTS))  # one "kind" per probe rate
+    row = np.arange(len(amounts), dtype=np.int64)  # every row its own worker-month
+    platform = np.zeros(len(amounts), dtype=np.int64)
+    shares = kernels.shares_elementwise(amounts, _PROBE_RATES[kind])
+    priced, _ = passes.price_sums(amounts, kind, platform, _PROBE_RATES, row, len(amounts), rates, rates)
+    _, _, summed, _, _ = passes.rows_pass(row, amounts, kind, platform, _PROBE_RATES[None, :].copy(), rates, rates)
+    used, cap, limit = row % 4, np.int64(330_000), np.int64(2)
+    subsidies = passes.tier_subsidies(amounts, kind, _PROBE_RATES, cap, used, row, limit)
+    return bool((priced == shares).all() and (summed[0] == shares).all()
+                and (subsidies == kernels.subsidies(amounts, cap, _PROBE_RATES[kind], used, limit)).all())
+
+
+def _recompiled(share, subsidy) -> _Arithmetic:
+    """The passes compiled again from their source, `kernels` standing for a copy of `rules.kernels` whose
+    `share` and `subsidy` are the given functions. A function of `rules.kernels` itself is compiled again in
+    the copy too (its `subsidy` calls whichever `share` the copy has); any other (a mutant) in its own module."""
+    module = types.ModuleType(kernels.__name__)
+    module.__dict__.update(vars(kernels))
+    for name, function in (("share", share), ("subsidy", subsidy)):
+        source = getattr(function, "py_func", function)
+        scope = module.__dict__ if source.__globals__ is vars(kernels) else source.__globals__
+        setattr(module, name, numba.njit(types.FunctionType(source.__code__, scope, source.__name__)))
+    namespace = {**globals(), "kernels": module}
+    return _Arithmetic(*(numba.njit(nogil=True)(types.FunctionType(globals()[name].py_func.__code__, namespace, name))
+                         for name in _ARITHMETIC_PASSES))
+
+
 def _warm_up() -> None:
     """Compile every kernel for the population's dtypes before forking (each child would compile again)."""
     i64, i32, i16, i8 = (np.zeros(1, dtype=d) for d in (np.int64, np.int32, np.int16, np.int8))
+    arithmetic = _arithmetic()
     starts, owner = _segments(i64)
     for kind, platform in ((i8, i16), (i64, i64)):
-        _rows_pass(i64, i64, kind, platform, np.zeros((1, 3), dtype=np.int64), 3, 3)
+        arithmetic.rows_pass(i64, i64, kind, platform, np.zeros((1, 3), dtype=np.int64), 3, 3)
     for kind, platform in ((i8, i16), (i64, i64)):
-        _price_sums(i64, kind, platform, i64, owner, 1, 3, 3)
+        arithmetic.price_sums(i64, kind, platform, i64, owner, 1, 3, 3)
         _value_sums(i64, kind, platform, owner, 1, 3, 3)
     _segment_sum(i64, owner, 1)
     _add_at(i64.copy(), i64, i64)
     _add_one_at(i64.copy(), i64)
+    _or_at(i64.copy(), i64, np.int64(1))
     _add_one_where(i64.copy(), i64, np.zeros(1, dtype=bool))
     _tier_sum(i64, i64, 1)
     _tier_sum(i64, np.zeros(1, dtype=bool), 1)
-    _subsidy(i64, i64, i64, 0, i64, i64, -1)
+    arithmetic.tier_subsidies(i64, i64, i64, 0, i64, i64, -1)
     _pay(i64, i64, i64, i64.copy(), np.zeros(1, dtype=bool), 1)
     for values in (i64, i32, i16, i8):
         _non_decreasing(values)
@@ -495,7 +572,7 @@ class _Piece:
         # One compiled pass: worker-months, gross, rows per group and every rate vector in `prices` priced.
         prices = list(dict.fromkeys(prices))
         rates = np.array([key[1] for key in prices], dtype=np.int64).reshape(len(prices), len(KINDS))
-        self.starts, self.gross_sums, sums, self.rows_per_group, by_group = _rows_pass(
+        self.starts, self.gross_sums, sums, self.rows_per_group, by_group = _arithmetic().rows_pass(
             worker, rows["gross"], rows["kind"], rows["platform"], rates, len(KINDS), platforms * len(KINDS))
         for p, key in enumerate(prices):
             self.memo[key] = sums[p]
@@ -534,7 +611,7 @@ class _Piece:
         """A share's worker-month and (platform, kind) sums, priced (`share_vnd` per row) or recorded."""
         groups = self.platforms * len(KINDS)
         if key[0] == "price":
-            sums, by_group = _price_sums(self.rows["gross"], self.kind, self.rows["platform"],
+            sums, by_group = _arithmetic().price_sums(self.rows["gross"], self.kind, self.rows["platform"],
                                          np.array(key[1], dtype=np.int64), self.owner, self.count, len(KINDS),
                                          groups)
         else:
@@ -594,8 +671,9 @@ class _Piece:
         """A key's (platform, kind) sums over some rows only (`rows`: their indexes, worker-months and columns)."""
         groups = self.platforms * len(KINDS)
         if key[0] == "price":
-            return _price_sums(rows["gross"], rows["kind"], rows["platform"], np.array(key[1], dtype=np.int64),
-                               rows["owner"], self.count, len(KINDS), groups)[1]
+            return _arithmetic().price_sums(rows["gross"], rows["kind"], rows["platform"],
+                                            np.array(key[1], dtype=np.int64), rows["owner"], self.count, len(KINDS),
+                                            groups)[1]
         if key[0] == "recorded":
             return _value_sums(self.rows["recorded"][rows["rows"], key[1]], rows["kind"], rows["platform"],
                                rows["owner"], self.count, len(KINDS), groups)[1]
@@ -700,6 +778,8 @@ class ChunkJob:
         # before any fork, so forked processes write the shared arrays); the rest of the state is the chunk's own.
         self.pool = [view(f"pool {a}") for a in range(arms)]
         self.credited = [view(f"credited {a}") for a in range(arms)]
+        self.credited_years = [view(f"credited years {a}") for a in range(arms)]  # bit masks (YEARS_MAX)
+        self.active_years = view("active years")
         self._credit_states: list[CreditState] | None = None
         self._last_tier: np.ndarray | None = None  # per worker: the tier of the last month they were active in
         self._si: np.ndarray | None = None
@@ -736,7 +816,7 @@ class ChunkJob:
                     per_scheme.append(None)
                     continue
                 # subsidy_array_vnd(own, scheme, tier rates, version), zero past the limit, in one pass
-                per_scheme.append(_subsidy(own, piece.tier, plan.rate_of_tier,
+                per_scheme.append(_arithmetic().tier_subsidies(own, piece.tier, plan.rate_of_tier,
                                            int(version.subsidy_base_cap_vnd[scheme]), used, piece.local, limit))
             demanded = sum(int(v.sum()) for v in per_scheme if v is not None)
             factor = scale_factors[a]
@@ -772,6 +852,7 @@ class ChunkJob:
         self._tiers()[local] = piece.tier
         _add_at(self.gross, local, piece.gross_sums)
         _add_one_at(self.active, local)
+        _or_at(self.active_years, local, np.int64(1 << (plan.months[m] // 100 - plan.first_year)))
         for s, signal in enumerate(plan.share_signals):
             value = piece.value(signal[m])
             if value is not None:
@@ -896,6 +977,7 @@ class ChunkJob:
             made = credit(state, ordinal, schedule)
             if len(made.worker):
                 done.append((made, ordinal))
+                _or_at(self.credited_years[a], made.worker, np.int64(1 << (ordinal // 12 - plan.first_year)))
         if not done:
             by_tier = np.zeros(len(plan.tiers), dtype=np.int64)
         else:
@@ -948,6 +1030,8 @@ class ChunkJob:
             columns["contributing_months"] = self.contributing[plan.arm_contributing_signal[a]]
             columns["subsidised_months"] = self.subsidised[a]
             columns["active_months"] = self.active
+            columns["active_years"] = self.active_years  # bit y: worked in year first_year + y
+            columns["credited_years"] = self.credited_years[a]  # bit y: that year's closes credited a month (§11)
             result.append(columns)
         return result
 
@@ -1230,7 +1314,7 @@ def _pass(population: Population, plan: _Plan, states: list[_BudgetState], names
             by_month_tier=pd.DataFrame(month_tier_rows[a]), revenue=revenue, budget=states[a].frame(),
             worker_months=pd.concat(detail_blocks[a], ignore_index=True) if detail_blocks[a] else None,
             tier_fallbacks=fallbacks[a], credits=_credits_frame(credit_blocks[a]) if plan.keep_worker_months else None,
-            crediting=tuple(crediting))
+            crediting=tuple(crediting), first_year=plan.first_year)
     return results
 
 

@@ -3,7 +3,8 @@
     out/
       run.json                 the run record (scenario, pack versions, population hash, seed, code, results hash)
       tables/<name>.parquet    every results table, and the same as CSV
-      charts/*.png             budget over time, coverage by tier, decile bars, Lorenz curves, winners/losers
+      charts/*.png             budget over time, coverage by tier, decile bars (take-home pay and credited
+                               months, by decile of take-home pay), Lorenz curves
       report.html              the summary and every chart (images inlined as base64), no external files
 
 Charts use matplotlib's Agg backend: no display, same bytes for the same numbers.
@@ -22,7 +23,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from simulations.results import BANDS
 from simulations.run import Run
 
 BILLION = 1_000_000_000
@@ -83,22 +83,20 @@ def render_charts(run: Run) -> dict[str, bytes]:
     axes.tick_params(axis="x", rotation=0)
     charts["coverage_by_tier"] = _png(figure)
 
-    deciles = tables["deciles"]
-    for arm in deciles["arm"].unique():
-        frame = deciles[(deciles["arm"] == arm) & (deciles["measure"] == "balance_vnd")].set_index("decile")
+    take_home, months = tables["deciles_take_home"], tables["deciles_credited_months"]
+    for arm in take_home["arm"].unique():
         figure, axes = plt.subplots(1, 2, figsize=(11, 4))
-        axes[0].bar(frame.index, frame["delta_vnd"] / frame["workers"].clip(lower=1))
-        axes[0].set_title(f"{arm}: mean change in accrued balance by income decile")
-        axes[0].set_xlabel("income decile")
-        axes[0].set_ylabel("VND per worker")
-        bottom = None
-        shares = frame[list(BANDS)].div(frame["workers"].clip(lower=1), axis=0)
-        for band, colour in zip(BANDS, BAND_COLOURS):
-            axes[1].bar(frame.index, shares[band], bottom=bottom, color=colour, label=band)
-            bottom = shares[band] if bottom is None else bottom + shares[band]
-        axes[1].set_title("winners and losers (accrued balance)")
-        axes[1].set_xlabel("income decile")
-        axes[1].legend(fontsize=7, loc="lower right")
+        for index, (frame, column, what, unit) in enumerate((
+                (take_home, "delta_vnd", "take-home pay", "VND per worker"),
+                (months, "delta_months", "credited months", "months per worker"))):
+            mine = frame[frame["arm"] == arm].set_index("decile")
+            workers = mine["workers"].clip(lower=1)
+            axes[index].bar(mine.index, mine[column] / workers, color=BAND_COLOURS[4])
+            axes[index].axhline(0, color="grey", linewidth=0.8)
+            axes[index].set_title(f"{arm}: change in {what}\n(winners {int(mine['winners'].sum()):,}, "
+                                  f"losers {int(mine['losers'].sum()):,})")
+            axes[index].set_xlabel("decile of baseline take-home pay")
+            axes[index].set_ylabel(unit)
         charts[f"deciles_{arm}"] = _png(figure)
 
     figure, axes = plt.subplots(1, 2, figsize=(11, 4))
@@ -125,6 +123,11 @@ def _table_html(frame: pd.DataFrame) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
+def _replicates(tables: dict[str, pd.DataFrame]) -> str:
+    ranges = tables["headline_ranges"]
+    return f"{int(ranges['replicates'].iloc[0]):,}" if len(ranges) else "no"
+
+
 def render_html(run: Run, charts: dict[str, bytes]) -> str:
     tables = run.results.tables
     summary = tables["summary"].drop(columns=["versions"])
@@ -148,7 +151,17 @@ seed {record['seed']}; results <code>{record['results_sha256'][:16]}</code>; cod
 <h2>Budget by year and scheme</h2>{_table_html(tables['budget_by_year_scheme'])}
 <h2>Budget periods</h2>{_table_html(tables['budget_periods'])}
 <h2>Coverage</h2>{_table_html(tables['coverage'])}
-<h2>Income deciles: winners and losers</h2>{_table_html(tables['deciles'])}
+<h2>Headline figures, with 95 % ranges</h2>
+<p>A bootstrap over workers ({_replicates(tables)} resamples): the sampling noise of a population of this size,
+not the uncertainty of the model's assumptions (<code>simulations/results.py</code>).</p>
+{_table_html(tables['headline_ranges'])}
+<h2>State subsidy over the budget window (nominal, and in the first year's prices)</h2>
+{_table_html(tables['budget_window'])}
+<h2>Coverage: workers credited at least one month by the year's closes</h2>{_table_html(tables['coverage_by_year'])}
+<h2>Take-home pay (gross − worker deductions), by decile of baseline take-home pay</h2>
+{_table_html(tables['deciles_take_home'])}
+<h2>Months credited towards a pension, by decile of baseline take-home pay</h2>
+{_table_html(tables['deciles_credited_months'])}
 <h2>Inequality</h2>{_table_html(tables['inequality'])}
 <h2>Sample workers: months to a pension and replacement rate (ppm)</h2>
 <p>At the horizon's pace; 180 counted months needed; 45 % of the insured income (si account ÷ 22 %)

@@ -94,7 +94,7 @@ def run_scenario(scenario: Scenario, *, from_db: str | None = None, population: 
     arms = engine.run(chosen, arms_packs, scenario.budget, participation=participation,
                       keep_worker_months=keep_worker_months,
                       progress=progress, client=client, chunk_workers=chunk_workers)
-    results = compute(chosen, arms)
+    results = compute(chosen, arms, options=scenario.result_options())
     record = {
         "scenario": {"name": scenario.name, "document": _jsonable(dict(scenario.document))},
         "seed": scenario.seed,

@@ -17,6 +17,8 @@ in `rules/`, the one implementation the ledger uses too.
     # leavers), contribution_base: {order: margin_share}, targets: FILE (or false) and fare_profile: CHICAGO_TRIPS.csv
     behaviour: {participation_elasticity: 0.1}    # optional: workers opt out when a reform raises their rate
     budget: {strategy: none}                      # or {strategy: cap|scale, limit_vnd: N, period: horizon|year}
+    window: {years: 10, inflation_ppm: 36300}     # the budget window, nominal and real (defaults shown)
+    ranges: {replicates: 200}                     # bootstrap resamples behind each headline range (≥ 20)
     reforms:
       poor-50:
         description: the poor tier's top-up raised to 50 %
@@ -49,6 +51,8 @@ from rules.model import CREDITING_MODES
 from simulations.behaviour import DEFAULT_ELASTICITY, ELASTICITY_MAX, Behaviour
 from simulations.population import BASES, ContributionBase
 from simulations.population import Churn
+from simulations.options import (INFLATION_PPM_DEFAULT, INFLATION_PPM_MAX, REPLICATES_DEFAULT, REPLICATES_MAX,
+                                 REPLICATES_MIN, WINDOW_YEARS_DEFAULT, WINDOW_YEARS_MAX, Options)
 
 BUDGET_STRATEGIES = ("none", "cap", "scale")
 BUDGET_PERIODS = ("horizon", "year")
@@ -57,7 +61,7 @@ SYNTHETIC_WORKERS_MAX = 50_000_000  # Vietnam's whole labour force is ~53 millio
 RATE_PPM_MAX = 1_000_000
 MONEY_VND_MAX = 10**12
 TOP_LEVEL_KEYS = {"name", "description", "baseline", "start", "horizon_months", "seed", "population",
-                  "budget", "reforms", "behaviour"}
+                  "budget", "reforms", "behaviour", "window", "ranges"}
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 BASELINE_ARM = "baseline"
 
@@ -127,6 +131,13 @@ class Scenario:
     reforms: tuple[Reform, ...] = field(default_factory=tuple)
     behaviour: Behaviour = field(default_factory=Behaviour)
     document: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    window_years: int = WINDOW_YEARS_DEFAULT
+    inflation_ppm: int = INFLATION_PPM_DEFAULT
+    replicates: int = REPLICATES_DEFAULT
+
+    def result_options(self) -> Options:
+        """The results' budget window, inflation and ranges, seeded by the scenario's seed."""
+        return Options(self.window_years, self.inflation_ppm, self.replicates, self.seed)
 
     @property
     def months(self) -> tuple[int, ...]:
@@ -221,6 +232,11 @@ def parse_scenario(document: Any, *, source: str = "scenario", registered_packs_
     behaviour = _behaviour(document.get("behaviour"), issues)
     budget = _budget(document.get("budget", {"strategy": "none"}), issues)
     reforms = _reforms(document.get("reforms", {}), baseline_pack, issues)
+    window = _settings(document.get("window", {}), "window", {
+        "years": (1, WINDOW_YEARS_MAX, WINDOW_YEARS_DEFAULT),
+        "inflation_ppm": (0, INFLATION_PPM_MAX, INFLATION_PPM_DEFAULT)}, issues)
+    ranges = _settings(document.get("ranges", {}), "ranges", {
+        "replicates": (REPLICATES_MIN, REPLICATES_MAX, REPLICATES_DEFAULT)}, issues)
 
     if baseline_pack is not None:
         for reform in reforms:
@@ -232,12 +248,33 @@ def parse_scenario(document: Any, *, source: str = "scenario", registered_packs_
         raise ScenarioError(issues, source)
     scenario = Scenario(name=name, behaviour=behaviour, description=(description or "").strip(), baseline=baseline,
                         start_month=start_month, horizon_months=horizon, seed=seed, population=population,
-                        budget=budget, reforms=tuple(reforms), document=dict(document))
+                        budget=budget, reforms=tuple(reforms), document=dict(document),
+                        window_years=window["years"], inflation_ppm=window["inflation_ppm"],
+                        replicates=ranges["replicates"])
     return scenario
 
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _settings(value: Any, key: str, known: Mapping[str, tuple[int, int, int]],
+              issues: list[ScenarioIssue]) -> dict[str, int]:
+    """Integer settings under `key`, each (low, high, default); every problem named by its key."""
+    found = {name: default for name, (_low, _high, default) in known.items()}
+    if not isinstance(value, dict):
+        issues.append(ScenarioIssue(key, f"must be a mapping of {', '.join(known)}"))
+        return found
+    for extra in sorted(set(value) - set(known), key=str):
+        issues.append(ScenarioIssue(f"{key}.{extra}", f"unknown key (known: {', '.join(known)})"))
+    for name, (low, high, _default) in known.items():
+        if name in value:
+            if not _is_int(value[name]) or not low <= value[name] <= high:
+                issues.append(ScenarioIssue(f"{key}.{name}", f"must be an integer from {low:,} to {high:,}, "
+                                                             f"got {value[name]!r}"))
+            else:
+                found[name] = value[name]
+    return found
 
 
 def _month(value: Any, key: str, issues: list[ScenarioIssue]) -> int | None:

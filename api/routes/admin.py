@@ -4,10 +4,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Path
 from starlette.concurrency import run_in_threadpool
 
+from api.contract import problems
 from api.deps import Services, role, services
 from api.keys import UnknownKey
 from api.problems import Problem
-from api.schemas import IssuedKeyOut, PlatformKeyOut
+from api.schemas import IssuedKeyOut, Packs, PlatformKeyOut
 from api.tokens import Principal
 
 router = APIRouter(tags=["admin"])
@@ -26,7 +27,8 @@ async def add_key(platform: str = Path(pattern=r"^[A-Za-z0-9._:-]{1,128}$"),
 
 
 @router.post("/platforms/{platform}/keys:rotate", response_model=IssuedKeyOut, status_code=201,
-             summary="Issue a new key; the platform's older keys retire after 24 hours")
+             summary="Issue a new key; the platform's older keys retire after 24 hours",
+             responses=problems("unknown-platform"))
 async def rotate_key(platform: str = Path(pattern=r"^[A-Za-z0-9._:-]{1,128}$"),
                      _: Principal = Depends(role("admin")), svc: Services = Depends(services)) -> dict:
     try:
@@ -35,7 +37,8 @@ async def rotate_key(platform: str = Path(pattern=r"^[A-Za-z0-9._:-]{1,128}$"),
         raise Problem(404, "unknown-platform", str(error)) from None
 
 
-@router.delete("/platform-keys/{key_id}", response_model=PlatformKeyOut, summary="Revoke a key now")
+@router.delete("/platform-keys/{key_id}", response_model=PlatformKeyOut, summary="Revoke a key now",
+               responses=problems("unknown-key"))
 async def revoke_key(key_id: str = Path(max_length=64), _: Principal = Depends(role("admin")),
                      svc: Services = Depends(services)) -> dict:
     try:
@@ -44,7 +47,7 @@ async def revoke_key(key_id: str = Path(max_length=64), _: Principal = Depends(r
         raise Problem(404, "unknown-key", str(error)) from None
 
 
-@router.get("/packs", summary="The rules pack in use, every version with its source")
+@router.get("/packs", response_model=Packs, summary="The rules pack in use, every version with its source")
 async def packs(_: Principal = Depends(role("insurer", "policy", "admin")), svc: Services = Depends(services)) -> dict:
     pack = svc.ledger.pack
     in_force = pack.version_on(svc.ledger.clock().date()).version_id \

@@ -9,10 +9,11 @@ import orjson
 from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from api.contract import problems
 from api.deps import Services, SignedBatch, platform_caller, services
 from api.problems import Problem
 from api.reasons import negotiate, with_reasons
-from api.schemas import IngestResult
+from api.schemas import EVENT_EXAMPLE, IngestResult
 from ledger.ingest import MALFORMED, BatchTooLarge, ingest_batch
 from ledger.readers import read_ndjson
 
@@ -33,8 +34,28 @@ def parse_batch(body: bytes, content_type: str) -> list[tuple[int, object]]:
     return list(enumerate(parsed, start=1))
 
 
+BATCH = {"type": "array", "items": {"$ref": "#/components/schemas/Event"}, "maxItems": 10_000,
+         "description": "at most ANSINH_MAX_BATCH (10,000) events; an item that is not an event gets an outcome "
+                        "(`malformed`, `missing_field`, …), never a refusal of the request"}
+REFUND_EXAMPLE = {**EVENT_EXAMPLE, "event_id": "g-1002", "action": "refund", "original_event_id": "g-1001",
+                  "amount": 20000}
+REQUEST_BODY = {"required": True, "content": {
+    "application/json": {"schema": BATCH, "example": [EVENT_EXAMPLE, REFUND_EXAMPLE]},
+    "application/x-ndjson": {"schema": {"type": "string", "description": "one event per line, numbered from 1; "
+                                                                          "blank lines are skipped"},
+                             "example": "\n".join(orjson.dumps(item).decode() for item in (EVENT_EXAMPLE,
+                                                                                          REFUND_EXAMPLE)) + "\n"}}}
+ANSWER_HEADERS = {
+    "Content-Language": {"description": "the language of every `reason`: vi unless Accept-Language asks for en",
+                         "schema": {"type": "string", "enum": ["vi", "en"]}},
+    "Vary": {"description": "Accept-Language", "schema": {"type": "string"}}}
+
+
 @router.post("/events", response_model=IngestResult,
-             summary="Book a batch of trip, delivery and order events (signed by the platform)")
+             summary="Book a batch of trip, delivery and order events (signed by the platform)",
+             responses={200: {"headers": ANSWER_HEADERS}, **problems("malformed-body", "platform-mismatch",
+                                                                     "batch-too-large")},
+             openapi_extra={"requestBody": REQUEST_BODY})
 async def post_events(request: Request, response: Response, batch: SignedBatch = Depends(platform_caller),
                       svc: Services = Depends(services)) -> IngestResult:
     """One outcome per item, in order: its code, a `reason` in the language of `Accept-Language`

@@ -6,6 +6,7 @@ import io
 from fastapi import APIRouter, Body, Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 
+from api.contract import problems
 from api.deps import Services, role, services
 from api.problems import Problem
 from api.schemas import Household, ImportResult
@@ -23,7 +24,8 @@ def _apply(svc: Services, records: list, label: str) -> int:
                       errors=error.errors[:1000]) from None
 
 
-@router.put("/{national_id}", response_model=ImportResult, summary="Record a household status from a month on")
+@router.put("/{national_id}", response_model=ImportResult, summary="Record a household status from a month on",
+            responses=problems("invalid-request", "bad-households"))
 async def put_household(national_id: str = Path(min_length=1, max_length=32), body: Household = Body(),
                         principal: Principal = Depends(role("admin")),
                         svc: Services = Depends(services)) -> dict:
@@ -33,7 +35,9 @@ async def put_household(national_id: str = Path(min_length=1, max_length=32), bo
 
 
 @router.post(":import", response_model=ImportResult, summary="Import a national_id,tier,valid_from CSV (all or nothing)",
-             openapi_extra={"requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}}})
+             responses=problems("bad-households"),
+             openapi_extra={"requestBody": {"required": True, "content": {"text/csv": {
+                 "schema": {"type": "string"}, "example": "national_id,tier,valid_from\n001203000042,poor,2026-01\n"}}}})
 async def import_households(request: Request, principal: Principal = Depends(role("admin")),
                             svc: Services = Depends(services)) -> dict:
     try:

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from api.contract import problems
 from api.deps import Services, role, services
 from api.exports import FORMATS, settlement_bytes
 from api.problems import Problem
@@ -25,7 +26,8 @@ async def list_months(_: Principal = Depends(role("insurer", "policy", "admin"))
     return await run_in_threadpool(months_overview, svc.ledger)
 
 
-@router.post("/{month}/close", response_model=CloseResult, summary="Close a month: post the state subsidy, freeze it")
+@router.post("/{month}/close", response_model=CloseResult, summary="Close a month: post the state subsidy, freeze it",
+             responses=problems("cannot-close"))
 async def close(month: str = MONTH, _: Principal = Depends(role("insurer", "admin")),
                 svc: Services = Depends(services)) -> dict:
     started = time.perf_counter()

@@ -7,8 +7,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
+from api.contract import problems
 from api.deps import Services, services
 from api.problems import Problem
+from api.schemas import Health
 
 router = APIRouter(tags=["operations"])
 
@@ -19,7 +21,8 @@ def _database_ok(svc: Services) -> None:
         conn.rollback()
 
 
-@router.get("/health", summary="Up, and the database answers")
+@router.get("/health", response_model=Health, summary="Up, and the database answers",
+            responses=problems("database-unavailable"))
 async def health(svc: Services = Depends(services)) -> dict:
     try:
         await run_in_threadpool(_database_ok, svc)
@@ -28,6 +31,8 @@ async def health(svc: Services = Depends(services)) -> dict:
     return {"status": "ok", "pack": svc.ledger.pack.name}
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response,
+            responses={200: {"description": "Prometheus text exposition format",
+                             "content": {"text/plain": {"schema": {"type": "string"}}}}})
 async def metrics(svc: Services = Depends(services)) -> Response:
     return Response(generate_latest(svc.metrics.registry), media_type=CONTENT_TYPE_LATEST)

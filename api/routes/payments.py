@@ -6,6 +6,7 @@ from fastapi import APIRouter, Body, Depends, Path, Query
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from api.contract import problems
 from api.deps import Services, role, services
 from api.exports import FORMATS, lines_bytes
 from api.problems import Problem
@@ -42,7 +43,8 @@ def _book(svc: Services, body: PaymentsIn) -> list[dict]:
 
 
 @router.post("/payments", response_model=PaymentsResult,
-             summary="Book money received (all or nothing; a bank_ref already booked is a duplicate)")
+             summary="Book money received (all or nothing; a bank_ref already booked is a duplicate)",
+             responses=problems("invalid-request", "bad-payments"))
 async def post_payments(body: PaymentsIn = Body(), _: Principal = Depends(role("insurer", "admin")),
                         svc: Services = Depends(services)) -> dict:
     return {"outcomes": await run_in_threadpool(_book, svc, body)}
@@ -56,7 +58,8 @@ async def month_bills(month: str = MONTH, _: Principal = Depends(role(*STAFF)),
 
 
 @router.get("/payers/{payer}/account", response_model=Account,
-            responses={200: {"content": {"text/csv": {}, "application/vnd.apache.parquet": {}}}},
+            responses={200: {"content": {"text/csv": {}, "application/vnd.apache.parquet": {}}},
+                       **problems("no-such-payer")},
             summary="A platform's (or the state's) statement of account: bills, interest, payments, balance")
 async def payer_account(payer: str = Path(min_length=1, max_length=64), format: str | None = FORMAT,
                         _: Principal = Depends(role("insurer", "admin")), svc: Services = Depends(services)):

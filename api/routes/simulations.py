@@ -13,8 +13,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends
 from starlette.concurrency import run_in_threadpool
 
+from api.contract import problems
 from api.deps import role
 from api.problems import Problem
+from api.schemas import SCENARIO_EXAMPLE, SimulationRun
 from api.tokens import Principal
 from simulations.run import run_scenario
 from simulations.scenario import ScenarioError, parse_scenario
@@ -22,7 +24,8 @@ from simulations.scenario import ScenarioError, parse_scenario
 router = APIRouter(prefix="/simulations", tags=["policy"])
 INLINE_WORKERS_MAX = 20_000  # an inline run must answer within a request's time
 INLINE_WORKER_MONTHS_MAX = 240_000
-RETURNED_TABLES = ("summary", "budget_by_year_scheme", "budget_periods", "coverage", "deciles", "inequality",
+RETURNED_TABLES = ("summary", "headline_ranges", "budget_by_year_scheme", "budget_window", "budget_periods", "coverage",
+                   "coverage_by_year", "deciles_take_home", "deciles_credited_months", "inequality",
                    "revenue_by_scheme_party_kind", "pension_projection")
 
 
@@ -55,8 +58,15 @@ def run_inline(document: dict[str, Any]) -> dict[str, Any]:
     return {"scenario": run.scenario.name, "tables": tables, "record": run.record}
 
 
-@router.post("", summary="Run a small policy scenario inline; returns its tables and run record")
-async def simulate(document: Annotated[dict[str, Any], Body(description="a scenario, as in docs/simulations.md")],
+@router.post("", response_model=SimulationRun,
+             summary="Run a small policy scenario inline; returns its tables and run record",
+             responses=problems("invalid-request", "invalid-scenario", "scenario-too-large"))
+async def simulate(document: Annotated[dict[str, Any], Body(description="a scenario, as in docs/simulations.md "
+                                                                        "(only synthetic populations, at most "
+                                                                        f"{INLINE_WORKERS_MAX:,} workers and "
+                                                                        f"{INLINE_WORKER_MONTHS_MAX:,} "
+                                                                        "worker-months)",
+                                                            examples=[SCENARIO_EXAMPLE])],
                    _: Annotated[Principal, Depends(role("policy"))]) -> dict[str, Any]:
     checked_scenario(document)  # a bad scenario answers 422 before a thread is taken
     return await run_in_threadpool(run_inline, document)

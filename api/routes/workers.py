@@ -6,6 +6,7 @@ from typing import Optional
 from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
+from api.contract import problems
 from api.deps import Services, role, services
 from api.problems import Problem
 from api.schemas import BookedEvents, Credits, History, Statement
@@ -23,7 +24,8 @@ def _national_id(svc: Services, principal: Principal) -> str:
     return national_id
 
 
-@router.get("/statement", response_model=Statement, summary="My contributions in a month")
+@router.get("/statement", response_model=Statement, summary="My contributions in a month",
+            responses=problems("no-accounts"))
 async def my_statement(month: str = Query(pattern=r"^(19|20)\d{2}-(0[1-9]|1[0-2])$", description="YYYY-MM"),
                        principal: Principal = Depends(role("worker")),
                        svc: Services = Depends(services)) -> dict:
@@ -31,19 +33,22 @@ async def my_statement(month: str = Query(pattern=r"^(19|20)\d{2}-(0[1-9]|1[0-2]
     return await run_in_threadpool(statement, svc.ledger, national_id, month)
 
 
-@router.get("/history", response_model=History, summary="My contributions, month by month")
+@router.get("/history", response_model=History, summary="My contributions, month by month",
+            responses=problems("no-accounts"))
 async def my_history(principal: Principal = Depends(role("worker")), svc: Services = Depends(services)) -> dict:
     national_id = await run_in_threadpool(_national_id, svc, principal)
     return await run_in_threadpool(history, svc.ledger, national_id)
 
 
-@router.get("/credits", response_model=Credits, summary="My months credited towards a pension")
+@router.get("/credits", response_model=Credits, summary="My months credited towards a pension",
+            responses=problems("no-accounts"))
 async def my_credits(principal: Principal = Depends(role("worker")), svc: Services = Depends(services)) -> dict:
     national_id = await run_in_threadpool(_national_id, svc, principal)
     return await run_in_threadpool(credits, svc.ledger, national_id)
 
 
-@router.get("/events", response_model=BookedEvents, summary="My booked events of a month, page by page")
+@router.get("/events", response_model=BookedEvents, summary="My booked events of a month, page by page",
+            responses=problems("no-accounts", "invalid-request", "bad-cursor", "month-archived"))
 async def my_events(month: str = Query(pattern=r"^(19|20)\d{2}-(0[1-9]|1[0-2])$", description="YYYY-MM"),
                     cursor: Optional[str] = Query(None, max_length=64, description="`next_cursor` of the page before"),
                     limit: int = Query(EVENTS_PAGE_DEFAULT, ge=1,

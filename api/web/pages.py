@@ -10,24 +10,28 @@ your role" into a redirect and a page (the JSON API keeps answering problem+json
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import io
 import json
 import re
 import time
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from hmac import compare_digest as hmac_equal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Services, services
-from api.exports import FORMATS, events_csv_bytes, lines_bytes, settlement_bytes
+from api.exports import FORMATS, events_csv_bytes, history_csv_bytes, lines_bytes, settlement_bytes, statement_csv_bytes
+from api.formats import formats, mask_national_id
 from api.i18n import assumption_lines, event_kind_text, event_note, projection_lines
 from api.keys import UnknownKey
 from api.observability import mask_ids
@@ -37,6 +41,7 @@ from api.routes.simulations import INLINE_WORKERS_MAX, checked_scenario, run_inl
 from api.tokens import Principal, TokenError
 from api.vietqr import qr_svg, vietqr_payload
 from api.web import charts
+from api.web.assets import Assets
 from api.web.auth import (
     LANG_COOKIE,
     LANG_COOKIE_MAX_AGE_SECONDS,
@@ -49,11 +54,12 @@ from api.web.auth import (
     same_origin,
     set_session,
 )
-from api.web.texts import LANGS, mask_national_id, money, texts
+from api.web.texts import LANGS, texts
 from ledger.close import CloseError, TierImportError, close_month, import_tier_records, read_tier_records
 from ledger.events import month_text
-from ledger.files import SpreadsheetWriter
-from ledger.money import STATE_NAMES, account_statement, amount_to_complete, bills_of_month, month_to_complete
+from ledger.money import (STATE_NAMES, WORKER_NAMES, PaymentError, account_statement, amount_to_complete,
+                          bills_of_month, month_to_complete, read_payments, record_payments)
+from ledger.platforms import platform_name, platform_registry, registered
 from ledger.reports import PENSION_MONTHS_NEEDED, history, months_overview, settlement, statement
 from ledger.trips import BadCursor, EventsArchived, all_worker_events, worker_events
 from rules import KINDS, PARTIES, SCHEMES, NoVersionInForce, load_pack, shipped_packs
@@ -79,6 +85,11 @@ HOUSEHOLD_CSV_BYTES_MAX = 8 * 1024 * 1024
 POLICY_HORIZON_MONTHS_MAX = 36  # a page run answers in seconds; longer runs: `ansinh simulate`
 POLICY_WORKERS_DEFAULT = 3000
 IMPORT_ERRORS_SHOWN_MAX = 200
+# A bank statement imported from the browser travels back with the confirmation (base64 in the
+# form, checked against its SHA-256): 1 MiB is ~12,000 lines; larger files: `ansinh payments import`.
+BANK_CSV_BYTES_MAX = 1024 * 1024
+PAYMENT_LINES_SHOWN_MAX = 200  # lines listed on the preview and result pages; the totals count them all
+PAYMENT_ROLES = ("insurer", "admin")  # the roles of POST /v1/payments
 # No inline script or style; inline SVG uses presentation attributes, which CSP does not govern.
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -110,11 +121,13 @@ def render(request: Request, template: str, principal: Principal | None, status:
     lang = page_lang(request)
     words = texts(lang)
     other = words["lang_other"]
+    shown = formats(lang)  # every figure, month, date and name on a page goes through api.formats
     response = templates.TemplateResponse(request, template, {
-        "t": words, "lang": lang, "principal": principal,
-        "money": lambda amount: money(int(amount), lang),
+        "t": words, "lang": lang, "principal": principal, "fmt": shown,
+        "money": lambda amount: shown.money(int(amount)), "count": lambda number: shown.count(int(number)),
+        "asset": request.app.state.assets.url,
         "lang_url": _relative(request.url.include_query_params(lang=other)),
-        "nav": _nav(principal), "path": request.url.path,
+        "nav": _nav(principal), "nav_current": _nav_current(request.url.path, _nav(principal)),
         "demo_mode": request.app.state.services.settings.mode == "demo", **context}, status_code=status)
     _remember_lang(request, response)
     response.headers.update(PAGE_HEADERS)
@@ -135,10 +148,17 @@ def _nav(principal: Principal | None) -> list[tuple[str, str]]:
     """Links to the pages the caller's role may open (the same table as docs/http.md)."""
     if principal is None:
         return []
-    allowed = {"worker": ["/"], "insurer": ["/insurer"], "policy": ["/insurer", "/policy"],
-               "admin": ["/insurer", "/admin"]}[principal.role]
-    names = {"/": "nav_worker", "/insurer": "nav_insurer", "/policy": "nav_policy", "/admin": "nav_admin"}
+    allowed = {"worker": ["/"], "insurer": ["/insurer", "/insurer/payments"], "policy": ["/insurer", "/policy"],
+               "admin": ["/insurer", "/insurer/payments", "/admin"]}[principal.role]
+    names = {"/": "nav_worker", "/insurer": "nav_insurer", "/insurer/payments": "nav_payments",
+             "/policy": "nav_policy", "/admin": "nav_admin"}
     return [(path, names[path]) for path in allowed]
+
+
+def _nav_current(path: str, nav: list[tuple[str, str]]) -> str | None:
+    """The nav link the page is under: the longest that is the path or a folder of it."""
+    under = [href for href, _ in nav if path == href or (href != "/" and path.startswith(href + "/"))]
+    return max(under, key=len, default=None)
 
 
 def _download(data: bytes, media_type: str, filename: str, **headers: str) -> Response:
@@ -245,7 +265,27 @@ async def worker_page(request: Request, principal: Principal = Depends(page_prin
                   kind_text=lambda item: event_kind_text(item, lang), note_text=lambda item: event_note(item, lang),
                   needed=PENSION_MONTHS_NEEDED, chart=_history_chart(view["history"], words, lang),
                   legend=charts.legend(_history_series(view["history"], words)),
-                  topup=_topup(svc, view["report"], words, lang), meaning=_meaning(view["report"], words, lang))
+                  topup=_topup(svc, view["report"], words, lang), meaning=_meaning(view["report"], words, lang),
+                  paid=paid_by(view["report"]))
+
+
+def paid_by(report: dict[str, Any]) -> dict[str, Any]:
+    """The month's money by who paid it, in figures that add up to the statement's scheme lines.
+
+    Each platform's rows (what you and it paid through it), your own top-ups, then the state's
+    top-up, which no platform paid; `totals` are the sums of the scheme lines, so a reader adding
+    the rows gets the "total" of the three schemes (tests/web/test_screens.py pins it).
+    """
+    rows = [{"key": name, "worker": sum(part["worker"] for part in by_scheme.values()),
+             "platform": sum(part["platform"] for part in by_scheme.values())}
+            for name, by_scheme in report["platforms"].items()]
+    if report.get("topups_vnd"):
+        rows.append({"key": "topups", "worker": report["topups_vnd"], "platform": 0})
+    for row in rows:
+        row["total"] = row["worker"] + row["platform"]
+    lines = report["schemes"].values()
+    totals = {part: sum(line[part] for line in lines) for part in ("worker", "platform", "subsidy", "total")}
+    return {"rows": rows, "subsidy": totals["subsidy"], "totals": totals}
 
 
 def _meaning(report: dict[str, Any], words: dict[str, str], lang: str) -> dict[str, Any] | None:
@@ -254,7 +294,7 @@ def _meaning(report: dict[str, Any], words: dict[str, str], lang: str) -> dict[s
     projection = (report.get("meaning") or {}).get("projection")
     if not projection:
         return None
-    shown = lambda amount: money(amount, lang)  # noqa: E731
+    shown = formats(lang)
     return {"lines": projection_lines(projection, words, shown), "assumptions": assumption_lines(projection, words, shown)}
 
 
@@ -269,7 +309,7 @@ def _topup(svc: Services, report: dict[str, Any], words: dict[str, str], lang: s
              "qr": None, "payload": None}
     if account is not None:
         shown["payload"] = vietqr_payload(account[0], account[1], amount, reference)
-        shown["qr"] = qr_svg(shown["payload"], words["topup_qr"].format(amount=money(amount, lang),
+        shown["qr"] = qr_svg(shown["payload"], words["topup_qr"].format(amount=formats(lang).money(amount),
                                                                         reference=reference))
     return shown
 
@@ -302,11 +342,17 @@ def _history_series(past: dict[str, Any], words: dict[str, str]) -> list[tuple[s
             (words["subsidy"], "s2", part("subsidy"))]
 
 
+def _money_axis(words: dict[str, str], lang: str) -> dict[str, Any]:
+    """A chart's y axis in money: round numbers of ₫, thousand, million or billion ₫ (api/web/charts.py)."""
+    return {"value_text": formats(lang).money, "tick_text": formats(lang).count,
+            "units": [(10 ** power, words[f"unit_{10 ** power}"]) for power in (0, 3, 6, 9)]}
+
+
 def _history_chart(past: dict[str, Any], words: dict[str, str], lang: str):
-    labels = [line["month"] for line in past["months"]][-36:]
+    labels = [formats(lang).month_short(line["month"]) for line in past["months"]][-36:]
     series = [(name, css, values[-36:]) for name, css, values in _history_series(past, words)]
     return charts.bar_chart("history-chart", words["history_chart"], labels, series, stacked=True,
-                            value_text=lambda amount: money(amount, lang))
+                            x_title=words["month"], **_money_axis(words, lang))
 
 
 @router.get("/me/statement.csv")
@@ -317,22 +363,16 @@ async def worker_statement_csv(request: Request, principal: Principal = Depends(
                                    if request.query_params.get("month") else None)
     if view["national_id"] is None:
         raise PageError(404, "no_accounts")
-    report = view["report"]
-    buffer = io.StringIO()
-    writer = SpreadsheetWriter(buffer)  # text that would run as a formula is escaped
-    writer.writerow(["month", "status", "scheme", "worker_vnd", "platform_vnd", "subsidy_vnd", "total_vnd",
-                     "to_date_vnd"])
-    for scheme in SCHEMES:
-        line = report["schemes"][scheme]
-        writer.writerow([report["month"], "closed" if report["closed"] else "provisional", scheme, line["worker"],
-                         line["platform"], line["subsidy"], line["total"], report["to_date"][scheme]])
-    return _download(buffer.getvalue().encode(), "text/csv; charset=utf-8", f"statement-{report['month']}.csv")
+    report = view["report"]  # a file for people: the reader's language, scheme names (docs/web.md, "Files")
+    return _download(statement_csv_bytes(report, page_lang(request)), "text/csv; charset=utf-8",
+                     f"statement-{report['month']}.csv")
 
 
 @router.get("/me/events.csv")
 async def worker_events_csv(request: Request, principal: Principal = Depends(page_role("worker")),
                             svc: Services = Depends(services)) -> Response:
-    """Every booked event of the month, Vietnamese headers (`ansinh statement … --events --format csv`)."""
+    """Every booked event of the month, headers in the reader's language (`ansinh statement … --events
+    --format csv --lang …`)."""
     month = _month_or_error(request.query_params.get("month"))
     national_id = await run_in_threadpool(svc.ledger.national_id_for_pseudonym, principal.subject)
     if national_id is None:
@@ -341,24 +381,19 @@ async def worker_events_csv(request: Request, principal: Principal = Depends(pag
         items = await run_in_threadpool(lambda: list(all_worker_events(svc.ledger, national_id, month)))
     except EventsArchived:
         raise PageError(409, "events_archived", month=month) from None
-    return _download(events_csv_bytes(items), "text/csv; charset=utf-8", f"giao-dich-{month}.csv")
+    lang = page_lang(request)
+    return _download(events_csv_bytes(items, lang), "text/csv; charset=utf-8",
+                     f"{'giao-dich' if lang == 'vi' else 'events'}-{month}.csv")
 
 
 @router.get("/me/history.csv")
-async def worker_history_csv(principal: Principal = Depends(page_role("worker")),
+async def worker_history_csv(request: Request, principal: Principal = Depends(page_role("worker")),
                              svc: Services = Depends(services)) -> Response:
     view = await run_in_threadpool(_worker_view, svc, principal, None)
     if view["national_id"] is None:
         raise PageError(404, "no_accounts")
-    buffer = io.StringIO()
-    writer = SpreadsheetWriter(buffer)  # text that would run as a formula is escaped
-    writer.writerow(["month", "status", "scheme", "worker_vnd", "platform_vnd", "subsidy_vnd", "total_vnd"])
-    for line in view["history"]["months"]:
-        for scheme in SCHEMES:
-            part = line["schemes"][scheme]
-            writer.writerow([line["month"], "closed" if line["closed"] else "provisional", scheme, part["worker"],
-                             part["platform"], part["subsidy"], part["total"]])
-    return _download(buffer.getvalue().encode(), "text/csv; charset=utf-8", "history.csv")
+    return _download(history_csv_bytes(view["history"], page_lang(request)), "text/csv; charset=utf-8",
+                     "history.csv")
 
 
 @router.get("/me/statement/print", response_class=HTMLResponse)
@@ -369,7 +404,8 @@ async def worker_statement_print(request: Request, principal: Principal = Depend
     if view["national_id"] is None:
         raise PageError(404, "no_accounts")
     return render(request, "print.html", principal, view=view, schemes=SCHEMES, needed=PENSION_MONTHS_NEEDED,
-                  meaning=_meaning(view["report"], texts(page_lang(request)), page_lang(request)))
+                  meaning=_meaning(view["report"], texts(page_lang(request)), page_lang(request)),
+                  paid=paid_by(view["report"]))
 
 
 # -- insurer --------------------------------------------------------------------
@@ -400,15 +436,17 @@ def _money_words(request: Request, principal: Principal) -> dict[str, Any]:
     """What the bills and account templates need: kinds and payers in the page's language."""
     words = texts(page_lang(request))
 
+    shown = formats(page_lang(request))
+
     def kind_text(kind: str) -> str:  # ledger.money's labels: bill, claim si, late interest, payment
         if kind.startswith("claim"):
             scheme = kind.partition(" ")[2]
-            return words["kind_claim"].format(scheme=words.get(scheme, scheme))
+            return words["kind_claim"].format(scheme=shown.scheme(scheme) if scheme in SCHEMES else scheme)
         return words.get({"bill": "kind_bill", "late interest": "kind_interest", "payment": "kind_payment"}
                          .get(kind, ""), kind)
 
     return {"kind_text": kind_text,
-            "payer_name": lambda payer: words["account_state"] if payer in STATE_NAMES else payer,
+            "payer_name": lambda payer: words["account_state"] if payer in STATE_NAMES else platform_name(payer),
             "may_open_accounts": principal.role in ACCOUNT_ROLES}
 
 
@@ -489,6 +527,86 @@ async def account_page(request: Request, payer: str, principal: Principal = Depe
     return render(request, "account.html", principal, report=report, **_money_words(request, principal),
                   lines=report["lines"][-ACCOUNT_LINES_SHOWN_MAX:],
                   open_items=report["open_items"][:ACCOUNT_ITEMS_SHOWN_MAX])
+
+
+# -- insurer: bank statements ---------------------------------------------------
+
+def _payments_page(request: Request, principal: Principal, status: int = 200, **context: Any) -> HTMLResponse:
+    return render(request, "payments.html", principal, status=status, max_kib=BANK_CSV_BYTES_MAX // 1024,
+                  **{"errors": [], "error_count": 0, "preview": None, "booked": None, **context},
+                  **_money_words(request, principal))
+
+
+@router.get("/insurer/payments", response_class=HTMLResponse)
+async def payments_page(request: Request, principal: Principal = Depends(page_role(*PAYMENT_ROLES))) -> HTMLResponse:
+    return _payments_page(request, principal)
+
+
+def _check_statement(svc: Services, data: bytes, *, dry_run: bool) -> dict[str, Any]:
+    """`ansinh payments import`'s checks and booking: every line read (`read_payments`, line-numbered
+    errors), then all booked or none (`record_payments`); with `dry_run`, checked and nothing written."""
+    numbered = read_payments(io.BytesIO(data), "bank statement")
+    outcomes = record_payments(svc.ledger, [payment for _, payment in numbered],
+                               lines=[line for line, _ in numbered], dry_run=dry_run)
+    rows = [{"line": line, "paid_on": payment.paid_on, **outcome.as_dict()}
+            for (line, payment), outcome in zip(numbered, outcomes)]
+    booked = [row for row in rows if row["status"] == "booked"]
+    by_payer: dict[str, dict[str, int]] = {}
+    for row in booked:
+        payer = by_payer.setdefault(row["payer"], {"count": 0, "amount_vnd": 0})
+        payer["count"] += 1
+        payer["amount_vnd"] += row["amount_vnd"]
+    return {"rows": rows[:PAYMENT_LINES_SHOWN_MAX], "lines": len(rows), "booked": len(booked),
+            "booked_vnd": sum(row["amount_vnd"] for row in booked), "duplicates": len(rows) - len(booked),
+            "credit_vnd": sum(row["credit_vnd"] for row in booked), "by_payer": dict(sorted(by_payer.items()))}
+
+
+def _refused(request: Request, principal: Principal, error: PaymentError) -> HTMLResponse:
+    errors = [mask_ids(line) for line in error.errors[:IMPORT_ERRORS_SHOWN_MAX]]  # a memo may hold anything
+    return _payments_page(request, principal, 422, errors=errors, error_count=len(error.errors))
+
+
+@router.post("/insurer/payments/preview", response_class=HTMLResponse)
+async def payments_preview(request: Request, principal: Principal = Depends(page_role(*PAYMENT_ROLES)),
+                           svc: Services = Depends(services)) -> HTMLResponse:
+    """Check an uploaded (or pasted) bank statement as the CLI would and show what booking it does;
+    nothing is written. The file goes back with the confirmation, with its SHA-256."""
+    form = await _form(request)
+    words = texts(page_lang(request))
+    upload = form.get("file")
+    raw = await upload.read(BANK_CSV_BYTES_MAX + 1) if hasattr(upload, "read") else b""
+    data = raw if raw else str(form.get("csv_text", "")).encode("utf-8")
+    if len(data) > BANK_CSV_BYTES_MAX:
+        return _payments_page(request, principal, 413, errors=[words["bank_too_large"].format(
+            size=formats(page_lang(request)).count(BANK_CSV_BYTES_MAX // 1024))], error_count=1)
+    if not data.strip():
+        return _payments_page(request, principal, 422, errors=[words["bank_empty"]], error_count=1)
+    try:
+        preview = await run_in_threadpool(lambda: _check_statement(svc, data, dry_run=True))
+    except PaymentError as error:
+        return _refused(request, principal, error)
+    return _payments_page(request, principal, preview=preview, data=base64.b64encode(data).decode("ascii"),
+                          digest=hashlib.sha256(data).hexdigest())
+
+
+@router.post("/insurer/payments", response_class=HTMLResponse)
+async def payments_book(request: Request, principal: Principal = Depends(page_role(*PAYMENT_ROLES)),
+                        svc: Services = Depends(services)) -> HTMLResponse:
+    """Book the previewed statement: the same bytes (their SHA-256 as previewed), checked again."""
+    form = await _form(request)
+    try:
+        data = base64.b64decode(str(form.get("data", "")), validate=True)
+    except (binascii.Error, ValueError):
+        data = b""
+    if not data or len(data) > BANK_CSV_BYTES_MAX or \
+            not hmac_equal(hashlib.sha256(data).hexdigest(), str(form.get("sha256", ""))):
+        return _payments_page(request, principal, 422, errors=[texts(page_lang(request))["bank_changed"]],
+                              error_count=1)
+    try:
+        booked = await run_in_threadpool(lambda: _check_statement(svc, data, dry_run=False))
+    except PaymentError as error:
+        return _refused(request, principal, error)
+    return _payments_page(request, principal, booked=booked)
 
 
 # -- policy ---------------------------------------------------------------------
@@ -632,7 +750,7 @@ def _policy_result(result: dict[str, Any], document: dict[str, Any], words: dict
                ("workers_contributing", False), ("pension_months", False), ("leakage_per_mille", False)]
     rows = [{"key": key, "money": is_money, "values": [int(summary[arm][key]) for arm in arms],
              "delta": int(summary[arms[-1]][key]) - int(summary[arms[0]][key])} for key, is_money in metrics]
-    value_money = lambda amount: money(int(amount), lang)
+    money_axis = _money_axis(words, lang)
     years = sorted({int(row["year"]) for row in tables["budget_by_year_scheme"]})
     label = {arm: words["arm_baseline"] if arm == "baseline" else words["reform"] for arm in arms}
     budget = [(label[arm], f"s{number}", [sum(int(row["subsidy_vnd"]) for row in tables["budget_by_year_scheme"]
@@ -642,30 +760,58 @@ def _policy_result(result: dict[str, Any], document: dict[str, Any], words: dict
     coverage = [(label[arm], f"s{number}", [sum(int(row["pension_months"]) for row in tables["coverage"]
                                          if row["arm"] == arm and row["by"] == "tier" and row["group"] == tier)
                                      for tier in tiers]) for number, arm in enumerate(arms)]
-    decile_rows = sorted((row for row in tables["deciles"] if row["measure"] == "balance_vnd"),
+    # Who gains is told on take-home pay and on credited months, apart — never on balances (a reform that
+    # withholds more raises a worker's balance and lowers their pay).
+    decile_rows = sorted((row for row in tables["deciles_take_home"] if row["arm"] == arms[-1]),
                          key=lambda row: int(row["decile"]))
     deciles = [(words["difference"], "s1", [int(row["delta_vnd"]) for row in decile_rows])]
-    winners = sum(int(row["gain_0.1_to_5pct"]) + int(row["gain_more_than_5pct"]) for row in decile_rows)
-    losers = sum(int(row["lose_0.1_to_5pct"]) + int(row["lose_more_than_5pct"]) for row in decile_rows)
+    reform = summary[arms[-1]]
     return {
-        "arms": arms, "rows": rows, "winners": winners, "losers": losers,
+        "arms": arms, "rows": rows, "winners": int(reform["take_home_winners"]),
+        "losers": int(reform["take_home_losers"]), "months_winners": int(reform["credited_months_winners"]),
+        "months_losers": int(reform["credited_months_losers"]),
         "changes": document["reforms"]["reform"]["changes"],
+        "change_lines": _change_lines(document["reforms"]["reform"]["changes"], words, lang),
         "scenario_json": json.dumps(document, sort_keys=True, separators=(",", ":")),
         "results_sha256": result["record"]["results_sha256"],
         "budget_chart": charts.bar_chart("chart-budget", words["chart_budget"], [str(y) for y in years], budget,
-                                         stacked=False, value_text=value_money),
+                                         stacked=False, x_title=words["axis_year"], **money_axis),
         "budget_legend": charts.legend(budget),
         "budget_table": {"labels": [str(y) for y in years], "series": budget},
         "coverage_chart": charts.bar_chart("chart-coverage", words["chart_coverage"],
                                            [words.get(f"tier_{t}", t) for t in tiers], coverage, stacked=False,
-                                           value_text=lambda n: f"{n:,}"),
+                                           value_text=formats(lang).count, tick_text=formats(lang).count,
+                                           units=[(1, words["unit_months"])], x_title=words["axis_tier"]),
         "coverage_legend": charts.legend(coverage),
         "coverage_table": {"labels": [words.get(f"tier_{t}", t) for t in tiers], "series": coverage},
         "deciles_chart": charts.bar_chart("chart-deciles", words["chart_deciles"],
                                           [str(row["decile"]) for row in decile_rows], deciles, stacked=False,
-                                          value_text=value_money),
+                                          x_title=words["decile"], **money_axis),
         "deciles_table": {"labels": [str(row["decile"]) for row in decile_rows], "series": deciles},
     }
+
+
+def _change_lines(changes: dict[str, dict[str, int]], words: dict[str, str], lang: str) -> list[dict[str, str]]:
+    """Each changed parameter in words ("Chuyến xe · BHXH · người lao động → 1,2 % (01/01/2026)");
+    the scenario's key (`rates.ride.si.worker`) stays in the downloadable scenario, and as `data-key`."""
+    shown = formats(lang)
+    lines = []
+    for key, dated in changes.items():
+        parts = key.split(".")
+        if parts[0] == "rates":
+            label = f"{words['kind_' + parts[1]]} · {shown.scheme_short(parts[2])} · {words['party_' + parts[3]]}"
+        elif parts[0] == "tiers":
+            label = f"{words['tiers']} · {words.get('tier_' + parts[1], parts[1])}"
+        else:
+            label = f"{words['caps']} · {shown.scheme_short(parts[1])}"
+        for day, value in dated.items():
+            if parts[0] == "caps":
+                text = shown.money(value)
+            else:
+                percent = _percent(value)
+                text = (percent.replace(".", ",") if lang == "vi" else percent) + " %"
+            lines.append({"key": key, "label": label, "value": text, "day": shown.day(day)})
+    return lines
 
 
 @router.post("/policy/report")
@@ -691,7 +837,7 @@ async def policy_report(request: Request, _: Principal = Depends(page_role("poli
 
 def _admin(request: Request, principal: Principal, svc: Services, status: int = 200, **notice: Any) -> HTMLResponse:
     keys = [record.__dict__ for record in svc.keys.list()]
-    return render(request, "admin.html", principal, status=status, keys=keys,
+    return render(request, "admin.html", principal, status=status, keys=keys, platforms=platform_registry(),
                   **{"imported": None, "import_errors": [], "issued": None, "revoked": None, "key_error": None,
                      **notice})
 
@@ -726,7 +872,8 @@ async def admin_add_key(request: Request, principal: Principal = Depends(page_ro
                         svc: Services = Depends(services)) -> HTMLResponse:
     form = await _form(request)
     platform = str(form.get("platform", "")).strip()
-    if not PLATFORM_PATTERN.fullmatch(platform):
+    if not PLATFORM_PATTERN.fullmatch(platform) or not registered(platform):
+        # Chosen from the registry (ledger/platforms.yaml): a typo would otherwise start a new platform.
         return _admin(request, principal, svc, 422, key_error="bad_platform")
     rotate = form.get("action") == "rotate"
     try:
@@ -751,8 +898,12 @@ async def admin_revoke_key(request: Request, key_id: str, principal: Principal =
 
 def install(app: FastAPI) -> None:
     """Serve the pages and /static from `app`; called once by `api.app.create_app`."""
+    app.state.assets = Assets(HERE / "static")  # read once; pages link them by content hash (api/web/assets.py)
     app.include_router(router)
-    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    @app.api_route("/static/{name:path}", methods=["GET", "HEAD"], include_in_schema=False)
+    async def static_file(request: Request, name: str) -> Response:
+        return request.app.state.assets.response(request, name)
 
     @app.exception_handler(SignInRequired)
     async def _sign_in(request: Request, _: SignInRequired) -> Response:

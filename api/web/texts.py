@@ -1,15 +1,16 @@
-"""Words on the pages: Vietnamese first, English by `?lang=en`; money as `1.234.567 ₫`.
+"""Words on the pages: Vietnamese first, English by `?lang=en`.
 
-Scheme names and statement phrases come from `api.i18n.TEXT`, the per-trip record's from
-`api.i18n.EVENT_TEXT` (the CLI uses the same words); this module adds what only the pages say.
+Statement phrases come from `api.i18n.TEXT`, the per-trip record's from `api.i18n.EVENT_TEXT`
+(the CLI uses the same words); this module adds what only the pages say. Figures, months,
+dates, scheme and platform names are formatted by `api.formats` (the pages' `fmt`), the
+same layer as the CLI's: a `{month}` here is filled with `tháng 1/2026` / `January 2026`.
 """
 from __future__ import annotations
 
+from api import formats
+from api.formats import LANGS
 from api.i18n import EVENT_TEXT
 from api.i18n import TEXT as STATEMENT_TEXT
-from api.i18n import money as money_vi
-
-LANGS = ("vi", "en")
 
 PAGES = {
     "vi": {
@@ -33,19 +34,22 @@ PAGES = {
         "demo_banner": "CHẾ ĐỘ THỬ NGHIỆM — ai cũng đăng nhập được với mọi vai trò; không dùng cho dữ liệu thật.",
         # worker
         "worker_title": "Bảo hiểm của bạn", "month": "Tháng", "show": "Xem",
-        "this_month": "Tháng {month}", "to_date_label": "Lũy kế đến nay",
+        "this_month": "{month}", "to_date_label": "Lũy kế đến nay",
         "pension_title": "Hướng tới lương hưu",
         "pension_progress": "Số tháng đã được tính: {counted}/{needed}",
         "no_floor": "Tháng này chưa có mức đóng tối thiểu để tính lương hưu.",
         "history": "Lịch sử theo tháng", "history_chart": "Tổng đóng góp mỗi tháng (bạn, nền tảng, nhà nước)",
         "download_csv": "Tải sao kê (CSV)", "download_history": "Tải lịch sử (CSV)", "print": "Bản in sao kê",
         "platform_name": "Nền tảng", "paid_total": "Đã đóng",
+        "paid_by_source": "Nguồn",
+        "paid_by_note": "Dòng “Cả tháng” bằng tổng ba quỹ ở trên; phần nhà nước hỗ trợ không qua nền tảng nào.",
+        "scroll_cue": "Bảng rộng hơn màn hình: vuốt ngang để xem các cột khác.",
         "no_accounts": "Chưa có khoản đóng góp nào được ghi cho bạn.",
         "not_worker": "Trang này dành cho người lao động. Bạn đang đăng nhập với vai trò {role}.",
         "print_note": "In trang này hoặc lưu thành PDF bằng trình duyệt.", "printed_from": "Trích từ sổ An sinh",
         # worker top-ups (RULES.md §11)
         "topup_title": "Tự đóng thêm",
-        "topup_complete": "Nộp {amount} để đủ tháng {month}.",
+        "topup_complete": "Nộp {amount} để đủ {month}.",
         "topup_how": "Chuyển khoản vào tài khoản của quỹ, ghi đúng mã thanh toán của bạn ở phần nội dung. "
                      "Khoản nộp được ghi vào tháng đang mở đầu tiên kể từ ngày chuyển.",
         "topup_reference": "Mã thanh toán của bạn", "topup_account": "Tài khoản của quỹ",
@@ -55,23 +59,23 @@ PAGES = {
         "insurer_title": "Các tháng và quyết toán", "status": "Trạng thái", "entries": "Bút toán",
         "closed_at": "Chốt lúc", "subsidy_total": "Tổng hỗ trợ", "rules_version": "Phiên bản quy tắc",
         "open": "đang mở", "closed": "đã chốt", "settlement": "Quyết toán", "close": "Chốt sổ…",
-        "close_title": "Chốt sổ tháng {month}?",
+        "close_title": "Chốt sổ {month}?",
         "close_what": "Khi chốt sổ:",
         "close_step1": "Nhà nước hỗ trợ được ghi cho từng người lao động theo hạng hộ gia đình.",
-        "close_step2": "Tháng {month} bị khóa: không ghi thêm hay sửa khoản nào vào tháng này; sự kiện đến muộn được ghi vào tháng sau.",
+        "close_step2": "{month} bị khóa: không ghi thêm hay sửa khoản nào vào tháng này; sự kiện đến muộn được ghi vào tháng sau.",
         "close_step3": "Quyết toán trở thành chính thức, kèm mã băm của các bút toán.",
         "close_provisional": "Quyết toán tạm tính hiện tại",
-        "close_confirm": "Xác nhận chốt sổ tháng {month}", "cancel": "Hủy",
-        "closed_done": "Đã chốt sổ tháng {month}: {workers} người lao động được hỗ trợ, tổng {subsidy}.",
+        "close_confirm": "Xác nhận chốt sổ {month}", "cancel": "Hủy",
+        "closed_done": "Đã chốt sổ {month}: {workers} người lao động được hỗ trợ, tổng {subsidy}.",
         "cannot_close": "Không thể chốt sổ: {reason}",
-        "settlement_title": "Quyết toán tháng {month}", "final": "chính thức", "provisional": "tạm tính",
+        "settlement_title": "Quyết toán {month}", "final": "chính thức", "provisional": "tạm tính",
         "payer": "Bên trả", "state_budget": "Ngân sách nhà nước (hỗ trợ)", "control_total": "Tổng kiểm soát",
         "postings": "Số dòng hạch toán", "postings_hash": "Mã băm SHA-256 của các dòng hạch toán",
         "download_parquet": "Tải Parquet", "download_settlement_csv": "Tải CSV", "back": "Quay lại",
         "no_months": "Chưa có tháng nào có bút toán.",
         # bills, payments and statements of account (the money side of settlement)
         "bills_title": "Hóa đơn và thanh toán",
-        "bills_caption": "Hóa đơn và đề nghị cấp hỗ trợ lập khi chốt sổ tháng {month}",
+        "bills_caption": "Hóa đơn và đề nghị cấp hỗ trợ lập khi chốt sổ {month}",
         "bills_open_month": "Hóa đơn được lập khi chốt sổ; tháng này chưa chốt.",
         "bills_none": "Tháng này không có hóa đơn hay đề nghị cấp hỗ trợ nào.",
         "acct_kind": "Loại", "acct_reference": "Mã thanh toán", "acct_due_on": "Hạn nộp", "acct_amount": "Số tiền",
@@ -94,6 +98,31 @@ PAGES = {
         "account_unmatched": "Khoản thanh toán không ghi mã hóa đơn (đã trừ vào khoản cũ nhất)",
         "download_account_csv": "Tải sao kê công nợ (CSV)",
         "no_such_payer": "Không có bên trả “{payer}” trong sổ.",
+        # insurer: bank statements (the CLI's `ansinh payments import`, from the browser)
+        "nav_payments": "Sao kê ngân hàng", "bank_title": "Nhập sao kê ngân hàng",
+        "bank_upload": "Tệp sao kê (CSV)", "bank_columns": "Các cột:",
+        "bank_help": "Bên trả (payer) là mã nền tảng, state (ngân sách nhà nước) hoặc worker (người lao động tự đóng). "
+                     "Tối đa {size} KB; tệp lớn hơn: lệnh ansinh payments import. Bạn xem trước rồi mới ghi sổ; "
+                     "một dòng lỗi thì không dòng nào được ghi.",
+        "bank_preview": "Xem trước",
+        "bank_refused": "Không khoản nào được ghi: {count} lỗi (theo số dòng của tệp).",
+        "bank_preview_title": "Xem trước: chưa ghi sổ",
+        "bank_preview_summary": "{lines} dòng; khi xác nhận sẽ ghi {booked} khoản, tổng {amount}.",
+        "bank_duplicates": "{count} khoản đã ghi từ trước sẽ được bỏ qua.",
+        "bank_duplicates_skipped": "{count} khoản đã ghi từ trước được bỏ qua.",
+        "bank_confirm": "Ghi sổ {count} khoản ({amount})", "bank_digest": "Mã SHA-256 của tệp:",
+        "bank_booked_title": "Đã ghi sổ", "bank_booked_summary": "Đã ghi {booked} khoản, tổng {amount}.",
+        "bank_another": "Nhập sao kê khác", "bank_by_payer": "Theo bên trả", "bank_count": "Số khoản",
+        "bank_line": "Dòng", "bank_line_n": "Dòng {line}", "bank_ref": "Mã giao dịch ngân hàng",
+        "bank_settles": "Trả cho", "bank_booked_in": "Ghi vào tháng", "bank_duplicate": "đã ghi từ trước",
+        "bank_topup": "Tự đóng thêm BHXH, mã", "bank_credit": "Nộp thừa {amount} (trừ vào hóa đơn sau)",
+        "bank_unmatched": "Nội dung không ghi mã hóa đơn: trừ vào khoản cũ nhất.",
+        "bank_lines_caption": "Các dòng của tệp",
+        "bank_lines_shown": "Hiển thị {shown} dòng đầu trong tổng số {count}; phần tổng cộng tính đủ các dòng.",
+        "bank_payer_worker": "Người lao động (tự đóng)",
+        "bank_too_large": "Tệp lớn hơn {size} KB: hãy dùng lệnh ansinh payments import.",
+        "bank_empty": "Chưa chọn tệp hay dán nội dung nào.",
+        "bank_changed": "Nội dung gửi lại không khớp với bản đã xem trước; không khoản nào được ghi. Hãy tải tệp lên lại.",
         # policy
         "policy_title": "Thử nghiệm chính sách", "baseline": "Gói quy tắc gốc", "start": "Tháng bắt đầu",
         "horizon": "Số tháng mô phỏng", "workers_count": "Số người lao động (mô phỏng)", "seed": "Hạt giống ngẫu nhiên",
@@ -107,23 +136,27 @@ PAGES = {
         "workers_contributing": "Người có đóng", "pension_months": "Tháng tính lương hưu",
         "leakage": "Rò rỉ (‰ hỗ trợ tới 30 % thu nhập cao nhất)", "difference": "Chênh lệch",
         "chart_budget": "Ngân sách hỗ trợ theo năm", "chart_coverage": "Tháng tính lương hưu theo hạng hộ",
-        "chart_deciles": "Thay đổi số dư tích lũy theo nhóm thu nhập (thập phân vị)",
-        "winners": "Người được lợi (số dư tăng)", "losers": "Người chịu thiệt (số dư giảm)",
+        "chart_deciles": "Thay đổi thu nhập thực nhận theo nhóm thu nhập thực nhận (thập phân vị)",
+        "winners": "Người có thu nhập thực nhận tăng", "losers": "Người có thu nhập thực nhận giảm",
+        "months_winners": "Người có thêm tháng tính lương hưu", "months_losers": "Người bớt tháng tính lương hưu",
         "download_report": "Tải báo cáo đầy đủ (HTML)", "scenario_errors": "Kịch bản chưa hợp lệ:",
         "population_note": "Dân số tổng hợp, tối đa {workers} người khi chạy trên trang.",
         "changes": "Thay đổi so với gốc", "no_changes": "Không có thay đổi nào: phương án cải cách giống gốc.",
         "decile": "Nhóm",
+        # chart axes (api/web/charts.py): the y axis's unit above its numbers, the x axis's title
+        "unit_1": "₫", "unit_1000": "nghìn ₫", "unit_1000000": "triệu ₫", "unit_1000000000": "tỷ ₫",
+        "unit_months": "tháng", "axis_year": "Năm", "axis_tier": "Hạng hộ",
         # admin
         "admin_title": "Quản trị", "households": "Nhập hạng hộ gia đình (CSV)",
         "households_help": "Cột: national_id,tier,valid_from (YYYY-MM). Nhập tất cả hoặc không gì cả.",
         "csv_file": "Tệp CSV", "csv_text": "Hoặc dán nội dung CSV", "import": "Nhập",
         "imported": "Đã nhập {count} dòng hạng hộ.", "import_errors": "Không dòng nào được nhập. Lỗi:",
         "platform_keys": "Khóa API của nền tảng", "key_id": "Mã khóa", "created_at": "Tạo lúc", "retires_at": "Hết hạn lúc",
-        "revoked_at": "Thu hồi lúc", "add_key": "Cấp khóa mới", "platform_id": "Mã nền tảng",
+        "revoked_at": "Thu hồi lúc", "add_key": "Cấp khóa mới", "platform_id": "Nền tảng",
         "revoke": "Thu hồi", "rotate": "Xoay vòng", "secret_once": "Bí mật của khóa {key_id} (chỉ hiện một lần, hãy lưu lại ngay):",
         "revoked": "Đã thu hồi khóa {key_id}.", "active": "đang dùng", "no_keys": "Chưa có khóa nào.",
         "confirm_revoke": "Thu hồi khóa này ngay?",
-        "bad_platform": "Mã nền tảng chỉ gồm chữ, số và . _ : - (tối đa 128 ký tự).",
+        "bad_platform": "Hãy chọn một nền tảng trong danh sách đã đăng ký.",
         # errors
         "forbidden": "Bạn không có quyền xem trang này (vai trò của bạn: {role}).", "error": "Lỗi",
         "not_found": "Không tìm thấy trang.", "bad_month": "Tháng phải có dạng YYYY-MM.",
@@ -148,7 +181,7 @@ PAGES = {
         "demo_only": "Only available in demo mode.",
         "demo_banner": "DEMO MODE — anyone can sign in with any role; never use it for real data.",
         "worker_title": "Your insurance", "month": "Month", "show": "Show",
-        "this_month": "Month {month}", "to_date_label": "To date",
+        "this_month": "{month}", "to_date_label": "To date",
         "pension_title": "Towards a pension",
         "pension_progress": "Credited months: {counted}/{needed}",
         "no_floor": "No pension floor is in force for this month.",
@@ -156,6 +189,9 @@ PAGES = {
         "download_csv": "Download statement (CSV)", "download_history": "Download history (CSV)",
         "print": "Printable statement",
         "platform_name": "Platform", "paid_total": "Paid",
+        "paid_by_source": "Paid through",
+        "paid_by_note": "“The month” equals the three schemes' totals above; the state's top-up comes through no platform.",
+        "scroll_cue": "This table is wider than the screen: swipe sideways for the other columns.",
         "no_accounts": "No contributions are recorded for you yet.",
         "not_worker": "This page is for workers. You are signed in as {role}.",
         "print_note": "Print this page or save it as PDF from the browser.", "printed_from": "From the An sinh ledger",
@@ -200,6 +236,31 @@ PAGES = {
         "account_unmatched": "Payments whose memo named no bill (applied oldest first)",
         "download_account_csv": "Download statement of account (CSV)",
         "no_such_payer": "No payer “{payer}” in these books.",
+        "nav_payments": "Bank statements", "bank_title": "Import a bank statement",
+        "bank_upload": "Bank statement (CSV)", "bank_columns": "Columns:",
+        "bank_help": "The payer is a platform id, state (the state budget) or worker (a worker's own top-up). "
+                     "At most {size} KB; larger files: the ansinh payments import command. You see a preview "
+                     "before anything is booked; one bad line and no line is booked.",
+        "bank_preview": "Preview",
+        "bank_refused": "Nothing was booked: {count} errors (by line of the file).",
+        "bank_preview_title": "Preview: nothing booked yet",
+        "bank_preview_summary": "{lines} lines; confirming books {booked} payments, {amount} in all.",
+        "bank_duplicates": "{count} booked before will be skipped.",
+        "bank_duplicates_skipped": "{count} booked before were skipped.",
+        "bank_confirm": "Book {count} payments ({amount})", "bank_digest": "SHA-256 of the file:",
+        "bank_booked_title": "Booked", "bank_booked_summary": "Booked {booked} payments, {amount} in all.",
+        "bank_another": "Import another statement", "bank_by_payer": "By payer", "bank_count": "Payments",
+        "bank_line": "Line", "bank_line_n": "Line {line}", "bank_ref": "Bank reference",
+        "bank_settles": "Settles", "bank_booked_in": "Booked in", "bank_duplicate": "booked before",
+        "bank_topup": "The worker's own pension top-up, reference",
+        "bank_credit": "{amount} credit (settles the next bill)",
+        "bank_unmatched": "The memo named no bill: applied oldest first.",
+        "bank_lines_caption": "The file's lines",
+        "bank_lines_shown": "Showing the first {shown} of {count} lines; the totals count them all.",
+        "bank_payer_worker": "A worker (top-up)",
+        "bank_too_large": "The file is larger than {size} KB: use the ansinh payments import command.",
+        "bank_empty": "No file was chosen and nothing was pasted.",
+        "bank_changed": "What came back is not the file previewed; nothing was booked. Upload the file again.",
         "policy_title": "Policy what-ifs", "baseline": "Baseline pack", "start": "First month",
         "horizon": "Months simulated", "workers_count": "Workers (synthetic)", "seed": "Random seed",
         "rates": "Contribution rates by kind (%)", "tiers": "State top-up by household tier (%)",
@@ -212,17 +273,20 @@ PAGES = {
         "workers_contributing": "Contributors", "pension_months": "Pension months",
         "leakage": "Leakage (‰ of top-up to the richest 30 %)", "difference": "Difference",
         "chart_budget": "State top-up by year", "chart_coverage": "Pension months by household tier",
-        "chart_deciles": "Change in accrued balance by income decile",
-        "winners": "Winners (balance up)", "losers": "Losers (balance down)",
+        "chart_deciles": "Change in take-home pay by decile of take-home pay",
+        "winners": "Take-home pay up", "losers": "Take-home pay down",
+        "months_winners": "More credited months", "months_losers": "Fewer credited months",
         "download_report": "Download the full report (HTML)", "scenario_errors": "The scenario is not valid:",
         "population_note": "Synthetic population, at most {workers} workers on this page.",
         "changes": "Changes from the baseline", "no_changes": "No changes: the reform equals the baseline.",
         "decile": "Decile",
+        "unit_1": "VND", "unit_1000": "thousand VND", "unit_1000000": "million VND",
+        "unit_1000000000": "billion VND", "unit_months": "months", "axis_year": "Year", "axis_tier": "Household tier",
         "admin_title": "Administration", "households": "Import household tiers (CSV)",
         "households_help": "Columns: national_id,tier,valid_from (YYYY-MM). All rows or none are applied.",
         "csv_file": "CSV file", "csv_text": "Or paste the CSV", "import": "Import",
         "topup_title": "Top up",
-        "topup_complete": "Pay {amount} to complete month {month}.",
+        "topup_complete": "Pay {amount} to complete {month}.",
         "topup_how": "Transfer to the fund's account with your payment reference as the memo. "
                      "The money is booked in the first open month from the day you pay.",
         "topup_reference": "Your payment reference", "topup_account": "The fund's account",
@@ -230,11 +294,11 @@ PAGES = {
         "topup_scan": "Scan it with your banking app: the amount and the memo are filled in.",
         "imported": "Imported {count} household rows.", "import_errors": "Nothing was imported. Errors:",
         "platform_keys": "Platform API keys", "key_id": "Key id", "created_at": "Created", "retires_at": "Retires",
-        "revoked_at": "Revoked", "add_key": "Issue a key", "platform_id": "Platform id",
+        "revoked_at": "Revoked", "add_key": "Issue a key", "platform_id": "Platform",
         "revoke": "Revoke", "rotate": "Rotate", "secret_once": "Secret of key {key_id} (shown once, store it now):",
         "revoked": "Revoked key {key_id}.", "active": "active", "no_keys": "No keys yet.",
         "confirm_revoke": "Revoke this key now?",
-        "bad_platform": "A platform id is letters, digits and . _ : - (at most 128 characters).",
+        "bad_platform": "Choose a platform from the registered list.",
         "forbidden": "You may not see this page (your role: {role}).", "error": "Error",
         "not_found": "Page not found.", "bad_month": "A month is YYYY-MM.",
         "bad_origin": "Refused: the form was not sent from this site.",
@@ -252,13 +316,5 @@ def texts(lang: str) -> dict[str, str]:
 
 
 def money(amount_vnd: int, lang: str = "vi") -> str:
-    """`1.234.567 ₫` in Vietnamese, `1,234,567 ₫` in English; integers only."""
-    if not isinstance(amount_vnd, int):
-        raise TypeError(f"money is an int of VND, got {type(amount_vnd).__name__}")
-    text = money_vi(amount_vnd)
-    return text.replace(".", ",") if lang == "en" else text
-
-
-def mask_national_id(national_id: str) -> str:
-    """`001******142`: what a worker's own page shows of the number."""
-    return f"{national_id[:3]}******{national_id[-3:]}" if len(national_id) >= 6 else "******"
+    """`1.234.567 ₫` in Vietnamese, `1,234,567 VND` in English (api.formats.money); integers only."""
+    return formats.money(amount_vnd, lang)

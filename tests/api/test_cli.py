@@ -194,18 +194,18 @@ def test_statement_json_of_an_open_month_lists_all_three_schemes_with_zero_subsi
 def test_statement_text_is_vietnamese_by_default_with_dong_grouped_by_dots(tmp_path, db):
     worked_example(tmp_path, db)
     text = ok("statement", WORKER_A, "2026-02", "--db", db).stdout
-    assert "Sao kê đóng góp tháng 2026-02" in text
-    assert "đã chốt sổ" in text
+    assert "Sao kê đóng góp tháng 2/2026" in text  # the month as people write it (api/formats.py)
+    assert "đã chốt sổ" in text and "2026-02" not in text
     assert "1.094 ₫" in text and "548 ₫" in text and "219 ₫" in text
     assert WORKER_A not in text  # the citizen id is masked in human output
 
 
-def test_statement_text_is_english_with_lang_en(tmp_path, db):
+def test_statement_text_is_english_with_lang_en_and_money_the_english_way(tmp_path, db):
     worked_example(tmp_path, db)
     text = ok("statement", WORKER_A, "2026-02", "--lang", "en", "--db", db).stdout
-    assert "Contribution statement for 2026-02" in text
-    assert "Sao kê" not in text
-    assert "1.094 ₫" in text and "548 ₫" in text
+    assert "Contribution statement for February 2026" in text
+    assert "Sao kê" not in text and "₫" not in text
+    assert "1,094 VND" in text and "548 VND" in text and "Grab" in text
     assert WORKER_A not in text
 
 
@@ -223,7 +223,7 @@ def test_statement_text_says_what_each_scheme_pays_for_the_credited_months_and_a
     english = ok("statement", WORKER_A, "2026-02", "--lang", "en", "--db", db).stdout
     assert "Occupational accident: pays when you are hurt while working" in english
     assert "Months credited so far: 0/180." in english and "Pension estimate:" in english
-    assert "Estimated pension at 180 months: 675.000 ₫ a month (45 % of the income base 1.500.000 ₫)" in english
+    assert "Estimated pension at 180 months: 675,000 VND a month (45 % of the income base 1,500,000 VND)" in english
 
 
 def test_statement_json_adds_the_meaning_block_and_keeps_every_earlier_field(tmp_path, db):

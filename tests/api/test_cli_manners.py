@@ -23,11 +23,11 @@ ROOT = Path(__file__).resolve().parents[2]
 HEAVY_MODULES = ("sqlalchemy", "sqlmodel", "alembic", "numpy", "pandas", "pyarrow", "fastapi", "nats")
 
 
-def loaded_after(code: str) -> list[str]:
+def loaded_after(code: str, env: dict | None = None) -> list[str]:
     """The heavy modules a fresh interpreter holds after running `code`."""
     probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules)))"
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True,
-                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", **(env or {})})
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -41,6 +41,33 @@ def test_help_of_the_cli_and_of_a_command_loads_no_database_numeric_or_web_libra
     code = ("import sys\nfrom api.cli import app\n"
             f"try:\n    app({argv!r})\nexcept SystemExit as done:\n    assert done.code == 0, done.code")
     assert loaded_after(code) == []
+
+
+@pytest.fixture(scope="module")
+def current_books(tmp_path_factory) -> str:
+    """The worked example's books, created (and so migrated to the head) by earlier commands."""
+    folder = tmp_path_factory.mktemp("current")
+    db = f"sqlite:///{folder / 'cli.db'}"
+    worked_example(folder, db)
+    return db
+
+
+@pytest.mark.parametrize("argv", [["statement", WORKER_A, "2026-02", "--json"], ["statements", "2026-02"],
+                                  ["settlement", "2026-02", "--json"], ["verify"]])
+def test_a_read_command_on_current_books_loads_neither_alembic_nor_the_table_classes(current_books, argv):
+    # Books at ledger.store.HEAD_REVISION need no migration: alembic (~0.2 s) and the SQLModel
+    # classes of ledger.schema (~0.3 s) stay unloaded (docs/performance.md).
+    code = ("from api.cli import app\n"
+            f"try:\n    app({[*argv, '--db', current_books]!r})\nexcept SystemExit as done:\n    assert done.code == 0, done.code")
+    loaded = loaded_after(code, {"ANSINH_SECRET": os.environ["ANSINH_SECRET"]})
+    assert "sqlalchemy" in loaded  # the books were read
+    assert "alembic" not in loaded and "sqlmodel" not in loaded
+
+
+def test_listing_the_rules_packs_loads_no_database_or_numeric_library():
+    code = ("from api.cli import app\n"
+            "try:\n    app(['packs', 'list'])\nexcept SystemExit as done:\n    assert done.code == 0, done.code")
+    assert loaded_after(code) == []  # rules' array forms import NumPy where they run
 
 
 def an_unknown_valid_id() -> str:

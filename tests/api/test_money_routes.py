@@ -173,5 +173,5 @@ def test_the_command_line_names_the_line_of_a_topup_that_names_no_worker(tmp_pat
     booked = runner.invoke(app, ["payments", "import", str(bank), "--db", db])
     assert booked.exit_code == 0 and "top-up" in booked.stdout
     text = runner.invoke(app, ["statement", WORKER_A, "2026-02", "--lang", "en", "--db", db]).stdout
-    assert "Your top-ups" in text and "230,000" not in text and "230.000 ₫" in text
+    assert "Your top-ups" in text and "230.000 ₫" not in text and "230,000 VND" in text
     assert shown["topup_reference"] in text

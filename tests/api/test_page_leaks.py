@@ -19,7 +19,7 @@ PAGES = {  # role -> the GET pages that role reads
     "worker": ["/", f"/?month={CLOSED}", f"/?month={OPEN}", f"/me/statement/print?month={CLOSED}",
                "/?month=2026-13"],  # the error page
     "insurer": ["/insurer", f"/insurer/months/{CLOSED}", f"/insurer/months/{OPEN}", f"/insurer/months/{OPEN}/close",
-                "/insurer/accounts/grab", "/insurer/accounts/state"],
+                "/insurer/accounts/grab", "/insurer/accounts/state", "/insurer/payments"],
     "policy": ["/policy"],
     "admin": ["/admin"],
 }
@@ -61,6 +61,12 @@ def test_no_page_of_any_role_shows_a_python_object_a_template_tag_or_none(books,
                                                                  headers=headers(books, "admin"))
     rendered[("policy", "POST /policy")] = books.client.post(f"/policy?lang={lang}", data={},
                                                              headers=headers(books, "policy"))
+    bank = f"date,amount_vnd,payer,reference,bank_ref\n{CLOSED}-20,1000,grab,x,VCB-{lang}\n".encode()
+    rendered[("insurer", "POST /insurer/payments/preview")] = books.client.post(
+        f"/insurer/payments/preview?lang={lang}", files={"file": ("bank.csv", bank)}, headers=headers(books, "insurer"))
+    rendered[("insurer", "POST /insurer/payments/preview, a bad file")] = books.client.post(
+        f"/insurer/payments/preview?lang={lang}", files={"file": ("bank.csv", bank.replace(b"1000", b"x"))},
+        headers=headers(books, "insurer"))
     assert rendered[("worker", f"/?month=2026-13&lang={lang}")].status_code == 400  # the error page
     assert all(answer.status_code < 500 for answer in rendered.values())
     found = {page: leaks(answer.text) for page, answer in rendered.items() if leaks(answer.text)}

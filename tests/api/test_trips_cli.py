@@ -11,7 +11,7 @@ import io
 import orjson
 import pytest
 
-from api.i18n import EVENTS_CSV_HEADER
+from api.i18n import EVENTS_CSV_HEADER, events_csv_header
 from tests.api.test_cli import ok, run, unwrapped, worked_example, write_ndjson
 from tests.ledger.factories import WORKER_A, event
 
@@ -24,18 +24,19 @@ def db(tmp_path) -> str:
 def test_events_text_lists_each_booked_event_with_its_note_and_totals_equal_to_the_statement(tmp_path, db):
     worked_example(tmp_path, db)
     text = ok("statement", WORKER_A, "2026-02", "--events", "--db", db).stdout
-    assert text.startswith("Các giao dịch được ghi sổ tháng 2026-02 — 4 giao dịch")
+    assert text.startswith("Các giao dịch được ghi sổ tháng 2/2026 — 4 giao dịch")
     assert WORKER_A not in text and "079******234" in text
     ride = next(line for line in text.splitlines() if " g-1 " in line)
     # 18:30 UTC on 31 January is 01:30 on 1 February in Vietnam
-    assert ride.startswith("2026-02-01 01:30:00 grab") and "Chuyến xe" in ride and "87.500 ₫" in ride
+    assert ride.startswith("01/02/2026 01:30    Grab ") and "Chuyến xe" in ride and "87.500 ₫" in ride
     refund = next(line for line in text.splitlines() if " s-1r2 " in line)
     assert "Hoàn tiền – Đơn hàng" in refund and "-849.000 ₫" in refund
-    assert refund.endswith("hoàn tiền cho s-1 (tháng 2026-02)")
+    assert refund.endswith("hoàn tiền cho s-1 (tháng 2/2026)")
     # the order and its refunds cancel: the month's contributions are the ride's, as the statement says
-    assert "BHXH tự nguyện (hưu trí)                Bạn đóng        875 ₫" in text
+    assert "BHXH tự nguyện (hưu trí)                Bạn đóng          875 ₫" in text
     english = ok("statement", WORKER_A, "2026-02", "--events", "--lang", "en", "--db", db).stdout
-    assert english.startswith("Events booked in 2026-02 — 4 events") and "refund of s-1 (2026-02)" in english
+    assert english.startswith("Events booked in February 2026 — 4 events") and "refund of s-1 (February 2026)" in english
+    assert "1 Feb 2026 01:30" in english and "87,500 VND" in english and "₫" not in english
 
 
 def test_events_ndjson_and_json_carry_the_shares_whose_sums_are_the_statements_figures(tmp_path, db):
@@ -62,7 +63,7 @@ def test_events_csv_has_vietnamese_headers_and_escapes_text_a_spreadsheet_would_
     assert raw.startswith("\ufeffNgày giờ,Nền tảng,Mã giao dịch,Loại,Số tiền (₫),".encode())
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
     assert tuple(rows[0]) == EVENTS_CSV_HEADER
-    assert rows[1] == ["2026-03-02 09:00:00", "grab", "'-12", "Chuyến xe", "100000", "1000", "0", "0", "500", "500",
+    assert rows[1] == ["2026-03-02 09:00:00", "Grab", "'-12", "Chuyến xe", "100000", "1000", "0", "0", "500", "500",
                        "0", "2000", "2026-03", "2026-03", "", ""]
     raw = ok("statement", WORKER_A, "2026-02", "--events", "--format", "csv", "--db", db).stdout_bytes
     february = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
@@ -70,6 +71,19 @@ def test_events_csv_has_vietnamese_headers_and_escapes_text_a_spreadsheet_would_
     assert (refund["Loại"], refund["Số tiền (₫)"], refund["Hoàn tiền cho mã giao dịch"],
             refund["Tháng của giao dịch gốc"]) == ("Hoàn tiền – Đơn hàng", "-400000", "s-1", "2026-02")
     assert sum(int(row["BHXH – người lao động (₫)"]) for row in february) == 875
+
+
+def test_events_csv_with_lang_en_has_english_headers_and_words_and_the_same_integers(tmp_path, db):
+    worked_example(tmp_path, db)
+    raw = ok("statement", WORKER_A, "2026-02", "--events", "--format", "csv", "--lang", "en", "--db", db).stdout_bytes
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert tuple(rows[0]) == events_csv_header("en")
+    assert list(rows[0])[:6] == ["Date and time", "Platform", "Event id", "Kind", "Amount (VND)",
+                                 "Pension – worker (VND)"]
+    refund = next(row for row in rows if row["Event id"] == "s-1r")
+    assert (refund["Kind"], refund["Platform"], refund["Amount (VND)"], refund["Month of the original event"]) == (
+        "Refund – Order", "Shopee", "-400000", "2026-02")
+    assert sum(int(row["Pension – worker (VND)"]) for row in rows) == 875
 
 
 def test_an_unknown_events_format_or_a_bad_month_is_one_clear_error_line(tmp_path, db):

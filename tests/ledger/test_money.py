@@ -145,6 +145,26 @@ def test_the_same_bank_reference_with_another_amount_is_refused_and_books_nothin
     holds(books)
 
 
+def test_a_dry_run_returns_the_outcomes_booking_gives_and_writes_nothing(books):
+    """The insurer's import page previews with `dry_run`: the same checks and outcomes, no entry."""
+    on(books, date(2026, 2, 20))
+    batch = [PaymentIn(date(2026, 2, 10), 150_000, "grab", f"CK {bill_reference(202601, 1)}", "VCB-1"),
+             PaymentIn(date(2026, 2, 11), 80_000, "grab", "no memo", "VCB-2")]
+    with books.engine.connect() as conn:
+        before = query(conn, "SELECT count(*) FROM journal")[0][0]
+    preview = record_payments(books, batch, dry_run=True)
+    with books.engine.connect() as conn:
+        assert query(conn, "SELECT count(*) FROM journal")[0][0] == before
+    assert account_statement(books, "grab")["payments_vnd"] == 0
+    booked = record_payments(books, batch)
+    assert [o.as_dict() for o in preview] == [o.as_dict() for o in booked]
+    assert [(o.settled, o.credit_vnd) for o in booked] == [({bill_reference(202601, 1): 150_000}, 0),
+                                                           ({bill_reference(202601, 1): 50_000}, 30_000)]
+    with pytest.raises(PaymentError, match="VCB-1 was booked before"):
+        record_payments(books, [PaymentIn(date(2026, 2, 12), 1, "grab", "", "VCB-1")], dry_run=True)
+    holds(books)
+
+
 def test_paid_in_three_parts_interest_runs_on_what_each_day_left_unpaid(books):
     reference = grab_bill(books)["reference"]
     pay(books, date(2026, 2, 10), 50_000, "VCB-1", reference)

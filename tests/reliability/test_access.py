@@ -41,7 +41,7 @@ TRACEBACK = re.compile(r"Traceback \(most recent call last\)|File \"[^\"]+\.py\"
 CALLERS = ("anonymous", "grab", "be", "worker A", "worker B", "worker C", "insurer", "policy", "admin")
 STAFF = {"insurer", "policy", "admin"}
 MONTH = "2026-02"
-PAGES = ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
+PAGES = ("/openapi.json", "/docs", "/redoc", "/docs-assets/swagger-ui.css")  # docs UIs served here (no CDN)
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # no store-specific code here
 
 
@@ -185,6 +185,9 @@ WEB_PAGES = [
     ("POST", "/insurer/months/2026-01/close", "", {"insurer", "admin"}),
     ("GET", "/insurer/accounts/grab", None, {"insurer", "admin"}),  # as GET /v1/payers/{payer}/account
     ("GET", "/insurer/accounts/grab.csv", None, {"insurer", "admin"}),
+    ("GET", "/insurer/payments", None, {"insurer", "admin"}),  # as POST /v1/payments
+    ("POST", "/insurer/payments/preview", "", {"insurer", "admin"}),
+    ("POST", "/insurer/payments", "", {"insurer", "admin"}),
     ("GET", "/policy", None, {"policy"}),
     ("POST", "/policy", "", {"policy"}),
     ("POST", "/policy/report", "", {"policy"}),
@@ -210,7 +213,8 @@ TEMPLATES = {"/v1/months/{month}/close": "/v1/months/2026-01/close",
              "/insurer/accounts/{payer}": "/insurer/accounts/grab",
              "/insurer/accounts/{payer}.csv": "/insurer/accounts/grab.csv",
              "/admin/keys/{key_id}/revoke": "/admin/keys/pk_0000000000000000/revoke",
-             "/static": "/static/app.css"}
+             "/static/{name:path}": "/static/app.css",  # api/web/assets.py: the files present at start-up
+             "/docs-assets": "/docs-assets/swagger-ui.css"}
 
 
 def served_routes(app) -> set[tuple[str, str]]:
@@ -225,7 +229,7 @@ def served_routes(app) -> set[tuple[str, str]]:
                     found.add((method, prefix + inner.path))
         elif hasattr(route, "methods"):
             found |= {(method, route.path) for method in route.methods}
-        else:  # a mount: static files
+        else:  # a mount
             found.add(("GET", route.path))
     return {(method, path) for method, path in found if method != "HEAD"}
 

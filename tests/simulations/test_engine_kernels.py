@@ -1,4 +1,5 @@
-"""The engine's compiled kernels do the rules' arithmetic: `share_vnd` and `subsidy_array_vnd`, to the dong."""
+"""The engine's compiled passes run the rules' kernels (`rules.kernels.share`, `.subsidy`): `share_vnd` and
+`subsidy_array_vnd` to the dong, and whatever kernel `rules.kernels` holds when a run starts."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,6 +7,7 @@ import numpy as np
 from rules import PPM, SCHEMES, subsidy_array_vnd
 from rules.arithmetic import share_vnd, shares_array_vnd
 from simulations import engine
+from tests.simulations.mutants import floor_share, uncapped_subsidy
 
 EDGES = [0, 1, 2, 499_999, 500_000, 500_001, 999_999, 1_000_000, 1_000_001, 10**10, 3 * 10**9 + 7]
 RATES = [0, 1, 7, 10_000, 12_000, 99_999, 300_000, 500_000, PPM]
@@ -46,10 +48,48 @@ def test_subsidy_kernel_is_subsidy_array_vnd():
         if cap is None:
             continue
         expected = subsidy_array_vnd(own, scheme, tier_rates[tier], version)
-        got = engine._subsidy(own, tier, tier_rates, cap, engine._NO_USED, local, -1)
+        got = engine._tier_subsidies(own, tier, tier_rates, cap, engine._NO_USED, local, -1)
         assert (got == expected).all()
-        limited = engine._subsidy(own, tier, tier_rates, cap, used, local, 3)
+        limited = engine._tier_subsidies(own, tier, tier_rates, cap, used, local, 3)
         assert (limited == np.where(used < 3, expected, 0)).all()
+
+
+def test_the_engine_prices_with_whatever_share_kernel_the_rules_hold_when_a_run_starts(monkeypatch):
+    from rules import kernels
+
+    amounts, zero = np.array([150, 87_500, 1_234_567], dtype=np.int64), np.zeros(3, dtype=np.int64)
+    own = engine._arithmetic()
+
+    def priced():
+        return engine._arithmetic().price_sums(amounts, zero, zero, np.array([10_000]), np.arange(3), 3, 1, 1)[0]
+
+    assert own.price_sums is engine._price_sums and priced().tolist() == [2, 875, 12_346]
+    monkeypatch.setattr(kernels, "share", floor_share)
+    assert priced().tolist() == [1, 875, 12_345]
+    monkeypatch.undo()
+    assert engine._arithmetic() is own and priced().tolist() == [2, 875, 12_346]
+
+
+def test_the_engine_subsidises_with_whatever_subsidy_kernel_the_rules_hold(monkeypatch):
+    from rules import kernels
+
+    own_vnd = np.array([100_000, 330_000, 400_000], dtype=np.int64)
+    tier, local, rates = np.zeros(3, dtype=np.int64), np.arange(3, dtype=np.int64), np.array([500_000])
+
+    def subsidies():
+        return engine._arithmetic().tier_subsidies(own_vnd, tier, rates, 330_000, engine._NO_USED, local, -1).tolist()
+
+    assert subsidies() == [50_000, 165_000, 165_000]
+    monkeypatch.setattr(kernels, "subsidy", uncapped_subsidy)
+    assert subsidies() == [50_000, 165_000, 200_000]
+
+
+def test_the_probe_tells_passes_on_the_rules_arithmetic_from_passes_on_any_other():
+    from rules import kernels
+
+    assert engine._agrees_with_rules(engine._arithmetic())
+    assert not engine._agrees_with_rules(engine._recompiled(floor_share, kernels.subsidy))
+    assert not engine._agrees_with_rules(engine._recompiled(kernels.share, uncapped_subsidy))
 
 
 def test_group_kernels_are_exact_sums():

@@ -23,12 +23,11 @@ def small_run():
 
 
 def test_the_five_bands_of_every_decile_add_up_to_the_whole_population(small_run):
-    deciles = small_run.results.tables["deciles"]
-
-    for (arm, measure), frame in deciles.groupby(["arm", "measure"]):
-        assert frame["workers"].sum() == 3_000
-        assert (frame[list(BANDS)].sum(axis=1) == frame["workers"]).all()
-        assert frame["decile"].tolist() == list(range(1, 11))
+    for name in ("deciles_take_home", "deciles_credited_months"):
+        for arm, frame in small_run.results.tables[name].groupby("arm"):
+            assert frame["workers"].sum() == 3_000
+            assert (frame[list(BANDS)].sum(axis=1) == frame["workers"]).all()
+            assert frame["decile"].tolist() == list(range(1, 11))
 
 
 def test_bands_split_at_minus_5_minus_0_1_plus_0_1_and_plus_5_percent_exactly():
@@ -61,7 +60,8 @@ def test_a_run_written_to_disk_has_every_table_chart_report_and_a_record_that_re
 
     assert (tmp_path / "report.html").read_text().count("data:image/png;base64,") == 5
     assert {"chart:budget_over_time", "chart:coverage_by_tier", "chart:lorenz", "chart:deciles_poor-50",
-            "table:summary", "table:deciles", "table:coverage"} <= set(written)
+            "table:summary", "table:deciles_take_home", "table:deciles_credited_months", "table:coverage",
+            "table:coverage_by_year", "table:budget_window", "table:headline_ranges"} <= set(written)
     assert record["seed"] == 42 and record["population"]["workers"] == 3_000
     assert [v["version_id"] for v in record["packs"]["ride-1.2pct"]] == [
         "vn-pilot+ride-1.2pct@2026-01-01", "vn-pilot+ride-1.2pct@2026-02-01"]

@@ -3,7 +3,7 @@
 Server-rendered HTML read through TestClient (no browser needed). The worked case: one grab
 ride of 10,000,000 VND in January 2026 (platform dues 200,000 VND; the state claims si 10,000
 and ui 5,000), January closed, 150,000 VND received on 2026-02-10 with the bill's reference in
-the memo. The clock stands at 2026-06-01, so the bill (due 2026-02-15) is 106 days overdue.
+the memo. The clock stands at 1 June 2026, so the bill (due 15 February 2026) is 106 days overdue.
 Every figure on a page is compared with the number written out here and with the JSON route
 that calls the same ledger function.
 """
@@ -80,11 +80,11 @@ def test_grab_s_statement_of_account_shows_a_balance_of_50_000_after_150_000_pai
                                                 "credit", "arrears", "unbilled")} == {
         "total-bills": 200_000, "total-interest": 0, "total-payments": 150_000, "balance": 50_000,
         "credit": 0, "arrears": 50_000, "unbilled": 0}
-    assert "<h1>Sao kê công nợ: grab</h1>" in html
-    assert text_of(html, "as-of") == "Tính đến ngày 2026-06-01."
+    assert "<h1>Sao kê công nợ: Grab</h1>" in html  # the registry's name (ledger/platforms.yaml)
+    assert text_of(html, "as-of") == "Tính đến ngày 01/06/2026."
     assert balances_of(html) == [200_000, 50_000]  # the running balance: the bill, then the payment
     assert row_of(html, "open-items", f'data-reference="{GRAB_JANUARY}"') == [
-        GRAB_JANUARY, "Hóa đơn", "2026-01", "2026-02-15", "200.000 ₫", "50.000 ₫", "106"]
+        GRAB_JANUARY, "Hóa đơn", "Tháng 1/2026", "15/02/2026", "200.000 ₫", "50.000 ₫", "106"]
     assert 'id="unmatched"' not in html  # the memo named the bill
 
 
@@ -92,14 +92,14 @@ def test_the_statement_of_account_in_english_shows_the_same_50_000_balance(books
     html = page(books, "/insurer/accounts/grab?lang=en")
 
     assert '<html lang="en">' in html
-    assert "<h1>Statement of account: grab</h1>" in html
-    assert text_of(html, "balance") == "50,000 ₫"
-    assert text_of(html, "total-bills") == "200,000 ₫"
-    assert text_of(html, "total-payments") == "150,000 ₫"
+    assert "<h1>Statement of account: Grab</h1>" in html
+    assert text_of(html, "balance") == "50,000 VND"
+    assert text_of(html, "total-bills") == "200,000 VND"
+    assert text_of(html, "total-payments") == "150,000 VND"
     assert row_of(html, "open-items", f'data-reference="{GRAB_JANUARY}"')[1:] == [
-        "Bill", "2026-01", "2026-02-15", "200,000 ₫", "50,000 ₫", "106"]
+        "Bill", "January 2026", "15 Feb 2026", "200,000 VND", "50,000 VND", "106"]
     assert row_of(html, "account-lines", 'data-kind="payment"') == [
-        "2026-02-10", "Payment", "2026-02", "VCB-1", "", "150,000 ₫", "50,000 ₫"]
+        "10 Feb 2026", "Payment", "February 2026", "VCB-1", "", "150,000 VND", "50,000 VND"]
 
 
 def test_the_page_shows_the_figures_of_get_v1_payers_grab_account(books):
@@ -137,17 +137,17 @@ def test_the_state_s_account_shows_its_15_000_claim_under_both_of_its_names(book
         assert "<h1>Statement of account: State budget</h1>" in html
         assert (vnd_of(html, "total-bills"), vnd_of(html, "balance"), vnd_of(html, "unbilled")) == (15_000, 15_000, 0)
         assert row_of(html, "open-items", 'data-kind="claim si"')[1:5] == [
-            "State claim – Voluntary social insurance (pension)", "2026-01", "2026-02-15", "10,000 ₫"]
+            "State claim – Voluntary social insurance (pension)", "January 2026", "15 Feb 2026", "10,000 VND"]
 
 
 def test_the_january_settlement_lists_grab_s_200_000_bill_with_50_000_outstanding_linked_to_its_account(books):
     html = page(books, "/insurer/months/2026-01?lang=vi")
 
     assert row_of(html, "bills", 'data-payer="grab"') == [
-        "grab", "Hóa đơn", GRAB_JANUARY, "2026-02-15", "200.000 ₫", "50.000 ₫"]
-    assert '<a href="/insurer/accounts/grab">grab</a>' in html
+        "Grab", "Hóa đơn", GRAB_JANUARY, "15/02/2026", "200.000 ₫", "50.000 ₫"]
+    assert '<a href="/insurer/accounts/grab">Grab</a>' in html
     assert row_of(html, "bills", 'data-kind="claim ui"') == [
-        "Ngân sách nhà nước", "Đề nghị cấp hỗ trợ – Bảo hiểm thất nghiệp", STATE_JANUARY, "2026-02-15", "5.000 ₫",
+        "Ngân sách nhà nước", "Đề nghị cấp hỗ trợ – Bảo hiểm thất nghiệp", STATE_JANUARY, "15/02/2026", "5.000 ₫",
         "5.000 ₫"]
     assert '<a href="/insurer/accounts/state">' in html
     assert (vnd_of(html, "bills-amount"), vnd_of(html, "bills-outstanding")) == (215_000, 65_000)
@@ -157,9 +157,9 @@ def test_the_settlement_s_bills_in_english_total_215_000(books):
     html = page(books, "/insurer/months/2026-01?lang=en")
 
     assert text_of(html, "bills-heading") == "Bills and payments"
-    assert text_of(html, "bills-amount") == "215,000 ₫"
-    assert row_of(html, "bills", 'data-payer="grab"')[1:] == ["Bill", GRAB_JANUARY, "2026-02-15", "200,000 ₫",
-                                                             "50,000 ₫"]
+    assert text_of(html, "bills-amount") == "215,000 VND"
+    assert row_of(html, "bills", 'data-payer="grab"')[1:] == ["Bill", GRAB_JANUARY, "15 Feb 2026", "200,000 VND",
+                                                             "50,000 VND"]
 
 
 def test_an_open_month_shows_a_note_instead_of_bills(books):

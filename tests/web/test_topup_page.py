@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from api.vietqr import crc16_ccitt
+from api import formats
 from api.web.texts import money
 from ledger.money import amount_to_complete, month_to_complete
 from tests.web.test_pages import WORKER, sign_in_worker
@@ -20,7 +21,7 @@ def test_a_worker_sees_the_amount_to_complete_the_month_their_reference_and_a_qr
     assert amount > 0  # the vectors' worker withholds far less than the 330,000 ₫ floor
 
     assert page.text_content("#topup-reference") == shown["topup_reference"]
-    assert page.text_content("#topup-complete") == f"Nộp {money(amount)} để đủ tháng {month_to_complete(shown)}."
+    assert page.text_content("#topup-complete") == f"Nộp {money(amount)} để đủ {formats.month(month_to_complete(shown))}."
     qr = page.locator("#topup-qr svg")
     assert qr.is_visible() and qr.get_attribute("role") == "img"
     box = qr.bounding_box()

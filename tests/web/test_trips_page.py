@@ -39,7 +39,7 @@ def test_the_worker_pages_through_the_months_events_with_the_keyboard(served_rea
     page = browser_context(360, 780).new_page()
     sign_in_worker(page, served_readonly.base, WORKER)
     page.goto(f"{served_readonly.base}/?month={MONTH}&limit=3")
-    assert page.text_content("#events-heading") == f"Các giao dịch được ghi sổ tháng {MONTH}"
+    assert page.text_content("#events-heading") == "Các giao dịch được ghi sổ tháng 3/2026"
     pages = [listed(page)]
     assert page.locator("#events-prev").count() == 0
     while page.locator("#events-next").count():
@@ -53,10 +53,11 @@ def test_the_worker_pages_through_the_months_events_with_the_keyboard(served_rea
     assert pages == [[item["event_id"] for item in expected[start:start + 3]] for start in (0, 3, 6)]
 
     refund = page.locator("#events-list li[data-event-id='rf-3-265']")
-    assert refund.locator(".trip-note").text_content() == "hoàn tiền cho la-3-248 (tháng 2026-03)"
+    assert refund.locator(".trip-note").text_content() == "hoàn tiền cho la-3-248 (tháng 3/2026)"
     late = page.locator("#events-list li[data-event-id='be-3-277']")
-    assert late.locator(".trip-note").text_content() == "phát sinh tháng 2026-02, ghi sổ muộn"
-    assert late.locator("time").text_content() == "2026-02-01 12:19"
+    assert late.locator(".trip-note").text_content() == "phát sinh tháng 2/2026, ghi sổ muộn"
+    assert late.locator("time").text_content() == "01/02/2026 12:19"
+    assert late.locator(".trip-head strong").text_content() == "Be"  # the registry's name, not the id "be"
     assert late.locator("[data-testid=amount]").text_content() == "54.000 ₫"
     shoot(page, artifacts, "worker-events")
 

@@ -1,0 +1,158 @@
+"""The insurer's bank-statement import page and the worker's "who paid" table, through TestClient.
+
+The browser test (tests/web/test_screens.py) books the vectors' statement and compares it with
+the CLI; here the guards of the import: the roles of `POST /v1/payments`, the same-origin check of
+every form, the previewed bytes only, the size bound, every bad line named and nothing booked.
+And the worker's table of who paid, in a month with two platforms, a top-up and the state's
+top-up: its rows add up to the month's line, which is the sum of the scheme lines.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from datetime import date
+
+import pytest
+
+from api.i18n import format_statement
+from api.web.pages import BANK_CSV_BYTES_MAX
+from ledger.close import close_month
+from ledger.money import PaymentIn, account_statement, bill_reference, record_payments
+from ledger.reports import statement
+from tests.api.conftest import caller  # noqa: F401 - the HTTP client fixture, with tokens for every role
+from tests.ledger.factories import WORKER_A, event
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+GRAB_JANUARY = bill_reference(202601, 1)
+HEADER = "date,amount_vnd,payer,reference,bank_ref\n"
+
+
+@pytest.fixture
+def books(caller):  # noqa: F811
+    """January closed: grab's bill of 200,000 (a 10,000,000 ride); the clock at 1 June 2026."""
+    assert caller.post_events([event("j-1", amount=10_000_000,
+                                     occurred_at="2026-01-10T09:00:00+07:00")]).status_code == 200
+    assert caller.client.post("/v1/months/2026-01/close", headers=caller.bearer("insurer")).status_code == 200
+    return caller
+
+
+def preview(books, text: str, role: str = "insurer", **headers: str):
+    return books.client.post("/insurer/payments/preview", files={"file": ("bank.csv", text.encode(), "text/csv")},
+                             headers={**books.bearer(role), **headers})
+
+
+def hidden(html: str, name: str) -> str:
+    return re.search(rf'<input type="hidden" name="{name}" value="([^"]*)">', html).group(1)
+
+
+def grab_payments(books) -> int:
+    return account_statement(books.services.ledger, "grab")["payments_vnd"]
+
+
+def test_a_preview_books_nothing_and_its_confirmation_books_the_statement_once(books):
+    answer = preview(books, HEADER + f"2026-02-10,150000,grab,CK {GRAB_JANUARY},VCB-1\n")
+    assert answer.status_code == 200
+    assert 'data-lines="1" data-booked="1" data-booked-vnd="150000"' in answer.text
+    assert grab_payments(books) == 0
+
+    form = {"data": hidden(answer.text, "data"), "sha256": hidden(answer.text, "sha256")}
+    booked = books.client.post("/insurer/payments", data=form, headers=books.bearer("admin"))
+    assert booked.status_code == 200 and 'data-booked="1" data-booked-vnd="150000"' in booked.text
+    assert grab_payments(books) == 150_000
+    again = books.client.post("/insurer/payments", data=form, headers=books.bearer("insurer"))
+    assert 'data-booked="0"' in again.text and grab_payments(books) == 150_000  # a duplicate, as in the CLI
+
+
+def test_only_insurers_and_admins_import_and_only_from_this_site(books):
+    text = HEADER + "2026-02-10,150000,grab,x,VCB-1\n"
+    assert books.client.get("/insurer/payments", headers=books.bearer("admin")).status_code == 200
+    for role in ("policy", "worker"):
+        assert books.client.get("/insurer/payments", headers=books.bearer(role)).status_code == 403
+        assert preview(books, text, role).status_code == 403
+    assert preview(books, text, origin="https://elsewhere.example").status_code == 403
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    refused = books.client.post("/insurer/payments", headers={**books.bearer("insurer"), "origin": "https://x.example"},
+                                data={"data": base64.b64encode(text.encode()).decode(), "sha256": digest})
+    assert refused.status_code == 403 and grab_payments(books) == 0
+    signed_out = books.client.post("/insurer/payments/preview", files={"file": ("bank.csv", text.encode())},
+                                   follow_redirects=False)
+    assert signed_out.status_code == 303 and signed_out.headers["location"].startswith("/signin")
+
+
+def test_a_confirmation_of_other_bytes_than_those_previewed_books_nothing(books):
+    text = HEADER + "2026-02-10,150000,grab,x,VCB-1\n"
+    changed = text.replace("150000", "950000")
+    for data, digest in ((base64.b64encode(changed.encode()).decode(), hashlib.sha256(text.encode()).hexdigest()),
+                         ("not base64!", hashlib.sha256(b"").hexdigest()), ("", "")):
+        answer = books.client.post("/insurer/payments?lang=en", data={"data": data, "sha256": digest},
+                                   headers=books.bearer("insurer"))
+        assert answer.status_code == 422
+        assert "What came back is not the file previewed; nothing was booked." in answer.text
+    assert grab_payments(books) == 0
+
+
+def test_every_bad_line_is_named_by_its_line_and_nothing_of_the_file_is_booked(books):
+    answer = preview(books, HEADER + "2026-02-10,12a,grab,x,VCB-1\n"
+                                     "2026-02-11,1000,grab,x,VCB-2\n"
+                                     "2026-02-12,1000,grab,x,\n", lang="en")
+    assert answer.status_code == 422
+    errors = re.findall(r"<li>([^<]*)</li>", re.search(r'id="bank-errors">(.*?)</div>', answer.text, re.S).group(1))
+    assert [error.split(":")[0] for error in errors] == ["line 2", "line 4"]
+    assert "Không khoản nào được ghi: 2 lỗi" in answer.text
+
+    unknown = preview(books, HEADER + "2026-02-11,1000,grab,x,VCB-2\n2026-02-12,1000,uber,x,VCB-3\n")
+    assert unknown.status_code == 422
+    assert "line 3 (VCB-3): payer &#39;uber&#39; is neither a known platform" in unknown.text
+    assert grab_payments(books) == 0  # line 2 was good, and is not booked either
+
+
+def test_a_file_over_1_mib_is_refused_and_an_empty_form_is_told_so(books):
+    big = HEADER + "2026-02-10,1000,grab,x,VCB-1\n" * (BANK_CSV_BYTES_MAX // 28 + 1)
+    assert preview(books, big).status_code == 413
+    empty = books.client.post("/insurer/payments/preview?lang=en", data={"csv_text": ""},
+                              headers=books.bearer("insurer"))
+    assert empty.status_code == 422 and "No file was chosen and nothing was pasted." in empty.text
+
+
+def test_a_pasted_statement_is_previewed_like_an_uploaded_one(books):
+    answer = books.client.post("/insurer/payments/preview", data={"csv_text": HEADER + "2026-02-10,5000,grab,x,VCB-9\n"},
+                               headers=books.bearer("insurer"))
+    assert answer.status_code == 200 and 'data-booked-vnd="5000"' in answer.text
+
+
+def vnd(html: str, selector: str) -> list[int]:
+    """data-vnd of the cells with data-col=`selector` inside the table #paid-by, by row."""
+    table = re.search(r'<table class="stack" id="paid-by".*?</table>', html, re.S).group(0)
+    return [int(value) for value in re.findall(rf'data-col="{selector}" data-vnd="(-?\d+)"', table)]
+
+
+def test_the_workers_who_paid_table_adds_up_to_the_three_schemes_with_a_top_up_and_the_state(books):
+    ledger = books.services.ledger
+    reference = statement(ledger, WORKER_A, "2026-02")["topup_reference"]
+    assert books.post_events([event("f-1", amount=2_000_000, occurred_at="2026-02-10T09:00:00+07:00")]).status_code == 200
+    assert books.post_events([event("f-2", platform="be", amount=500_000, occurred_at="2026-02-11T09:00:00+07:00")],
+                             key=books.be).status_code == 200
+    record_payments(ledger, [PaymentIn(date(2026, 2, 20), 60_000, "worker", f"NOP {reference}", "VCB-T1")])
+    close_month(ledger, "2026-02")
+    report = statement(ledger, WORKER_A, "2026-02")
+    html = books.client.get("/?month=2026-02", headers={"Authorization": f"Bearer {books.worker_token(WORKER_A)}"}).text
+
+    worker, platform, total = (vnd(html, col) for col in ("worker", "platform", "total"))
+    # rows: be, grab, the top-up, then the month's line; totals also have the state's line before it
+    assert len(worker) == len(platform) == 4 and len(total) == 5
+    assert worker[2] == report["topups_vnd"] == 60_000 and platform[2] == 0
+    assert sum(worker[:-1]) == worker[-1] == sum(line["worker"] for line in report["schemes"].values())
+    assert sum(platform[:-1]) == platform[-1] == sum(line["platform"] for line in report["schemes"].values())
+    subsidy = sum(line["subsidy"] for line in report["schemes"].values())
+    assert subsidy > 0 and total[3] == subsidy
+    assert sum(total[:-1]) == total[-1] == sum(line["total"] for line in report["schemes"].values())
+    printed = books.client.get("/me/statement/print?month=2026-02",
+                               headers={"Authorization": f"Bearer {books.worker_token(WORKER_A)}"}).text
+    assert vnd(printed, "total") == total  # the printable statement shows the same reconciled table
+    # `ansinh statement`'s text: the lines under "By platform" add up to its last line, the month's total.
+    text = format_statement(report, "en").split("By platform:\n")[1].split("\n\n")[0].splitlines()
+    figures = [int(re.sub(r"\D", "", line.rsplit("  ", 1)[-1])) for line in text]
+    assert [line.split()[0] for line in text] == ["Be", "Grab", "Your", "State", "The"]
+    assert sum(figures[:-1]) == figures[-1] == total[-1]
