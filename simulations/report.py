@@ -15,6 +15,7 @@ import base64
 import html
 import io
 import json
+import re
 from pathlib import Path
 
 import matplotlib
@@ -23,6 +24,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from api.formats import formats
+from simulations import brief
 from simulations.run import Run
 
 BILLION = 1_000_000_000
@@ -30,26 +33,83 @@ CHART_DPI = 100
 BAND_COLOURS = ("#b2182b", "#ef8a62", "#bababa", "#67a9cf", "#2166ac")
 
 
-def write(run: Run, out: str | Path) -> dict[str, Path]:
-    """Write everything under `out`; returns the paths written by role."""
+def write(run: Run, out: str | Path, lang: str = "vi", ledger_url: str | None = None) -> dict[str, Path]:
+    """Write everything under `out`; returns the paths written by role.
+
+    `lang`: the language of report.html and report.pdf (`vi` or `en`); `ledger_url`: the books a
+    `--from-db` run replayed, for the validation against their closed months."""
     out = Path(out)
     (out / "tables").mkdir(parents=True, exist_ok=True)
     (out / "charts").mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
-    for name, table in sorted(run.results.tables.items()):
+    tables = analyst_tables(run, ledger_url)
+    for name, table in sorted(tables.items()):
         table.to_parquet(out / "tables" / f"{name}.parquet", index=False)
         table.to_csv(out / "tables" / f"{name}.csv", index=False, lineterminator="\n")
         written[f"table:{name}"] = out / "tables" / f"{name}.csv"
-    charts = render_charts(run)
+    written["excel"] = write_excel(tables, out / "tables.xlsx")
+    charts = render_charts(run, lang)
     for name, png in charts.items():
         path = out / "charts" / f"{name}.png"
         path.write_bytes(png)
         written[f"chart:{name}"] = path
-    (out / "report.html").write_text(render_html(run, charts), encoding="utf-8")
+    validation = tables.get("validation_ledger")
+    (out / "report.html").write_text(render_html(run, charts, lang=lang, ledger=validation), encoding="utf-8")
     written["report"] = out / "report.html"
+    written["pdf"] = write_pdf(run, charts, out / "report.pdf", lang)
     (out / "run.json").write_text(json.dumps(run.record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     written["record"] = out / "run.json"
     return written
+
+
+def analyst_tables(run: Run, ledger_url: str | None = None) -> dict[str, pd.DataFrame]:
+    """The results tables, the brief's national figures and the validation tables, as written to disk."""
+    tables = dict(run.results.tables)
+    figures = brief.national(run)
+    tables["brief_national"] = pd.DataFrame(
+        [{"arm": arm, **{k: v for k, v in row.items() if not k.endswith("_range")},
+          **{f"{k}_{side}": (v[index] if v else None) for k, v in row.items() if k.endswith("_range")
+             for index, side in enumerate(("low", "high"))}}
+         for arm, row in figures["per_arm"].items()])
+    tables["validation_targets"] = brief.validation_targets(run)
+    if ledger_url:
+        tables["validation_ledger"] = brief.validation_ledger(run, ledger_url)
+    return tables
+
+
+def write_excel(tables: dict[str, pd.DataFrame], path: Path) -> Path:
+    """One sheet per table (openpyxl), codes as columns: for analysts, like the Parquet files."""
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        for name, table in sorted(tables.items()):
+            table.to_excel(writer, sheet_name=name[:31], index=False)
+    return path
+
+
+def write_pdf(run: Run, charts: dict[str, bytes], path: Path, lang: str = "vi") -> Path:
+    """The brief's text on a first page, then every chart, one a page (matplotlib's PdfPages: no browser)."""
+    from matplotlib.backends.backend_pdf import PdfPages
+    from matplotlib.image import imread
+
+    lines = [f"{brief.words(lang)['title']}: {run.scenario.name}", ""] + brief.sentences(brief.national(run), lang)
+    with PdfPages(path, metadata={"Title": run.scenario.name, "Creator": "ansinh", "CreationDate": None}) as pdf:
+        figure = plt.figure(figsize=(8.27, 11.69))
+        figure.text(0.06, 0.96, "\n".join(_wrap(line) for line in lines), va="top", fontsize=9, wrap=True)
+        pdf.savefig(figure)
+        plt.close(figure)
+        for png in charts.values():
+            image = imread(io.BytesIO(png), format="png")
+            figure = plt.figure(figsize=(11.69, 8.27))
+            axes = figure.add_axes((0, 0, 1, 1))
+            axes.imshow(image)
+            axes.axis("off")
+            pdf.savefig(figure)
+            plt.close(figure)
+    return path
+
+
+def _wrap(line: str, width: int = 100) -> str:
+    import textwrap
+    return "\n".join(textwrap.wrap(line, width)) or " "
 
 
 def _png(figure) -> bytes:
@@ -59,7 +119,34 @@ def _png(figure) -> bytes:
     return buffer.getvalue()
 
 
-def render_charts(run: Run) -> dict[str, bytes]:
+CHART_WORDS = {
+    "vi": {"budget": "Hỗ trợ của nhà nước mỗi tháng (mẫu mô phỏng)", "billion": "tỷ đồng", "month": "tháng",
+           "coverage": "Số tháng được tính hưởng lương hưu, theo loại hộ", "months": "số tháng được tính",
+           "tier": "loại hộ", "change": "{arm}: thay đổi {what}\n(được lợi {winners}, thiệt {losers})",
+           "take_home": "thu nhập thực nhận", "credited": "số tháng được tính",
+           "vnd_per_worker": "đồng mỗi người", "months_per_worker": "tháng mỗi người",
+           "decile": "nhóm thập phân thu nhập thực nhận (hiện hành)",
+           "lorenz": "Đường Lorenz: {what}", "subsidy_vnd": "hỗ trợ", "balance_vnd": "số dư",
+           "share_workers": "tỷ lệ người lao động (tích luỹ)", "share_total": "tỷ lệ (tích luỹ)"},
+    "en": {"budget": "State top-up per month (simulated sample)", "billion": "billion VND", "month": "month",
+           "coverage": "Months credited towards a pension, by household tier", "months": "credited months",
+           "tier": "household tier", "change": "{arm}: change in {what}\n(better off {winners}, worse off {losers})",
+           "take_home": "take-home pay", "credited": "credited months",
+           "vnd_per_worker": "VND per worker", "months_per_worker": "months per worker",
+           "decile": "decile of baseline take-home pay",
+           "lorenz": "Lorenz curve: {what}", "subsidy_vnd": "top-ups", "balance_vnd": "balances",
+           "share_workers": "cumulative share of workers", "share_total": "cumulative share"},
+}
+
+
+def _arm_label(arm: str, lang: str) -> str:
+    return brief.name(arm, lang) if arm == "baseline" else arm
+
+
+def render_charts(run: Run, lang: str = "en") -> dict[str, bytes]:
+    """Every chart with a title and both axes labelled, in `lang`."""
+    words = CHART_WORDS["vi" if lang == "vi" else "en"]
+    shown = formats(lang)
     tables = run.results.tables
     charts: dict[str, bytes] = {}
 
@@ -67,19 +154,24 @@ def render_charts(run: Run) -> dict[str, bytes]:
     figure, axes = plt.subplots(figsize=(8, 4))
     for arm in budget.index.get_level_values(0).unique():
         series = budget.loc[arm]
-        axes.plot([str(m) for m in series.index], series.to_numpy() / BILLION, marker="o", label=arm)
-    axes.set_title("State subsidy per month")
-    axes.set_ylabel("billion VND")
+        axes.plot([shown.month_short(f"{m // 100}-{m % 100:02d}") for m in series.index],
+                  series.to_numpy() / BILLION, marker="o", label=_arm_label(arm, lang))
+    axes.set_title(words["budget"])
+    axes.set_xlabel(words["month"])
+    axes.set_ylabel(words["billion"])
     axes.tick_params(axis="x", rotation=60)
     axes.legend()
     charts["budget_over_time"] = _png(figure)
 
     coverage = tables["coverage"]
     by_tier = coverage[coverage["by"] == "tier"].pivot(index="group", columns="arm", values="pension_months")
+    by_tier.index = [brief.name(tier, lang) for tier in by_tier.index]
+    by_tier.columns = [_arm_label(arm, lang) for arm in by_tier.columns]
     figure, axes = plt.subplots(figsize=(8, 4))
     by_tier.plot.bar(ax=axes)
-    axes.set_title("Months credited towards a pension (each arm's crediting rule), by household tier")
-    axes.set_ylabel("credited months")
+    axes.set_title(words["coverage"])
+    axes.set_xlabel(words["tier"])
+    axes.set_ylabel(words["months"])
     axes.tick_params(axis="x", rotation=0)
     charts["coverage_by_tier"] = _png(figure)
 
@@ -87,15 +179,16 @@ def render_charts(run: Run) -> dict[str, bytes]:
     for arm in take_home["arm"].unique():
         figure, axes = plt.subplots(1, 2, figsize=(11, 4))
         for index, (frame, column, what, unit) in enumerate((
-                (take_home, "delta_vnd", "take-home pay", "VND per worker"),
-                (months, "delta_months", "credited months", "months per worker"))):
+                (take_home, "delta_vnd", words["take_home"], words["vnd_per_worker"]),
+                (months, "delta_months", words["credited"], words["months_per_worker"]))):
             mine = frame[frame["arm"] == arm].set_index("decile")
             workers = mine["workers"].clip(lower=1)
             axes[index].bar(mine.index, mine[column] / workers, color=BAND_COLOURS[4])
             axes[index].axhline(0, color="grey", linewidth=0.8)
-            axes[index].set_title(f"{arm}: change in {what}\n(winners {int(mine['winners'].sum()):,}, "
-                                  f"losers {int(mine['losers'].sum()):,})")
-            axes[index].set_xlabel("decile of baseline take-home pay")
+            axes[index].set_title(words["change"].format(arm=arm, what=what,
+                                                         winners=shown.count(int(mine["winners"].sum())),
+                                                         losers=shown.count(int(mine["losers"].sum()))))
+            axes[index].set_xlabel(words["decile"])
             axes[index].set_ylabel(unit)
         charts[f"deciles_{arm}"] = _png(figure)
 
@@ -103,24 +196,28 @@ def render_charts(run: Run) -> dict[str, bytes]:
     for index, measure in enumerate(("subsidy_vnd", "balance_vnd")):
         axes[index].plot([0, 1], [0, 1], color="grey", linewidth=0.8)
         for arm, curves in run.results.lorenz.items():
-            axes[index].plot(curves[measure][0], curves[measure][1], label=arm)
-        axes[index].set_title(f"Lorenz curve: {measure.removesuffix('_vnd')}")
+            axes[index].plot(curves[measure][0], curves[measure][1], label=_arm_label(arm, lang))
+        axes[index].set_title(words["lorenz"].format(what=words[measure]))
+        axes[index].set_xlabel(words["share_workers"])
+        axes[index].set_ylabel(words["share_total"])
         axes[index].legend()
     charts["lorenz"] = _png(figure)
     return charts
 
 
-def _table_html(frame: pd.DataFrame) -> str:
-    def cell(value) -> str:
-        if value is None or value is pd.NA:
-            return ""
-        if isinstance(value, (int,)) and not isinstance(value, bool):
-            return f"{value:,}"
-        return html.escape(str(value))
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    rows = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>"
-                   for row in frame.astype(object).itertuples(index=False))
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+def _code_marked(text: str) -> str:
+    """A citation's file names and identifiers (`synthetic_events.py`) as code; the rest as text."""
+    return re.sub(r"(\S*[_/]\S*)", lambda found: f"<code>{found.group(1)}</code>", html.escape(text))
+
+
+def _table_html(frame: pd.DataFrame, lang: str = "en", table_id: str = "") -> str:
+    headers, rows = brief.display_rows(frame, lang)
+    sources = {index for index, column in enumerate(frame.columns) if column == "source"}
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{_code_marked(v) if i in sources else html.escape(v)}</td>"
+                                    for i, v in enumerate(row)) + "</tr>" for row in rows)
+    ident = f' id="{table_id}"' if table_id else ""
+    return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _replicates(tables: dict[str, pd.DataFrame]) -> str:
@@ -128,45 +225,90 @@ def _replicates(tables: dict[str, pd.DataFrame]) -> str:
     return f"{int(ranges['replicates'].iloc[0]):,}" if len(ranges) else "no"
 
 
-def render_html(run: Run, charts: dict[str, bytes]) -> str:
+SECTION_WORDS = {
+    "vi": {"summary": "Tổng hợp (mẫu mô phỏng, cả kỳ)", "by_year": "Hỗ trợ theo năm và quỹ",
+           "periods": "Hạn mức ngân sách", "coverage": "Độ bao phủ theo nhóm",
+           "ranges": "Các chỉ tiêu chính, với khoảng 95 %",
+           "ranges_note": "Bootstrap trên người lao động ({n} lần): sai số do cỡ mẫu, không phải độ bất định "
+                          "của các giả định.",
+           "window": "Hỗ trợ của nhà nước trong 10 năm (giá hiện hành và giá năm đầu)",
+           "coverage_by_year": "Độ bao phủ: người được tính ít nhất một tháng trong năm",
+           "deciles_take_home": "Thu nhập thực nhận, theo nhóm thập phân thu nhập thực nhận hiện hành",
+           "deciles_months": "Số tháng được tính hưởng lương hưu, theo nhóm thập phân thu nhập thực nhận",
+           "inequality": "Bất bình đẳng", "projection": "Người lao động mẫu: thời gian đến lương hưu",
+           "population": "Dân số: {workers} người lao động mô phỏng, {months}; hạt giống {seed}; kết quả {sha}.",
+           "tables_note": "Bảng số liệu của mẫu mô phỏng (chưa nhân trọng số); bảng cho nhà phân tích: "
+                          "tables.xlsx và tables/*.parquet."},
+    "en": {"summary": "Summary (simulated sample, whole horizon)", "by_year": "Top-ups by year and scheme",
+           "periods": "Budget limits", "coverage": "Coverage by group",
+           "ranges": "Headline figures, with 95 % ranges",
+           "ranges_note": "A bootstrap over workers ({n} resamples): the sampling noise of the sample, not the "
+                          "uncertainty of the model's assumptions.",
+           "window": "State top-ups over the 10-year window (nominal, and in the first year's prices)",
+           "coverage_by_year": "Coverage: workers credited at least one month in the year",
+           "deciles_take_home": "Take-home pay, by decile of baseline take-home pay",
+           "deciles_months": "Months credited towards a pension, by decile of baseline take-home pay",
+           "inequality": "Inequality", "projection": "Sample workers: months to a pension",
+           "population": "Population: {workers} simulated workers, {months}; seed {seed}; results {sha}.",
+           "tables_note": "Tables of the simulated sample (unweighted); for analysts: tables.xlsx and "
+                          "tables/*.parquet."},
+}
+
+
+def render_html(run: Run, charts: dict[str, bytes], lang: str = "vi", ledger: pd.DataFrame | None = None) -> str:
+    """The brief first (national figures with ranges, in `lang`), then validation, charts and tables."""
+    lang = "en" if lang == "en" else "vi"
+    words, sections, shown = brief.words(lang), SECTION_WORDS[lang], formats(lang)
     tables = run.results.tables
+    figures = brief.national(run)
     summary = tables["summary"].drop(columns=["versions"])
+    captions = {"budget_over_time": CHART_WORDS[lang]["budget"], "coverage_by_tier": CHART_WORDS[lang]["coverage"],
+                "lorenz": CHART_WORDS[lang]["lorenz"].format(what="")}
     images = "".join(
-        f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
-        f"<figcaption>{html.escape(name)}</figcaption></figure>" for name, png in charts.items())
+        f'<figure><img alt="{html.escape(captions.get(name, name.removeprefix("deciles_")))}" '
+        f'src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+        f"<figcaption>{html.escape(captions.get(name, name.removeprefix('deciles_')))}</figcaption></figure>"
+        for name, png in charts.items())
     record = run.record
+    months = record["population"]["months"]
+    span = (f"{shown.month_short(f'{months[0] // 100}-{months[0] % 100:02d}')} – "
+            f"{shown.month_short(f'{months[-1] // 100}-{months[-1] % 100:02d}')}") if months else "-"
+    lines = "".join(f"<li>{html.escape(line)}</li>" for line in brief.sentences(figures, lang))
+    targets = brief.validation_targets(run)
+    validation = (_table_html(targets, lang, "validation-targets") if len(targets)
+                  else f"<p>{html.escape(words['no_targets'])}</p>")
+    ledger_part = (f"<h3>{html.escape(words['validation_ledger'])}</h3>{_table_html(ledger, lang, 'validation-ledger')}"
+                   if ledger is not None else "")
+    population = sections["population"].format(
+        workers=shown.count(int(record["population"]["workers"])), months=span, seed=record["seed"],
+        sha=record["results_sha256"][:16])
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>ansinh simulation: {html.escape(run.scenario.name)}</title>
+<html lang="{lang}"><head><meta charset="utf-8"><title>{html.escape(words['title'])}: {html.escape(run.scenario.name)}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse;
 font-size:13px;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}
-th{{background:#eee}}img{{max-width:100%}}code{{font-size:12px}}</style></head><body>
-<h1>Scenario {html.escape(run.scenario.name)}</h1>
+th{{background:#eee}}img{{max-width:100%}}code{{font-size:12px}}#brief li{{margin:.3em 0}}</style></head><body>
+<h1>{html.escape(words['title'])}: {html.escape(run.scenario.name)}</h1>
 <p>{html.escape(run.scenario.description)}</p>
-<p>Baseline pack <code>{html.escape(run.scenario.baseline)}</code>; population
-<code>{html.escape(record['population']['sha256'][:16])}</code> ({record['population']['workers']:,} workers,
-months {record['population']['months'][0] if record['population']['months'] else '-'}–{record['population']['months'][-1] if record['population']['months'] else '-'});
-seed {record['seed']}; results <code>{record['results_sha256'][:16]}</code>; code
-<code>{html.escape(str(record['code']['git_commit'])[:12])}</code>{' (dirty)' if record['code']['git_dirty'] else ''}.</p>
-<h2>Summary (VND, whole horizon)</h2>{_table_html(summary)}
-<h2>Budget by year and scheme</h2>{_table_html(tables['budget_by_year_scheme'])}
-<h2>Budget periods</h2>{_table_html(tables['budget_periods'])}
-<h2>Coverage</h2>{_table_html(tables['coverage'])}
-<h2>Headline figures, with 95 % ranges</h2>
-<p>A bootstrap over workers ({_replicates(tables)} resamples): the sampling noise of a population of this size,
-not the uncertainty of the model's assumptions (<code>simulations/results.py</code>).</p>
-{_table_html(tables['headline_ranges'])}
-<h2>State subsidy over the budget window (nominal, and in the first year's prices)</h2>
-{_table_html(tables['budget_window'])}
-<h2>Coverage: workers credited at least one month by the year's closes</h2>{_table_html(tables['coverage_by_year'])}
-<h2>Take-home pay (gross − worker deductions), by decile of baseline take-home pay</h2>
-{_table_html(tables['deciles_take_home'])}
-<h2>Months credited towards a pension, by decile of baseline take-home pay</h2>
-{_table_html(tables['deciles_credited_months'])}
-<h2>Inequality</h2>{_table_html(tables['inequality'])}
-<h2>Sample workers: months to a pension and replacement rate (ppm)</h2>
-<p>At the horizon's pace; 180 counted months needed; 45 % of the insured income (si account ÷ 22 %)
-against gross income; empty = never qualifies at this pace (assumptions in <code>simulations/results.py</code>).</p>
-{_table_html(tables['pension_projection'])}
-<h2>Charts</h2>{images}
+<section id="brief"><h2>{html.escape(words['brief'])}</h2>
+<p>{html.escape(words['national_note'].format(workers=shown.count(figures['national_workers'])))}</p>
+<ul>{lines}</ul></section>
+<section id="validation"><h2>{html.escape(words['validation'])}</h2>
+<h3>{html.escape(words['validation_targets'])}</h3>{validation}{ledger_part}</section>
+<h2>{html.escape(words['charts'])}</h2>{images}
+<h2>{html.escape(words['tables'])}</h2>
+<p>{html.escape(sections['tables_note'])} {html.escape(population)}</p>
+<h3>{sections['summary']}</h3>{_table_html(summary, lang)}
+<h3>{sections['ranges']}</h3>
+<p>{html.escape(sections['ranges_note'].format(n=_replicates(tables)))}</p>
+{_table_html(tables['headline_ranges'], lang)}
+<h3>{sections['window']}</h3>{_table_html(tables['budget_window'], lang)}
+<h3>{sections['by_year']}</h3>{_table_html(tables['budget_by_year_scheme'], lang)}
+<h3>{sections['periods']}</h3>{_table_html(tables['budget_periods'], lang)}
+<h3>{sections['coverage_by_year']}</h3>{_table_html(tables['coverage_by_year'], lang)}
+<h3>{sections['coverage']}</h3>{_table_html(tables['coverage'], lang)}
+<h3>{sections['deciles_take_home']}</h3>{_table_html(tables['deciles_take_home'], lang)}
+<h3>{sections['deciles_months']}</h3>{_table_html(tables['deciles_credited_months'], lang)}
+<h3>{sections['inequality']}</h3>{_table_html(tables['inequality'], lang)}
+<h3>{sections['projection']}</h3>{_table_html(tables['pension_projection'], lang)}
 </body></html>
 """
