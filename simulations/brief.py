@@ -31,7 +31,7 @@ WORDS: dict[str, dict[str, str]] = {
     "vi": {
         "title": "Bản tóm tắt chính sách", "scenario": "Kịch bản", "baseline": "Hiện hành",
         "brief": "Tóm tắt", "national_note": "Số liệu quy mô cả nước: mỗi người lao động mô phỏng được gán trọng số "
-        "theo tổng số toàn quốc đã hiệu chỉnh ({workers} người lao động nền tảng). Khoảng trong ngoặc vuông là "
+        "theo tổng số toàn quốc đã hiệu chỉnh ({workers} người lao động nền tảng làm việc cùng lúc; {ever} người làm việc ít nhất một tháng trong kỳ). Khoảng trong ngoặc vuông là "
         "khoảng 95 % (bootstrap trên mẫu), không phải độ bất định của mô hình.",
         "cost": "Chi ngân sách nhà nước cho hỗ trợ đóng: {value} mỗi năm",
         "cost_delta": "{arm}: chi ngân sách {value} mỗi năm, {delta} so với hiện hành",
@@ -56,7 +56,7 @@ WORDS: dict[str, dict[str, str]] = {
     "en": {
         "title": "Policy brief", "scenario": "Scenario", "baseline": "Baseline",
         "brief": "Summary", "national_note": "National figures: each simulated worker is weighted to the "
-        "calibrated national totals ({workers} platform workers). Square brackets give the 95 % range "
+        "calibrated national totals ({workers} platform workers at work at one time; {ever} who work at least one month of the horizon). Square brackets give the 95 % range "
         "(a bootstrap of the sample), not the model's uncertainty.",
         "cost": "State budget cost of the top-ups: {value} a year",
         "cost_delta": "{arm}: the state pays {value} a year, {delta} against the baseline",
@@ -98,8 +98,10 @@ def national(run) -> dict[str, Any]:
     ranges = run.results.tables["headline_ranges"]
     arms = list(run.arms)
     base = run.arms[arms[0]].worker_totals
-    figures: dict[str, Any] = {"arms": arms, "months": months, "national_workers": _weighted(weights, np.ones(len(weights))),
-                               "per_arm": {}}
+    calibration = run.population.source.get("calibration") or {}
+    figures: dict[str, Any] = {"arms": arms, "months": months,
+                               "national_workers": int(calibration.get("national_workers", len(weights))),
+                               "weighted_workers": _weighted(weights, np.ones(len(weights))), "per_arm": {}}
     for arm in arms:
         totals = run.arms[arm].worker_totals
         subsidy = totals["subsidy_vnd"].to_numpy()
@@ -151,9 +153,11 @@ def _per_mille(value: int, lang: str) -> str:
     return (text.replace(".", ",") if lang == "vi" else text) + " %"
 
 
-def sentences(figures: dict[str, Any], lang: str) -> list[str]:
-    """The brief's lines, national and in `lang`; each figure with its range where one was computed."""
+def sentences(figures: dict[str, Any], lang: str, labels: dict[str, str] | None = None) -> list[str]:
+    """The brief's lines, national and in `lang`; each figure with its range where one was computed.
+    `labels`: how an arm is named (its scenario name by default; the baseline is "Baseline")."""
     w, f = words(lang), formats(lang)
+    labels = labels or {}
 
     def money(value: int, bounds=None) -> str:
         text = f.money(value)
@@ -168,19 +172,20 @@ def sentences(figures: dict[str, Any], lang: str) -> list[str]:
     for arm in arms[1:]:
         mine = figures["per_arm"][arm]
         delta = mine["subsidy_per_year_delta_vnd"]
-        lines.append(w["cost_delta"].format(arm=arm, value=money(mine["subsidy_per_year_vnd"],
+        label = labels.get(arm, arm)
+        lines.append(w["cost_delta"].format(arm=label, value=money(mine["subsidy_per_year_vnd"],
                                                                  mine["subsidy_per_year_range_vnd"]),
                                             delta=("+" if delta > 0 else "") + f.money(delta)))
-        lines.append(w["take_home"].format(arm=arm, up=count(mine["take_home_winners"],
+        lines.append(w["take_home"].format(arm=label, up=count(mine["take_home_winners"],
                                                              mine.get("take_home_winners_range")),
                                            down=count(mine["take_home_losers"], mine.get("take_home_losers_range"))))
-        lines.append(w["months"].format(arm=arm, up=count(mine["credited_months_winners"],
+        lines.append(w["months"].format(arm=label, up=count(mine["credited_months_winners"],
                                                           mine.get("credited_months_winners_range")),
                                         down=count(mine["credited_months_losers"],
                                                    mine.get("credited_months_losers_range"))))
     for arm in arms:
         mine = figures["per_arm"][arm]
-        label = w["baseline"] if arm == arms[0] else arm
+        label = w["baseline"] if arm == arms[0] else labels.get(arm, arm)
         share = mine["workers_credited"] * 1000 // max(mine["workers_active"], 1)
         lines.append(f"{label} · " + w["credited"].format(value=f.count(mine["credited_months"])))
         lines.append(f"{label} · " + w["coverage"].format(value=f.count(mine["workers_credited"]),
@@ -310,7 +315,7 @@ NAMES: dict[str, tuple[str, str]] = {  # code -> (vi, en)
     "contributions_vnd": ("Tiền đóng", "Contributions"),
     "ledger": ("Sổ cái", "Ledger"), "simulator": ("Mô phỏng", "Simulator"), "difference": ("Chênh lệch",
                                                                                            "Difference"),
-    "target": ("Chỉ tiêu", "Target"), "simulated": ("Mô phỏng (có trọng số)", "Simulated (weighted)"),
+    "target": ("Giá trị chỉ tiêu", "Target value"), "simulated": ("Mô phỏng (có trọng số)", "Simulated (weighted)"),
     "error_ppm": ("Sai số", "Error"), "tolerance_ppm": ("Dung sai", "Tolerance"),
     "calibrated": ("Hiệu chỉnh", "Fitted"), "status": ("Loại số liệu", "Kind of figure"),
     "source": ("Nguồn", "Source"), "category": ("Nhóm", "Group"),
@@ -328,6 +333,7 @@ NAMES: dict[str, tuple[str, str]] = {  # code -> (vi, en)
     "seller": ("Người bán hàng", "Sellers"), "worker_type": ("loại việc", "kind of work"),
     "yes": ("có", "yes"), "no": ("không", "no"),
     "total": ("Tổng", "Total"), "contributions": ("Tiền đóng", "Contributions"),
+    "household": ("loại hộ", "household"), "vehicle": ("phương tiện", "vehicle"),
     "workers_total": ("Số người lao động nền tảng", "Platform workers"),
     "earnings_vnd": ("thu nhập", "earnings"),
     "earnings_full_time_motorbike": ("Tài xế xe máy toàn thời gian", "Full-time motorbike drivers"),

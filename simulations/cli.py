@@ -46,6 +46,7 @@ def simulate_command(
                                    "~/.cache/ansinh/populations]")] = None,
     no_population_cache: Annotated[bool, typer.Option("--no-population-cache",
                                                       help="always draw the population again")] = False,
+    lang: Annotated[str, typer.Option("--lang", help="language of report.html and report.pdf: vi or en")] = "vi",
 ) -> None:
     """Run a policy what-if: budget cost, revenue, coverage, winners and losers, reform vs baseline."""
     # Imported here, not at the top: numpy/pandas/matplotlib/dask cost seconds, which every other
@@ -56,6 +57,9 @@ def simulate_command(
     from simulations.scenario import ScenarioError, load_scenario
 
     started = time.perf_counter()
+    if lang not in ("vi", "en"):
+        _console.print(f"[red]error:[/red] --lang: vi or en, not {lang!r}")
+        raise typer.Exit(1)
     try:
         parsed = load_scenario(scenario)
     except ScenarioError as error:
@@ -101,7 +105,9 @@ def simulate_command(
                 _console.print(f"[red]error:[/red] {error}")
                 raise typer.Exit(1)
     if out is not None:
-        report.write(run, out)
+        # A replay of books is validated against their closed months (report.html, "Validation").
+        ledger_url = from_db or (parsed.population.url if parsed.population.source == "from_db" else None)
+        report.write(run, out, lang=lang, ledger_url=ledger_url)
     elapsed = time.perf_counter() - started
     summary = run.results.tables["summary"]
     if run.participation is not None and not parsed.behaviour.static:

@@ -290,7 +290,7 @@ th{{background:#eee}}img{{max-width:100%}}code{{font-size:12px}}#brief li{{margi
 <h1>{html.escape(words['title'])}: {html.escape(run.scenario.name)}</h1>
 <p>{html.escape(run.scenario.description)}</p>
 <section id="brief"><h2>{html.escape(words['brief'])}</h2>
-<p>{html.escape(words['national_note'].format(workers=shown.count(figures['national_workers'])))}</p>
+<p>{html.escape(words['national_note'].format(workers=shown.count(figures['national_workers']), ever=shown.count(figures['weighted_workers'])))}</p>
 <ul>{lines}</ul></section>
 <section id="validation"><h2>{html.escape(words['validation'])}</h2>
 <h3>{html.escape(words['validation_targets'])}</h3>{validation}{ledger_part}</section>

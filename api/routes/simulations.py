@@ -18,6 +18,7 @@ from api.deps import role
 from api.problems import Problem
 from api.schemas import SCENARIO_EXAMPLE, SimulationRun
 from api.tokens import Principal
+from simulations.brief import national, validation_targets
 from simulations.run import run_scenario
 from simulations.scenario import ScenarioError, parse_scenario
 
@@ -55,7 +56,10 @@ def checked_scenario(document: dict[str, Any]):
 def run_inline(document: dict[str, Any]) -> dict[str, Any]:
     run = run_scenario(checked_scenario(document))
     tables = {name: run.results.tables[name].to_dict(orient="records") for name in RETURNED_TABLES}
-    return {"scenario": run.scenario.name, "tables": tables, "record": run.record}
+    # `national`: the brief's national figures (simulations/brief.py) for the policy page; the JSON
+    # route's response model leaves it out (the tables and the record are the contract).
+    return {"scenario": run.scenario.name, "tables": tables, "record": run.record, "national": national(run),
+            "validation_targets": validation_targets(run).to_dict(orient="records")}
 
 
 @router.post("", response_model=SimulationRun,

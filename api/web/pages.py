@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import pandas as pd
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -63,6 +64,7 @@ from ledger.platforms import platform_name, platform_registry, registered
 from ledger.reports import PENSION_MONTHS_NEEDED, history, months_overview, settlement, statement
 from ledger.trips import BadCursor, EventsArchived, all_worker_events, worker_events
 from rules import KINDS, PARTIES, SCHEMES, NoVersionInForce, load_pack, shipped_packs
+from simulations import brief
 
 HERE = Path(__file__).resolve().parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -766,7 +768,12 @@ def _policy_result(result: dict[str, Any], document: dict[str, Any], words: dict
                          key=lambda row: int(row["decile"]))
     deciles = [(words["difference"], "s1", [int(row["delta_vnd"]) for row in decile_rows])]
     reform = summary[arms[-1]]
+    national = result.get("national")
     return {
+        # The brief first: national figures (weighted to the calibrated totals) with their ranges.
+        "brief": brief.sentences(national, lang, labels={"reform": words["reform"]}) if national else [],
+        "validation": brief.display_rows(pd.DataFrame(result.get("validation_targets", [])), lang)
+        if result.get("validation_targets") else None,
         "arms": arms, "rows": rows, "winners": int(reform["take_home_winners"]),
         "losers": int(reform["take_home_losers"]), "months_winners": int(reform["credited_months_winners"]),
         "months_losers": int(reform["credited_months_losers"]),
@@ -828,7 +835,8 @@ async def policy_report(request: Request, _: Principal = Depends(page_role("poli
         from simulations.run import run_scenario
 
         run = run_scenario(scenario)
-        return render_html(run, render_charts(run)).encode()
+        lang = page_lang(request)
+        return render_html(run, render_charts(run, lang), lang=lang).encode()
 
     return _download(await run_in_threadpool(build), "text/html; charset=utf-8", "what-if-report.html")
 
