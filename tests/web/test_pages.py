@@ -199,6 +199,11 @@ def test_a_policy_analyst_runs_a_reform_and_sees_the_chart(served_readonly, brow
     assert reform > baseline > 0  # higher top-ups for poor and near-poor households cost more
     assert page.locator("#summary tr[data-key=worker_vnd] td").nth(2).text_content() == "0 ₫"  # rates unchanged
     assert len(page.text_content("#results-sha")) == 64
+    # The brief leads: national figures weighted to the calibrated totals, in words, without codes.
+    lines = page.locator("#brief li").all_text_contents()
+    assert lines[0].startswith("Chi ngân sách nhà nước") and "₫ [" in lines[0] and "mỗi năm" in lines[0]
+    assert not any(re.search(r"\b[a-z]+_[a-z_]+\b", line) for line in lines)
+    assert page.locator("#validation-targets tbody tr").count() == 17  # every figure of targets-vn.yaml
     shoot(page, artifacts, "policy")
     with page.expect_download() as report_info:
         page.click("#download-report")
