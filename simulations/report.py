@@ -214,7 +214,8 @@ def _table_html(frame: pd.DataFrame, lang: str = "en", table_id: str = "") -> st
     headers, rows = brief.display_rows(frame, lang)
     sources = {index for index, column in enumerate(frame.columns) if column == "source"}
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{_code_marked(v) if i in sources else html.escape(v)}</td>"
+    body = "".join("<tr>" + "".join(f'<td class="source">{_code_marked(v)}</td>' if i in sources
+                                    else f"<td>{html.escape(v)}</td>"
                                     for i, v in enumerate(row)) + "</tr>" for row in rows)
     ident = f' id="{table_id}"' if table_id else ""
     return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -286,7 +287,7 @@ def render_html(run: Run, charts: dict[str, bytes], lang: str = "vi", ledger: pd
 <html lang="{lang}"><head><meta charset="utf-8"><title>{html.escape(words['title'])}: {html.escape(run.scenario.name)}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse;
 font-size:13px;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}
-th{{background:#eee}}img{{max-width:100%}}code{{font-size:12px}}#brief li{{margin:.3em 0}}</style></head><body>
+th{{background:#eee}}img{{max-width:100%}}code{{font-size:12px}}#brief li{{margin:.3em 0}}td.source{{text-align:left}}</style></head><body>
 <h1>{html.escape(words['title'])}: {html.escape(run.scenario.name)}</h1>
 <p>{html.escape(run.scenario.description)}</p>
 <section id="brief"><h2>{html.escape(words['brief'])}</h2>
