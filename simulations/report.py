@@ -5,7 +5,10 @@
       tables/<name>.parquet    every results table, and the same as CSV
       charts/*.png             budget over time, coverage by tier, decile bars (take-home pay and credited
                                months, by decile of take-home pay), Lorenz curves
-      report.html              the summary and every chart (images inlined as base64), no external files
+      tables.xlsx              the same tables, one sheet each, with the brief's and the validation's
+      report.html              the brief first (national figures with ranges, `lang` vi or en), the validation,
+                               every chart and table with display names (images inlined), no external files
+      report.pdf               the brief's text, then every chart (matplotlib's PdfPages)
 
 Charts use matplotlib's Agg backend: no display, same bytes for the same numbers.
 """
