@@ -70,7 +70,7 @@ class Outcome(BaseModel):
 
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"line": 1, "platform": "grab", "event_id": "g-1001", "outcome": "accepted", "booked_month": "2026-02",
-         "occurred_month": None, "reason": "Booked in 2026-02."}]})
+         "occurred_month": None, "reason": "Booked in February 2026."}]})
 
     line: int = Field(description="the item's position in a JSON array, or its line in an NDJSON body (from 1)")
     platform: Optional[str] = Field(description="as sent; null when the item has no readable one")
