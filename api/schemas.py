@@ -32,6 +32,11 @@ class ProblemDetails(BaseModel):
                                                           "{key, reason}")
     items: Optional[list[int]] = Field(None, description="`platform-mismatch`: the items (from 1) whose platform "
                                                          "is not the key's")
+    problems: Optional[list[dict[str, Any]]] = Field(
+        None, description="`bad-payments`, `bad-households`: the same problems as `errors`, as data: `code` (a stable "
+                          "name, ledger/file_errors.py), `line` of the file or `item` of the batch, `field`, `ref` "
+                          "(the payment's bank reference) and `params`; a cell is `{\"shown\": …}`, or `{\"kind\", "
+                          "\"length\"}` when it could be a citizen id")
 
 
 class Event(BaseModel):

@@ -208,6 +208,8 @@ def test_a_household_import_with_one_bad_line_applies_nothing(caller):
     assert response.status_code == 422
     assert response.json()["errors"] == ["line 3: tier 'rich' is unknown to vn-pilot@2026-01-01 "
                                          "(known: near_poor, other, poor)"]
+    assert response.json()["problems"] == [{"code": "unknown_tier", "line": 3, "field": "tier", "params": {
+        "value": {"shown": "'rich'"}, "version": "vn-pilot@2026-01-01", "known": ["near_poor", "other", "poor"]}}]
 
 
 @pytest.mark.parametrize("path", ["/v1/platforms/{}/keys", "/v1/platforms/{}/keys:rotate"])
