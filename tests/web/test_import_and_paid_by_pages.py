@@ -208,3 +208,17 @@ def test_the_workers_who_paid_table_adds_up_to_the_three_schemes_with_a_top_up_a
     figures = [int(re.sub(r"\D", "", line.rsplit("  ", 1)[-1])) for line in text]
     assert [line.split()[0] for line in text] == ["Be", "Grab", "Your", "State", "The"]
     assert sum(figures[:-1]) == figures[-1] == total[-1]
+
+
+def test_a_tiers_file_over_8_mib_is_refused_in_the_pages_language(books):
+    from api.web.pages import HOUSEHOLD_CSV_BYTES_MAX
+
+    big = b"national_id,tier,valid_from\n" + b"x" * HOUSEHOLD_CSV_BYTES_MAX
+    said = {}
+    for lang in ("vi", "en"):
+        answer = books.client.post(f"/admin/households?lang={lang}", headers=books.bearer("admin"),
+                                   files={"file": ("tiers.csv", big, "text/csv")})
+        assert answer.status_code == 413
+        said[lang] = re.search(r'id="import-errors">.*?<li>([^<]*)</li>', answer.text, re.S).group(1)
+    assert said == {"vi": "Tệp lớn hơn 8 MB: hãy dùng lệnh ansinh tiers import.",
+                    "en": "The file is larger than 8 MB: use the ansinh tiers import command."}
