@@ -128,7 +128,8 @@ PHRASES: dict[str, dict[str, str]] = {
     "unknown_many": {"en": "unknown columns {names}", "vi": "các cột không rõ {names}"},
     "repeated_one": {"en": "column {names} more than once", "vi": "cột {names} xuất hiện nhiều lần"},
     "repeated_many": {"en": "columns {names} more than once", "vi": "các cột {names} xuất hiện nhiều lần"},
-    "hidden_number": {"en": "a {length:d}-digit number (not shown)", "vi": "một số có {length:d} chữ số (không hiển thị)"},
+    "hidden_number": {"en": "a {length:d}-digit number (not shown)",
+                      "vi": "một số có {length:d} chữ số (không hiển thị)"},
     "hidden_text": {"en": "a text of {length:d} characters (not shown)",
                     "vi": "một chuỗi {length:d} ký tự (không hiển thị)"},
 }

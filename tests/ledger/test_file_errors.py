@@ -98,8 +98,9 @@ def test_a_tiers_file_without_its_header_names_its_columns_but_not_the_id_in_its
 
 
 def test_a_tiers_file_with_its_columns_swapped_is_refused_by_line_in_both_languages_without_the_ids(ledger):
-    records = [(2, ("poor", WORKER_A, "2026-01")), (3, (WORKER_B, "poor", WORKER_A)), (4, (WORKER_B, WORKER_A, "2026-01")),
-               (5, (WORKER_B, "poor")), (6, (WORKER_B, "poor", "2026-01")), (7, (WORKER_B, "near_poor", "2026-01"))]
+    records = [(2, ("poor", WORKER_A, "2026-01")), (3, (WORKER_B, "poor", WORKER_A)),
+               (4, (WORKER_B, WORKER_A, "2026-01")), (5, (WORKER_B, "poor")), (6, (WORKER_B, "poor", "2026-01")),
+               (7, (WORKER_B, "near_poor", "2026-01"))]
     with pytest.raises(TierImportError) as refused:
         import_tier_records(ledger, records, import_id="test")
     problems = refused.value.problems

@@ -135,7 +135,8 @@ def test_a_bad_bank_statement_is_refused_in_the_pages_language_by_line_without_t
     assert grab_payments(books) == 0
 
 
-BAD_TIERS = f"national_id,tier,valid_from\n{WORKER_A},poor,2026-01\n{WORKER_A},rich,2026-01\n{WORKER_A},poor,{WORKER_A}\n"
+BAD_TIERS = (f"national_id,tier,valid_from\n{WORKER_A},poor,2026-01\n{WORKER_A},rich,2026-01\n"
+             f"{WORKER_A},poor,{WORKER_A}\n")
 TIERS_SAID = {
     "vi": ["dòng 3: hạng 'rich' không có trong vn-pilot@2026-01-01 (các hạng có: near_poor, other, poor)",
            "dòng 4: valid_from phải có dạng YYYY-MM, nhận được một số có 12 chữ số (không hiển thị)"],
