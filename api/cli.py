@@ -76,8 +76,9 @@ def ingest(
     chunk_size: Annotated[int, typer.Option(help="events per database transaction")] = 20_000,
     mapping: Annotated[Optional[Path], typer.Option("--map", help="YAML column mapping for a platform's own "
                                                                   "export (docs/stream.md)")] = None,
-    lang: Annotated[str, typer.Option("--lang", help="language of each outcome's reason in --outcomes: "
-                                                     "vi (default) or en")] = "vi",
+    lang: Annotated[Optional[str], typer.Option("--lang", help="language of each outcome's reason in --outcomes "
+                                                               "(vi, the default, or en) and, when given, of a "
+                                                               "file error")] = None,
     db: DbOption = None,
     pack: PackOption = None,
 ) -> None:
@@ -89,11 +90,12 @@ def ingest(
     from ledger.ingest import ingest_stream
     from ledger.readers import read_events
 
-    from api.reasons import LANGS, with_reasons
+    from api.reasons import DEFAULT_LANG, LANGS, with_reasons
 
-    if lang not in LANGS:
+    if lang is not None and lang not in LANGS:
         console.print(f"[red]error:[/red] --lang must be one of {', '.join(LANGS)}, not {escape(lang)!r}")
         raise typer.Exit(1)
+    reason_lang = lang or DEFAULT_LANG
     if file != "-":
         _readable(Path(file))
     loaded = None
@@ -126,7 +128,7 @@ def ingest(
                 counts.update(outcome.outcome for outcome in chunk)
                 if sink:
                     sink.write(b"".join(orjson.dumps(line) + b"\n"
-                                        for line in with_reasons([o.as_json() for o in chunk], lang)))
+                                        for line in with_reasons([o.as_json() for o in chunk], reason_lang)))
                 done = sum(counts.values())
                 rate = done / max(time.perf_counter() - started, 1e-9)
                 progress.update(task, completed=done, rate=f"{rate:,.0f} events/s")
@@ -137,8 +139,10 @@ def ingest(
     except (OSError, ValueError) as error:
         # Unreadable input (not UTF-8, no header, a cell too long, not Parquet, I/O error). Chunks
         # before it are booked and replaying the whole file is safe: booked events come back `duplicate`.
-        console.print("[red]error:[/red] " + escape(str(error) if isinstance(error, FileFormatError) else
-                                                    f"cannot read {file}: {type(error).__name__}: {error}"))
+        # A file error is said in --lang when it is given (ledger/file_errors.py), else as it always was.
+        said = (error.text(lang) if lang else str(error)) if isinstance(error, FileFormatError) else \
+            f"cannot read {file}: {type(error).__name__}: {error}"
+        console.print("[red]error:[/red] " + escape(said))
         console.print(f"{sum(counts.values()):,} items before the error were processed; "
                       "fix the file and run again (already booked events come back as duplicates)")
         raise typer.Exit(1)

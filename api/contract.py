@@ -98,6 +98,10 @@ SLUGS: dict[str, tuple[int, str, str]] = {
     "bad-cursor": (422, "the cursor is not one of this month's pages", "the cursor does not belong to 2026-02"),
     "bad-payments": (422, "a payment is invalid; nothing was booked (`errors` lists every one)",
                      "nothing was booked: payment 1: payer 'xanh' has no bill"),
+    "unregistered-platform": (422, "the platform is not in the platform registry (ledger/platforms.yaml); no "
+                                   "key is issued", "the platform is not in the platform registry "
+                                                    "(ledger/platforms.yaml; registered: grab, be, xanhsm, "
+                                                    "shopeefood, shopee, lazada); add it there first"),
     "bad-households": (422, "a record is invalid; nothing was applied (`errors` lists every one)",
                        "nothing was applied: line 2: tier 'rich' is not in the rules pack"),
     "invalid-scenario": (422, "the scenario is invalid (`errors` lists every key)",

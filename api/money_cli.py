@@ -109,17 +109,20 @@ def payments_import(
         return
     rows = []
     for outcome in outcomes:
-        settled = ", ".join(f"{reference} {amount:,}" for reference, amount in outcome.settled.items())
-        if outcome.status == "booked" and outcome.payer == "worker":
+        # `AS…/interest-2026-02` (the JSON's key) reads as words, so the reference stays one whole word.
+        settled = ", ".join(f"{reference.replace('/interest-', ' interest ')} {amount:,}"
+                            for reference, amount in outcome.settled.items())
+        if outcome.status == "duplicate":
+            settled = "duplicate: booked before"
+        elif outcome.payer == "worker":
             settled = f"top-up {outcome.matched_reference}: si of {outcome.booked_month}"
-        elif outcome.status == "booked" and outcome.matched_reference is None:
+        elif outcome.matched_reference is None:
             settled = f"(no reference matched) {settled}".strip()
-        rows.append((outcome.bank_ref, outcome.payer, f"{outcome.amount_vnd:,}", outcome.status, settled,
-                     f"{outcome.credit_vnd:,}"))
-    # Short headers (VND in the title): a bank reference alone can take 31 of the 80 columns.
+        rows.append((outcome.bank_ref, outcome.payer, f"{outcome.amount_vnd:,}", settled, f"{outcome.credit_vnd:,}"))
+    # Short headers (VND in the title), the status within `settled`: a bank reference alone can take
+    # 31 of the 80 columns, and the table is laid out as records when its columns cannot fit.
     out.print(cli_table(f"Payments in {file.name} (VND)", [("bank_ref", ID), ("payer", ID), ("amount", NUMBER),
-                                                           ("status", TEXT), ("settled", TEXT), ("credit", NUMBER)],
-                        rows))
+                                                           ("settled", TEXT), ("credit", NUMBER)], rows))
     booked = [outcome for outcome in outcomes if outcome.status == "booked"]
     out.print(f"{len(booked)} booked ({sum(o.amount_vnd for o in booked):,} VND), "
               f"{len(outcomes) - len(booked)} already booked before")

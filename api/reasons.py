@@ -6,7 +6,11 @@ outcome messages (`StreamSettings.outcome_lang`) and `ansinh ingest --outcomes` 
 — adds the sentence here, so the three say the same words. Vietnamese is the default
 everywhere, as for every other text of the project; `en` is chosen explicitly.
 
-This module imports nothing of the ledger (the CLI and the API both load it cheaply).
+A month in a sentence reads as people read it — `tháng 2/2026`, `February 2026` — written by
+the formatting layer (`api.formats.month`, as on the pages); the outcome's `booked_month` and
+`occurred_month` fields stay `YYYY-MM` codes. This module imports nothing of the ledger when it
+is loaded (the CLI and the API both load it cheaply); `api.formats` is imported on the first
+sentence that names a month.
 docs/events.md lists the same codes with an example each; a test checks that every code
 has a sentence in every language.
 """
@@ -25,8 +29,8 @@ CODES = ("accepted", "duplicate", "malformed", "missing_field", "invalid_event_i
 
 REASONS: dict[str, dict[str, str]] = {
     "vi": {
-        "accepted": "Đã ghi sổ vào tháng {booked}.",
-        "accepted_late": "Đã ghi sổ vào tháng {booked} vì tháng {occurred} của sự kiện đã chốt sổ.",
+        "accepted": "Đã ghi sổ vào {booked}.",
+        "accepted_late": "Đã ghi sổ vào {booked} vì {occurred} của sự kiện đã chốt sổ.",
         "accepted_no_month": "Đã ghi sổ.",
         "duplicate": "Sự kiện này đã được ghi sổ trước đó với đúng nội dung này; không ghi thêm gì.",
         "malformed": "Mục này không phải một đối tượng JSON hợp lệ.",
@@ -70,13 +74,25 @@ REASONS: dict[str, dict[str, str]] = {
 }
 
 
+def month_words(month: str | None, lang: str = DEFAULT_LANG) -> str | None:
+    """`2026-02` as a sentence names it: `tháng 2/2026` (vi), `February 2026` (en); not a month: as it is."""
+    if month is None:
+        return None
+    from api.formats import month as month_text  # loads the ledger's time zone: only when a month is named
+
+    try:
+        return month_text(month, lang if lang in LANGS else DEFAULT_LANG)
+    except ValueError:
+        return month
+
+
 def reason(code: str, lang: str = DEFAULT_LANG, booked_month: str | None = None,
            occurred_month: str | None = None) -> str:
     """The sentence for one outcome; an unknown code (a newer server's) is named as it is."""
     text = REASONS.get(lang) or REASONS[DEFAULT_LANG]
     if code == "accepted":  # no month: a stream replay of an outcome stored by an earlier release
         chosen = "accepted_no_month" if booked_month is None else "accepted_late" if occurred_month else "accepted"
-        return text[chosen].format(booked=booked_month, occurred=occurred_month)
+        return text[chosen].format(booked=month_words(booked_month, lang), occurred=month_words(occurred_month, lang))
     return text.get(code) or code
 
 

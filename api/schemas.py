@@ -32,6 +32,11 @@ class ProblemDetails(BaseModel):
                                                           "{key, reason}")
     items: Optional[list[int]] = Field(None, description="`platform-mismatch`: the items (from 1) whose platform "
                                                          "is not the key's")
+    problems: Optional[list[dict[str, Any]]] = Field(
+        None, description="`bad-payments`, `bad-households`: the same problems as `errors`, as data: `code` (a stable "
+                          "name, ledger/file_errors.py), `line` of the file or `item` of the batch, `field`, `ref` "
+                          "(the payment's bank reference) and `params`; a cell is `{\"shown\": …}`, or `{\"kind\", "
+                          "\"length\"}` when it could be a citizen id")
 
 
 class Event(BaseModel):
@@ -70,7 +75,7 @@ class Outcome(BaseModel):
 
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"line": 1, "platform": "grab", "event_id": "g-1001", "outcome": "accepted", "booked_month": "2026-02",
-         "occurred_month": None, "reason": "Booked in 2026-02."}]})
+         "occurred_month": None, "reason": "Booked in February 2026."}]})
 
     line: int = Field(description="the item's position in a JSON array, or its line in an NDJSON body (from 1)")
     platform: Optional[str] = Field(description="as sent; null when the item has no readable one")

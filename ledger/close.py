@@ -1,7 +1,8 @@
 """Household tiers and month close: the state subsidy of RULES.md §6, posted once per month.
 
 `import_tiers` applies a CSV of household statuses all-or-nothing, with line-numbered
-errors. `close_month` books, in one transaction under the writer's lock:
+errors (`TierImportError.problems`: codes and parameters, said in vi or en by
+`ledger.file_errors`; a national id is never quoted). `close_month` books, in one transaction under the writer's lock:
 
 1. a claim entry: the state owes the month's subsidy per scheme (state receivable
    debited, the month's clearing account credited);
@@ -28,6 +29,7 @@ from ledger.accounts import NO_PARTY, PARTY_CODE, SCHEME_CODE, SCHEME_NAME, Acco
 from ledger.books import Ledger, iso_utc
 from ledger.credits import credit_at_close
 from ledger.events import month_text, next_month, parse_month
+from ledger.file_errors import FileProblem, FileProblems, cell
 from ledger.files import CsvFile, FileFormatError
 from ledger.identity import _TWELVE_DIGITS, PROVINCE_CODES
 from ledger.money import bill_month
@@ -47,10 +49,8 @@ class CloseError(Exception):
     """A close that must not happen (out of order, already closed, no rules in force)."""
 
 
-class TierImportError(Exception):
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("\n".join(errors))
-        self.errors = errors
+class TierImportError(FileProblems):
+    """A tiers file (or record) refused whole: `problems` by line, `errors` their English sentences."""
 
 
 @dataclass(frozen=True)
@@ -91,41 +91,41 @@ def read_tier_records(stream: IO[bytes], source: str) -> list[tuple[int, Sequenc
         file = CsvFile(stream, source, TIER_COLUMNS)
         return [(line, row if len(row) != len(file.header) else file.aligned(row)) for line, row in file]
     except FileFormatError as error:
-        raise TierImportError([f"line {error.line}: {error.field}: {error.reason}"]) from None
+        raise TierImportError([error.problem]) from None
 
 
 def import_tier_records(ledger: Ledger, records: Iterable[tuple[int, Sequence[str]]], *,
                         import_id: str) -> int:
     """Apply numbered `(national_id, tier, valid_from)` records, all or nothing (CLI file, HTTP, bulk)."""
-    errors: list[str] = []
+    errors: list[FileProblem] = []
     rows: list[tuple[str, str, int]] = []
     seen: dict[tuple[str, int], tuple[str, int]] = {}
     for line, record in records:
-        if not record or all(not str(cell).strip() for cell in record):
+        if not record or all(not str(value).strip() for value in record):
             continue
         if len(record) != 3:
-            errors.append(f"line {line}: expected 3 columns, got {len(record)}")
+            errors.append(FileProblem("column_count", line, None, {"expected": 3, "got": len(record)}))
             continue
-        national_id, tier, valid_from = (str(cell).strip() for cell in record)
+        national_id, tier, valid_from = (str(value).strip() for value in record)
         if not _TWELVE_DIGITS.fullmatch(national_id) or national_id[:3] not in PROVINCE_CODES:
-            errors.append(f"line {line}: national_id is not a valid 12-digit citizen identity number")
+            errors.append(FileProblem("bad_national_id", line, "national_id"))  # never quoted
             continue
         try:
             month = parse_month(valid_from)
         except ValueError:
-            errors.append(f"line {line}: valid_from must be YYYY-MM, got {valid_from!r}")
+            errors.append(FileProblem("bad_valid_from", line, "valid_from", {"value": cell(valid_from)}))
             continue
         try:
             version = ledger.pack.version_on(first_day(month))
         except NoVersionInForce:
             version = ledger.pack.versions[0]
         if tier not in version.tier_rate_ppm:
-            errors.append(f"line {line}: tier {tier!r} is unknown to {version.version_id} "
-                          f"(known: {', '.join(sorted(version.tier_rate_ppm))})")
+            errors.append(FileProblem("unknown_tier", line, "tier", {
+                "value": cell(tier), "version": version.version_id, "known": sorted(version.tier_rate_ppm)}))
             continue
         earlier = seen.get((national_id, month))
         if earlier is not None and earlier[0] != tier:
-            errors.append(f"line {line}: a different tier for the same worker and valid_from as line {earlier[1]}")
+            errors.append(FileProblem("tier_conflict", line, "tier", {"earlier": earlier[1]}))
             continue
         seen[(national_id, month)] = (tier, line)
         rows.append((national_id, tier, month))

@@ -16,8 +16,10 @@ reader goes through `text_lines` and `CsvFile`, so each one
   characters no one reads as a number.
 
 Every problem with the file itself is a `FileFormatError`: one line naming the file, the
-line and the field. A problem with one event inside a good file is not a file error: it
-keeps its rejection code (RULES.md §1).
+line and the field, and the same as a code with parameters (`error.problem`, a
+`ledger.file_errors.FileProblem`) that a page says in Vietnamese or English; a cell that
+could be a citizen id is never quoted. A problem with one event inside a good file is not a
+file error: it keeps its rejection code (RULES.md §1).
 
 Writing (`spreadsheet_cell`, `write_private`): CSV meant to be opened by people escapes
 text that a spreadsheet would run as a formula; backups, exports and reports hold
@@ -31,6 +33,8 @@ import re
 from pathlib import Path
 from typing import IO, Iterable, Iterator, Sequence
 
+from ledger.file_errors import FileProblem, header_problem
+
 BOM = "\ufeff"
 BOM_BYTES = BOM.encode("utf-8")
 MAX_CELL_CHARS = 131_072  # csv.field_size_limit()'s default: 128 KiB, far beyond any real cell
@@ -42,12 +46,20 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 class FileFormatError(ValueError):
-    """A file that cannot be read as what it claims to be; `str()` is one line: file, line, field, reason."""
+    """A file that cannot be read as what it claims to be; `str()` is one line: file, line, field, reason.
 
-    def __init__(self, source: str | Path, line: int | None, field: str, reason: str) -> None:
-        self.source, self.line, self.field, self.reason = str(source), line, field, reason
-        where = f"{self.source}: line {line}" if line is not None else self.source
-        super().__init__(f"{where}: {field}: {reason}")
+    `problem` is the same as a code and parameters (`text(lang)` says it in vi or en); `reason`
+    is its English sentence after the line ('cell: longer than 131,072 characters').
+    """
+
+    def __init__(self, source: str | Path, problem: FileProblem) -> None:
+        self.source, self.problem = str(source), problem
+        self.line, self.field, self.reason = problem.line, problem.field, problem.message("en")
+        super().__init__(self.text("en"))
+
+    def text(self, lang: str) -> str:
+        """'tiers.csv: dòng 3: một ô dài hơn 131.072 ký tự' (vi), or as `str()` (en)."""
+        return f"{self.source}: {self.problem.text(lang)}"
 
 
 def ascii_integer(text: str) -> int | None:
@@ -74,9 +86,8 @@ def text_lines(raw_lines: Iterable[bytes], source: str | Path) -> Iterator[str]:
         try:
             yield raw.decode("utf-8")
         except UnicodeDecodeError as error:
-            raise FileFormatError(source, number, "encoding",
-                                  f"not UTF-8 (byte 0x{raw[error.start]:02x} at column {error.start + 1}); "
-                                  "save the file as UTF-8") from None
+            raise FileFormatError(source, FileProblem("not_utf8", number, "encoding", {
+                "byte": raw[error.start], "column": error.start + 1})) from None
 
 
 def binary_lines(stream: IO[bytes], source: str | Path) -> Iterator[bytes]:
@@ -88,7 +99,7 @@ def binary_lines(stream: IO[bytes], source: str | Path) -> Iterator[bytes]:
             return
         number += 1
         if len(raw) > MAX_LINE_BYTES:
-            raise FileFormatError(source, number, "line", f"longer than {MAX_LINE_BYTES:,} bytes")
+            raise FileFormatError(source, FileProblem("line_too_long", number, "line", {"limit": MAX_LINE_BYTES}))
         yield raw
 
 
@@ -118,11 +129,12 @@ class CsvFile:
         try:
             return next(self._reader, None)
         except csv.Error as error:
-            reason = str(error)
+            reason = str(error)  # the csv module's own words: they quote no cell
             if "field larger than field limit" in reason:
-                raise FileFormatError(self.source, self._lines, "cell",
-                                      f"longer than {MAX_CELL_CHARS:,} characters") from None
-            raise FileFormatError(self.source, self._lines, "csv", reason) from None
+                raise FileFormatError(self.source, FileProblem("cell_too_long", self._lines, "cell",
+                                                               {"limit": MAX_CELL_CHARS})) from None
+            code = "csv_newline" if "new-line character" in reason else "csv_syntax"
+            raise FileFormatError(self.source, FileProblem(code, self._lines, "csv", {"detail": reason})) from None
 
     def __iter__(self) -> Iterator[tuple[int, list[str]]]:
         """`(physical line where the row ends, cells)`; blank rows are skipped."""
@@ -137,30 +149,20 @@ class CsvFile:
 
 def check_header(source: str, first: list[str] | None, columns: Sequence[str], *,
                  required: Sequence[str] | None = None, allow_unknown: bool = False) -> list[str]:
-    """The header's names (stripped), or FileFormatError naming missing, unknown and repeated columns."""
-    expected = ",".join(columns)
+    """The header's names (stripped), or FileFormatError naming missing, unknown and repeated columns.
+
+    An unknown name that could be a citizen id (a file without its header: the first row is data)
+    is named by its kind only, never quoted (`ledger.file_errors.cell`).
+    """
     if first is None:
-        raise FileFormatError(source, 1, "header", f"the file is empty; the first line must be the header {expected}")
+        raise FileFormatError(source, FileProblem("header_empty", 1, "header", {"expected": ",".join(columns)}))
     names = [cell.strip() for cell in first]
-    problems = []
     missing = [column for column in (columns if required is None else required) if column not in names]
-    if missing:
-        problems.append(f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
     unknown = [name for name in names if name not in columns] if not allow_unknown else []
-    if unknown:
-        problems.append(f"unknown column{'s' if len(unknown) > 1 else ''} "
-                        f"{', '.join(repr(_short(name)) for name in unknown[:5])}{' …' if len(unknown) > 5 else ''}")
     repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        problems.append(f"column{'s' if len(repeated) > 1 else ''} {', '.join(map(repr, repeated))} more than once")
-    if problems:
-        raise FileFormatError(source, 1, "header", "; ".join(problems) +
-                              f" (the first line must be the header: {expected})")
+    if missing or unknown or repeated:
+        raise FileFormatError(source, header_problem(columns, missing, unknown, repeated))
     return names
-
-
-def _short(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[:limit] + "…"
 
 
 # -- writing ------------------------------------------------------------------------------------

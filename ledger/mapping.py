@@ -88,7 +88,7 @@ def load_mapping(path: str | Path) -> Mapping:
     except OSError as error:
         raise MappingError(source, [f"cannot read the file: {error.strerror}"]) from None
     except FileFormatError as error:
-        raise MappingError(source, [f"line {error.line}: {error.field}: {error.reason}"]) from None
+        raise MappingError(source, [error.problem.text("en")]) from None
     except yaml.YAMLError as error:
         raise MappingError(source, [f"not valid YAML: {_one_line(error)}"]) from None
     except ValueError as error:  # a YAML date that is no date (2026-02-30)

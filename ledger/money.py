@@ -31,6 +31,7 @@ from typing import IO, Any, Iterable, Sequence
 from ledger.accounts import NO_PARTY, NO_SCHEME, PARTY_CODE, SCHEME_CODE, SCHEME_NAME, AccountKind, EntryType
 from ledger.books import Ledger, iso_utc
 from ledger.events import VIETNAM_TZ, month_text, next_month, parse_month
+from ledger.file_errors import FileProblem, FileProblems, cell
 from ledger.files import CsvFile, FileFormatError
 from ledger.identity import IdentityKeys
 from ledger.postings import BlockWritten, write_block
@@ -52,12 +53,17 @@ MAX_PAYMENT_VND = 10**15
 _REFERENCE = re.compile(r"AS(\d{6})(P\d{4}|NS)(\d{2})", re.ASCII)
 
 
-class PaymentError(Exception):
-    """Payments that cannot be booked; nothing of the batch was booked. One message per bad line."""
+class PaymentError(FileProblems):
+    """Payments that cannot be booked; nothing of the batch was booked. One problem per bad line
+    (`problems`: codes and parameters, said in vi or en; `errors`: the English sentences)."""
 
-    def __init__(self, errors: list[str]) -> None:
-        super().__init__("\n".join(errors))
-        self.errors = errors
+
+class PaymentFieldError(ValueError):
+    """One payment's field is wrong (`parse_payment`); `str()` is the English sentence."""
+
+    def __init__(self, problem: FileProblem) -> None:
+        super().__init__(problem.message("en"))
+        self.problem = problem
 
 
 # -- references ------------------------------------------------------------------------------------
@@ -463,49 +469,51 @@ def read_payments(stream: IO[bytes], source: str) -> list[tuple[int, PaymentIn]]
         file = CsvFile(stream, source, PAYMENT_HEADER)  # BOM dropped, columns in any order
         rows = list(file)
     except FileFormatError as error:
-        raise PaymentError([f"line {error.line}: {error.field}: {error.reason}"]) from None
-    errors: list[str] = []
+        raise PaymentError([error.problem]) from None
+    errors: list[FileProblem] = []
     payments: list[tuple[int, PaymentIn]] = []
     for line, row in rows:
         if len(row) != len(PAYMENT_HEADER):
-            errors.append(f"line {line}: expected {len(PAYMENT_HEADER)} columns, got {len(row)}")
+            errors.append(FileProblem("column_count", line, None, {"expected": len(PAYMENT_HEADER), "got": len(row)}))
             continue
         try:
-            fields = dict(zip(PAYMENT_HEADER, (cell.strip() for cell in file.aligned(row))))
+            fields = dict(zip(PAYMENT_HEADER, (value.strip() for value in file.aligned(row))))
             payments.append((line, parse_payment(fields)))
-        except ValueError as error:
-            errors.append(f"line {line}: {error}")
+        except PaymentFieldError as error:
+            errors.append(error.problem.located(line=line))
     if errors:
         raise PaymentError(errors)
     return payments
 
 
 def parse_payment(fields: dict[str, Any]) -> PaymentIn:
-    """Check one payment's fields (ValueError names the field)."""
+    """Check one payment's fields (PaymentFieldError, a ValueError, names the field; a cell that
+    could be a citizen id is described, never quoted)."""
     try:
         paid_on = date.fromisoformat(str(fields.get("date", "")))
     except ValueError:
-        raise ValueError(f"date must be YYYY-MM-DD, got {fields.get('date')!r}") from None
+        raise PaymentFieldError(FileProblem("bad_date", field="date", params={"value": cell(fields.get("date"))})) \
+            from None
     raw_amount = fields.get("amount_vnd")
     amount = raw_amount if isinstance(raw_amount, int) and not isinstance(raw_amount, bool) else None
     if amount is None and isinstance(raw_amount, str) and re.fullmatch(r"[0-9]{1,16}", raw_amount):
         amount = int(raw_amount)  # ASCII digits only: `\d` and int() would read full-width １０００ as 1000
     if amount is None or not 0 < amount <= MAX_PAYMENT_VND:
-        raise ValueError(f"amount_vnd must be a whole number of VND between 1 and {MAX_PAYMENT_VND:,}, "
-                         f"got {raw_amount!r}")
+        raise PaymentFieldError(FileProblem("bad_amount", field="amount_vnd", params={
+            "max": MAX_PAYMENT_VND, "value": cell(raw_amount)}))
     payer = str(fields.get("payer") or "").strip()
     if not payer:
-        raise ValueError("payer is required (a platform id, 'state' for the state budget, 'worker' for a top-up)")
+        raise PaymentFieldError(FileProblem("missing_payer", field="payer"))
     bank_ref = str(fields.get("bank_ref") or "").strip()
     if not re.fullmatch(r"[\x21-\x7e]{1,64}", bank_ref):
-        raise ValueError("bank_ref must be 1–64 printable characters without spaces (the bank's transaction id)")
+        raise PaymentFieldError(FileProblem("bad_bank_ref", field="bank_ref"))
     reference = str(fields.get("reference") or "")
     if len(reference) > 512:
-        raise ValueError("reference is longer than 512 characters")
+        raise PaymentFieldError(FileProblem("reference_too_long", field="reference", params={"max": 512}))
     if payer in WORKER_NAMES and topup_reference_in(reference) is None:
         # The memo is not quoted: a worker may have written anything in it, their CCCD included.
-        raise ValueError(f"a worker top-up needs the worker's payment reference in its reference ({TOPUP_PREFIX} and "
-                         f"{_TOPUP_DIGITS + 2} digits, as on the statement); none with the right check digits was found")
+        raise PaymentFieldError(FileProblem("topup_reference_missing", field="reference", params={
+            "prefix": TOPUP_PREFIX, "digits": _TOPUP_DIGITS + 2}))
     return PaymentIn(paid_on, amount, payer, reference, bank_ref)
 
 
@@ -528,11 +536,12 @@ def record_payments(ledger: Ledger, payments: Sequence[PaymentIn],
     """
     recorded_at = iso_utc(ledger.clock())
     today = local_day(ledger)
-    errors: list[str] = []
+    errors: list[FileProblem] = []
 
-    def label(number: int, payment: PaymentIn) -> str:
-        return f"{'line' if lines is not None else 'payment'} {lines[number - 1] if lines is not None else number} " \
-               f"({payment.bank_ref})"
+    def refused(number: int, payment: PaymentIn, code: str, field: str, **params: Any) -> None:
+        """A problem of the batch's `number`th payment, at its line of the file when `lines` gives them."""
+        errors.append(FileProblem(code, lines[number - 1] if lines is not None else None, field, params,
+                                  None if lines is not None else number, cell(payment.bank_ref, quoted=False)))
 
     with ledger.engine.begin() as conn:
         head = lock_chain_head(conn)
@@ -560,25 +569,22 @@ def record_payments(ledger: Ledger, payments: Sequence[PaymentIn],
             if topup:
                 payer_id = topup_workers[number - 1]
                 if payer_id not in workers:
-                    errors.append(f"{label(number, payment)}: the top-up reference names no worker of these books "
-                                  "(copy it from the worker's statement)")
+                    refused(number, payment, "topup_unknown_worker", "reference")
                     continue
             else:
                 payer_id = STATE if payment.payer in STATE_NAMES else platforms.get(payment.payer)
             if payer_id is None:
-                errors.append(f"{label(number, payment)}: payer {payment.payer!r} is neither a known platform nor "
-                              "'state' nor 'worker'")
+                refused(number, payment, "unknown_payer", "payer", value=cell(payment.payer))
                 continue
             if payment.paid_on > today:
-                errors.append(f"{label(number, payment)}: dated {payment.paid_on}, after today {today}")
+                refused(number, payment, "future_date", "date", paid_on=payment.paid_on, today=today)
                 continue
             kind = TOPUP if topup else PAYMENT
             known = seen.get(payment.bank_ref)
             if known is not None:
                 if (known[0], int(known[1]), int(known[2]), known[3]) != (kind, payer_id, payment.amount_vnd,
                                                                            payment.paid_on.isoformat()):
-                    errors.append(f"{label(number, payment)}: bank_ref {payment.bank_ref} was booked before with "
-                                  "another payer, amount or date")
+                    refused(number, payment, "bank_ref_conflict", "bank_ref", ref=cell(payment.bank_ref, quoted=False))
                     continue
                 outcomes.append(PaymentOutcome(payment.bank_ref, "duplicate", payment.payer, payment.amount_vnd,
                                                None, {}, 0))

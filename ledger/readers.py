@@ -22,6 +22,7 @@ from typing import IO, TYPE_CHECKING, Iterator
 import orjson
 
 from ledger.events import REQUIRED_FIELDS
+from ledger.file_errors import FileProblem
 from ledger.files import BOM_BYTES, CsvFile, FileFormatError, ascii_integer, check_header
 from ledger.ingest import MALFORMED
 from ledger.mapping import EVENT_FIELDS, apply_mapping, header_problems
@@ -105,7 +106,7 @@ def _check_columns(source: str, header: list[str], mapping: "Mapping | None") ->
         return
     problems = header_problems(mapping, header, REQUIRED_FIELDS)
     if problems:
-        raise FileFormatError(source, 1, "header", "; ".join(problems) + " (the first line must be the header)")
+        raise FileFormatError(source, FileProblem("header_mapping", 1, "header", {"detail": "; ".join(problems)}))
 
 
 def read_parquet(path: Path, batch_rows: int = 65_536, mapping: "Mapping | None" = None
@@ -125,7 +126,7 @@ def read_parquet(path: Path, batch_rows: int = 65_536, mapping: "Mapping | None"
         if isinstance(error, FileNotFoundError):
             raise
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise FileFormatError(path, None, "parquet", f"not a readable Parquet file ({reason})") from None
+        raise FileFormatError(path, FileProblem("parquet_unreadable", None, "parquet", {"detail": reason})) from None
 
 
 def read_events(path: str, mapping: "Mapping | None" = None) -> Iterator[tuple[int, object]]:

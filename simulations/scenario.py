@@ -175,7 +175,7 @@ def load_scenario(path: str | Path) -> Scenario:
     except OSError as error:
         raise ScenarioError([ScenarioIssue("file", f"cannot be read ({error.strerror})")], str(path)) from None
     except FileFormatError as error:
-        raise ScenarioError([ScenarioIssue(f"line {error.line}", f"{error.field}: {error.reason}")],
+        raise ScenarioError([ScenarioIssue(f"line {error.line}", error.reason)],
                             str(path)) from None
     except yaml.YAMLError as error:
         raise ScenarioError([ScenarioIssue("file", f"is not valid YAML ({' '.join(str(error).split())})")],

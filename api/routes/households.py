@@ -21,7 +21,8 @@ def _apply(svc: Services, records: list, label: str) -> int:
         return import_tier_records(svc.ledger, records, import_id=label)
     except TierImportError as error:
         raise Problem(422, "bad-households", "nothing was applied: " + "; ".join(error.errors[:20]),
-                      errors=error.errors[:1000]) from None
+                      errors=error.errors[:1000], problems=[problem.as_json() for problem in error.problems[:1000]]) \
+            from None
 
 
 @router.put("/{national_id}", response_model=ImportResult, summary="Record a household status from a month on",
@@ -44,6 +45,6 @@ async def import_households(request: Request, principal: Principal = Depends(rol
         records = read_tier_records(io.BytesIO(await request.body()), "the CSV")
     except TierImportError as error:
         raise Problem(422, "bad-households", "nothing was applied: " + "; ".join(error.errors),
-                      errors=error.errors) from None
+                      errors=error.errors, problems=[problem.as_json() for problem in error.problems]) from None
     count = await run_in_threadpool(_apply, svc, records, f"http-import:{principal.subject}")
     return {"imported": count}

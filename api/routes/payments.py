@@ -13,7 +13,8 @@ from api.problems import Problem
 from api.schemas import Account, AuthorityLine, BillLine, Claim, CreditsByProvinceLine, PaymentsIn, PaymentsResult
 from api.tokens import Principal
 from ledger.authority import authority_aggregates, credits_by_province, state_claim
-from ledger.money import PaymentError, account_statement, bills_of_month, parse_payment, record_payments
+from ledger.money import (PaymentError, PaymentFieldError, account_statement, bills_of_month, parse_payment,
+                          record_payments)
 
 router = APIRouter(tags=["insurers"])
 MONTH = Path(pattern=r"^(19|20)\d{2}-(0[1-9]|1[0-2])$", description="YYYY-MM")
@@ -31,15 +32,16 @@ def _book(svc: Services, body: PaymentsIn) -> list[dict]:
     for number, item in enumerate(body.payments, start=1):
         try:
             payments.append(parse_payment(item.model_dump()))
-        except ValueError as error:
-            errors.append(f"payment {number}: {error}")
+        except PaymentFieldError as error:
+            errors.append(error.problem.located(item=number))
     try:
         if errors:
             raise PaymentError(errors)
         return [outcome.as_dict() for outcome in record_payments(svc.ledger, payments)]
     except PaymentError as error:
         raise Problem(422, "bad-payments", "nothing was booked: " + "; ".join(error.errors[:20]),
-                      errors=error.errors[:1000]) from None
+                      errors=error.errors[:1000], problems=[problem.as_json() for problem in error.problems[:1000]]) \
+            from None
 
 
 @router.post("/payments", response_model=PaymentsResult,

@@ -564,8 +564,10 @@ def _check_statement(svc: Services, data: bytes, *, dry_run: bool) -> dict[str, 
 
 
 def _refused(request: Request, principal: Principal, error: PaymentError) -> HTMLResponse:
-    errors = [mask_ids(line) for line in error.errors[:IMPORT_ERRORS_SHOWN_MAX]]  # a memo may hold anything
-    return _payments_page(request, principal, 422, errors=errors, error_count=len(error.errors))
+    # The page's language from the problems' codes (ledger/file_errors.py), which never quote a cell
+    # that could be a citizen id; mask_ids stays as a second guard.
+    errors = [mask_ids(problem.text(page_lang(request))) for problem in error.problems[:IMPORT_ERRORS_SHOWN_MAX]]
+    return _payments_page(request, principal, 422, errors=errors, error_count=len(error.problems))
 
 
 @router.post("/insurer/payments/preview", response_class=HTMLResponse)
@@ -846,8 +848,8 @@ async def policy_report(request: Request, _: Principal = Depends(page_role("poli
 def _admin(request: Request, principal: Principal, svc: Services, status: int = 200, **notice: Any) -> HTMLResponse:
     keys = [record.__dict__ for record in svc.keys.list()]
     return render(request, "admin.html", principal, status=status, keys=keys, platforms=platform_registry(),
-                  **{"imported": None, "import_errors": [], "issued": None, "revoked": None, "key_error": None,
-                     **notice})
+                  **{"imported": None, "import_errors": [], "issued": None, "revoked": None,
+                     "key_error": None, **notice})
 
 
 @router.get("/admin", response_class=HTMLResponse)
@@ -863,14 +865,16 @@ async def admin_households(request: Request, principal: Principal = Depends(page
     upload = form.get("file")
     raw = await upload.read(HOUSEHOLD_CSV_BYTES_MAX + 1) if hasattr(upload, "read") else b""
     data = raw if raw else str(form.get("csv_text", "")).encode("utf-8")
+    lang = page_lang(request)
     if len(data) > HOUSEHOLD_CSV_BYTES_MAX:
-        return _admin(request, principal, svc, 413, import_errors=["the file is larger than 8 MiB"])
+        return _admin(request, principal, svc, 413, import_errors=[texts(lang)["households_too_large"].format(
+            size=formats(lang).count(HOUSEHOLD_CSV_BYTES_MAX // (1024 * 1024)))])
     try:
         records = read_tier_records(io.BytesIO(data), "the CSV")
         count = await run_in_threadpool(import_tier_records, svc.ledger, records,
                                         import_id=f"web-import:{principal.subject}")
-    except TierImportError as error:
-        errors = [mask_ids(line) for line in error.errors[:IMPORT_ERRORS_SHOWN_MAX]]
+    except TierImportError as error:  # said in the page's language (ledger/file_errors.py)
+        errors = [mask_ids(problem.text(lang)) for problem in error.problems[:IMPORT_ERRORS_SHOWN_MAX]]
         return _admin(request, principal, svc, 422, import_errors=errors)
     return _admin(request, principal, svc, imported=count)
 
@@ -886,8 +890,8 @@ async def admin_add_key(request: Request, principal: Principal = Depends(page_ro
     rotate = form.get("action") == "rotate"
     try:
         issued = await run_in_threadpool(svc.keys.rotate if rotate else svc.keys.add, platform)
-    except UnknownKey as error:
-        return _admin(request, principal, svc, 404, key_error=str(error))
+    except UnknownKey:
+        return _admin(request, principal, svc, 404, key_error="no_key_to_rotate")
     return _admin(request, principal, svc, 201, issued=issued.__dict__)
 
 
@@ -897,8 +901,8 @@ async def admin_revoke_key(request: Request, key_id: str, principal: Principal =
     await _form(request)
     try:
         record = await run_in_threadpool(svc.keys.revoke, key_id[:64])
-    except UnknownKey as error:
-        return _admin(request, principal, svc, 404, key_error=str(error))
+    except UnknownKey:
+        return _admin(request, principal, svc, 404, key_error="unknown_key")
     return _admin(request, principal, svc, revoked=record.key_id)
 
 

@@ -116,7 +116,7 @@ def test_ingest_writes_one_outcome_line_per_input_item_in_order(tmp_path, db):
     assert interface[4] == {"line": 5, "platform": None, "event_id": None, "outcome": "malformed"}
     assert interface[-1] == {"line": 14, "platform": "be", "event_id": "b-1", "outcome": "accepted"}
     assert (lines[0]["booked_month"], lines[0]["occurred_month"]) == ("2026-02", None)
-    assert lines[0]["reason"] == "Đã ghi sổ vào tháng 2026-02."  # Vietnamese unless --lang en
+    assert lines[0]["reason"] == "Đã ghi sổ vào tháng 2/2026."  # Vietnamese unless --lang en
     assert (lines[3]["booked_month"], lines[3]["reason"]) == (None, "Mục này không phải một đối tượng JSON hợp lệ.")
     assert "accepted" in result.stdout and "malformed" in result.stdout  # the summary counts per outcome
 

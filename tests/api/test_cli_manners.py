@@ -4,6 +4,7 @@ The books are test_cli.py's worked example (RULES.md §10); other ids are genera
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import secrets
@@ -173,3 +174,59 @@ def test_bill_tables_fit_80_columns_and_show_every_reference_and_amount_whole(tm
     account = ok("account", bills[0]["payer"], "--db", db).stdout
     assert bank_ref in account and bills[0]["reference"] in account and "…" not in account
     assert max(len(line) for line in account.splitlines()) <= 80
+
+
+PAYMENT_HEADERS = ("bank_ref", "payer", "amount", "settled", "credit")
+
+
+def test_a_payments_import_table_keeps_every_column_as_wide_as_its_identifiers_in_80_columns(tmp_path):
+    # Before: a 32-character bank reference beside `shopeefood` squeezed `credit` to one column (its
+    # header printed a letter a line) and folded bill references inside `settled` (AS202602P00 / 0121).
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    worked_example(tmp_path, db)
+    bills = orjson.loads(ok("bills", "2026-02", "--format", "json", "--db", db).stdout)
+    bank = tmp_path / "bank.csv"
+    refs = ["VCB-2026-03-15-" + secrets.token_hex(8).upper(), "VCB-2026-03-16-" + secrets.token_hex(8).upper() + "X"]
+    bank.write_text("date,amount_vnd,payer,reference,bank_ref\n"
+                    f"2026-03-10,{bills[0]['amount_vnd']},{bills[0]['payer']},{bills[0]['reference']},{refs[0]}\n"
+                    f"2026-03-11,{bills[1]['amount_vnd'] + 12_345},{bills[1]['payer']},,{refs[1]}\n",
+                    encoding="utf-8")
+    lines = ok("payments", "import", bank, "--db", db).stdout.splitlines()  # the runner: not a terminal
+    assert max(len(line) for line in lines) <= 80
+    header = next(line for line in lines if line.startswith("bank_ref"))
+    assert header.split() == list(PAYMENT_HEADERS)  # every header whole, on one line
+    rows = {ref: next(line for line in lines if line.startswith(ref + " ")) for ref in refs}
+    for ref, bill, credit in zip(refs, bills, (0, 12_345)):
+        row = rows[ref].split()
+        assert (row[0], row[1], row[2], row[-1]) == (ref, bill["payer"], f"{bill['amount_vnd'] + credit:,}",
+                                                     f"{credit:,}")
+    assert bills[0]["reference"] in rows[refs[0]].split()  # whole, in the row of the payment it settled
+    assert any(bills[1]["reference"] in line.split() for line in lines)
+
+
+def test_a_table_whose_identifiers_cannot_share_80_columns_is_printed_as_records_with_every_value_whole():
+    from rich.console import Console
+
+    from api.cli_tables import ID, NUMBER, TEXT, cli_table, column_widths
+
+    columns = [("bank_ref", ID), ("payer", ID), ("amount", NUMBER), ("settled", TEXT), ("credit", NUMBER)]
+    long_ref = "VCB-" + "7" * 60  # bank_ref takes up to 64 characters
+    row = (long_ref, "shopeefood", "1,400,096", "(no reference matched) AS202602P000218 1,400,096", "0")
+    assert column_widths(columns, [row]) is None  # 64 + 10 + 9 + 15 + 6 + 8 of gaps > 80
+    console = Console(width=80, record=True, highlight=False, soft_wrap=True, file=io.StringIO())
+    console.print(cli_table("Payments", columns, [row, row]))
+    lines = console.export_text().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    values = (long_ref, "shopeefood", "1,400,096", "(no", "0")  # `settled` wraps between its words
+    assert [line.split()[:2] for line in lines if line.split() and line.split()[0] in PAYMENT_HEADERS] == \
+        [[header, value] for header, value in zip(PAYMENT_HEADERS, values)] * 2
+
+
+def test_every_column_of_a_squeezed_table_keeps_its_longest_identifier_and_header_word():
+    from api.cli_tables import GAP, ID, NUMBER, TEXT, WIDTH, column_widths
+
+    columns = [("bank_ref", ID), ("payer", ID), ("amount", NUMBER), ("settled", TEXT), ("credit", NUMBER)]
+    rows = [("VCB-2026-03-15-15002DE971FD5E33X", "shopeefood", "1,400,096",
+             "(no reference matched) AS202602P000218 1,400,096", "0")]
+    widths = column_widths(columns, rows)
+    assert widths == [32, 10, 9, 15, 6] and sum(widths) + GAP * 4 == WIDTH  # `settled` wraps between words

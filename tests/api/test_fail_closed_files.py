@@ -120,10 +120,22 @@ def test_finding_7_an_events_csv_with_a_byte_order_mark_books_every_row(tmp_path
 
 def test_finding_7_an_events_csv_without_its_header_is_refused_naming_the_missing_columns(tmp_path, db):
     file = events_csv(tmp_path / "headless.csv", [ride("e-1"), ride("e-2")], header=False)
-    refused_in_one_line(invoke("ingest", file, "--db", db),
-                        "headless.csv: line 1: header: missing columns event_id, platform, kind, worker_id, amount, "
-                        "occurred_at; unknown columns 'e-1', 'grab', 'ride'")
+    text = refused_in_one_line(invoke("ingest", file, "--db", db),
+                               "headless.csv: line 1: header: missing columns event_id, platform, kind, worker_id, "
+                               "amount, occurred_at; unknown columns 'e-1', 'grab', 'ride', a 12-digit number (not "
+                               "shown), '100000'")
+    assert WORKER_A not in "".join(text.split())  # the first row is data: its citizen id is described, not quoted
     assert booked(db) == 0
+
+
+def test_an_ingest_file_error_is_said_in_the_language_lang_names_and_in_english_without_it(tmp_path, db):
+    file = events_csv(tmp_path / "headless.csv", [ride("e-1")], header=False)
+    fragment = {"vi": "headless.csv: dòng 1: tiêu đề: thiếu các cột event_id,",
+                "en": "headless.csv: line 1: header: missing columns event_id,"}
+    said = {lang: refused_in_one_line(invoke("ingest", file, "--db", db, *(("--lang", lang) if lang else ())),
+                                      fragment[lang or "en"]) for lang in ("vi", "en", None)}
+    assert said["en"] == said[None]
+    assert all(WORKER_A not in "".join(text.split()) for text in said.values())
 
 
 def test_finding_7_full_width_digits_in_a_bank_amount_are_refused_not_booked_as_vnd(tmp_path, db):

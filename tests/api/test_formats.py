@@ -152,3 +152,14 @@ def test_a_scheme_names_file_missing_a_language_is_refused_naming_the_field(tmp_
     with pytest.raises(PackError, match="ui.en"):
         names.scheme_names()
     names.scheme_names.cache_clear()
+
+
+@given(number=st.integers(min_value=0, max_value=10**18), lang=st.sampled_from(LANGS),
+       value=st.dates(min_value=date(1900, 1, 1), max_value=date(2999, 12, 31)))
+def test_a_file_error_groups_its_figures_and_writes_vietnamese_dates_as_the_pages_do(number, lang, value):
+    # ledger/file_errors.py imports nothing of api: its own grouping and day must not drift from this layer.
+    from ledger.file_errors import day_text, group
+
+    assert group(number, lang) == count(number, lang)
+    if lang == "vi":
+        assert day_text(value, lang) == day(value, lang)

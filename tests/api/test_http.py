@@ -208,6 +208,23 @@ def test_a_household_import_with_one_bad_line_applies_nothing(caller):
     assert response.status_code == 422
     assert response.json()["errors"] == ["line 3: tier 'rich' is unknown to vn-pilot@2026-01-01 "
                                          "(known: near_poor, other, poor)"]
+    assert response.json()["problems"] == [{"code": "unknown_tier", "line": 3, "field": "tier", "params": {
+        "value": {"shown": "'rich'"}, "version": "vn-pilot@2026-01-01", "known": ["near_poor", "other", "poor"]}}]
+
+
+@pytest.mark.parametrize("path", ["/v1/platforms/{}/keys", "/v1/platforms/{}/keys:rotate"])
+def test_a_key_for_a_platform_missing_from_the_registry_is_refused_with_422_and_nothing_is_issued(caller, path):
+    before = caller.client.get("/v1/platform-keys", headers=caller.bearer("admin")).json()
+    for typo in ("xanh", WORKER_A):  # a typo of xanhsm; a path segment that is a citizen id
+        refused = caller.client.post(path.format(typo), headers=caller.bearer("admin"))
+        assert refused.status_code == 422
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["type"].endswith("/unregistered-platform")
+        assert WORKER_A not in refused.text and "xanh'" not in refused.text
+    assert caller.client.get("/v1/platform-keys", headers=caller.bearer("admin")).json() == before
+    issued = caller.client.post(path.format("xanhsm" if path.endswith("/keys") else "grab"),
+                                headers=caller.bearer("admin"))
+    assert issued.status_code == 201
 
 
 def test_errors_are_problem_json_and_logs_never_carry_a_raw_national_id(caller, caplog):

@@ -54,6 +54,8 @@ def test_a_batch_with_an_unknown_payer_is_a_422_problem_and_books_nothing(insure
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["errors"] == ["payment 2 (VCB-2): payer 'uber' is neither a known platform nor 'state' "
                                                "nor 'worker'"]
+    assert response.json()["problems"] == [{"code": "unknown_payer", "item": 2, "field": "payer",
+                                            "ref": {"shown": "VCB-2"}, "params": {"value": {"shown": "'uber'"}}}]
     account = insurer.client.get("/v1/payers/grab/account", headers=insurer.bearer("insurer")).json()
     assert account["payments_vnd"] == 0
 

@@ -24,9 +24,9 @@ def test_every_code_has_a_sentence_in_every_language_and_no_two_languages_share_
 
 
 def test_an_accepted_reason_names_the_booked_month_and_a_late_one_the_closed_month_too():
-    assert reason("accepted", "en", "2026-02") == "Booked in 2026-02."
+    assert reason("accepted", "en", "2026-02") == "Booked in February 2026."
     assert reason("accepted", "vi", "2026-02", "2026-01") == \
-        "Đã ghi sổ vào tháng 2026-02 vì tháng 2026-01 của sự kiện đã chốt sổ."
+        "Đã ghi sổ vào tháng 2/2026 vì tháng 1/2026 của sự kiện đã chốt sổ."
     assert reason("refund_mismatch", "fr") == REASONS["vi"]["refund_mismatch"]  # an unknown language: vi
     assert reason("some_future_code", "en") == "some_future_code"
 
@@ -52,8 +52,8 @@ def test_a_late_event_is_booked_in_the_next_open_month_and_says_both_months(ledg
         ("accepted", "2026-02", "2026-01"), ("accepted", "2026-02", None), ("duplicate", None, None),
         ("invalid_amount", None, None), ("accepted", "2026-02", "2026-01"), ("duplicate", None, None)]
     said = with_reasons([o.as_json() for o in outcomes], "en")
-    assert said[0]["reason"] == "Booked in 2026-02 because its month, 2026-01, is already closed."
-    assert said[1]["reason"] == "Booked in 2026-02."
+    assert said[0]["reason"] == "Booked in February 2026 because its month, January 2026, is already closed."
+    assert said[1]["reason"] == "Booked in February 2026."
 
 
 def test_a_batch_of_plain_events_says_each_ones_month_and_no_occurred_month(ledger):
@@ -72,13 +72,13 @@ def test_over_http_the_reason_follows_accept_language_and_the_interface_keys_sta
     assert {key: first[key] for key in INTERFACE_KEYS} == {"line": 1, "platform": "grab", "event_id": "a",
                                                          "outcome": "accepted"}
     assert (first["booked_month"], first["occurred_month"], first["reason"]) == ("2026-02", None,
-                                                                                "Booked in 2026-02.")
+                                                                                "Booked in February 2026.")
     assert (second["outcome"], second["booked_month"], second["reason"]) == (
         "invalid_amount", None, REASONS["en"]["invalid_amount"])
     again = vietnamese.json()["outcomes"]
     assert [o["outcome"] for o in again] == ["duplicate", "invalid_amount", "accepted"]
     assert [o["reason"] for o in again] == [REASONS["vi"]["duplicate"], REASONS["vi"]["invalid_amount"],
-                                            "Đã ghi sổ vào tháng 2026-02."]
+                                            "Đã ghi sổ vào tháng 2/2026."]
 
 
 def test_the_openapi_outcome_declares_the_added_fields(caller):
@@ -102,4 +102,4 @@ def test_ingest_outcomes_speak_english_with_lang_en_and_refuse_a_language_they_d
                                     "--db", db])
     assert done.exit_code == 0, done.output
     lines = [orjson.loads(line) for line in (tmp_path / "out").read_bytes().splitlines()]
-    assert [line["reason"] for line in lines] == ["Booked in 2026-02.", REASONS["en"]["unknown_kind"]]
+    assert [line["reason"] for line in lines] == ["Booked in February 2026.", REASONS["en"]["unknown_kind"]]

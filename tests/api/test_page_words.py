@@ -153,6 +153,17 @@ def test_the_admin_page_refuses_a_platform_that_is_not_in_the_registry(rich_book
     assert all(record.platform != "xanh" for record in rich_books.services.keys.list())
 
 
+def test_the_admin_pages_key_errors_are_said_in_the_pages_language_not_in_the_key_stores_english(rich_books):
+    admin = headers(rich_books, "admin")
+    rotated = rich_books.client.post("/admin/keys?lang=vi", data={"platform": "lazada", "action": "rotate"},
+                                     headers=admin)  # registered, and no key yet to rotate
+    assert rotated.status_code == 404
+    assert "Nền tảng này chưa có khóa nào để xoay vòng: hãy cấp khóa mới trước." in rotated.text
+    assert "has no keys" not in rotated.text
+    revoked = rich_books.client.post("/admin/keys/pk_0000000000000000/revoke?lang=en", headers=admin)
+    assert revoked.status_code == 404 and "There is no such key." in revoked.text
+
+
 def test_the_workers_csv_files_are_for_people_in_the_readers_language_with_names_not_codes(rich_books):
     worker = headers(rich_books, "worker")
     vi = rich_books.client.get(f"/me/statement.csv?month={OPEN}", headers=worker).content.decode("utf-8-sig")

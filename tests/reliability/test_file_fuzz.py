@@ -169,14 +169,14 @@ def test_a_tiers_or_bank_csv_of_any_bytes_is_applied_or_refused_in_lines(folder)
             try:
                 assert import_tiers(ledger, written(folder, "tiers.csv", tiers)) in (0, 1, 2)
             except TierImportError as error:
-                one_line(*error.errors)
+                one_line(*error.errors, *error.texts("vi"))  # every problem says itself in both languages
             try:
                 payments = [payment for _line, payment in read_payments_csv(written(folder, "bank.csv", bank))]
                 for payment in payments:
                     assert payment.amount_vnd == 200_000 or str(payment.amount_vnd) in bank.decode("latin-1")
                 record_payments(ledger, payments)
             except PaymentError as error:
-                one_line(*error.errors)
+                one_line(*error.errors, *error.texts("vi"))
         run()
     finally:
         ledger.close()

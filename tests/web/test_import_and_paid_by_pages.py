@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import re
 from datetime import date
 
@@ -93,19 +94,71 @@ def test_a_confirmation_of_other_bytes_than_those_previewed_books_nothing(books)
     assert grab_payments(books) == 0
 
 
+def bank_errors(page: str) -> list[str]:
+    return [html.unescape(error) for error in re.findall(
+        r"<li>([^<]*)</li>", re.search(r'id="bank-errors">(.*?)</div>', page, re.S).group(1))]
+
+
 def test_every_bad_line_is_named_by_its_line_and_nothing_of_the_file_is_booked(books):
     answer = preview(books, HEADER + "2026-02-10,12a,grab,x,VCB-1\n"
                                      "2026-02-11,1000,grab,x,VCB-2\n"
-                                     "2026-02-12,1000,grab,x,\n", lang="en")
+                                     "2026-02-12,1000,grab,x,\n")
     assert answer.status_code == 422
-    errors = re.findall(r"<li>([^<]*)</li>", re.search(r'id="bank-errors">(.*?)</div>', answer.text, re.S).group(1))
-    assert [error.split(":")[0] for error in errors] == ["line 2", "line 4"]
+    assert [error.split(":")[0] for error in bank_errors(answer.text)] == ["dòng 2", "dòng 4"]
     assert "Không khoản nào được ghi: 2 lỗi" in answer.text
 
     unknown = preview(books, HEADER + "2026-02-11,1000,grab,x,VCB-2\n2026-02-12,1000,uber,x,VCB-3\n")
     assert unknown.status_code == 422
-    assert "line 3 (VCB-3): payer &#39;uber&#39; is neither a known platform" in unknown.text
+    assert bank_errors(unknown.text) == ["dòng 3 (VCB-3): payer 'uber' không phải nền tảng đã biết, cũng không phải "
+                                         "'state' hay 'worker'"]
     assert grab_payments(books) == 0  # line 2 was good, and is not booked either
+
+
+BAD_BANK = HEADER + f"2026-02-10,1.5,grab,x,VCB-1\n2026-02-11,1000,grab,x,VCB-2\n{WORKER_A},1000,grab,x,VCB-3\n"
+BANK_SAID = {  # line 2: an amount that is no whole number; line 4: a date column holding a citizen id
+    "vi": ["dòng 2: amount_vnd phải là số nguyên VND từ 1 đến 1.000.000.000.000.000, nhận được '1.5'",
+           "dòng 4: date phải là ngày dạng YYYY-MM-DD, nhận được một số có 12 chữ số (không hiển thị)"],
+    "en": ["line 2: amount_vnd must be a whole number of VND between 1 and 1,000,000,000,000,000, got '1.5'",
+           "line 4: date must be YYYY-MM-DD, got a 12-digit number (not shown)"]}
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_a_bad_bank_statement_is_refused_in_the_pages_language_by_line_without_the_id(books, lang):
+    for step in ("/insurer/payments/preview", "/insurer/payments"):
+        form = {"files": {"file": ("bank.csv", BAD_BANK.encode(), "text/csv")}} if step.endswith("preview") else \
+            {"data": {"data": base64.b64encode(BAD_BANK.encode()).decode(),
+                      "sha256": hashlib.sha256(BAD_BANK.encode()).hexdigest()}}
+        answer = books.client.post(f"{step}?lang={lang}", headers=books.bearer("insurer"), **form)
+        assert answer.status_code == 422, step
+        assert bank_errors(answer.text) == BANK_SAID[lang], step
+        assert WORKER_A not in answer.text and WORKER_A[:9] not in answer.text
+    assert grab_payments(books) == 0
+
+
+BAD_TIERS = (f"national_id,tier,valid_from\n{WORKER_A},poor,2026-01\n{WORKER_A},rich,2026-01\n"
+             f"{WORKER_A},poor,{WORKER_A}\n")
+TIERS_SAID = {
+    "vi": ["dòng 3: hạng 'rich' không có trong vn-pilot@2026-01-01 (các hạng có: near_poor, other, poor)",
+           "dòng 4: valid_from phải có dạng YYYY-MM, nhận được một số có 12 chữ số (không hiển thị)"],
+    "en": ["line 3: tier 'rich' is unknown to vn-pilot@2026-01-01 (known: near_poor, other, poor)",
+           "line 4: valid_from must be YYYY-MM, got a 12-digit number (not shown)"]}
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_a_bad_tiers_file_is_refused_on_the_admin_page_in_its_language_by_line_without_the_id(books, lang):
+    answer = books.client.post(f"/admin/households?lang={lang}", headers=books.bearer("admin"),
+                               files={"file": ("tiers.csv", BAD_TIERS.encode(), "text/csv")})
+    assert answer.status_code == 422
+    shown = re.search(r'id="import-errors"><p>([^<]*)</p>\s*<ul>(.*?)</ul>', answer.text, re.S)
+    assert shown.group(1) == {"vi": "Không dòng nào được nhập. Lỗi:", "en": "Nothing was imported. Errors:"}[lang]
+    assert [html.unescape(error) for error in re.findall(r"<li>([^<]*)</li>", shown.group(2))] == TIERS_SAID[lang]
+    assert WORKER_A not in answer.text and WORKER_A[:9] not in answer.text
+    headerless = books.client.post(f"/admin/households?lang={lang}", headers=books.bearer("admin"),
+                                   data={"csv_text": f"{WORKER_A},poor,2026-01\n"})
+    assert headerless.status_code == 422 and WORKER_A not in headerless.text
+    assert {"vi": "dòng 1: tiêu đề: thiếu các cột national_id, tier, valid_from; các cột không rõ một số có 12 chữ số",
+            "en": "line 1: header: missing columns national_id, tier, valid_from; unknown columns a 12-digit number"
+            }[lang] in html.unescape(headerless.text)
 
 
 def test_a_file_over_1_mib_is_refused_and_an_empty_form_is_told_so(books):
@@ -156,3 +209,17 @@ def test_the_workers_who_paid_table_adds_up_to_the_three_schemes_with_a_top_up_a
     figures = [int(re.sub(r"\D", "", line.rsplit("  ", 1)[-1])) for line in text]
     assert [line.split()[0] for line in text] == ["Be", "Grab", "Your", "State", "The"]
     assert sum(figures[:-1]) == figures[-1] == total[-1]
+
+
+def test_a_tiers_file_over_8_mib_is_refused_in_the_pages_language(books):
+    from api.web.pages import HOUSEHOLD_CSV_BYTES_MAX
+
+    big = b"national_id,tier,valid_from\n" + b"x" * HOUSEHOLD_CSV_BYTES_MAX
+    said = {}
+    for lang in ("vi", "en"):
+        answer = books.client.post(f"/admin/households?lang={lang}", headers=books.bearer("admin"),
+                                   files={"file": ("tiers.csv", big, "text/csv")})
+        assert answer.status_code == 413
+        said[lang] = re.search(r'id="import-errors">.*?<li>([^<]*)</li>', answer.text, re.S).group(1)
+    assert said == {"vi": "Tệp lớn hơn 8 MB: hãy dùng lệnh ansinh tiers import.",
+                    "en": "The file is larger than 8 MB: use the ansinh tiers import command."}

@@ -218,7 +218,8 @@ def test_an_administrator_gets_line_numbered_errors_and_issues_and_revokes_a_key
     page.click("#import")
     expect(page.locator("#import-errors li")).to_have_count(2)
     errors = page.locator("#import-errors li").all_text_contents()
-    assert [error.split(":")[0] for error in errors] == ["line 3", "line 4"]
+    assert [error.split(":")[0] for error in errors] == ["dòng 3", "dòng 4"]  # the page's language (issue 17)
+    assert errors[0].startswith("dòng 3: hạng 'rich' không có trong")
     assert not any(TWELVE_DIGITS.search(error) for error in errors)
     page.fill("#csv_text", f"national_id,tier,valid_from\n{WORKER},poor,2026-05\n")
     page.click("#import")

@@ -268,7 +268,7 @@ def test_an_insurer_previews_a_bank_statement_then_books_exactly_what_the_cli_bo
     bad = data.replace(b"2026-03-21,300000,", b"2026-03-21,300.000,")
     upload(page, bad)
     expect(page.locator("#bank-errors li")).to_have_count(1)
-    assert page.locator("#bank-errors li").inner_text().startswith("line 3: amount_vnd must be a whole number")
+    assert page.locator("#bank-errors li").inner_text().startswith("dòng 3: amount_vnd phải là số nguyên VND")
     assert page.locator("#preview").count() == 0 and figures(served.env) == before
 
     # The preview lists every line and the totals, and books nothing.
