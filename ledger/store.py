@@ -313,6 +313,24 @@ def stream_rows(conn: Connection, sql_text: str, params: Sequence[Any] = (),
 _CURSOR_NUMBERS = count(1)
 
 
+def month_rows(conn: Connection, month: int) -> tuple[str, tuple]:
+    """`FROM … WHERE …` text naming the journal rows booked into `month`, to be read in id order
+    (`ORDER BY id`), and its parameters.
+
+    PostgreSQL: the month's partition (pruned at plan time). SQLite: the rows between the
+    month's first and last entry id, read in rowid order; the two ids come from one covering
+    range of `journal_worker_month` (booking_month, worker_id, rowid). Its entries are in worker
+    order, so reading the month through it would sort the month; the rowid range reads the
+    month in id order, with the few rows of other months booked meanwhile filtered out.
+    """
+    if not is_sqlite(conn):
+        return "journal WHERE booking_month = ?", (month,)
+    first, last = query(conn, "SELECT min(id), max(id) FROM journal WHERE booking_month = ?", (month,))[0]
+    if first is None:
+        first, last = 1, 0
+    return "journal NOT INDEXED WHERE id BETWEEN ? AND ? AND booking_month = ?", (first, last, month)
+
+
 def lock_chain_head(conn: Connection) -> tuple[bytes, int]:
     """Take the writer's lock (PostgreSQL row lock; SQLite holds BEGIN IMMEDIATE) and read the head."""
     suffix = "" if is_sqlite(conn) else " FOR UPDATE"
