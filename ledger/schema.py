@@ -638,6 +638,60 @@ POSTGRES_DIGEST_JOURNAL_GUARD = POSTGRES_JOURNAL_GUARD.replace(
        END $$""")
 assert POSTGRES_DIGEST_JOURNAL_GUARD != POSTGRES_JOURNAL_GUARD
 
+#: `ansinh_journal_partition(month)` since revision 0011: a new month's partition has the journal's
+#: columns in the order that pads least — fixed-width columns by alignment (8, 4, 2, 1 bytes), then
+#: the variable-width ones (event id, hashes, texts) — read from the catalogue, so a column added
+#: to the journal later is placed too. It is created apart, given the journal's CHECKs and
+#: attached: a partition's physical order may differ from its parent's (rows are routed by column
+#: name; every reader names its columns). −8 bytes a typical event row. Partitions that hold rows
+#: keep the order they were written in.
+POSTGRES_COMPACT_PARTITION_FUNCTION = """CREATE OR REPLACE FUNCTION ansinh_journal_partition(month integer)
+       RETURNS boolean LANGUAGE plpgsql AS $$
+       DECLARE
+         home text := (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                        WHERE c.oid = 'journal'::regclass);
+         name text := 'journal_' || month;
+         columns text;
+         checked record;
+       BEGIN
+         IF to_regclass(format('%I.%I', home, name)) IS NOT NULL THEN
+           RETURN false;
+         END IF;
+         SELECT string_agg(format('%I %s%s', a.attname, format_type(a.atttypid, a.atttypmod),
+                                  CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END), ', '
+                           ORDER BY a.attlen < 0, position(t.typalign IN 'disc'), a.attnum)
+           INTO columns
+           FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+          WHERE a.attrelid = 'journal'::regclass AND a.attnum > 0 AND NOT a.attisdropped;
+         EXECUTE format('CREATE TABLE %I.%I (%s)', home, name, columns);
+         FOR checked IN SELECT conname, pg_get_constraintdef(oid) AS definition FROM pg_constraint
+                         WHERE conrelid = 'journal'::regclass AND contype = 'c' LOOP
+           EXECUTE format('ALTER TABLE %I.%I ADD CONSTRAINT %I %s', home, name, checked.conname, checked.definition);
+         END LOOP;
+         EXECUTE format('ALTER TABLE %I.journal ATTACH PARTITION %I.%I FOR VALUES FROM (%s) TO (%s)',
+                        home, home, name, month, month + 1);
+         EXECUTE format('""" + PARTITION_TRIGGERS[0].format(name="%I.%I") + """', home, name);
+         EXECUTE format('""" + PARTITION_TRIGGERS[1].format(name="%I.%I") + """', home, name);
+         RETURN true;
+       END $$"""
+
+#: Revision 0011: partitions created ahead that hold no row yet are made again in the new order.
+POSTGRES_RECREATE_EMPTY_PARTITIONS = """DO $$
+       DECLARE
+         part record;
+         empty boolean;
+       BEGIN
+         FOR part IN SELECT c.relname, n.nspname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                       JOIN pg_namespace n ON n.oid = c.relnamespace
+                      WHERE i.inhparent = 'journal'::regclass AND c.relname ~ '^journal_[0-9]{6}$' LOOP
+           EXECUTE format('SELECT NOT EXISTS (SELECT 1 FROM %I.%I)', part.nspname, part.relname) INTO empty;
+           IF empty THEN
+             EXECUTE format('DROP TABLE %I.%I', part.nspname, part.relname);
+             PERFORM ansinh_journal_partition(substr(part.relname, 9)::integer);
+           END IF;
+         END LOOP;
+       END $$"""
+
 #: The aggregates are the only rows that change (one upsert per worker-month and block): pages kept
 #: part empty let PostgreSQL update a row in its own page (a HOT update: no new index entry) and
 #: prune the old versions there, instead of appending every version until autovacuum comes.
@@ -646,7 +700,8 @@ AGGREGATE_FILLFACTOR = 50
 
 def digest_event_key_statements() -> list[str]:
     """Revision 0011 on PostgreSQL: `event_key` rebuilt with the digest key (rows keep their entry
-    and month); the guard writes the new rows; the balance CHECK takes a NULL share as 0; the
+    and month); the guard writes the new rows; the balance CHECK takes a NULL share as 0; new
+    partitions (and those created ahead, still empty) get the column order that pads least; the
     aggregates get their fill factor."""
     return [
         EVENT_KEY_FUNCTION,
@@ -662,6 +717,8 @@ def digest_event_key_statements() -> list[str]:
         "FOR EACH STATEMENT EXECUTE FUNCTION ansinh_refuse_change()",
         POSTGRES_DIGEST_JOURNAL_GUARD,
         *POSTGRES_NULLABLE_COMPACT_CHECK,
+        POSTGRES_COMPACT_PARTITION_FUNCTION,
+        POSTGRES_RECREATE_EMPTY_PARTITIONS,
         f"ALTER TABLE worker_month SET (fillfactor = {AGGREGATE_FILLFACTOR})",
         f"ALTER TABLE platform_month SET (fillfactor = {AGGREGATE_FILLFACTOR})",
     ]

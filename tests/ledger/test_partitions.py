@@ -120,6 +120,32 @@ def test_an_event_whose_digest_names_another_events_entry_is_refused_never_calle
     assert book(ledger, event("e-1"), event("e-2")) == ["duplicate", "accepted"]
 
 
+def physical_order(ledger, table: str) -> list[str]:
+    return [name for (name,) in rows(ledger, "SELECT attname FROM pg_attribute WHERE attrelid = ?::regclass "
+                                             "AND attnum > 0 AND NOT attisdropped ORDER BY attnum", (table,))]
+
+
+#: A month partition's columns since revision 0011: 8-byte, 4-byte, 2-byte, then variable-width ones.
+COMPACT_ORDER = ["id", "block_id", "amount_vnd", "occurred_us", "original_entry_id", "receivable_vnd",
+                 "si_worker_vnd", "si_platform_vnd", "oa_worker_vnd", "oa_platform_vnd", "ui_worker_vnd",
+                 "ui_platform_vnd", "platform_id", "worker_id", "occurred_month", "booking_month", "rules_version_id",
+                 "entry_type", "kind", "event_id", "payload_hash", "occurred_at", "recorded_at", "entry_hash"]
+
+
+@POSTGRES_ONLY
+def test_a_months_partition_lays_its_columns_out_widest_first_and_still_takes_the_journals_rows(ledger):
+    assert book(ledger, event("feb-1"), refund("feb-1r", "feb-1", 30_000)) == ["accepted"] * 2
+    assert physical_order(ledger, "journal_202602") == COMPACT_ORDER
+    assert sorted(physical_order(ledger, "journal")) == sorted(COMPACT_ORDER)
+    assert physical_order(ledger, "journal")[:3] == ["id", "block_id", "entry_type"]  # the parent's own order
+    # Rows read through the journal are the rows written, column by column; the guards hold on it.
+    assert rows(ledger, "SELECT event_id, amount_vnd, original_entry_id IS NOT NULL, receivable_vnd, si_worker_vnd "
+                        "FROM journal ORDER BY id") == \
+        [("feb-1", 100_000, False, 2_000, -1_000), ("feb-1r", 30_000, True, -600, 300)]
+    assert "append_only: UPDATE" in refused(ledger, "UPDATE journal_202602 SET amount_vnd = 1")
+    holds(ledger)
+
+
 @POSTGRES_ONLY
 def test_closing_february_creates_the_partitions_of_march_and_april(ledger):
     book(ledger, event("feb-1"))

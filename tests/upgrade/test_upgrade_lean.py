@@ -99,6 +99,13 @@ def test_books_of_release_0010_upgrade_with_every_figure_unchanged(old_books):
             assert rows(ledger, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = "
                                 "'event_key'::regclass AND attnum > 0 ORDER BY attnum") == \
                 [("uuid",), ("bigint",), ("integer",)]
+            # months that hold rows keep the order they were written in; April, created ahead by the
+            # close of February and still empty, was made again widest column first
+            first = {table: rows(ledger, "SELECT attname FROM pg_attribute WHERE attrelid = ?::regclass "
+                                         "AND attnum = 3", (table,))[0][0]
+                     for table in ("journal_202601", "journal_202602", "journal_202603", "journal_202604")}
+            assert first == {"journal_202601": "entry_type", "journal_202602": "entry_type",
+                             "journal_202603": "entry_type", "journal_202604": "amount_vnd"}
     finally:
         ledger.close()
 
@@ -133,12 +140,15 @@ def test_upgraded_books_book_new_events_and_refunds_of_old_ones_and_still_verify
         before = march_of(ledger, SMALL_EARNER)
         march = {"platform": "grab", "kind": "ride", "worker_id": SMALL_EARNER,
                  "occurred_at": "2026-03-20T09:00:00+07:00"}
+        april = {**march, "event_id": "after-0011-april", "occurred_at": "2026-04-02T09:00:00+07:00",
+                 "amount": 77_000}
         assert outcomes(ledger, [
-            {**march, "event_id": "after-0011-1", "amount": 200_000},
+            {**march, "event_id": "after-0011-1", "amount": 200_000}, april,
             {**march, "event_id": "after-0011-r", "action": "refund", "original_event_id": "Chuyen:di.202603_1-A",
              "amount": 30_000},  # a refund of a row written with zeros for its shares with no leg
             {**march, "event_id": "after-0011-big", "worker_id": BIG_EARNER, "amount": 1_000_000},
-        ]) == ["accepted"] * 3
+        ]) == ["accepted"] * 4
+        assert outcomes(ledger, [april, {**april, "amount": 77_001}]) == ["duplicate", "duplicate_conflict"]
         shares = "si_worker_vnd, si_platform_vnd, oa_worker_vnd, oa_platform_vnd, ui_worker_vnd, ui_platform_vnd"
         new = rows(ledger, f"SELECT {shares} FROM journal WHERE event_id IN ('after-0011-1', 'after-0011-r', "
                            "'after-0011-big')")
