@@ -620,8 +620,9 @@ WORKER_MONTH_INDEX = {
 # PostgreSQL: `event_key` is keyed by a 16-byte digest of the idempotency key instead of its text:
 # `ansinh_event_key(platform_id, event_id)`, the first 16 bytes of SHA-256 over the platform id
 # (4 bytes, big-endian) and the event id's UTF-8 bytes, as a `uuid` (fixed width, no length byte,
-# compared by memcmp). Defined once, in the database: the journal guard writes the keys with it and
-# ingest looks them up with it, so the two can never disagree. A key found is checked against the
+# compared by memcmp). The journal guard writes the keys with it, so no code path can book an event
+# without its key; ingest computes the same digests in Python to look them up
+# (`ledger.archive.event_key_digests`, held equal by a test). A key found is checked against the
 # journal row's own (platform_id, event_id) (`ledger.archive.fetch_events`): two ids with one digest
 # (odds ~n²/2¹²⁹, ~10⁻¹⁹ for 10¹⁰ events) are refused with an error, never taken as duplicates.
 EVENT_KEY_FUNCTION = """CREATE OR REPLACE FUNCTION ansinh_event_key(platform_id integer, event_id text)

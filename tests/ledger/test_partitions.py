@@ -95,11 +95,18 @@ def event_key_digest(platform_id: int, event_id: str) -> str:
 
 
 @POSTGRES_ONLY
-def test_the_event_key_digest_is_sha256_of_the_platform_and_the_event_id_bytes(ledger):
-    cases = [(1, "e-1"), (2, "e-1"), (7, "chuyến-đi/ổn-định-😀"), (2 ** 31 - 1, ""), (3, "x" * 300)]
+def test_the_event_key_digest_is_sha256_of_the_platform_and_the_event_id_bytes_in_sql_and_in_python(ledger):
+    from uuid import UUID
+
+    from ledger.archive import event_key_digests
+
+    cases = [(1, "e-1"), (2, "e-1"), (7, "chuyến-đi/ổn-định-😀"), (2 ** 31 - 1, ""), (3, "x" * 300),
+             (5, "A-Z.a_z:0-9." * 10)]
     for platform_id, event_id in cases:
-        assert rows(ledger, "SELECT ansinh_event_key(?, ?)::text", (platform_id, event_id))[0][0] == \
-            event_key_digest(platform_id, event_id), (platform_id, event_id)
+        in_sql = rows(ledger, "SELECT ansinh_event_key(?, ?)::text", (platform_id, event_id))[0][0]
+        assert in_sql == event_key_digest(platform_id, event_id), (platform_id, event_id)
+        assert str(UUID(event_key_digests(platform_id, [event_id])[0])) == in_sql  # the lookup's keys
+    assert event_key_digests(1, ["e-1", "e-2"])[0] == event_key_digest(1, "e-1").replace("-", "")
     # 16 bytes whatever the length of the id: the key's row and index entry have a fixed width
     assert rows(ledger, "SELECT pg_column_size(ansinh_event_key(3, repeat('x', 300)))")[0][0] == 16
 
