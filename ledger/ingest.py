@@ -42,7 +42,7 @@ from ledger.books import Ledger, UnitOfWork, iso_utc
 from ledger.events import (ACCEPTED, DUPLICATE, KIND_INDEX, Rejection, ValidEvent, check_events, month_text,
                            next_month)
 from ledger.postings import CompactEntries, collector_paused, next_entry_id, write_compact_block
-from ledger.layout import SHARE_COLUMNS
+from ledger.layout import SHARE_COLUMNS, SHARES_READ
 from ledger.archive import fetch_events
 from ledger.store import fetch_in, lock_chain_head, query
 from rules import event_shares_vnd, refund_reversals_vnd, shares_matrix_vnd
@@ -472,9 +472,9 @@ def _load_refund_history(conn, originals: dict[int, _Booked]) -> None:
                 conn, "original_entry_id", archived, ("id", "original_entry_id", "amount_vnd", *SHARE_COLUMNS)):
             state = originals[original_id]
             state.refunded_vnd += int(amount)
-            state.reversed_vnd = [done + int(now) for done, now in zip(state.reversed_vnd, reversed_vnd)]
+            state.reversed_vnd = [done + int(now or 0) for done, now in zip(state.reversed_vnd, reversed_vnd)]
         for entry_id, *shares in archived_rows(conn, "id", archived, ("id", *SHARE_COLUMNS)):
-            originals[entry_id].shares_vnd = tuple(-int(share) for share in shares)
+            originals[entry_id].shares_vnd = tuple(-int(share or 0) for share in shares)  # NULL: no leg (0011)
 
 
-_SHARES_SELECTED = ", ".join(SHARE_COLUMNS)
+_SHARES_SELECTED = ", ".join(SHARES_READ)  # a share with no leg is NULL since revision 0011

@@ -46,9 +46,19 @@ MONEY_TABLES = ("money_record", "money_close")
 SHARE_COLUMNS = ("si_worker_vnd", "si_platform_vnd", "oa_worker_vnd", "oa_platform_vnd", "ui_worker_vnd",
                  "ui_platform_vnd")
 COMPACT_COLUMNS = ("receivable_vnd", *SHARE_COLUMNS)
-#: `compact_entries_balance`: a compact row's receivable and its six shares sum to zero (a CHECK).
+#: The six shares as read: a share with no leg is NULL (rows since revision 0011) or 0 (before).
+SHARES_READ = tuple(f"coalesce({column}, 0)" for column in SHARE_COLUMNS)
+#: A compact row's receivable plus its six shares: 0 when it balances.
+COMPACT_SUM = " + ".join(("receivable_vnd", *SHARES_READ))
+#: `compact_entries_balance` of revisions 0007–0010 (every share NOT NULL); revision 0011 replaces
+#: it by `NULLABLE_COMPACT_BALANCE_CHECK`.
 COMPACT_BALANCE_CHECK = ("receivable_vnd IS NULL OR (" + " AND ".join(f"{c} IS NOT NULL" for c in SHARE_COLUMNS)
                          + " AND receivable_vnd + " + " + ".join(SHARE_COLUMNS) + " = 0)")
+
+
+#: `compact_entries_balance` since revision 0011: a compact row's receivable and its shares sum to
+#: zero, a share with no leg NULL or 0.
+NULLABLE_COMPACT_BALANCE_CHECK = f"receivable_vnd IS NULL OR {COMPACT_SUM} = 0"
 
 
 def _legs_view() -> str:
@@ -284,3 +294,135 @@ WORKER_MONTH_INDEX = {
     "sqlite": "CREATE INDEX IF NOT EXISTS journal_worker_month ON journal (worker_id, booking_month)",
     "postgresql": "CREATE INDEX IF NOT EXISTS journal_worker_month ON journal (worker_id, booking_month, id)",
 }
+
+
+# Revision 0011 (issue 15, bytes per event; docs/performance.md "Bytes per event").
+#
+# PostgreSQL: `event_key` is keyed by a 16-byte digest of the idempotency key instead of its text:
+# `ansinh_event_key(platform_id, event_id)`, the first 16 bytes of SHA-256 over the platform id
+# (4 bytes, big-endian) and the event id's UTF-8 bytes, as a `uuid` (fixed width, no length byte,
+# compared by memcmp). The journal guard writes the keys with it, so no code path can book an event
+# without its key; ingest computes the same digests in Python to look them up
+# (`ledger.archive.event_key_digests`, held equal by a test). A key found is checked against the
+# journal row's own (platform_id, event_id) (`ledger.archive.fetch_events`): two ids with one digest
+# (odds ~n²/2¹²⁹, ~10⁻¹⁹ for 10¹⁰ events) are refused with an error, never taken as duplicates.
+EVENT_KEY_FUNCTION = """CREATE OR REPLACE FUNCTION ansinh_event_key(platform_id integer, event_id text)
+       RETURNS uuid LANGUAGE sql STABLE STRICT PARALLEL SAFE AS
+       $$ SELECT encode(substring(sha256(int4send(platform_id) || convert_to(event_id, 'UTF8')) FROM 1 FOR 16),
+                        'hex')::uuid $$"""
+
+POSTGRES_DIGEST_JOURNAL_GUARD = POSTGRES_JOURNAL_GUARD.replace(
+    "         RETURN NULL;\n       END $$",
+    """         INSERT INTO event_key (key, entry_id, booking_month)
+           SELECT ansinh_event_key(n.platform_id, n.event_id), n.id, n.booking_month
+             FROM new_rows n WHERE n.event_id IS NOT NULL;
+         RETURN NULL;
+       END $$""")
+assert POSTGRES_DIGEST_JOURNAL_GUARD != POSTGRES_JOURNAL_GUARD
+
+#: `ansinh_journal_partition(month)` since revision 0011: a new month's partition has the journal's
+#: columns in the order that pads least — fixed-width columns by alignment (8, 4, 2, 1 bytes), then
+#: the variable-width ones (event id, hashes, texts) — read from the catalogue, so a column added
+#: to the journal later is placed too. It is created apart, given the journal's CHECKs and
+#: attached: a partition's physical order may differ from its parent's (rows are routed by column
+#: name; every reader names its columns). −8 bytes a typical event row. Partitions that hold rows
+#: keep the order they were written in.
+POSTGRES_COMPACT_PARTITION_FUNCTION = """CREATE OR REPLACE FUNCTION ansinh_journal_partition(month integer)
+       RETURNS boolean LANGUAGE plpgsql AS $$
+       DECLARE
+         home text := (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                        WHERE c.oid = 'journal'::regclass);
+         name text := 'journal_' || month;
+         columns text;
+         checked record;
+       BEGIN
+         IF to_regclass(format('%I.%I', home, name)) IS NOT NULL THEN
+           RETURN false;
+         END IF;
+         SELECT string_agg(format('%I %s%s', a.attname, format_type(a.atttypid, a.atttypmod),
+                                  CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END), ', '
+                           ORDER BY a.attlen < 0, position(t.typalign IN 'disc'), a.attnum)
+           INTO columns
+           FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+          WHERE a.attrelid = 'journal'::regclass AND a.attnum > 0 AND NOT a.attisdropped;
+         EXECUTE format('CREATE TABLE %I.%I (%s)', home, name, columns);
+         FOR checked IN SELECT conname, pg_get_constraintdef(oid) AS definition FROM pg_constraint
+                         WHERE conrelid = 'journal'::regclass AND contype = 'c' LOOP
+           EXECUTE format('ALTER TABLE %I.%I ADD CONSTRAINT %I %s', home, name, checked.conname, checked.definition);
+         END LOOP;
+         EXECUTE format('ALTER TABLE %I.journal ATTACH PARTITION %I.%I FOR VALUES FROM (%s) TO (%s)',
+                        home, home, name, month, month + 1);
+         EXECUTE format('""" + PARTITION_TRIGGERS[0].format(name="%I.%I") + """', home, name);
+         EXECUTE format('""" + PARTITION_TRIGGERS[1].format(name="%I.%I") + """', home, name);
+         RETURN true;
+       END $$"""
+
+#: Revision 0011: partitions created ahead that hold no row yet are made again in the new order.
+POSTGRES_RECREATE_EMPTY_PARTITIONS = """DO $$
+       DECLARE
+         part record;
+         empty boolean;
+       BEGIN
+         FOR part IN SELECT c.relname, n.nspname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                       JOIN pg_namespace n ON n.oid = c.relnamespace
+                      WHERE i.inhparent = 'journal'::regclass AND c.relname ~ '^journal_[0-9]{6}$' LOOP
+           EXECUTE format('SELECT NOT EXISTS (SELECT 1 FROM %I.%I)', part.nspname, part.relname) INTO empty;
+           IF empty THEN
+             EXECUTE format('DROP TABLE %I.%I', part.nspname, part.relname);
+             PERFORM ansinh_journal_partition(substr(part.relname, 9)::integer);
+           END IF;
+         END LOOP;
+       END $$"""
+
+#: The aggregates are the only rows that change (one upsert per worker-month and block): pages kept
+#: part empty let PostgreSQL update a row in its own page (a HOT update: no new index entry) and
+#: prune the old versions there, instead of appending every version until autovacuum comes.
+AGGREGATE_FILLFACTOR = 50
+
+
+def digest_event_key_statements() -> list[str]:
+    """Revision 0011 on PostgreSQL: `event_key` rebuilt with the digest key (rows keep their entry
+    and month); the guard writes the new rows; the balance CHECK takes a NULL share as 0; new
+    partitions (and those created ahead, still empty) get the column order that pads least; the
+    aggregates get their fill factor."""
+    return [
+        EVENT_KEY_FUNCTION,
+        "ALTER TABLE event_key RENAME TO event_key_0010",
+        "ALTER INDEX event_key_pkey RENAME TO event_key_0010_pkey",
+        "CREATE TABLE event_key (key uuid NOT NULL, entry_id BIGINT NOT NULL, booking_month INTEGER NOT NULL)",
+        "INSERT INTO event_key (key, entry_id, booking_month) SELECT ansinh_event_key(platform_id, event_id), "
+        "entry_id, booking_month FROM event_key_0010 ORDER BY 1",
+        # built after the rows (a sorted build packs the pages); a digest shared by two keys fails here
+        "ALTER TABLE event_key ADD CONSTRAINT event_key_pkey PRIMARY KEY (key)",
+        "DROP TABLE event_key_0010",
+        "CREATE TRIGGER event_key_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON event_key "
+        "FOR EACH STATEMENT EXECUTE FUNCTION ansinh_refuse_change()",
+        POSTGRES_DIGEST_JOURNAL_GUARD,
+        *POSTGRES_NULLABLE_COMPACT_CHECK,
+        POSTGRES_COMPACT_PARTITION_FUNCTION,
+        POSTGRES_RECREATE_EMPTY_PARTITIONS,
+        f"ALTER TABLE worker_month SET (fillfactor = {AGGREGATE_FILLFACTOR})",
+        f"ALTER TABLE platform_month SET (fillfactor = {AGGREGATE_FILLFACTOR})",
+    ]
+
+
+#: Revision 0011, both stores: a share with no leg is written NULL (`write_block`); the balance
+#: guard takes NULL as 0. SQLite's trigger, PostgreSQL's CHECK (declared on the partitioned parent,
+#: so every partition, a restored one included, carries it; re-adding it reads every row once).
+SQLITE_NULLABLE_COMPACT_GUARD = [
+    "DROP TRIGGER IF EXISTS journal_compact_guard",
+    """CREATE TRIGGER journal_compact_guard BEFORE INSERT ON journal WHEN NEW.receivable_vnd IS NOT NULL BEGIN
+         SELECT RAISE(ABORT, 'compact_entries_balance: a compact entry does not balance')
+           WHERE (""" + " + ".join(["NEW.receivable_vnd", *(f"coalesce(NEW.{column}, 0)" for column in SHARE_COLUMNS)])
+    + """) <> 0;
+       END""",
+]
+POSTGRES_NULLABLE_COMPACT_CHECK = [
+    "ALTER TABLE journal DROP CONSTRAINT compact_entries_balance",
+    f"ALTER TABLE journal ADD CONSTRAINT compact_entries_balance CHECK ({NULLABLE_COMPACT_BALANCE_CHECK})",
+]
+
+#: Revision 0011 on SQLite: one index, `journal_worker_month` on (booking_month, worker_id) — the
+#: rowid (the id) ends each entry — serves the per-trip record (a worker's month in id order) and
+#: every month query; `journal_booking_month` (booking_month, rowid) is dropped.
+SQLITE_MONTH_WORKER_INDEX = "CREATE INDEX journal_worker_month ON journal (booking_month, worker_id)"

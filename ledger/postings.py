@@ -24,7 +24,7 @@ from datetime import datetime, timedelta, timezone
 from functools import partial
 from itertools import repeat
 from operator import itemgetter, methodcaller
-from typing import Iterator, NamedTuple, Sequence
+from typing import Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 import orjson
@@ -267,7 +267,7 @@ def write_block(conn: Connection, entries: Sequence[NewEntry | tuple], *, record
         total = 0
         if entry_type in compact_types:  # its legs go into its own row, not into `posting`
             occurred = (None, None if occurred_at is None else to_us(occurred_at))
-            compact = [0] * 7
+            compact = [0, None, None, None, None, None, None]  # a share with no leg is NULL (revision 0011)
             for account_kind, owner_id, scheme, party, amount in legs:
                 total += amount
                 if account_kind == worker_kind:
@@ -405,10 +405,19 @@ def write_compact_block(conn: Connection, entries: CompactEntries, *, recorded_a
                             entries.payload_hash, entries.worker_id, entries.kind, entries.amount_vnd, repeat(None),
                             entries.occurred_us.tolist(), entries.occurred_month, months, entries.rules_version_id,
                             entries.original_entry_id, map(_KEPT, hashes), receivable.tolist(),
-                            *(legs[:, column].tolist() for column in range(legs.shape[1]))))
+                            *(_nulls_for_zeros(legs[:, column]) for column in range(legs.shape[1]))))
     return _finish_block(conn, block_id, head, hashes, count, first_entry_id, first_entry_id + count - 1,
                          recorded_at, (), journal_rows, set(months),
                          _worker_deltas(entries.worker_id, entries.booking_month, entries.platform_id, legs))
+
+
+def _nulls_for_zeros(column: np.ndarray) -> Iterable:
+    """A share column as written: NULL where the entry has no leg on that account (revision 0011:
+    PostgreSQL stores no bytes for a NULL, eight for a zero)."""
+    if not column.any():
+        return repeat(None)
+    values = column.tolist()
+    return values if column.all() else [value or None for value in values]
 
 
 _DIGEST = methodcaller("digest")

@@ -19,7 +19,7 @@ from ledger.events import month_text, parse_month
 from ledger.money import topup_reference
 from ledger.postings import compact_legs
 from ledger.layout import COMPACT_COLUMNS
-from ledger.store import consistent_snapshot, fetch_in, query, stream_rows
+from ledger.store import consistent_snapshot, fetch_in, month_rows, query, stream_rows
 from rules import NoVersionInForce, SCHEMES
 from rules.crediting import PENSION_MONTHS_NEEDED as CREDITED_MONTHS_FOR_PENSION
 from rules.crediting import month_ordinal, ordinal_month
@@ -253,8 +253,9 @@ def _legs_of_month(conn, month: int) -> Iterator[list[tuple]]:
         conn, "SELECT p.entry_id, p.leg, p.account_kind, p.owner_id, p.scheme, p.party, p.amount_vnd FROM posting p "
               "JOIN journal j ON j.id = p.entry_id WHERE j.booking_month = ? ORDER BY p.entry_id, p.leg", (month,)))
     pending = next(postings, None)
-    for rows in stream_rows(conn, f"SELECT id, platform_id, worker_id, {', '.join(COMPACT_COLUMNS)} FROM journal "
-                                  "WHERE booking_month = ? ORDER BY id", (month,)):
+    rows_of_month, params = month_rows(conn, month)
+    for rows in stream_rows(conn, f"SELECT id, platform_id, worker_id, {', '.join(COMPACT_COLUMNS)} "
+                                  f"FROM {rows_of_month} ORDER BY id", params):
         out: list[tuple] = []
         for entry_id, platform_id, worker_id, receivable, *shares in rows:
             while pending is not None and pending[0] <= entry_id:

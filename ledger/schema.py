@@ -25,14 +25,17 @@ from sqlmodel import Field, SQLModel
 
 # The names below are defined in ledger/layout.py (plain SQL, no SQLModel: the read and write paths
 # import them without building these classes) and re-exported here for the migrations.
-from ledger.layout import (ACCESS_TABLES, APPEND_ONLY_TABLES, ARCHIVED_MONTH_TABLE, COMPACT_BALANCE_CHECK,  # noqa: F401
-                           COMPACT_COLUMNS, CREDIT_TABLES, EVENT_KEY_TABLE, IDENTITY_TABLES, LEGS_VIEW,
-                           MONEY_TABLES, PARTITION_TRIGGERS, POSTGRES_COMPACT_CHECK, POSTGRES_GUARDS,
-                           POSTGRES_JOURNAL_GUARD, POSTGRES_PARTITION_FUNCTION,
-                           POSTGRES_PARTITIONED_JOURNAL_GUARD, SEALED_BY_0006, SHARE_COLUMNS, SQLITE_GUARDS,
-                           SQLITE_JOURNAL_GUARDS, STREAM_TABLE_STATEMENTS, WORKER_MONTH_INDEX,
-                           append_only_statements, compact_guard_statements, guard_statements,
-                           partitioned_journal_statements)
+from ledger.layout import (  # noqa: F401
+    ACCESS_TABLES, AGGREGATE_FILLFACTOR, APPEND_ONLY_TABLES, ARCHIVED_MONTH_TABLE,
+    COMPACT_BALANCE_CHECK, COMPACT_COLUMNS, COMPACT_SUM, CREDIT_TABLES, EVENT_KEY_FUNCTION,
+    EVENT_KEY_TABLE, IDENTITY_TABLES, LEGS_VIEW, MONEY_TABLES, NULLABLE_COMPACT_BALANCE_CHECK,
+    PARTITION_TRIGGERS, POSTGRES_COMPACT_CHECK, POSTGRES_COMPACT_PARTITION_FUNCTION,
+    POSTGRES_DIGEST_JOURNAL_GUARD, POSTGRES_GUARDS, POSTGRES_JOURNAL_GUARD,
+    POSTGRES_NULLABLE_COMPACT_CHECK, POSTGRES_PARTITIONED_JOURNAL_GUARD, POSTGRES_PARTITION_FUNCTION,
+    POSTGRES_RECREATE_EMPTY_PARTITIONS, SEALED_BY_0006, SHARES_READ, SHARE_COLUMNS, SQLITE_GUARDS,
+    SQLITE_JOURNAL_GUARDS, SQLITE_MONTH_WORKER_INDEX, SQLITE_NULLABLE_COMPACT_GUARD,
+    STREAM_TABLE_STATEMENTS, WORKER_MONTH_INDEX, append_only_statements, compact_guard_statements,
+    digest_event_key_statements, guard_statements, partitioned_journal_statements)
 
 
 class Platform(SQLModel, table=True):
@@ -74,10 +77,11 @@ class JournalEntry(SQLModel, table=True):
     __tablename__ = "journal"
     __table_args__ = (
         UniqueConstraint("platform_id", "event_id", name="journal_event_key"),
-        Index("journal_booking_month", "booking_month"),
-        # A worker's entries of a month in id order (the per-trip record, ledger/trips.py; revision
-        # 0010). On SQLite the rowid (the id) ends every index entry; PostgreSQL's names `id`.
-        Index("journal_worker_month", "worker_id", "booking_month"),
+        # One index for a month's entries and a worker's entries of a month, in id order (the
+        # per-trip record, ledger/trips.py): the rowid (the id) ends every SQLite index entry.
+        # Revision 0011 made it serve both (it replaced `journal_booking_month`); PostgreSQL's is
+        # per month partition and names the id (`WORKER_MONTH_INDEX`).
+        Index("journal_worker_month", "booking_month", "worker_id"),
         Index("journal_original", "original_entry_id", postgresql_where=text("original_entry_id IS NOT NULL"),
               sqlite_where=text("original_entry_id IS NOT NULL")),
     )
@@ -103,9 +107,11 @@ class JournalEntry(SQLModel, table=True):
     rules_version_id: Optional[int] = None
     original_entry_id: Optional[int] = Field(default=None, sa_type=BigInteger)
     entry_hash: bytes = Field(sa_type=LargeBinary)
-    # The compact layout (revision 0006, docs/accounts.md): an event or refund carries its legs in
+    # The compact layout (revision 0007, docs/accounts.md): an event or refund carries its legs in
     # its own row — the platform receivable and the six worker shares, + debit / − credit — and has
-    # no `posting` rows. NULL for the multi-leg entries (subsidy, claims, payments, interest).
+    # no `posting` rows. NULL for the multi-leg entries (subsidy, claims, payments, interest). A
+    # share with no leg is 0 in rows written before revision 0011 and NULL since (no bytes on
+    # PostgreSQL); readers take either as 0 (`SHARES_READ`, `COMPACT_SUM`).
     receivable_vnd: Optional[int] = Field(default=None, sa_type=BigInteger)
     si_worker_vnd: Optional[int] = Field(default=None, sa_type=BigInteger)
     si_platform_vnd: Optional[int] = Field(default=None, sa_type=BigInteger)

@@ -31,7 +31,7 @@ SQLITE_CACHE_KIB = 131_072  # page cache per SQLite connection (PRAGMA cache_siz
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 #: The newest revision in ledger/migrations (alembic's head; pinned equal by tests/ledger/test_store_startup.py).
 #: Books at this revision open without importing alembic, which costs ~0.2 s of every CLI command's start.
-HEAD_REVISION = "0010"
+HEAD_REVISION = "0011"
 
 
 class StoreError(Exception):
@@ -325,6 +325,24 @@ def stream_rows(conn: Connection, sql_text: str, params: Sequence[Any] = (),
 
 
 _CURSOR_NUMBERS = count(1)
+
+
+def month_rows(conn: Connection, month: int) -> tuple[str, tuple]:
+    """`FROM … WHERE …` text naming the journal rows booked into `month`, to be read in id order
+    (`ORDER BY id`), and its parameters.
+
+    PostgreSQL: the month's partition (pruned at plan time). SQLite: the rows between the
+    month's first and last entry id, read in rowid order; the two ids come from one covering
+    range of `journal_worker_month` (booking_month, worker_id, rowid). Its entries are in worker
+    order, so reading the month through it would sort the month; the rowid range reads the
+    month in id order, with the few rows of other months booked meanwhile filtered out.
+    """
+    if not is_sqlite(conn):
+        return "journal WHERE booking_month = ?", (month,)
+    first, last = query(conn, "SELECT min(id), max(id) FROM journal WHERE booking_month = ?", (month,))[0]
+    if first is None:
+        first, last = 1, 0
+    return "journal NOT INDEXED WHERE id BETWEEN ? AND ? AND booking_month = ?", (first, last, month)
 
 
 def lock_chain_head(conn: Connection) -> tuple[bytes, int]:

@@ -22,7 +22,7 @@ from ledger.close import subsidies_for_month
 from ledger.events import month_text, parse_month
 from ledger.postings import (ENTRY_HASH_KEPT, SEALED_TABLES, TABLES_SEALED_BY_VERSION, block_hash, compact_legs, entry_hash, occurred_text,
                              row_seal)
-from ledger.layout import COMPACT_COLUMNS, SHARE_COLUMNS
+from ledger.layout import COMPACT_COLUMNS, COMPACT_SUM, SHARE_COLUMNS, SHARES_READ
 from ledger.store import consistent_snapshot, query, stream_rows
 
 _WORKER = int(AccountKind.worker)
@@ -40,14 +40,14 @@ def entries_balance(conn, ledger) -> str | None:
                        "HAVING sum(amount_vnd) <> 0 ORDER BY entry_id LIMIT 1")
     if rows:
         return f"entry {rows[0][0]} does not balance: its postings sum to {rows[0][1]}"
-    rows = query(conn, f"SELECT id, {' + '.join(COMPACT_COLUMNS)} FROM journal WHERE receivable_vnd IS NOT NULL "
-                       f"AND coalesce({' + '.join(COMPACT_COLUMNS)}, 1) <> 0 ORDER BY id LIMIT 1")
+    rows = query(conn, f"SELECT id, {COMPACT_SUM} FROM journal WHERE receivable_vnd IS NOT NULL "
+                       f"AND {COMPACT_SUM} <> 0 ORDER BY id LIMIT 1")
     return f"entry {rows[0][0]} does not balance: its receivable and shares sum to {rows[0][1]}" if rows else None
 
 
 def book_balances(conn, ledger) -> str | None:
     total = int(query(conn, "SELECT coalesce(sum(amount_vnd), 0) FROM posting")[0][0]) + int(query(
-        conn, f"SELECT coalesce(sum({' + '.join(COMPACT_COLUMNS)}), 0) FROM journal WHERE receivable_vnd IS NOT NULL")[0][0])
+        conn, f"SELECT coalesce(sum({COMPACT_SUM}), 0) FROM journal WHERE receivable_vnd IS NOT NULL")[0][0])
     return None if int(total) == 0 else f"the book does not balance: all postings sum to {total}"
 
 
@@ -77,7 +77,7 @@ def worker_credits(conn) -> dict[tuple[int, int, int, int], list[int]]:
     legs themselves: the compact rows' share columns and the multi-leg entries' postings."""
     worker, platform, state = PARTY_CODE["worker"], PARTY_CODE["platform"], PARTY_CODE["state"]
     credits: dict[tuple[int, int, int, int], list[int]] = {}
-    sums = ", ".join(f"-sum({column})" for column in SHARE_COLUMNS)
+    sums = ", ".join(f"-sum({column})" for column in SHARES_READ)
     for worker_id, month, platform_id, *shares in query(
             conn, f"SELECT worker_id, booking_month, coalesce(platform_id, 0), {sums} FROM journal "
                   "WHERE receivable_vnd IS NOT NULL GROUP BY worker_id, booking_month, coalesce(platform_id, 0)"):

@@ -1,4 +1,4 @@
-"""The benchmarks at CI size: benchmarks/ingest.py and benchmarks/close.py on ~2,000 events.
+"""The benchmarks at CI size: benchmarks/ingest.py, close.py and bytes.py on ~2,000 events.
 
 These check that the benchmark scripts run and that their outputs agree with each other
 (every item has one outcome, the books hold one entry per accepted item and balance,
@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
+from benchmarks import bytes as bytes_benchmark
 from benchmarks import close as close_benchmark
 from benchmarks import ingest as ingest_benchmark
 from ledger.books import iso_utc
@@ -86,3 +87,23 @@ def test_the_simulation_benchmark_agrees_with_its_pandas_group_by_on_every_worke
     assert figures["participation_elasticity"] == 0.1 and figures["user_seconds"] >= figures["engine_seconds"]
     assert results["population_build"]["activity_rows"] == figures["activity_rows"]
     assert len(figures["results_sha256"]) == 64 and figures["peak_rss_mb"] > 0
+
+
+@pytest.mark.parametrize("postgres", [False, True], ids=["sqlite", "postgresql"])
+def test_the_bytes_benchmark_counts_every_page_of_the_books_once_by_relation(tmp_path, postgres):
+    if postgres and postgres_available() is not None:
+        pytest.skip("PostgreSQL is not reachable")
+    results = bytes_benchmark.run(EVENTS, folder=tmp_path, seed=3, sqlite=not postgres, postgres=postgres)
+    figures = results["postgresql" if postgres else "sqlite"]
+    relations = figures["relations"]
+    total = sum(relation["bytes"] for relation in relations.values())
+    if postgres:  # one month's partition holds the journal; the parent and `journal_default` are empty
+        assert total == figures["total_bytes"]
+        assert {"journal_202601", "event_key", "event_key_pkey", "journal_202601_pkey"} <= set(relations)
+        assert relations["journal"]["main_bytes"] == relations["journal_default"]["main_bytes"] == 0
+    else:  # dbstat's pages are the file's pages, less the free list
+        assert total == figures["file_bytes"] - figures["free_pages"] * figures["page_size"]
+        assert relations["journal_worker_month"]["kind"] == "index" and "journal_booking_month" not in relations
+    assert figures["entries"] > 0.9 * EVENTS
+    assert figures["bytes_per_event"] * figures["entries"] == (figures["total_bytes"] if postgres
+                                                               else figures["file_bytes"])

@@ -78,10 +78,78 @@ def test_each_event_lands_in_the_partition_of_its_booking_month_and_none_in_the_
     assert [partition_of(ledger, name) for name in ("feb-1", "mar-1", "apr-1")] == \
         ["journal_202602", "journal_202603", "journal_202604"]
     assert rows(ledger, "SELECT count(*) FROM journal_default")[0][0] == 0
-    # The idempotency key of each, written by the database with the row.
-    assert rows(ledger, "SELECT event_id, entry_id, booking_month FROM event_key ORDER BY entry_id") == \
-        [(name, entry_id, month) for name, entry_id, month in
-         rows(ledger, "SELECT event_id, id, booking_month FROM journal ORDER BY id")]
+    # The idempotency key of each, written by the database with the row: its digest (revision 0011).
+    assert rows(ledger, "SELECT key::text, entry_id, booking_month FROM event_key ORDER BY entry_id") == \
+        [(event_key_digest(platform_id, name), entry_id, month) for platform_id, name, entry_id, month in
+         rows(ledger, "SELECT platform_id, event_id, id, booking_month FROM journal ORDER BY id")]
+    holds(ledger)
+
+
+def event_key_digest(platform_id: int, event_id: str) -> str:
+    """What `ansinh_event_key` must give, computed apart: the first 16 bytes of SHA-256 over the
+    platform id (4 bytes, big-endian) and the event id's UTF-8 bytes, as uuid text."""
+    import hashlib
+    import uuid
+
+    return str(uuid.UUID(bytes=hashlib.sha256(platform_id.to_bytes(4, "big") + event_id.encode()).digest()[:16]))
+
+
+@POSTGRES_ONLY
+def test_the_event_key_digest_is_sha256_of_the_platform_and_the_event_id_bytes_in_sql_and_in_python(ledger):
+    from uuid import UUID
+
+    from ledger.archive import event_key_digests
+
+    cases = [(1, "e-1"), (2, "e-1"), (7, "chuyến-đi/ổn-định-😀"), (2 ** 31 - 1, ""), (3, "x" * 300),
+             (5, "A-Z.a_z:0-9." * 10)]
+    for platform_id, event_id in cases:
+        in_sql = rows(ledger, "SELECT ansinh_event_key(?, ?)::text", (platform_id, event_id))[0][0]
+        assert in_sql == event_key_digest(platform_id, event_id), (platform_id, event_id)
+        assert str(UUID(event_key_digests(platform_id, [event_id])[0])) == in_sql  # the lookup's keys
+    assert event_key_digests(1, ["e-1", "e-2"])[0] == event_key_digest(1, "e-1").replace("-", "")
+    # 16 bytes whatever the length of the id: the key's row and index entry have a fixed width
+    assert rows(ledger, "SELECT pg_column_size(ansinh_event_key(3, repeat('x', 300)))")[0][0] == 16
+
+
+@POSTGRES_ONLY
+def test_an_event_whose_digest_names_another_events_entry_is_refused_never_called_its_duplicate(ledger):
+    from ledger.archive import EventKeyCollision
+
+    assert book(ledger, event("e-1")) == ["accepted"]
+    entry_id, platform_id = rows(ledger, "SELECT id, platform_id FROM journal WHERE event_id = 'e-1'")[0]
+    # Two ids with one digest, forged: the key of "victim" points at the entry of "e-1".
+    with ledger.engine.begin() as conn:
+        conn.execute(text("INSERT INTO event_key (key, entry_id, booking_month) "
+                          "VALUES (ansinh_event_key(:p, 'victim'), :e, 202602)"), {"p": platform_id, "e": entry_id})
+    with pytest.raises(EventKeyCollision, match="'victim' .* has the idempotency digest of entry"):
+        book(ledger, event("victim"))
+    assert rows(ledger, "SELECT count(*) FROM journal")[0][0] == 1  # nothing booked
+    assert book(ledger, event("e-1"), event("e-2")) == ["duplicate", "accepted"]
+
+
+def physical_order(ledger, table: str) -> list[str]:
+    return [name for (name,) in rows(ledger, "SELECT attname FROM pg_attribute WHERE attrelid = ?::regclass "
+                                             "AND attnum > 0 AND NOT attisdropped ORDER BY attnum", (table,))]
+
+
+#: A month partition's columns since revision 0011: 8-byte, 4-byte, 2-byte, then variable-width ones.
+COMPACT_ORDER = ["id", "block_id", "amount_vnd", "occurred_us", "original_entry_id", "receivable_vnd",
+                 "si_worker_vnd", "si_platform_vnd", "oa_worker_vnd", "oa_platform_vnd", "ui_worker_vnd",
+                 "ui_platform_vnd", "platform_id", "worker_id", "occurred_month", "booking_month", "rules_version_id",
+                 "entry_type", "kind", "event_id", "payload_hash", "occurred_at", "recorded_at", "entry_hash"]
+
+
+@POSTGRES_ONLY
+def test_a_months_partition_lays_its_columns_out_widest_first_and_still_takes_the_journals_rows(ledger):
+    assert book(ledger, event("feb-1"), refund("feb-1r", "feb-1", 30_000)) == ["accepted"] * 2
+    assert physical_order(ledger, "journal_202602") == COMPACT_ORDER
+    assert sorted(physical_order(ledger, "journal")) == sorted(COMPACT_ORDER)
+    assert physical_order(ledger, "journal")[:3] == ["id", "block_id", "entry_type"]  # the parent's own order
+    # Rows read through the journal are the rows written, column by column; the guards hold on it.
+    assert rows(ledger, "SELECT event_id, amount_vnd, original_entry_id IS NOT NULL, receivable_vnd, si_worker_vnd "
+                        "FROM journal ORDER BY id") == \
+        [("feb-1", 100_000, False, 2_000, -1_000), ("feb-1r", 30_000, True, -600, 300)]
+    assert "append_only: UPDATE" in refused(ledger, "UPDATE journal_202602 SET amount_vnd = 1")
     holds(ledger)
 
 
@@ -181,8 +249,9 @@ def test_an_archived_month_leaves_the_database_and_comes_back_with_identical_sta
     found = verify(ledger)
     assert [(check.name, check.problem) for check in found if check.problem] == []
     assert found[-1].name == "archived_months" and "2026-02 archived in" in found[-1].detail
-    # The keys stay: the archived month's events are still duplicates.
-    assert book(ledger, event("feb-1")) == ["duplicate"]
+    # The keys stay: the archived month's events are still duplicates (and conflicts), read from the file.
+    assert book(ledger, event("feb-1"), event("feb-2", worker_id=WORKER_B, amount=250_001)) == \
+        ["duplicate", "duplicate_conflict"]
     restore_month(ledger, "2026-02")
     assert "journal_202602" in partitions(ledger)
     assert figures(ledger) == before

@@ -173,13 +173,48 @@ def test_a_page_is_read_by_a_seek_of_the_worker_month_index(ledger):
     with ledger.engine.connect() as conn:
         if conn.dialect.name == "sqlite":
             plan = " | ".join(row[-1] for row in query(conn, "EXPLAIN QUERY PLAN " + sql))
-            assert "USING INDEX journal_worker_month (worker_id=? AND booking_month=? AND rowid>?)" in plan, plan
+            # revision 0011: (booking_month, worker_id, rowid), the books' one month index
+            assert "USING INDEX journal_worker_month (booking_month=? AND worker_id=? AND rowid>?)" in plan, plan
             assert "TEMP B-TREE" not in plan
         else:
             query(conn, "SET enable_seqscan = off")  # the plan with the index must exist; no stats here
             plan = " | ".join(row[0] for row in query(conn, "EXPLAIN " + sql))
             assert "Index Scan using journal_202602_worker_id_booking_month_id_idx" in plan, plan
             assert "Sort" not in plan
+        conn.rollback()
+
+
+def test_a_month_is_read_in_id_order_from_its_own_rows_and_sqlite_keeps_one_month_index(ledger):
+    """The settlement's legs digest reads a month in id order: on SQLite the rowid range between
+    the month's first and last entry (both found in journal_worker_month), with no sort; on
+    PostgreSQL the month's partition only. SQLite books keep one index on the month (revision 0011)."""
+    from ledger.store import month_rows
+
+    a_month_of_work(ledger)
+    # a March entry between two of February's: inside February's id range, not one of its rows
+    assert book(ledger, event("mar-1", occurred_at="2026-03-02T08:00:00+07:00"),
+                event("feb-late", occurred_at="2026-02-27T08:00:00+07:00")) == ["accepted", "accepted"]
+    with ledger.engine.connect() as conn:
+        rows_of_month, params = month_rows(conn, 202602)
+        sql = f"SELECT id FROM {rows_of_month} ORDER BY id"
+        listed = [row[0] for row in query(conn, sql, params)]
+        assert listed == [row[0] for row in query(conn, "SELECT id FROM journal WHERE booking_month = 202602 "
+                                                        "ORDER BY id")] and len(listed) == 12 * 3 + 1 + 1 + 1
+        march = query(conn, "SELECT id FROM journal WHERE booking_month = 202603")[0][0]
+        assert listed[0] < march < listed[-1]
+        assert query(conn, sql, month_rows(conn, 202607)[1]) == []  # a month with no entries
+        if conn.dialect.name == "sqlite":
+            plan = " | ".join(row[-1] for row in query(conn, "EXPLAIN QUERY PLAN " + sql, params))
+            assert plan == "SEARCH journal USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)", plan
+            bounds = " | ".join(row[-1] for row in query(
+                conn, "EXPLAIN QUERY PLAN SELECT min(id), max(id) FROM journal WHERE booking_month = ?", (202602,)))
+            assert bounds == "SEARCH journal USING COVERING INDEX journal_worker_month (booking_month=?)", bounds
+            indexes = [name for (name,) in query(conn, "SELECT name FROM sqlite_master WHERE type = 'index' "
+                                                       "AND tbl_name = 'journal' ORDER BY name")]
+            assert indexes == ["journal_original", "journal_worker_month", "sqlite_autoindex_journal_1"]
+        else:
+            plan = " | ".join(row[0] for row in query(conn, "EXPLAIN " + sql, params))
+            assert "journal_202602" in plan and "journal_202603" not in plan, plan
         conn.rollback()
 
 

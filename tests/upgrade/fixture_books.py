@@ -15,9 +15,11 @@ from tests.conftest import PG_ADMIN_URL, _drop_schema, _fresh_postgres_url, post
 HERE = Path(__file__).parent
 
 
-def restored_books(store: str, tmp_path: Path, stem: str, dumped_schema: str) -> Iterator[str]:
+def restored_books(store: str, tmp_path: Path, stem: str, dumped_schema: str,
+                   replace: dict[str, str] | None = None) -> Iterator[str]:
     """Yield a URL of the books `stem`.db.gz (SQLite) or `stem`.pg.sql.gz (PostgreSQL, dumped from
-    schema `dumped_schema`), exactly as that release left them; the schema is dropped afterwards."""
+    schema `dumped_schema`), exactly as that release left them; the schema is dropped afterwards.
+    `replace`: more text to replace in the dump (e.g. the folder an archived month's file was in)."""
     if store == "sqlite":
         path = tmp_path / "old.db"
         with gzip.open(HERE / f"{stem}.db.gz") as source, path.open("wb") as target:
@@ -33,6 +35,8 @@ def restored_books(store: str, tmp_path: Path, stem: str, dumped_schema: str) ->
     dump = gzip.decompress((HERE / f"{stem}.pg.sql.gz").read_bytes()).decode()
     dump = "\n".join(line for line in dump.splitlines() if not line.startswith("CREATE SCHEMA"))
     dump = dump.replace(dumped_schema, schema)
+    for before, after in (replace or {}).items():
+        dump = dump.replace(before, after)
     subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", PG_ADMIN_URL], input=dump, text=True, check=True,
                    capture_output=True)
     yield url
