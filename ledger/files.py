@@ -49,6 +49,9 @@ class FileFormatError(ValueError):
         where = f"{self.source}: line {line}" if line is not None else self.source
         super().__init__(f"{where}: {field}: {reason}")
 
+    def __reduce__(self):  # pickled whole: it crosses from the process that reads a file (ledger.pipeline)
+        return type(self), (self.source, self.line, self.field, self.reason), self.__dict__
+
 
 def ascii_integer(text: str) -> int | None:
     """`text` as an integer if it is ASCII digits (optionally `-`), else None (never `１０００`)."""
