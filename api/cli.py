@@ -89,7 +89,7 @@ def ingest(
     from ledger.ingest import ingest_stream
     from ledger.readers import read_events
 
-    from api.reasons import LANGS, with_reasons
+    from api.reasons import LANGS, outcome_lines
 
     if lang not in LANGS:
         console.print(f"[red]error:[/red] --lang must be one of {', '.join(LANGS)}, not {escape(lang)!r}")
@@ -125,8 +125,7 @@ def ingest(
             for chunk in ingest_stream(ledger, items, chunk_size=chunk_size):
                 counts.update(outcome.outcome for outcome in chunk)
                 if sink:
-                    sink.write(b"".join(orjson.dumps(line) + b"\n"
-                                        for line in with_reasons([o.as_json() for o in chunk], lang)))
+                    sink.write(outcome_lines(chunk, lang))
                 done = sum(counts.values())
                 rate = done / max(time.perf_counter() - started, 1e-9)
                 progress.update(task, completed=done, rate=f"{rate:,.0f} events/s")

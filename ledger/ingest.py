@@ -40,6 +40,7 @@ import numpy as np
 
 from ledger.accounts import EntryType
 from ledger.books import Ledger, UnitOfWork, iso_utc
+from ledger.identity import IdentityKeys
 from ledger.events import (ACCEPTED, DUPLICATE, KIND_INDEX, Rejection, ValidEvent, check_events, month_text,
                            next_month)
 from ledger.postings import CompactEntries, collector_paused, next_entry_id, write_compact_block
@@ -130,7 +131,7 @@ def ingest_batch(ledger: Ledger, items: Sequence[tuple[int, object]], *, work: U
     if len(items) > batch_size_max:
         raise BatchTooLarge(len(items), batch_size_max)
     with collector_paused():
-        return _book_checked(ledger, check_batch(items, ledger.pack), work)
+        return _book_checked(ledger, check_batch(items, ledger.pack, ledger.keys), work)
 
 
 def _book_checked(ledger: Ledger, batch: CheckedBatch, work: UnitOfWork | None) -> list[Outcome]:
@@ -153,8 +154,8 @@ def ingest_stream(ledger: Ledger, items: Iterable[tuple[int, object]], chunk_siz
     exception on either side ends both, and the chunk being written rolls back. The cyclic
     collector stays paused until the generator finishes or is closed.
     """
-    pack = ledger.pack
-    checked_chunks = prepared_chunks(items, chunk_size, partial(check_batch, pack=pack), ahead)
+    checked_chunks = prepared_chunks(items, chunk_size, partial(check_batch, pack=ledger.pack, keys=ledger.keys),
+                                     ahead)
     with collector_paused(), closing(checked_chunks) as batches:
         for batch in batches:
             yield _book_checked(ledger, batch, None)
@@ -166,24 +167,24 @@ class CheckedBatch:
     Per item, in input order: `lines`. The items refused by checks 0–8: their positions
     (`rejected_at`), code names and identities (platform and event id where they are strings).
     The valid events, in input order (`valid_at`: their positions among the items, None when
-    every item is valid): platform and worker as distinct names (`platform_names`,
-    `worker_names`: raw national ids) with an index into them per event, event ids, kind
-    indexes (into `rules.KINDS`), amounts, occurred instants (µs since 1970 UTC) and
-    Vietnam-time months, payload hashes; the refunds' positions (`refund_at`), their
-    `original_event_id` values (any JSON value) and the position of each one's original when
-    that key is in the batch (`original_at`, as a dict of the batch's keys would give it); the
-    positions of keys named more than once (`repeated_at`); the rules version in force on each
-    event's day (`version_index`, into the pack's `versions`) and each completed event's shares
-    under it (`shares`, (n, 6) in `SHARE_COLUMNS` order; zero for refunds).
+    every item is valid): platform and worker as distinct names (`platform_names`;
+    `worker_names`, raw national ids, with their `worker_pseudonyms`) and an index into them
+    per event, event ids, kind indexes (into `rules.KINDS`), amounts, occurred instants (µs
+    since 1970 UTC) and Vietnam-time months, payload hashes; the refunds' positions
+    (`refund_at`), their `original_event_id` values (any JSON value) and the position of each
+    one's original when that key is in the batch (`original_at`, as a dict of the batch's keys
+    would give it); the positions of keys named more than once (`repeated_at`); the rules
+    version in force on each event's day (`version_index`, into the pack's `versions`) and each
+    completed event's shares under it (`shares`, (n, 6) in `SHARE_COLUMNS` order; zero for refunds).
 
     Pickled compactly (`__reduce__`): it is what crosses from the process that reads and
     checks to the one that books (`ledger.pipeline`). Nothing in it needs the books.
     """
 
     __slots__ = ("lines", "rejected_at", "rejected_codes", "rejected_platforms", "rejected_event_ids", "valid_at",
-                 "platform_names", "platform_index", "worker_names", "worker_index", "event_ids", "kinds", "amounts",
-                 "occurred_us", "occurred_months", "payload_hashes", "refund_at", "original_ids", "original_at",
-                 "repeated_at", "version_index", "shares")
+                 "platform_names", "platform_index", "worker_names", "worker_pseudonyms", "worker_index", "event_ids",
+                 "kinds", "amounts", "occurred_us", "occurred_months", "payload_hashes", "refund_at", "original_ids",
+                 "original_at", "repeated_at", "version_index", "shares")
 
     def __init__(self, *values) -> None:
         for name, value in zip(self.__slots__, values, strict=True):
@@ -205,7 +206,7 @@ class CheckedBatch:
         return _unpacked_batch, tuple(values)
 
 
-_JOINED = ("platform_names", "worker_names", "event_ids")
+_JOINED = ("platform_names", "worker_names", "worker_pseudonyms", "event_ids")
 _HASH_BYTES = 16  # `events.payload_hash` is a 16-byte BLAKE2b digest
 
 
@@ -220,8 +221,10 @@ def _unpacked_batch(*values) -> CheckedBatch:
     return batch
 
 
-def check_batch(items: Sequence[tuple[int, object]], pack: RulesPack) -> CheckedBatch:
-    """Checks 0–8 of a batch (`check_events`) and everything else about it that needs no books."""
+def check_batch(items: Sequence[tuple[int, object]], pack: RulesPack, keys: IdentityKeys) -> CheckedBatch:
+    """Checks 0–8 of a batch (`check_events`) and everything else about it that needs no books
+    (`pack`: the rules, for each event's version and shares; `keys`: the books' identity keys,
+    for the workers' pseudonyms)."""
     values = [item for _line, item in items]
     checked = check_events(values, pack.first_effective_from)
     count = len(items)
@@ -243,7 +246,7 @@ def check_batch(items: Sequence[tuple[int, object]], pack: RulesPack) -> Checked
     total = len(valid)
     if not total:
         return CheckedBatch(lines, rejected_at, rejected_codes, rejected_platforms, rejected_event_ids, [], [],
-                            np.zeros(0, dtype=np.int64), [], np.zeros(0, dtype=np.int64), [],
+                            np.zeros(0, dtype=np.int64), [], [], np.zeros(0, dtype=np.int64), [],
                             np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64),
                             np.zeros(0, dtype=np.int64), [], [], [], [], [], np.zeros(0, dtype=np.int64),
                             np.zeros((0, len(SHARE_COLUMNS)), dtype=np.int64))
@@ -253,12 +256,12 @@ def check_batch(items: Sequence[tuple[int, object]], pack: RulesPack) -> Checked
     worker_names, worker_index = _categories(national_ids)
     kind_index = np.fromiter(map(KIND_INDEX.__getitem__, kinds), dtype=np.int64, count=total)
     amount_array = np.fromiter(amounts, dtype=np.int64, count=total)
-    keys = list(zip(platforms, event_ids))
-    batch_at = dict(zip(keys, range(total)))
+    named = list(zip(platforms, event_ids))
+    batch_at = dict(zip(named, range(total)))
     repeated_at: list[int] = []
     if len(batch_at) < total:
-        repeated = {key for key, times in Counter(keys).items() if times > 1}
-        repeated_at = [at for at, key in enumerate(keys) if key in repeated]
+        repeated = {key for key, times in Counter(named).items() if times > 1}
+        repeated_at = [at for at, key in enumerate(named) if key in repeated]
     refund_at = [at for at, refund in enumerate(is_refund) if refund] if any(is_refund) else []
     refund_originals = [original_ids[at] for at in refund_at]
     original_at = [batch_at.get((platforms[at], original)) if type(original) is str else None
@@ -274,7 +277,8 @@ def check_batch(items: Sequence[tuple[int, object]], pack: RulesPack) -> Checked
             else slice(None)
         shares[rows] = shares_matrix_vnd(kind_index[rows], amount_array[rows], pack.versions[index])
     return CheckedBatch(lines, rejected_at, rejected_codes, rejected_platforms, rejected_event_ids, valid_at,
-                        platform_names, platform_index, worker_names, worker_index, list(event_ids), kind_index,
+                        platform_names, platform_index, worker_names, list(map(keys.pseudonym, worker_names)),
+                        worker_index, list(event_ids), kind_index,
                         amount_array, np.fromiter(occurred_us, dtype=np.int64, count=total),
                         np.fromiter(occurred_months, dtype=np.int64, count=total), list(payload_hashes), refund_at,
                         refund_originals, original_at, repeated_at, version_index, shares)
@@ -324,7 +328,7 @@ def _book(ledger: Ledger, conn, batch: CheckedBatch, pending) -> list[Outcome]:
     if not total:
         write_compact_block(conn, _NO_ENTRIES, recorded_at=recorded_at, head=head, first_entry_id=first_id)
         return _outcomes(batch.lines, out_platforms, out_event_ids, codes)
-    worker_of_name = ledger.worker_ids(conn, batch.worker_names, pending)
+    worker_of_name = ledger.worker_ids(conn, batch.worker_names, pending, pseudonyms=batch.worker_pseudonyms)
     workers = np.array([worker_of_name[name] for name in batch.worker_names], dtype=np.int64)[batch.worker_index]
     platform_col: list[int] = platforms.tolist()
     refund_at = batch.refund_at
@@ -462,7 +466,7 @@ def _entry_columns(ledger: Ledger, conn, pending: dict, batch: CheckedBatch, acc
     version_ids = np.zeros(total, dtype=np.int64)
     if completed.any():
         legs[completed] = -batch.shares[completed]
-        used = np.unique(batch.version_index[completed]).tolist()
+        used = np.flatnonzero(np.bincount(batch.version_index[completed])).tolist()
         id_of_version = np.zeros(len(ledger.pack.versions), dtype=np.int64)
         for index in used:
             id_of_version[index] = ledger.rules_version_id(conn, ledger.pack.versions[index], pending)

@@ -207,8 +207,7 @@ def block_hash(prev_hash: bytes, block_id: int, entry_hashes: Sequence[bytes], *
         for mark in tuple(marks)[:TABLES_SEALED_BY_VERSION[seal_version]]:
             digest.update(int(mark).to_bytes(8, "big"))
         digest.update(identity)
-    for item in entry_hashes:
-        digest.update(item)
+    digest.update(b"".join(entry_hashes))  # the same bytes as one update per entry hash, in one call
     return digest.digest()
 
 
@@ -400,7 +399,7 @@ def write_compact_block(conn: Connection, entries: CompactEntries, *, recorded_a
                  entries.occurred_month, months, entries.rules_version_id, entries.original_entry_id)
     sealed = zip(ids, repeat(block_id), repeat(recorded_at), fields,
                  _hashed_legs(entries.platform_id, entries.worker_id, receivable, legs))
-    hashes = list(map(_DIGEST, map(_BLAKE2B_32, map(orjson.dumps, sealed))))
+    hashes = list(map(_DIGEST, map(_BLAKE2B_32, map(_DUMPS_NUMPY, sealed))))
     journal_rows = list(zip(ids, repeat(block_id), entries.entry_type, entries.platform_id, entries.event_id,
                             entries.payload_hash, entries.worker_id, entries.kind, entries.amount_vnd, repeat(None),
                             entries.occurred_us.tolist(), entries.occurred_month, months, entries.rules_version_id,
@@ -414,16 +413,19 @@ def write_compact_block(conn: Connection, entries: CompactEntries, *, recorded_a
 _DIGEST = methodcaller("digest")
 _BLAKE2B_32 = partial(hashlib.blake2b, digest_size=32)
 _KEPT = itemgetter(slice(None, ENTRY_HASH_KEPT))
+_DUMPS_NUMPY = partial(orjson.dumps, option=orjson.OPT_SERIALIZE_NUMPY)
 _PATTERN_BITS = 1 << np.arange(len(_SHARE_ACCOUNTS))
 
 
 def _hashed_legs(platform_ids: list[int], worker_ids: list[int], receivable: np.ndarray,
-                 legs: np.ndarray) -> list[tuple]:
-    """Each entry's `compact_legs` (the platform receivable, then every non-zero share), built
-    together for the entries whose shares are non-zero in the same places."""
+                 legs: np.ndarray) -> list:
+    """Each entry's `compact_legs` (the platform receivable, then every non-zero share) as a (legs, 5)
+    int64 array, built together for the entries whose shares are non-zero in the same places
+    (`orjson` with `OPT_SERIALIZE_NUMPY` writes it as the same nested arrays as the tuples);
+    `()` for an entry with no legs."""
     count = len(platform_ids)
     pattern = (legs != 0) @ _PATTERN_BITS
-    codes = np.unique(pattern).tolist()
+    codes = np.flatnonzero(np.bincount(pattern)).tolist()
     if codes == [0]:
         return [()] * count
     platforms, workers = np.asarray(platform_ids, dtype=np.int64), np.asarray(worker_ids, dtype=np.int64)
@@ -431,18 +433,20 @@ def _hashed_legs(platform_ids: list[int], worker_ids: list[int], receivable: np.
     for code in codes:
         if not code:
             continue
-        rows = np.flatnonzero(pattern == code) if len(codes) > 1 else None
-        pick = (lambda column: column) if rows is None else (lambda column: column[rows])
-        worker_list = pick(workers).tolist()
-        columns = [zip(repeat(_PLATFORM_KIND), pick(platforms).tolist(), repeat(0), repeat(0),
-                       pick(receivable).tolist())]
-        for column, (scheme, party) in enumerate(_SHARE_ACCOUNTS):
-            if code >> column & 1:
-                columns.append(zip(repeat(_WORKER_KIND), worker_list, repeat(scheme), repeat(party),
-                                   pick(legs[:, column]).tolist()))
-        if rows is None:
-            return list(zip(*columns))
-        for at, entry_legs in zip(rows.tolist(), zip(*columns)):
+        rows = np.flatnonzero(pattern == code) if len(codes) > 1 else slice(None)
+        shares = [column for column in range(len(_SHARE_ACCOUNTS)) if code >> column & 1]
+        chosen_workers = workers[rows]
+        block = np.empty((len(chosen_workers), 1 + len(shares), 5), dtype=np.int64)
+        block[:, 0, 0], block[:, 0, 1], block[:, 0, 2:4], block[:, 0, 4] = _PLATFORM_KIND, platforms[rows], 0, \
+            receivable[rows]
+        for leg, column in enumerate(shares, start=1):
+            scheme, party = _SHARE_ACCOUNTS[column]
+            block[:, leg, 0], block[:, leg, 1], block[:, leg, 2], block[:, leg, 3] = _WORKER_KIND, chosen_workers, \
+                scheme, party
+            block[:, leg, 4] = legs[rows, column]
+        if len(codes) == 1:
+            return list(block)
+        for at, entry_legs in zip(rows.tolist(), block):
             built[at] = entry_legs
     return built
 

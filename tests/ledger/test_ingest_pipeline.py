@@ -188,7 +188,7 @@ def test_a_child_that_dies_is_an_error_not_the_end_of_the_input(monkeypatch):
 def test_a_checked_batch_crosses_the_pipe_unchanged(ledger):
     items = numbered([event("a"), refund("r", "a", 100), {"kind": "ride"}, event("a"), event("b", platform="be"),
                       "MALFORMED", refund("q", {"not": "a string"}, 5), event("c", occurred_at="2026-03-01T00:00:00Z")])
-    batch = check_batch(items, ledger.pack)
+    batch = check_batch(items, ledger.pack, ledger.keys)
     copy = pickle.loads(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
     assert isinstance(copy, CheckedBatch)
     for name in CheckedBatch.__slots__:
