@@ -201,3 +201,17 @@ def test_a_checked_batch_crosses_the_pipe_unchanged(ledger):
     # among the valid events: the refunds, the last position of each one's original, the key named twice
     assert (batch.refund_at, batch.original_at, batch.repeated_at) == ([1, 4], [2, None], [0, 2])
     assert orjson.dumps(batch.original_ids) == b'["a",{"not":"a string"}]'
+
+
+def test_a_parquet_file_is_read_on_in_the_forked_child_after_its_first_batches_were_read_here(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ledger.readers import read_parquet
+
+    items = [event(f"e-{n}", amount=1_000 + n) for n in range(40)]
+    path = tmp_path / "events.parquet"
+    pq.write_table(pa.Table.from_pylist(items), path, row_group_size=8)
+    expected = list(read_parquet(path, batch_rows=4))
+    read = [item for chunk in prepared_chunks(read_parquet(path, batch_rows=4), 6, list, "auto") for item in chunk]
+    assert read == expected and len(read) == 40 and read[39] == (40, items[39])
