@@ -78,6 +78,9 @@ def ingest(
                                                                   "export (docs/stream.md)")] = None,
     lang: Annotated[str, typer.Option("--lang", help="language of each outcome's reason in --outcomes: "
                                                      "vi (default) or en")] = "vi",
+    ahead: Annotated[str, typer.Option("--ahead", help="where the next chunk is read and checked while one is "
+                                                       "booked: auto (a forked process once the file holds more "
+                                                       "than one chunk), process, thread or none")] = "auto",
     db: DbOption = None,
     pack: PackOption = None,
 ) -> None:
@@ -87,12 +90,16 @@ def ingest(
     from ledger.events import Rejection
     from ledger.files import FileFormatError, private_open
     from ledger.ingest import ingest_stream
+    from ledger.pipeline import AHEAD_MODES
     from ledger.readers import read_events
 
     from api.reasons import LANGS, outcome_lines
 
     if lang not in LANGS:
         console.print(f"[red]error:[/red] --lang must be one of {', '.join(LANGS)}, not {escape(lang)!r}")
+        raise typer.Exit(1)
+    if ahead not in AHEAD_MODES:
+        console.print(f"[red]error:[/red] --ahead must be one of {', '.join(AHEAD_MODES)}, not {escape(ahead)!r}")
         raise typer.Exit(1)
     if file != "-":
         _readable(Path(file))
@@ -122,7 +129,7 @@ def ingest(
                       TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=console,
                       disable=not show_progress) as progress:
             task = progress.add_task("ingest", total=None, rate="")
-            for chunk in ingest_stream(ledger, items, chunk_size=chunk_size):
+            for chunk in ingest_stream(ledger, items, chunk_size=chunk_size, ahead=ahead):
                 counts.update(outcome.outcome for outcome in chunk)
                 if sink:
                     sink.write(outcome_lines(chunk, lang))
