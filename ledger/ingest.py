@@ -332,7 +332,7 @@ def _book(ledger: Ledger, conn, batch: CheckedBatch, pending) -> list[Outcome]:
     workers = np.array([worker_of_name[name] for name in batch.worker_names], dtype=np.int64)[batch.worker_index]
     platform_col: list[int] = platforms.tolist()
     refund_at = batch.refund_at
-    booked = _load_booked(conn, platform_col, event_ids, refund_at, batch.original_ids)
+    booked = _load_booked(conn, platforms, platform_col, event_ids, refund_at, batch.original_ids)
 
     # Which events need checks 9–12 one by one (see the docstring).
     special = np.zeros(total, dtype=bool)
@@ -510,17 +510,18 @@ def _refund_rejection(original: _Booked | None, worker_id: int, kind: int, amoun
     return None
 
 
-def _load_booked(conn, platform_col: list[int], event_ids: list[str], refund_at: list[int],
-                 original_ids: list) -> dict[tuple[int, str], _Booked]:
-    """Accepted events of the books that this batch names (as itself or as an original)."""
-    platforms = set(platform_col)
-    if len(platforms) == 1:
-        wanted: dict[int, set[str]] = {platform_col[0]: set(event_ids)}
+def _load_booked(conn, platforms: np.ndarray, platform_col: list[int], event_ids: list[str],
+                 refund_at: list[int], original_ids: list) -> dict[tuple[int, str], _Booked]:
+    """Accepted events of the books that this batch names (as itself or as an original).
+
+    `platforms`: each event's platform id, as an array (grouped by it) and as the list `platform_col`.
+    """
+    distinct = np.flatnonzero(np.bincount(platforms)).tolist()
+    if len(distinct) == 1:
+        wanted: dict[int, set[str]] = {distinct[0]: set(event_ids)}
     else:
-        by_platform: dict[int, list[str]] = {platform_id: [] for platform_id in platforms}
-        for platform_id, event_id in zip(platform_col, event_ids):
-            by_platform[platform_id].append(event_id)
-        wanted = {platform_id: set(ids) for platform_id, ids in by_platform.items()}
+        wanted = {platform_id: set(_pick(event_ids, np.flatnonzero(platforms == platform_id).tolist()))
+                  for platform_id in distinct}
     refunded: set[tuple[int, str]] = set()
     for at, original_id in zip(refund_at, original_ids):
         if type(original_id) is str:
