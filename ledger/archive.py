@@ -26,7 +26,8 @@ from ledger.books import Ledger, iso_utc
 from ledger.close import last_closed_month
 from ledger.events import month_text, parse_month
 from ledger.schema import PARTITION_TRIGGERS
-from ledger.store import fetch_unique, insert_rows, is_partitioned_journal, lock_chain_head, query, stream_rows
+from ledger.store import (fetch_unique, insert_rows, is_partitioned_journal, lock_chain_head, pg_array, query,
+                          stream_rows)
 
 _ARROW_TYPES = {"bigint": "int64", "integer": "int32", "smallint": "int16", "text": "string", "bytea": "binary"}
 
@@ -44,11 +45,12 @@ def fetch_events(conn: Connection, platform_id: int, columns: Sequence[str], eve
     if not event_ids:
         return []
     names = ", ".join(f"j.{column}" for column in columns)
+    array, value = pg_array(event_ids, "text")
     with conn.connection.driver_connection.cursor() as cursor:
-        cursor.execute(f"SELECT k.key, e.entry_id, j.id IS NULL, {names} FROM unnest(%s::text[]) AS k(key) "
+        cursor.execute(f"SELECT k.key, e.entry_id, j.id IS NULL, {names} FROM unnest({array}) AS k(key) "
                        f"JOIN event_key e ON e.platform_id = %s AND e.event_id = k.key "
                        f"LEFT JOIN journal j ON j.id = e.entry_id AND j.booking_month = e.booking_month",
-                       [event_ids, int(platform_id)])
+                       [value, int(platform_id)])
         found = cursor.fetchall()
     if not any(row[2] for row in found):
         return [(key, *values) for key, _entry_id, _archived, *values in found]
