@@ -317,25 +317,29 @@ def write_block(conn: Connection, entries: Sequence[NewEntry | tuple], *, record
 def _finish_block(conn: Connection, block_id: int, head: tuple[bytes, int], hashes: Sequence[bytes], count: int,
                   first_id: int | None, last_id: int | None, recorded_at: str, posting_rows: Sequence[tuple],
                   journal_rows: Sequence[tuple], months: set[int], worker_rows: list[tuple], *,
-                  seal_version: int = SEAL_VERSION) -> BlockWritten:
+                  seal_version: int = SEAL_VERSION, platform_rows: list[tuple] | None = None) -> BlockWritten:
     """The block's hash, then its postings, journal rows, block row, chain head and aggregates.
 
     `worker_rows` are `(worker, month, scheme, platform or 0, worker_vnd, platform_vnd, subsidy_vnd)`
-    deltas, one per key, in the order the legs first named them.
+    deltas, one per key, in the order the legs first named them. `platform_rows`, when the caller
+    summed them already (`write_compact_block`), are the `(platform, month, scheme, worker_vnd,
+    platform_vnd)` this function would add up from `worker_rows`, in the same order.
     """
     prev_hash, block_count = head
     marks, identity = _identity_to_seal(conn, block_count, seal_version)
     sealed_block = block_hash(prev_hash, block_id, hashes, seal_version=seal_version, marks=marks, identity=identity)
-    # What each platform owes: the worker- and platform-party credits of its events (platform id 0 = none).
-    platform_delta: dict[tuple[int, int, int], list[int]] = {}
-    for _worker_id, month, scheme, platform_id, worker_vnd, platform_vnd, _subsidy in worker_rows:
-        if platform_id:
-            by_platform = platform_delta.get((platform_id, month, scheme))
-            if by_platform is None:
-                platform_delta[(platform_id, month, scheme)] = [worker_vnd, platform_vnd]
-            else:
-                by_platform[0] += worker_vnd
-                by_platform[1] += platform_vnd
+    if platform_rows is None:
+        # What each platform owes: the worker- and platform-party credits of its events (platform id 0 = none).
+        platform_delta: dict[tuple[int, int, int], list[int]] = {}
+        for _worker_id, month, scheme, platform_id, worker_vnd, platform_vnd, _subsidy in worker_rows:
+            if platform_id:
+                by_platform = platform_delta.get((platform_id, month, scheme))
+                if by_platform is None:
+                    platform_delta[(platform_id, month, scheme)] = [worker_vnd, platform_vnd]
+                else:
+                    by_platform[0] += worker_vnd
+                    by_platform[1] += platform_vnd
+        platform_rows = [(*key, *values) for key, values in platform_delta.items()]
     # Postings first: the journal's guard checks they balance when the entry row lands.
     insert_rows(conn, "posting", POSTING_COLUMNS, posting_rows)
     # Partitioned books (PostgreSQL, docs/scale.md): every row lands in its month's partition.
@@ -351,7 +355,7 @@ def _finish_block(conn: Connection, block_id: int, head: tuple[bytes, int], hash
     add_to_rows(conn, "worker_month", ("worker_id", "month", "scheme", "platform_id"),
                 ("worker_vnd", "platform_vnd", "subsidy_vnd"), worker_rows)
     add_to_rows(conn, "platform_month", ("platform_id", "month", "scheme"), ("worker_vnd", "platform_vnd"),
-                [(*key, *values) for key, values in platform_delta.items()])
+                platform_rows)
     return BlockWritten(block_id, first_id, last_id, sealed_block)
 
 
@@ -405,9 +409,9 @@ def write_compact_block(conn: Connection, entries: CompactEntries, *, recorded_a
                             entries.occurred_us.tolist(), entries.occurred_month, months, entries.rules_version_id,
                             entries.original_entry_id, map(_KEPT, hashes), receivable.tolist(),
                             *(legs[:, column].tolist() for column in range(legs.shape[1]))))
+    worker_rows, platform_rows = _worker_deltas(entries.worker_id, entries.booking_month, entries.platform_id, legs)
     return _finish_block(conn, block_id, head, hashes, count, first_entry_id, first_entry_id + count - 1,
-                         recorded_at, (), journal_rows, set(months),
-                         _worker_deltas(entries.worker_id, entries.booking_month, entries.platform_id, legs))
+                         recorded_at, (), journal_rows, set(months), worker_rows, platform_rows=platform_rows)
 
 
 _DIGEST = methodcaller("digest")
@@ -452,31 +456,49 @@ def _hashed_legs(platform_ids: list[int], worker_ids: list[int], receivable: np.
 
 
 def _worker_deltas(worker_ids: list[int], booking_months: np.ndarray, platform_ids: list[int],
-                   legs: np.ndarray) -> list[tuple]:
-    """`write_block`'s worker aggregate deltas of compact entries, as columns: one row per
-    (worker, month, scheme, platform) that a non-zero share names, its credits summed, in the
-    order the legs first name the keys (entry by entry, scheme by scheme)."""
+                   legs: np.ndarray) -> tuple[list[tuple], list[tuple]]:
+    """`write_block`'s aggregate deltas of compact entries, as columns.
+
+    Worker rows: one per (worker, month, scheme, platform) that a non-zero share names, its
+    credits summed, in the order the legs first name the keys (entry by entry, scheme by
+    scheme). Platform rows: one per (platform, month, scheme) of those, summed, in the order
+    the worker rows first name them — what `_finish_block` would add up from the worker rows.
+    """
     count = len(worker_ids)
     schemes = len(_SHARE_ACCOUNTS) // 2
     worker_credit, platform_credit = -legs[:, 0::2], -legs[:, 1::2]  # (n, schemes): credit = − leg
     named = ((worker_credit != 0) | (platform_credit != 0)).ravel()  # entry-major, as the legs come
     if not named.any():
-        return []
+        return [], []
     keys = [np.repeat(np.asarray(worker_ids, dtype=np.int64), schemes)[named],
             np.repeat(np.asarray(booking_months, dtype=np.int64), schemes)[named],
             np.tile(np.arange(1, schemes + 1, dtype=np.int64), count)[named],
             np.repeat(np.asarray(platform_ids, dtype=np.int64), schemes)[named]]
     credits = np.stack((worker_credit.ravel()[named], platform_credit.ravel()[named]), axis=1)
-    order = np.lexsort(keys[::-1])  # stable: each key's first leg comes first among its equals
+    worker_keys, worker_sums = _summed_by_key(keys, credits)
+    worker_rows = list(zip(*(key.tolist() for key in worker_keys), worker_sums[:, 0].tolist(),
+                           worker_sums[:, 1].tolist(), repeat(0)))
+    owed = worker_keys[3] != 0  # platform id 0: no platform
+    platform_keys, platform_sums = _summed_by_key([worker_keys[3][owed], worker_keys[1][owed], worker_keys[2][owed]],
+                                                  worker_sums[owed])
+    platform_rows = list(zip(*(key.tolist() for key in platform_keys), platform_sums[:, 0].tolist(),
+                             platform_sums[:, 1].tolist()))
+    return worker_rows, platform_rows
+
+
+def _summed_by_key(keys: list[np.ndarray], values: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """The distinct rows of the key columns, in the order they first appear, and the values summed per key."""
+    if not len(values):
+        return [key[:0] for key in keys], values
+    order = np.lexsort(keys[::-1])  # stable: each key's first row comes first among its equals
     ordered = [key[order] for key in keys]
     starts = np.ones(len(order), dtype=bool)
     starts[1:] = np.logical_or.reduce([key[1:] != key[:-1] for key in ordered])
     starts = np.flatnonzero(starts)
-    sums = np.add.reduceat(credits[order], starts, axis=0)
-    by_first = np.argsort(order[starts], kind="stable")  # keys in the order the legs first named them
+    sums = np.add.reduceat(values[order], starts, axis=0)
+    by_first = np.argsort(order[starts], kind="stable")  # keys in the order they first appear
     picked = starts[by_first]
-    return list(zip(*(key[picked].tolist() for key in ordered), sums[by_first, 0].tolist(),
-                    sums[by_first, 1].tolist(), repeat(0)))
+    return [key[picked] for key in ordered], sums[by_first]
 
 
 _YEAR_1000_US = (datetime(1000, 1, 1) - _NAIVE_EPOCH) // _ONE_US
