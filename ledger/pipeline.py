@@ -44,7 +44,7 @@ Ahead = Literal["auto", "process", "thread", "none"]
 AHEAD_MODES = ("auto", "process", "thread", "none")
 CHUNKS_AHEAD = 1  # prepared chunks waiting for the caller (memory: at most three chunks at once)
 _LENGTH_BYTES = 8
-_PIPE_BYTES = 1 << 20  # the pipe's buffer (Linux F_SETPIPE_SZ): a chunk's columns mostly fit
+_PIPE_BYTES = 1 << 20  # the pipe's buffer (Linux F_SETPIPE_SZ; the default limit): the child writes ahead of the reader
 _F_SETPIPE_SZ = 1031
 
 
@@ -85,16 +85,21 @@ def _auto(items: Iterable[Item], chunk_size: int, prepare: Callable[[list[Item]]
     first = list(islice(reading, chunk_size))
     if not first:
         return
-    for after in reading:  # one item past the first chunk says whether a child is worth forking
-        child = _Child(chain((after,), reading), chunk_size, prepare)
-        try:
-            yield prepare(first)
-            del first
-            yield from child
-        finally:
-            child.close()
+    try:
+        after = next(reading)  # one item past the first chunk says whether a child is worth forking
+    except StopIteration:
+        yield prepare(first)
         return
-    yield prepare(first)
+    except Exception:  # the input failed just past the first chunk: that chunk first, then the error
+        yield prepare(first)
+        raise
+    child = _Child(chain((after,), reading), chunk_size, prepare)
+    try:
+        yield prepare(first)
+        del first
+        yield from child
+    finally:
+        child.close()
 
 
 def _in_process(reading: Iterator[Item], chunk_size: int,
@@ -122,7 +127,12 @@ class _Child:
             fcntl.fcntl(write_end, _F_SETPIPE_SZ, _PIPE_BYTES)
         except (ImportError, OSError):  # not Linux, or over /proc/sys/fs/pipe-max-size: the default buffer
             pass
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read_end)
+            os.close(write_end)
+            raise
         if pid == 0:
             os.close(read_end)
             _child(reading, chunk_size, prepare, write_end)  # never returns

@@ -215,3 +215,17 @@ def test_a_parquet_file_is_read_on_in_the_forked_child_after_its_first_batches_w
     expected = list(read_parquet(path, batch_rows=4))
     read = [item for chunk in prepared_chunks(read_parquet(path, batch_rows=4), 6, list, "auto") for item in chunk]
     assert read == expected and len(read) == 40 and read[39] == (40, items[39])
+
+
+def test_an_input_that_fails_just_past_its_first_chunk_books_that_chunk_then_raises(ledger, monkeypatch):
+    forked = _forks(monkeypatch)
+
+    def items():
+        yield from numbered([event(f"e-{n}") for n in range(1, 11)])
+        raise OSError("the disk went away at line 11")
+
+    booked = []
+    with pytest.raises(OSError, match="line 11"):
+        for chunk in ingest_stream(ledger, items(), chunk_size=10):
+            booked += chunk
+    assert len(booked) == 10 and forked == []  # no child was worth forking
