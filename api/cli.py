@@ -79,6 +79,9 @@ def ingest(
     lang: Annotated[Optional[str], typer.Option("--lang", help="language of each outcome's reason in --outcomes "
                                                                "(vi, the default, or en) and, when given, of a "
                                                                "file error")] = None,
+    ahead: Annotated[str, typer.Option("--ahead", help="where the next chunk is read and checked while one is "
+                                                       "booked: auto (a forked process once the file holds more "
+                                                       "than one chunk), process, thread or none")] = "auto",
     db: DbOption = None,
     pack: PackOption = None,
 ) -> None:
@@ -88,14 +91,18 @@ def ingest(
     from ledger.events import Rejection
     from ledger.files import FileFormatError, private_open
     from ledger.ingest import ingest_stream
+    from ledger.pipeline import AHEAD_MODES
     from ledger.readers import read_events
 
-    from api.reasons import DEFAULT_LANG, LANGS, with_reasons
+    from api.reasons import DEFAULT_LANG, LANGS, outcome_lines
 
     if lang is not None and lang not in LANGS:
         console.print(f"[red]error:[/red] --lang must be one of {', '.join(LANGS)}, not {escape(lang)!r}")
         raise typer.Exit(1)
     reason_lang = lang or DEFAULT_LANG
+    if ahead not in AHEAD_MODES:
+        console.print(f"[red]error:[/red] --ahead must be one of {', '.join(AHEAD_MODES)}, not {escape(ahead)!r}")
+        raise typer.Exit(1)
     if file != "-":
         _readable(Path(file))
     loaded = None
@@ -124,11 +131,10 @@ def ingest(
                       TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=console,
                       disable=not show_progress) as progress:
             task = progress.add_task("ingest", total=None, rate="")
-            for chunk in ingest_stream(ledger, items, chunk_size=chunk_size):
+            for chunk in ingest_stream(ledger, items, chunk_size=chunk_size, ahead=ahead):
                 counts.update(outcome.outcome for outcome in chunk)
                 if sink:
-                    sink.write(b"".join(orjson.dumps(line) + b"\n"
-                                        for line in with_reasons([o.as_json() for o in chunk], reason_lang)))
+                    sink.write(outcome_lines(chunk, reason_lang))
                 done = sum(counts.values())
                 rate = done / max(time.perf_counter() - started, 1e-9)
                 progress.update(task, completed=done, rate=f"{rate:,.0f} events/s")

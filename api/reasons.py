@@ -16,7 +16,9 @@ has a sentence in every language.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
+
+import orjson
 
 LANGS = ("vi", "en")
 DEFAULT_LANG = "vi"
@@ -117,6 +119,43 @@ def with_reasons(outcomes: list[dict[str, Any]], lang: str = DEFAULT_LANG) -> li
                 said = fixed[code] = reason(code, lang)
         outcome["reason"] = said
     return outcomes
+
+
+# Outcomes whose platform and event id passed checks 0–8 (the ID alphabet): JSON writes them as they are.
+_CHECKED_IDENTITY = frozenset({"accepted", "duplicate", "duplicate_conflict", "unknown_original", "refund_mismatch",
+                               "refund_exceeds_original"})
+_LINE_FIELDS = ("line", "platform", "event_id", "outcome", "booked_month", "occurred_month")
+
+
+def outcome_lines(outcomes: Sequence[Sequence[Any]], lang: str = DEFAULT_LANG) -> bytes:
+    """NDJSON of outcomes (`ledger.ingest.Outcome`s) with their reasons: the bytes of `orjson.dumps` of
+    each `with_reasons` dict and a newline, written as columns (`ansinh ingest --outcomes`).
+
+    One line template per (code, booked month, occurred month) holds the fixed fields and the
+    reason, already JSON; a line fills in its number, platform and event id. Items refused by
+    checks 0–8 (whose platform and event id may be any JSON value) are written by `orjson`.
+    """
+    if not outcomes:
+        return b""
+    lines, platforms, event_ids, codes, booked, occurred = zip(*outcomes)
+    keys = list(zip(codes, booked, occurred))
+    templates: dict[tuple, str] = {}
+    for key in set(keys):
+        code, booked_month, occurred_month = key
+        said = reason(code, lang, booked_month, occurred_month) if code == "accepted" else reason(code, lang)
+        templates[key] = ('{"line":%d,"platform":"%s","event_id":"%s","outcome":' + _json(code)
+                          + ',"booked_month":' + _json(booked_month) + ',"occurred_month":' + _json(occurred_month)
+                          + ',"reason":' + _json(said) + "}\n")
+    written = list(map(str.__mod__, map(templates.__getitem__, keys), zip(lines, platforms, event_ids)))
+    for at in [at for at, code in enumerate(codes) if code not in _CHECKED_IDENTITY]:
+        fields = dict(zip(_LINE_FIELDS, outcomes[at]))
+        fields["reason"] = reason(fields["outcome"], lang)
+        written[at] = orjson.dumps(fields).decode() + "\n"
+    return "".join(written).encode()
+
+
+def _json(value: object) -> str:
+    return orjson.dumps(value).decode()
 
 
 def reasoned(outcome: dict[str, Any], lang: str = DEFAULT_LANG) -> dict[str, Any]:

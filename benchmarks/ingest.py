@@ -231,11 +231,16 @@ def baseline_copy_ledger_rows(ledger_db: Path) -> dict:
             "entries_per_s": entries / elapsed if elapsed else 0.0}
 
 
-def run_ingest(path: Path, url: str, folder: Path) -> dict:
-    """`ansinh ingest` in a child process: wall time, peak RSS, and the outcomes it wrote."""
+def run_ingest(path: Path, url: str, folder: Path, ahead: str | None = None) -> dict:
+    """`ansinh ingest` in a child process: wall time, peak RSS, and the outcomes it wrote.
+
+    The command's CPU time and peak RSS come from `wait4`: they include the process it forks
+    to read and check ahead (`--ahead`, `ledger.pipeline`), its RSS the larger of the two.
+    """
     env = dict(os.environ, ANSINH_DATABASE_URL=url, ANSINH_SECRET=SECRET)
     outcomes_file = folder / "outcomes.ndjson"
-    command = [sys.executable, "-m", "api.cli", "ingest", str(path), "--outcomes", str(outcomes_file)]
+    command = [sys.executable, "-m", "api.cli", "ingest", str(path), "--outcomes", str(outcomes_file),
+               *(["--ahead", ahead] if ahead else [])]
     with (folder / "ingest.out").open("wb") as out, (folder / "ingest.err").open("wb") as err:
         started = time.perf_counter()
         child = subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=err)
@@ -281,7 +286,7 @@ def _figures(count: int, ours: dict) -> dict:
 
 
 def run(events: int, *, folder: Path, seed: int = 7, sqlite: bool = True, postgres: bool = False,
-        baselines: bool = True, keep_schema: bool = False) -> dict:
+        baselines: bool = True, keep_schema: bool = False, ahead: str | None = None) -> dict:
     """Generate (or reuse) the file, ingest it into each store, measure the baselines; the figures."""
     folder.mkdir(parents=True, exist_ok=True)
     events_file = folder / f"events-{events}-seed{seed}.ndjson"
@@ -289,12 +294,13 @@ def run(events: int, *, folder: Path, seed: int = 7, sqlite: bool = True, postgr
         print(f"generating {events:,} events …", flush=True)
         generate(events_file, events, seed)
     count = sum(1 for _ in events_file.open("rb"))
-    results: dict = {"events": count, "file_mb": events_file.stat().st_size / 2**20, "machine": machine()}
+    results: dict = {"events": count, "file_mb": events_file.stat().st_size / 2**20, "machine": machine(),
+                     "ahead": ahead or "auto", "commit": _commit()}
     ledger_db = folder / "ledger.db"
     if sqlite or (postgres and baselines):
         for stale in folder.glob("ledger.db*"):
             stale.unlink()
-        ours = run_ingest(events_file, f"sqlite:///{ledger_db}", folder)
+        ours = run_ingest(events_file, f"sqlite:///{ledger_db}", folder, ahead)
         results["sqlite"] = {**_figures(count, ours), "books": ledger_counts(f"sqlite:///{ledger_db}"),
                              "target_events_per_s": 100_000}
         if baselines:
@@ -304,7 +310,7 @@ def run(events: int, *, folder: Path, seed: int = 7, sqlite: bool = True, postgr
     if postgres:
         schema = _pg_schema()
         try:
-            ours = run_ingest(events_file, pg_url(schema), folder)
+            ours = run_ingest(events_file, pg_url(schema), folder, ahead)
             results["postgresql"] = {**_figures(count, ours), "books": ledger_counts(pg_url(schema)),
                                      "target_events_per_s": 50_000}
         finally:
@@ -316,6 +322,14 @@ def run(events: int, *, folder: Path, seed: int = 7, sqlite: bool = True, postgr
         _print("postgresql", count, results["postgresql"], "COPY")
     results["machine"]["load_average_after"] = os.getloadavg()
     return results
+
+
+def _commit() -> str | None:
+    try:
+        return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
 
 
 def _print(store: str, count: int, figures: dict, plain: str) -> None:
@@ -340,10 +354,12 @@ def main() -> int:
     parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite ingest (PostgreSQL only)")
     parser.add_argument("--no-baselines", action="store_true")
     parser.add_argument("--keep", type=Path, help="keep the generated file and databases here")
+    parser.add_argument("--ahead", choices=("auto", "process", "thread", "none"),
+                        help="ansinh ingest --ahead (default: the command's own, auto)")
     args = parser.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="ansinh-bench-"))
     results = run(args.events, folder=folder, seed=args.seed, sqlite=not args.no_sqlite, postgres=args.postgres,
-                  baselines=not args.no_baselines)
+                  baselines=not args.no_baselines, ahead=args.ahead)
     results["command"] = " ".join(["python", "benchmarks/ingest.py", *sys.argv[1:]])
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"ingest-{args.events}-{time.strftime('%Y%m%dT%H%M%S')}.json"

@@ -11,7 +11,7 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 import orjson
 from sqlalchemy import Connection, Engine
@@ -113,12 +113,18 @@ class Ledger:
         return found
 
     def worker_ids(self, conn: Connection, national_ids: Iterable[str], pending: dict,
-                   create: bool = True) -> dict[str, int]:
-        """Row ids for raw national ids (looked up by pseudonym; created when `create`)."""
+                   create: bool = True, pseudonyms: Sequence[str] | None = None) -> dict[str, int]:
+        """Row ids for raw national ids (looked up by pseudonym; created when `create`).
+
+        `pseudonyms`: `keys.pseudonym` of each of `national_ids` (distinct), when the caller
+        has them already (`ledger.ingest.check_batch` computes them ahead, in the checking process).
+        """
         result: dict[str, int] = {}
         by_pseudonym: dict[str, str] = {}
-        for national_id in set(national_ids):
-            pseudonym = self.keys.pseudonym(national_id)
+        if pseudonyms is None:
+            national_ids = set(national_ids)
+            pseudonyms = list(map(self.keys.pseudonym, national_ids))
+        for national_id, pseudonym in zip(national_ids, pseudonyms, strict=True):
             cached = self._worker_ids.get(pseudonym)
             if cached is not None:
                 result[national_id] = cached

@@ -61,6 +61,9 @@ class FileFormatError(ValueError):
         """'tiers.csv: dòng 3: một ô dài hơn 131.072 ký tự' (vi), or as `str()` (en)."""
         return f"{self.source}: {self.problem.text(lang)}"
 
+    def __reduce__(self):  # pickled whole: it crosses from the process that reads a file (ledger.pipeline)
+        return type(self), (self.source, self.problem), self.__dict__
+
 
 def ascii_integer(text: str) -> int | None:
     """`text` as an integer if it is ASCII digits (optionally `-`), else None (never `１０００`)."""

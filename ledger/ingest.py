@@ -4,12 +4,15 @@
 `ingest_stream` (files, the CLI) books chunk after chunk through the same path. Items are
 `(line, parsed_json_or_MALFORMED)` pairs, applied in order:
 
-1. checks 0–8 (`ledger.events.check_events`, the batch as columns), pure, before any lock;
+1. checks 0–8 (`ledger.events.check_events`, the batch as columns), pure, before any lock,
+   and everything else that needs no books (`check_batch`: the batch's columns, keys named
+   twice, the rules version of each event's day and the shares under it) — for a file, in a
+   forked process one chunk ahead of the booking (`ingest_stream`, `ledger.pipeline`);
 2. under the writer's lock, checks 9–12 against the books and against the items of
    the batch already accepted (so a refund may follow its original in one batch). Plain
    events (completed, key neither in the books nor twice in the batch) are accepted as
    columns; only refunds, duplicates and repeated keys are checked one by one, in input order;
-3. shares from the rules (`rules.shares_matrix_vnd`, array form, one call per rules
+3. the legs: the batch's shares (`rules.shares_matrix_vnd`, array form, one call per rules
    version) and refund reversals (`rules.refund_reversals_vnd`), as one (n, 6) matrix;
 4. one block written by `ledger.postings.write_compact_block` from those columns (entry
    ids follow input order after the journal's last id, read once under the lock), then commit.
@@ -25,13 +28,11 @@ it, and re-sending the batch then gives `duplicate` for what was booked.
 """
 from __future__ import annotations
 
-import queue
-import threading
 from collections import Counter
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import date
-from itertools import islice, repeat
+from functools import partial
+from itertools import repeat
 from operator import itemgetter
 from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
@@ -39,17 +40,18 @@ import numpy as np
 
 from ledger.accounts import EntryType
 from ledger.books import Ledger, UnitOfWork, iso_utc
+from ledger.identity import IdentityKeys
 from ledger.events import (ACCEPTED, DUPLICATE, KIND_INDEX, Rejection, ValidEvent, check_events, month_text,
                            next_month)
 from ledger.postings import CompactEntries, collector_paused, next_entry_id, write_compact_block
 from ledger.layout import SHARE_COLUMNS, SHARES_READ
 from ledger.archive import fetch_events
+from ledger.pipeline import Ahead, prepared_chunks
 from ledger.store import fetch_in, lock_chain_head, query
-from rules import event_shares_vnd, refund_reversals_vnd, shares_matrix_vnd
+from rules import KINDS, RulesPack, event_shares_vnd, refund_reversals_vnd, shares_matrix_vnd
 
 BATCH_SIZE_MAX = 10_000  # events per batch handed to ingest_batch: an HTTP request, a stream batch (INTERFACES.md)
 CHUNK_SIZE = 20_000  # events per database transaction when streaming a file
-CHUNKS_AHEAD = 1  # chunks checked ahead of the one being written (memory: at most three chunks at once)
 
 
 class BatchTooLarge(ValueError):
@@ -129,86 +131,168 @@ def ingest_batch(ledger: Ledger, items: Sequence[tuple[int, object]], *, work: U
     if len(items) > batch_size_max:
         raise BatchTooLarge(len(items), batch_size_max)
     with collector_paused():
-        checked = check_events([item for _line, item in items], ledger.pack.first_effective_from)
-        return _book_checked(ledger, items, checked, work)
+        return _book_checked(ledger, check_batch(items, ledger.pack, ledger.keys), work)
 
 
-def _book_checked(ledger: Ledger, items, checked, work: UnitOfWork | None) -> list[Outcome]:
+def _book_checked(ledger: Ledger, batch: CheckedBatch, work: UnitOfWork | None) -> list[Outcome]:
     if work is not None:
-        return _book(ledger, work.connection, items, checked, work.pending)
+        return _book(ledger, work.connection, batch, work.pending)
     with ledger.unit_of_work() as work:
-        return _book(ledger, work.connection, items, checked, work.pending)
+        return _book(ledger, work.connection, batch, work.pending)
 
 
-def ingest_stream(ledger: Ledger, items: Iterable[tuple[int, object]],
-                  chunk_size: int = CHUNK_SIZE, check_ahead: bool = True) -> Iterator[list[Outcome]]:
+def ingest_stream(ledger: Ledger, items: Iterable[tuple[int, object]], chunk_size: int = CHUNK_SIZE,
+                  ahead: Ahead = "auto") -> Iterator[list[Outcome]]:
     """Book an iterable of items chunk by chunk, one transaction each; yields each chunk's outcomes.
 
-    Reading (the items are usually parsed lazily from a file) and checks 0–8 of chunk n+1
-    run in a worker thread while chunk n is written: SQLite and psycopg release the GIL
-    while the database works. At most `CHUNKS_AHEAD` checked chunks wait, so memory stays
-    bounded; an exception on either side ends both, and the chunk being written rolls back.
-    The cyclic collector stays paused until the generator finishes or is closed.
-    `check_ahead=False` reads and checks in the caller's thread (the same outcomes).
+    Reading (the items are usually parsed lazily from a file), checks 0–8 and the rest of
+    `check_batch` for chunk n+1 run ahead of the booking of chunk n (`ledger.pipeline`):
+    `"auto"` forks a child process that reads from the second chunk on when the input holds
+    more than one chunk (the parent checks the first meanwhile), `"process"` always forks,
+    `"thread"` uses a worker thread, `"none"` the caller's thread; the outcomes and the books
+    are the same in every mode. At most one checked chunk waits, so memory stays bounded; an
+    exception on either side ends both, and the chunk being written rolls back. The cyclic
+    collector stays paused until the generator finishes or is closed.
     """
-    assert chunk_size >= 1, "a chunk holds at least one item"
-    first_day = ledger.pack.first_effective_from
-    checked_chunks = _checked_ahead(items, chunk_size, first_day) if check_ahead else \
-        ((chunk, check_events([item for _line, item in chunk], first_day)) for chunk in _chunks(items, chunk_size))
-    with collector_paused(), closing(checked_chunks) as chunks:
-        for chunk, checked in chunks:
-            yield _book_checked(ledger, chunk, checked, None)
+    checked_chunks = prepared_chunks(items, chunk_size, partial(check_batch, pack=ledger.pack, keys=ledger.keys),
+                                     ahead)
+    with collector_paused(), closing(checked_chunks) as batches:
+        for batch in batches:
+            yield _book_checked(ledger, batch, None)
 
 
-_END = object()
+class CheckedBatch:
+    """A batch after checks 0–8, as columns: all that `_book` needs of it (the items are not kept).
+
+    Per item, in input order: `lines`. The items refused by checks 0–8: their positions
+    (`rejected_at`), code names and identities (platform and event id where they are strings).
+    The valid events, in input order (`valid_at`: their positions among the items, None when
+    every item is valid): platform and worker as distinct names (`platform_names`;
+    `worker_names`, raw national ids, with their `worker_pseudonyms`) and an index into them
+    per event, event ids, kind indexes (into `rules.KINDS`), amounts, occurred instants (µs
+    since 1970 UTC) and Vietnam-time months, payload hashes; the refunds' positions
+    (`refund_at`), their `original_event_id` values (any JSON value) and the position of each
+    one's original when that key is in the batch (`original_at`, as a dict of the batch's keys
+    would give it); the positions of keys named more than once (`repeated_at`); the rules
+    version in force on each event's day (`version_index`, into the pack's `versions`) and each
+    completed event's shares under it (`shares`, (n, 6) in `SHARE_COLUMNS` order; zero for refunds).
+
+    Pickled compactly (`__reduce__`): it is what crosses from the process that reads and
+    checks to the one that books (`ledger.pipeline`). Nothing in it needs the books.
+    """
+
+    __slots__ = ("lines", "rejected_at", "rejected_codes", "rejected_platforms", "rejected_event_ids", "valid_at",
+                 "platform_names", "platform_index", "worker_names", "worker_pseudonyms", "worker_index", "event_ids",
+                 "kinds", "amounts", "occurred_us", "occurred_months", "payload_hashes", "refund_at", "original_ids",
+                 "original_at", "repeated_at", "version_index", "shares")
+
+    def __init__(self, *values) -> None:
+        for name, value in zip(self.__slots__, values, strict=True):
+            setattr(self, name, value)
+
+    @property
+    def valid_count(self) -> int:
+        return len(self.event_ids)
+
+    def __reduce__(self):
+        values = [getattr(self, name) for name in self.__slots__]
+        for name in _JOINED:  # texts of the ID alphabet or of digits: no newline in any
+            at = self.__slots__.index(name)
+            values[at] = "\n".join(values[at])
+        at = self.__slots__.index("lines")
+        values[at] = np.asarray(values[at], dtype=np.int64)
+        at = self.__slots__.index("payload_hashes")
+        values[at] = b"".join(values[at])
+        return _unpacked_batch, tuple(values)
 
 
-def _chunks(items: Iterable[tuple[int, object]], chunk_size: int) -> Iterator[list[tuple[int, object]]]:
-    items = iter(items)
-    while chunk := list(islice(items, chunk_size)):
-        yield chunk
+_JOINED = ("platform_names", "worker_names", "worker_pseudonyms", "event_ids")
+_HASH_BYTES = 16  # `events.payload_hash` is a 16-byte BLAKE2b digest
 
 
-def _checked_ahead(items: Iterable[tuple[int, object]], chunk_size: int,
-                   first_day: date) -> Iterator[tuple[list, list]]:
-    """(chunk, its checks 0–8) in input order, read and checked by a worker thread one chunk ahead."""
-    ready: queue.Queue = queue.Queue(maxsize=CHUNKS_AHEAD)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            reading = iter(items)
-            while not stop.is_set():  # checked before each chunk is read: a stopped caller reads no more
-                chunk = list(islice(reading, chunk_size))
-                if not chunk:
-                    ready.put(_END)
-                    return
-                ready.put((chunk, check_events([item for _line, item in chunk], first_day)))
-        except BaseException as error:  # handed to the booking side, which raises it
-            ready.put(error)
-
-    worker = threading.Thread(target=produce, name="ansinh-ingest-check", daemon=True)
-    worker.start()
-    try:
-        while True:
-            got = ready.get()
-            if got is _END:
-                return
-            if isinstance(got, BaseException):
-                raise got
-            yield got
-    finally:
-        stop.set()
-        while worker.is_alive():  # let a blocked put finish, then the worker sees `stop`
-            try:
-                ready.get(timeout=0.05)
-            except queue.Empty:
-                pass
-        worker.join()
+def _unpacked_batch(*values) -> CheckedBatch:
+    batch = CheckedBatch(*values)
+    for name in _JOINED:
+        text = getattr(batch, name)
+        setattr(batch, name, text.split("\n") if text else [])
+    batch.lines = batch.lines.tolist()
+    blob = batch.payload_hashes
+    batch.payload_hashes = [blob[start:start + _HASH_BYTES] for start in range(0, len(blob), _HASH_BYTES)]
+    return batch
 
 
-def _book(ledger: Ledger, conn, items, checked, pending) -> list[Outcome]:
-    """Checks 9–12 and the block, for a batch whose checks 0–8 are done (`checked`, one per item).
+def check_batch(items: Sequence[tuple[int, object]], pack: RulesPack, keys: IdentityKeys) -> CheckedBatch:
+    """Checks 0–8 of a batch (`check_events`) and everything else about it that needs no books
+    (`pack`: the rules, for each event's version and shares; `keys`: the books' identity keys,
+    for the workers' pseudonyms)."""
+    values = [item for _line, item in items]
+    checked = check_events(values, pack.first_effective_from)
+    count = len(items)
+    lines = list(map(itemgetter(0), items))
+    valid_at = [at for at, event in enumerate(checked) if type(event) is ValidEvent]
+    rejected_at: list[int] = []
+    rejected_codes: list[str] = []
+    rejected_platforms: list = []
+    rejected_event_ids: list = []
+    if len(valid_at) < count:
+        valid = [checked[at] for at in valid_at]
+        rejected_at = sorted(set(range(count)) - set(valid_at))
+        rejected_codes = [checked[at].name for at in rejected_at]
+        identities = [_identity(values[at]) for at in rejected_at]
+        rejected_platforms = [platform for platform, _event_id in identities]
+        rejected_event_ids = [event_id for _platform, event_id in identities]
+    else:
+        valid, valid_at = checked, None
+    total = len(valid)
+    if not total:
+        return CheckedBatch(lines, rejected_at, rejected_codes, rejected_platforms, rejected_event_ids, [], [],
+                            np.zeros(0, dtype=np.int64), [], [], np.zeros(0, dtype=np.int64), [],
+                            np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64),
+                            np.zeros(0, dtype=np.int64), [], [], [], [], [], np.zeros(0, dtype=np.int64),
+                            np.zeros((0, len(SHARE_COLUMNS)), dtype=np.int64))
+    (platforms, event_ids, kinds, is_refund, national_ids, amounts, _occurred_at, occurred_days, occurred_months,
+     original_ids, payload_hashes, occurred_us) = zip(*valid)
+    platform_names, platform_index = _categories(platforms)
+    worker_names, worker_index = _categories(national_ids)
+    kind_index = np.fromiter(map(KIND_INDEX.__getitem__, kinds), dtype=np.int64, count=total)
+    amount_array = np.fromiter(amounts, dtype=np.int64, count=total)
+    named = list(zip(platforms, event_ids))
+    batch_at = dict(zip(named, range(total)))
+    repeated_at: list[int] = []
+    if len(batch_at) < total:
+        repeated = {key for key, times in Counter(named).items() if times > 1}
+        repeated_at = [at for at, key in enumerate(named) if key in repeated]
+    refund_at = [at for at, refund in enumerate(is_refund) if refund] if any(is_refund) else []
+    refund_originals = [original_ids[at] for at in refund_at]
+    original_at = [batch_at.get((platforms[at], original)) if type(original) is str else None
+                   for at, original in zip(refund_at, refund_originals)]
+    position = {id(version): index for index, version in enumerate(pack.versions)}
+    version_of_day = {day: position[id(pack.version_on(day))] for day in set(occurred_days)}
+    version_index = np.fromiter(map(version_of_day.__getitem__, occurred_days), dtype=np.int64, count=total)
+    shares = np.zeros((total, len(SHARE_COLUMNS)), dtype=np.int64)
+    completed = np.ones(total, dtype=bool)
+    completed[refund_at] = False
+    for index in sorted(set(version_of_day.values())):
+        rows = np.flatnonzero(completed & (version_index == index)) if len(version_of_day) > 1 or refund_at \
+            else slice(None)
+        shares[rows] = shares_matrix_vnd(kind_index[rows], amount_array[rows], pack.versions[index])
+    return CheckedBatch(lines, rejected_at, rejected_codes, rejected_platforms, rejected_event_ids, valid_at,
+                        platform_names, platform_index, worker_names, list(map(keys.pseudonym, worker_names)),
+                        worker_index, list(event_ids), kind_index,
+                        amount_array, np.fromiter(occurred_us, dtype=np.int64, count=total),
+                        np.fromiter(occurred_months, dtype=np.int64, count=total), list(payload_hashes), refund_at,
+                        refund_originals, original_at, repeated_at, version_index, shares)
+
+
+def _categories(values: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """The distinct values in order of first appearance, and each value's index among them."""
+    names = list(dict.fromkeys(values))
+    index = {name: at for at, name in enumerate(names)}
+    return names, np.fromiter(map(index.__getitem__, values), dtype=np.int64, count=len(values))
+
+
+def _book(ledger: Ledger, conn, batch: CheckedBatch, pending) -> list[Outcome]:
+    """Checks 9–12 and the block, for a batch whose checks 0–8 are done (`check_batch`).
 
     Most events are *plain*: a completed event whose (platform, event id) is neither in the
     books nor named twice in the batch. Nothing about them depends on the order of the batch,
@@ -219,97 +303,113 @@ def _book(ledger: Ledger, conn, items, checked, pending) -> list[Outcome]:
     """
     head = lock_chain_head(conn)
     last_closed = query(conn, "SELECT max(month) FROM month_close")[0][0]
-    count = len(items)
-    valid_at = [at for at, event in enumerate(checked) if type(event) is ValidEvent]
-    valid = [checked[at] for at in valid_at] if len(valid_at) < count else checked
+    count = len(batch.lines)
+    total = batch.valid_count
+    valid_at = batch.valid_at
     codes: list[str] = [ACCEPTED] * count
-    out_platforms: list = [None] * count
-    out_event_ids: list = [None] * count
-    if len(valid_at) < count:
-        for at in sorted(set(range(count)) - set(valid_at)):
-            out_platforms[at], out_event_ids[at] = _identity(items[at][1])
-            codes[at] = checked[at].name
+    for at, code in zip(batch.rejected_at, batch.rejected_codes):
+        codes[at] = code
     recorded_at = iso_utc(ledger.clock())
     first_id = next_entry_id(conn)
-    if not valid:
-        write_compact_block(conn, _NO_ENTRIES, recorded_at=recorded_at, head=head, first_entry_id=first_id)
-        return _outcomes(items, out_platforms, out_event_ids, codes)
-    (platforms, event_ids, kinds, is_refund, national_ids, amounts, _occurred_at, occurred_days, occurred_months,
-     original_ids, payload_hashes, occurred_us) = (list(column) for column in zip(*valid))
-    if len(valid_at) < count:
-        for at, platform, event_id in zip(valid_at, platforms, event_ids):
-            out_platforms[at], out_event_ids[at] = platform, event_id
+    event_ids = batch.event_ids
+    platform_of_name = ledger.platform_ids(conn, batch.platform_names, pending)
+    platforms = np.array([platform_of_name[name] for name in batch.platform_names] or [0],
+                         dtype=np.int64)[batch.platform_index]
+    if valid_at is None:
+        out_platforms: list = np.array(batch.platform_names, dtype=object)[batch.platform_index].tolist()
+        out_event_ids: list = event_ids
     else:
-        out_platforms, out_event_ids = platforms, event_ids
-    platform_ids = ledger.platform_ids(conn, set(platforms), pending)
-    worker_ids = ledger.worker_ids(conn, national_ids, pending)
-    platform_col = list(map(platform_ids.__getitem__, platforms))
-    worker_col = list(map(worker_ids.__getitem__, national_ids))
-    kind_col = list(map(KIND_INDEX.__getitem__, kinds))
-    keys = list(zip(platform_col, event_ids))
-    booked = _load_booked(conn, platform_col, event_ids, is_refund, original_ids)
-    total = len(valid)
+        out_platforms, out_event_ids = [None] * count, [None] * count
+        for at, platform, event_id in zip(batch.rejected_at, batch.rejected_platforms, batch.rejected_event_ids):
+            out_platforms[at], out_event_ids[at] = platform, event_id
+        names = batch.platform_names
+        for at, platform, event_id in zip(valid_at, batch.platform_index.tolist(), event_ids):
+            out_platforms[at], out_event_ids[at] = names[platform], event_id
+    if not total:
+        write_compact_block(conn, _NO_ENTRIES, recorded_at=recorded_at, head=head, first_entry_id=first_id)
+        return _outcomes(batch.lines, out_platforms, out_event_ids, codes)
+    worker_of_name = ledger.worker_ids(conn, batch.worker_names, pending, pseudonyms=batch.worker_pseudonyms)
+    workers = np.array([worker_of_name[name] for name in batch.worker_names], dtype=np.int64)[batch.worker_index]
+    platform_col: list[int] = platforms.tolist()
+    refund_at = batch.refund_at
+    booked = _load_booked(conn, platforms, platform_col, event_ids, refund_at, batch.original_ids)
 
     # Which events need checks 9–12 one by one (see the docstring).
-    special = np.fromiter(is_refund, dtype=bool, count=total)
+    special = np.zeros(total, dtype=bool)
+    special[refund_at] = True
+    special[batch.repeated_at] = True
+    keys = None
     if booked:
+        keys = list(zip(platform_col, event_ids))
         special |= np.fromiter(map(booked.__contains__, keys), dtype=bool, count=total)
-    batch_at = dict(zip(keys, range(total)))
-    if len(batch_at) < total:
-        repeated = {key for key, times in Counter(keys).items() if times > 1}
-        special |= np.fromiter(map(repeated.__contains__, keys), dtype=bool, count=total)
     accepted = np.ones(total, dtype=bool)
     refunds: list[tuple[int, _Booked, tuple[int, ...]]] = []  # (position, original, reversals)
+    special_at = np.flatnonzero(special).tolist()
+    if special_at:
+        _check_one_by_one(ledger, batch, special_at, special, accepted, codes, refunds, booked, platform_col,
+                          workers.tolist() if len(special_at) > 64 else workers)
+    entries = _entry_columns(ledger, conn, pending, batch, accepted, first_id, refunds, last_closed, platform_col,
+                             workers)
+    write_compact_block(conn, entries, recorded_at=recorded_at, head=head, first_entry_id=first_id)
+    booked_months, late_months = _month_columns(count, valid_at, accepted, batch.occurred_months,
+                                                entries.booking_month)
+    return _outcomes(batch.lines, out_platforms, out_event_ids, codes, booked_months, late_months)
+
+
+def _check_one_by_one(ledger: Ledger, batch: CheckedBatch, special_at: list[int], special: np.ndarray,
+                      accepted: np.ndarray, codes: list[str], refunds: list, booked: dict, platform_col: list[int],
+                      workers) -> None:
+    """Checks 9–12 for the special events (refunds, keys in the books, keys named twice), in input order."""
+    valid_at = batch.valid_at
+    event_ids, payload_hashes = batch.event_ids, batch.payload_hashes
+    kinds, amounts = batch.kinds, batch.amounts
+    refund_of = {at: order for order, at in enumerate(batch.refund_at)}
     conflict = Rejection.duplicate_conflict.name
-    for at in np.flatnonzero(special).tolist():
-        key = keys[at]
+    for at in special_at:
+        key = (platform_col[at], event_ids[at])
         prior = booked.get(key)
+        item_at = at if valid_at is None else valid_at[at]
         if prior is not None:
             accepted[at] = False
-            codes[valid_at[at]] = DUPLICATE if prior.payload_hash == payload_hashes[at] else conflict
+            codes[item_at] = DUPLICATE if prior.payload_hash == payload_hashes[at] else conflict
             continue
-        if not is_refund[at]:
-            booked[key] = _Booked(None, EntryType.event, payload_hashes[at], worker_col[at], kind_col[at],
-                                  amounts[at], at)
+        order = refund_of.get(at)
+        if order is None:
+            booked[key] = _Booked(None, EntryType.event, payload_hashes[at], int(workers[at]), int(kinds[at]),
+                                  int(amounts[at]), at)
             continue
-        original_id = original_ids[at]  # any JSON value: not a string, it names no event
+        original_id = batch.original_ids[order]  # any JSON value: not a string, it names no event
         original = None
         if type(original_id) is str:
             original_key = (platform_col[at], original_id)
             original = booked.get(original_key)
             if original is None:  # a plain event earlier in this batch
-                before = batch_at.get(original_key)
+                before = batch.original_at[order]
                 if before is not None and before < at and not special[before]:
                     original = booked[original_key] = _Booked(None, EntryType.event, payload_hashes[before],
-                                                              worker_col[before], kind_col[before],
-                                                              amounts[before], before)
-        code = _refund_rejection(original, worker_col[at], kind_col[at], amounts[at])
+                                                              int(workers[before]), int(kinds[before]),
+                                                              int(amounts[before]), before)
+        amount = int(amounts[at])
+        code = _refund_rejection(original, int(workers[at]), int(kinds[at]), amount)
         if code is not None:
             accepted[at] = False
-            codes[valid_at[at]] = code.name
+            codes[item_at] = code.name
             continue
         if original.shares_vnd is None:  # an original accepted earlier in this batch
             before = original.batch_index
-            original.shares_vnd = event_shares_vnd(kinds[before], amounts[before],
-                                                   ledger.version_on(occurred_days[before]))
+            original.shares_vnd = event_shares_vnd(KINDS[int(kinds[before])], int(amounts[before]),
+                                                   ledger.pack.versions[int(batch.version_index[before])])
         reversed_before = original.reversed_vnd or [0] * len(SHARE_COLUMNS)
         reversals = refund_reversals_vnd(original.shares_vnd, original.amount_vnd, original.refunded_vnd,
-                                         reversed_before, amounts[at])
-        original.refunded_vnd += amounts[at]
+                                         reversed_before, amount)
+        original.refunded_vnd += amount
         original.reversed_vnd = [done + now for done, now in zip(reversed_before, reversals)]
-        booked[key] = _Booked(None, EntryType.refund, payload_hashes[at], worker_col[at], kind_col[at], amounts[at],
+        booked[key] = _Booked(None, EntryType.refund, payload_hashes[at], int(workers[at]), int(kinds[at]), amount,
                               at)
         refunds.append((at, original, reversals))
 
-    entries = _entry_columns(ledger, conn, pending, accepted, first_id, refunds, last_closed, (
-        platform_col, event_ids, payload_hashes, worker_col, kind_col, amounts, occurred_us, occurred_months,
-        occurred_days, is_refund))
-    write_compact_block(conn, entries, recorded_at=recorded_at, head=head, first_entry_id=first_id)
-    booked_months, late_months = _month_columns(count, valid_at, accepted, occurred_months, entries.booking_month)
-    return _outcomes(items, out_platforms, out_event_ids, codes, booked_months, late_months)
 
-
-def _month_columns(count: int, valid_at: list[int], accepted: np.ndarray, occurred_months: list[int],
+def _month_columns(count: int, valid_at: list[int] | None, accepted: np.ndarray, occurred_months: np.ndarray,
                    booking_months: np.ndarray) -> tuple[Iterable, Iterable]:
     """Per item: the booked month's text (None unless accepted), and the occurred month's where they differ.
 
@@ -319,14 +419,15 @@ def _month_columns(count: int, valid_at: list[int], accepted: np.ndarray, occurr
     booked_ints: list[int] = booking_months.tolist()
     if not booked_ints:
         return repeat(None), repeat(None)
-    chosen = None if len(booked_ints) == len(occurred_months) else np.flatnonzero(accepted).tolist()
-    occurred_ints = occurred_months if chosen is None else _pick(occurred_months, chosen)
+    chosen = None if len(booked_ints) == len(occurred_months) else np.flatnonzero(accepted)
+    occurred_ints: list[int] = (occurred_months if chosen is None else occurred_months[chosen]).tolist()
     texts = {month: month_text(month) for month in {*booked_ints, *occurred_ints}}
     if len(booked_ints) == count:  # every item valid and accepted
         positions = None
         booked: list = list(map(texts.__getitem__, booked_ints))
     else:
-        positions = valid_at if chosen is None else _pick(valid_at, chosen)
+        positions = (list(range(len(accepted))) if valid_at is None else valid_at) if chosen is None else \
+            (chosen.tolist() if valid_at is None else _pick(valid_at, chosen.tolist()))
         booked = [None] * count
         for at, month in zip(positions, booked_ints):
             booked[at] = texts[month]
@@ -339,46 +440,40 @@ def _month_columns(count: int, valid_at: list[int], accepted: np.ndarray, occurr
     return booked, late
 
 
-def _outcomes(items, platforms: list, event_ids: list, codes: list[str], booked_months: Iterable = repeat(None),
-              late_months: Iterable = repeat(None)) -> list[Outcome]:
-    return list(map(tuple.__new__, repeat(Outcome), zip(map(itemgetter(0), items), platforms, event_ids, codes,
-                                                        booked_months, late_months)))
+def _outcomes(lines: list[int], platforms: list, event_ids: list, codes: list[str],
+              booked_months: Iterable = repeat(None), late_months: Iterable = repeat(None)) -> list[Outcome]:
+    return list(map(tuple.__new__, repeat(Outcome), zip(lines, platforms, event_ids, codes, booked_months,
+                                                        late_months)))
 
 
-def _entry_columns(ledger: Ledger, conn, pending: dict, accepted: np.ndarray, first_id: int,
+def _entry_columns(ledger: Ledger, conn, pending: dict, batch: CheckedBatch, accepted: np.ndarray, first_id: int,
                    refunds: list[tuple[int, _Booked, tuple[int, ...]]], last_closed: int | None,
-                   columns: tuple) -> CompactEntries:
+                   platform_col: list[int], workers: np.ndarray) -> CompactEntries:
     """The accepted events and refunds as the block's columns, in input order (entry ids follow it).
 
-    Completed events' shares come from the rules as arrays (`rules.shares_matrix_vnd`), one call
-    per rules version; a refund's legs are its reversals (`rules.refund_reversals_vnd`).
+    Completed events' shares are the batch's (`check_batch`: `rules.shares_matrix_vnd`, one call
+    per rules version); a refund's legs are its reversals (`rules.refund_reversals_vnd`).
     """
-    (platform_col, event_ids, payload_hashes, worker_col, kind_col, amounts, occurred_us, occurred_months,
-     occurred_days, is_refund) = columns
     total = len(accepted)
     entry_ids = np.cumsum(accepted) + (first_id - 1)  # the entry id of each accepted position
     for _at, original, _reversals in refunds:
         if original.entry_id is None:  # an original of this batch
             original.entry_id = int(entry_ids[original.batch_index])
-    refund = np.fromiter(is_refund, dtype=bool, count=total) if refunds else np.zeros(total, dtype=bool)
+    refund = np.zeros(total, dtype=bool)
+    refund[batch.refund_at] = True
     completed = accepted & ~refund
-    kind_array, amount_array = np.asarray(kind_col, dtype=np.int64), np.asarray(amounts, dtype=np.int64)
     legs = np.zeros((total, len(SHARE_COLUMNS)), dtype=np.int64)
     version_ids = np.zeros(total, dtype=np.int64)
-    complete_at = np.flatnonzero(completed)
-    if len(complete_at):
-        days = occurred_days if len(complete_at) == total else _pick(occurred_days, complete_at.tolist())
-        version_of_day = {day: ledger.version_on(day) for day in set(days)}
-        versions = None if len(set(version_of_day.values())) == 1 else list(map(version_of_day.__getitem__, days))
-        for version in set(version_of_day.values()):
-            version_id = ledger.rules_version_id(conn, version, pending)
-            rows = complete_at if versions is None else complete_at[
-                np.fromiter((chosen is version for chosen in versions), dtype=bool, count=len(versions))]
-            legs[rows] = -shares_matrix_vnd(kind_array[rows], amount_array[rows], version)
-            version_ids[rows] = version_id
+    if completed.any():
+        legs[completed] = -batch.shares[completed]
+        used = np.flatnonzero(np.bincount(batch.version_index[completed])).tolist()
+        id_of_version = np.zeros(len(ledger.pack.versions), dtype=np.int64)
+        for index in used:
+            id_of_version[index] = ledger.rules_version_id(conn, ledger.pack.versions[index], pending)
+        version_ids[completed] = id_of_version[batch.version_index[completed]]
     for at, _original, reversals in refunds:
         legs[at] = reversals
-    months = np.asarray(occurred_months, dtype=np.int64)
+    months = batch.occurred_months
     booking_months = months if last_closed is None else np.where(months <= last_closed, next_month(last_closed), months)
     chosen = None if accepted.all() else np.flatnonzero(accepted)
     pick = (lambda column: column) if chosen is None else (lambda column: column[chosen])
@@ -392,9 +487,9 @@ def _entry_columns(ledger: Ledger, conn, pending: dict, accepted: np.ndarray, fi
             original_entry_ids[position[at]] = original.entry_id
     return CompactEntries(
         entry_type=np.where(pick(refund), int(EntryType.refund), int(EntryType.event)).tolist(),
-        platform_id=listed(platform_col), event_id=listed(event_ids), payload_hash=listed(payload_hashes),
-        worker_id=listed(worker_col), kind=listed(kind_col), amount_vnd=listed(amounts),
-        occurred_us=pick(np.asarray(occurred_us, dtype=np.int64)), occurred_month=listed(occurred_months),
+        platform_id=listed(platform_col), event_id=listed(batch.event_ids), payload_hash=listed(batch.payload_hashes),
+        worker_id=pick(workers).tolist(), kind=pick(batch.kinds).tolist(), amount_vnd=pick(batch.amounts).tolist(),
+        occurred_us=pick(batch.occurred_us), occurred_month=pick(months).tolist(),
         booking_month=pick(booking_months), rules_version_id=rules_version_ids, original_entry_id=original_entry_ids,
         legs=pick(legs))
 
@@ -415,23 +510,24 @@ def _refund_rejection(original: _Booked | None, worker_id: int, kind: int, amoun
     return None
 
 
-def _load_booked(conn, platform_col: list[int], event_ids: list[str], is_refund: list[bool],
-                 original_ids: list) -> dict[tuple[int, str], _Booked]:
-    """Accepted events of the books that this batch names (as itself or as an original)."""
-    platforms = set(platform_col)
-    if len(platforms) == 1:
-        wanted: dict[int, set[str]] = {platform_col[0]: set(event_ids)}
+def _load_booked(conn, platforms: np.ndarray, platform_col: list[int], event_ids: list[str],
+                 refund_at: list[int], original_ids: list) -> dict[tuple[int, str], _Booked]:
+    """Accepted events of the books that this batch names (as itself or as an original).
+
+    `platforms`: each event's platform id, as an array (grouped by it) and as the list `platform_col`.
+    """
+    distinct = np.flatnonzero(np.bincount(platforms)).tolist()
+    if len(distinct) == 1:
+        wanted: dict[int, set[str]] = {distinct[0]: set(event_ids)}
     else:
-        by_platform: dict[int, list[str]] = {platform_id: [] for platform_id in platforms}
-        for platform_id, event_id in zip(platform_col, event_ids):
-            by_platform[platform_id].append(event_id)
-        wanted = {platform_id: set(ids) for platform_id, ids in by_platform.items()}
+        wanted = {platform_id: set(_pick(event_ids, np.flatnonzero(platforms == platform_id).tolist()))
+                  for platform_id in distinct}
     refunded: set[tuple[int, str]] = set()
-    if any(is_refund):
-        for platform_id, refund, original_id in zip(platform_col, is_refund, original_ids):
-            if refund and type(original_id) is str:
-                wanted[platform_id].add(original_id)
-                refunded.add((platform_id, original_id))
+    for at, original_id in zip(refund_at, original_ids):
+        if type(original_id) is str:
+            platform_id = platform_col[at]
+            wanted[platform_id].add(original_id)
+            refunded.add((platform_id, original_id))
     booked: dict[tuple[int, str], _Booked] = {}
     for platform_id, wanted_ids in wanted.items():
         rows = fetch_events(conn, platform_id, ("id", "entry_type", "payload_hash", "worker_id", "kind", "amount_vnd"),

@@ -207,8 +207,7 @@ def block_hash(prev_hash: bytes, block_id: int, entry_hashes: Sequence[bytes], *
         for mark in tuple(marks)[:TABLES_SEALED_BY_VERSION[seal_version]]:
             digest.update(int(mark).to_bytes(8, "big"))
         digest.update(identity)
-    for item in entry_hashes:
-        digest.update(item)
+    digest.update(b"".join(entry_hashes))  # the same bytes as one update per entry hash, in one call
     return digest.digest()
 
 
@@ -318,25 +317,29 @@ def write_block(conn: Connection, entries: Sequence[NewEntry | tuple], *, record
 def _finish_block(conn: Connection, block_id: int, head: tuple[bytes, int], hashes: Sequence[bytes], count: int,
                   first_id: int | None, last_id: int | None, recorded_at: str, posting_rows: Sequence[tuple],
                   journal_rows: Sequence[tuple], months: set[int], worker_rows: list[tuple], *,
-                  seal_version: int = SEAL_VERSION) -> BlockWritten:
+                  seal_version: int = SEAL_VERSION, platform_rows: list[tuple] | None = None) -> BlockWritten:
     """The block's hash, then its postings, journal rows, block row, chain head and aggregates.
 
     `worker_rows` are `(worker, month, scheme, platform or 0, worker_vnd, platform_vnd, subsidy_vnd)`
-    deltas, one per key, in the order the legs first named them.
+    deltas, one per key, in the order the legs first named them. `platform_rows`, when the caller
+    summed them already (`write_compact_block`), are the `(platform, month, scheme, worker_vnd,
+    platform_vnd)` this function would add up from `worker_rows`, in the same order.
     """
     prev_hash, block_count = head
     marks, identity = _identity_to_seal(conn, block_count, seal_version)
     sealed_block = block_hash(prev_hash, block_id, hashes, seal_version=seal_version, marks=marks, identity=identity)
-    # What each platform owes: the worker- and platform-party credits of its events (platform id 0 = none).
-    platform_delta: dict[tuple[int, int, int], list[int]] = {}
-    for _worker_id, month, scheme, platform_id, worker_vnd, platform_vnd, _subsidy in worker_rows:
-        if platform_id:
-            by_platform = platform_delta.get((platform_id, month, scheme))
-            if by_platform is None:
-                platform_delta[(platform_id, month, scheme)] = [worker_vnd, platform_vnd]
-            else:
-                by_platform[0] += worker_vnd
-                by_platform[1] += platform_vnd
+    if platform_rows is None:
+        # What each platform owes: the worker- and platform-party credits of its events (platform id 0 = none).
+        platform_delta: dict[tuple[int, int, int], list[int]] = {}
+        for _worker_id, month, scheme, platform_id, worker_vnd, platform_vnd, _subsidy in worker_rows:
+            if platform_id:
+                by_platform = platform_delta.get((platform_id, month, scheme))
+                if by_platform is None:
+                    platform_delta[(platform_id, month, scheme)] = [worker_vnd, platform_vnd]
+                else:
+                    by_platform[0] += worker_vnd
+                    by_platform[1] += platform_vnd
+        platform_rows = [(*key, *values) for key, values in platform_delta.items()]
     # Postings first: the journal's guard checks they balance when the entry row lands.
     insert_rows(conn, "posting", POSTING_COLUMNS, posting_rows)
     # Partitioned books (PostgreSQL, docs/scale.md): every row lands in its month's partition.
@@ -352,7 +355,7 @@ def _finish_block(conn: Connection, block_id: int, head: tuple[bytes, int], hash
     add_to_rows(conn, "worker_month", ("worker_id", "month", "scheme", "platform_id"),
                 ("worker_vnd", "platform_vnd", "subsidy_vnd"), worker_rows)
     add_to_rows(conn, "platform_month", ("platform_id", "month", "scheme"), ("worker_vnd", "platform_vnd"),
-                [(*key, *values) for key, values in platform_delta.items()])
+                platform_rows)
     return BlockWritten(block_id, first_id, last_id, sealed_block)
 
 
@@ -400,15 +403,15 @@ def write_compact_block(conn: Connection, entries: CompactEntries, *, recorded_a
                  entries.occurred_month, months, entries.rules_version_id, entries.original_entry_id)
     sealed = zip(ids, repeat(block_id), repeat(recorded_at), fields,
                  _hashed_legs(entries.platform_id, entries.worker_id, receivable, legs))
-    hashes = list(map(_DIGEST, map(_BLAKE2B_32, map(orjson.dumps, sealed))))
+    hashes = list(map(_DIGEST, map(_BLAKE2B_32, map(_DUMPS_NUMPY, sealed))))
     journal_rows = list(zip(ids, repeat(block_id), entries.entry_type, entries.platform_id, entries.event_id,
                             entries.payload_hash, entries.worker_id, entries.kind, entries.amount_vnd, repeat(None),
                             entries.occurred_us.tolist(), entries.occurred_month, months, entries.rules_version_id,
                             entries.original_entry_id, map(_KEPT, hashes), receivable.tolist(),
                             *(_nulls_for_zeros(legs[:, column]) for column in range(legs.shape[1]))))
+    worker_rows, platform_rows = _worker_deltas(entries.worker_id, entries.booking_month, entries.platform_id, legs)
     return _finish_block(conn, block_id, head, hashes, count, first_entry_id, first_entry_id + count - 1,
-                         recorded_at, (), journal_rows, set(months),
-                         _worker_deltas(entries.worker_id, entries.booking_month, entries.platform_id, legs))
+                         recorded_at, (), journal_rows, set(months), worker_rows, platform_rows=platform_rows)
 
 
 def _nulls_for_zeros(column: np.ndarray) -> Iterable:
@@ -423,16 +426,19 @@ def _nulls_for_zeros(column: np.ndarray) -> Iterable:
 _DIGEST = methodcaller("digest")
 _BLAKE2B_32 = partial(hashlib.blake2b, digest_size=32)
 _KEPT = itemgetter(slice(None, ENTRY_HASH_KEPT))
+_DUMPS_NUMPY = partial(orjson.dumps, option=orjson.OPT_SERIALIZE_NUMPY)
 _PATTERN_BITS = 1 << np.arange(len(_SHARE_ACCOUNTS))
 
 
 def _hashed_legs(platform_ids: list[int], worker_ids: list[int], receivable: np.ndarray,
-                 legs: np.ndarray) -> list[tuple]:
-    """Each entry's `compact_legs` (the platform receivable, then every non-zero share), built
-    together for the entries whose shares are non-zero in the same places."""
+                 legs: np.ndarray) -> list:
+    """Each entry's `compact_legs` (the platform receivable, then every non-zero share) as a (legs, 5)
+    int64 array, built together for the entries whose shares are non-zero in the same places
+    (`orjson` with `OPT_SERIALIZE_NUMPY` writes it as the same nested arrays as the tuples);
+    `()` for an entry with no legs."""
     count = len(platform_ids)
     pattern = (legs != 0) @ _PATTERN_BITS
-    codes = np.unique(pattern).tolist()
+    codes = np.flatnonzero(np.bincount(pattern)).tolist()
     if codes == [0]:
         return [()] * count
     platforms, workers = np.asarray(platform_ids, dtype=np.int64), np.asarray(worker_ids, dtype=np.int64)
@@ -440,48 +446,68 @@ def _hashed_legs(platform_ids: list[int], worker_ids: list[int], receivable: np.
     for code in codes:
         if not code:
             continue
-        rows = np.flatnonzero(pattern == code) if len(codes) > 1 else None
-        pick = (lambda column: column) if rows is None else (lambda column: column[rows])
-        worker_list = pick(workers).tolist()
-        columns = [zip(repeat(_PLATFORM_KIND), pick(platforms).tolist(), repeat(0), repeat(0),
-                       pick(receivable).tolist())]
-        for column, (scheme, party) in enumerate(_SHARE_ACCOUNTS):
-            if code >> column & 1:
-                columns.append(zip(repeat(_WORKER_KIND), worker_list, repeat(scheme), repeat(party),
-                                   pick(legs[:, column]).tolist()))
-        if rows is None:
-            return list(zip(*columns))
-        for at, entry_legs in zip(rows.tolist(), zip(*columns)):
+        rows = np.flatnonzero(pattern == code) if len(codes) > 1 else slice(None)
+        shares = [column for column in range(len(_SHARE_ACCOUNTS)) if code >> column & 1]
+        chosen_workers = workers[rows]
+        block = np.empty((len(chosen_workers), 1 + len(shares), 5), dtype=np.int64)
+        block[:, 0, 0], block[:, 0, 1], block[:, 0, 2:4], block[:, 0, 4] = _PLATFORM_KIND, platforms[rows], 0, \
+            receivable[rows]
+        for leg, column in enumerate(shares, start=1):
+            scheme, party = _SHARE_ACCOUNTS[column]
+            block[:, leg, 0], block[:, leg, 1], block[:, leg, 2], block[:, leg, 3] = _WORKER_KIND, chosen_workers, \
+                scheme, party
+            block[:, leg, 4] = legs[rows, column]
+        if len(codes) == 1:
+            return list(block)
+        for at, entry_legs in zip(rows.tolist(), block):
             built[at] = entry_legs
     return built
 
 
 def _worker_deltas(worker_ids: list[int], booking_months: np.ndarray, platform_ids: list[int],
-                   legs: np.ndarray) -> list[tuple]:
-    """`write_block`'s worker aggregate deltas of compact entries, as columns: one row per
-    (worker, month, scheme, platform) that a non-zero share names, its credits summed, in the
-    order the legs first name the keys (entry by entry, scheme by scheme)."""
+                   legs: np.ndarray) -> tuple[list[tuple], list[tuple]]:
+    """`write_block`'s aggregate deltas of compact entries, as columns.
+
+    Worker rows: one per (worker, month, scheme, platform) that a non-zero share names, its
+    credits summed, in the order the legs first name the keys (entry by entry, scheme by
+    scheme). Platform rows: one per (platform, month, scheme) of those, summed, in the order
+    the worker rows first name them — what `_finish_block` would add up from the worker rows.
+    """
     count = len(worker_ids)
     schemes = len(_SHARE_ACCOUNTS) // 2
     worker_credit, platform_credit = -legs[:, 0::2], -legs[:, 1::2]  # (n, schemes): credit = − leg
     named = ((worker_credit != 0) | (platform_credit != 0)).ravel()  # entry-major, as the legs come
     if not named.any():
-        return []
+        return [], []
     keys = [np.repeat(np.asarray(worker_ids, dtype=np.int64), schemes)[named],
             np.repeat(np.asarray(booking_months, dtype=np.int64), schemes)[named],
             np.tile(np.arange(1, schemes + 1, dtype=np.int64), count)[named],
             np.repeat(np.asarray(platform_ids, dtype=np.int64), schemes)[named]]
     credits = np.stack((worker_credit.ravel()[named], platform_credit.ravel()[named]), axis=1)
-    order = np.lexsort(keys[::-1])  # stable: each key's first leg comes first among its equals
+    worker_keys, worker_sums = _summed_by_key(keys, credits)
+    worker_rows = list(zip(*(key.tolist() for key in worker_keys), worker_sums[:, 0].tolist(),
+                           worker_sums[:, 1].tolist(), repeat(0)))
+    owed = worker_keys[3] != 0  # platform id 0: no platform
+    platform_keys, platform_sums = _summed_by_key([worker_keys[3][owed], worker_keys[1][owed], worker_keys[2][owed]],
+                                                  worker_sums[owed])
+    platform_rows = list(zip(*(key.tolist() for key in platform_keys), platform_sums[:, 0].tolist(),
+                             platform_sums[:, 1].tolist()))
+    return worker_rows, platform_rows
+
+
+def _summed_by_key(keys: list[np.ndarray], values: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """The distinct rows of the key columns, in the order they first appear, and the values summed per key."""
+    if not len(values):
+        return [key[:0] for key in keys], values
+    order = np.lexsort(keys[::-1])  # stable: each key's first row comes first among its equals
     ordered = [key[order] for key in keys]
     starts = np.ones(len(order), dtype=bool)
     starts[1:] = np.logical_or.reduce([key[1:] != key[:-1] for key in ordered])
     starts = np.flatnonzero(starts)
-    sums = np.add.reduceat(credits[order], starts, axis=0)
-    by_first = np.argsort(order[starts], kind="stable")  # keys in the order the legs first named them
+    sums = np.add.reduceat(values[order], starts, axis=0)
+    by_first = np.argsort(order[starts], kind="stable")  # keys in the order they first appear
     picked = starts[by_first]
-    return list(zip(*(key[picked].tolist() for key in ordered), sums[by_first, 0].tolist(),
-                    sums[by_first, 1].tolist(), repeat(0)))
+    return [key[picked] for key in ordered], sums[by_first]
 
 
 _YEAR_1000_US = (datetime(1000, 1, 1) - _NAIVE_EPOCH) // _ONE_US

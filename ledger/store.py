@@ -219,6 +219,25 @@ def execute_many(conn: Connection, sql_text: str, rows: Sequence[tuple]) -> None
         cursor.executemany(sql_text.replace("?", "%s"), rows)
 
 
+def pg_array(values: Sequence[Any], sql_type: str | None = None) -> tuple[str, Any]:
+    """A list as one PostgreSQL array parameter: `(SQL expression with one %s, its value)`.
+
+    psycopg writes a list parameter value by value in Python (0.6–0.9 µs each: 15–20 ms for the
+    20,000 keys of an ingest chunk); a list of ints, or of non-empty texts free of newlines (event
+    ids, pseudonyms), goes as one text the server splits (`string_to_array`, ~0.05 µs a value).
+    Anything else (bytes, None, an empty text, a newline) goes as the list. `sql_type` casts the
+    array (`bigint`, `text`); without it the ints' array is `bigint[]` and the texts' `text[]`.
+    """
+    kinds = set(map(type, values))
+    if kinds == {int}:
+        return f"string_to_array(%s, ',')::{sql_type or 'bigint'}[]", ",".join(map(str, values))
+    if kinds == {str}:
+        joined = "\n".join(values)
+        if joined.count("\n") == len(values) - 1 and min(map(len, values)) > 0:
+            return f"string_to_array(%s, E'\\n')::{sql_type or 'text'}[]", joined
+    return "%s" if sql_type is None else f"%s::{sql_type}[]", list(values)
+
+
 def add_to_rows(conn: Connection, table: str, key_columns: Sequence[str], value_columns: Sequence[str],
                 rows: Sequence[tuple]) -> None:
     """Add each row's values to the row of `table` with its key, creating it when missing.
@@ -238,10 +257,10 @@ def add_to_rows(conn: Connection, table: str, key_columns: Sequence[str], value_
         raw.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks}) "
                         f"ON CONFLICT ({keys}) DO UPDATE SET {updates}", rows)
         return
-    arrays = ", ".join(["%s::bigint[]"] * len(columns))
+    arrays = [pg_array(column, "bigint") for column in zip(*rows)]
     with raw.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) "
-                       f"ON CONFLICT ({keys}) DO UPDATE SET {updates}", [list(column) for column in zip(*rows)])
+        cursor.execute(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({', '.join(sql for sql, _v in arrays)}) "
+                       f"ON CONFLICT ({keys}) DO UPDATE SET {updates}", [value for _sql, value in arrays])
 
 
 def fetch_in(conn: Connection, sql_text: str, values: Iterable[Any], chunk: int = 900) -> list[tuple]:
@@ -255,8 +274,9 @@ def fetch_in(conn: Connection, sql_text: str, values: Iterable[Any], chunk: int 
         return []
     raw = conn.connection.driver_connection
     if not is_sqlite(conn) and "IN ({marks})" in sql_text:
+        array, value = pg_array(values)
         with raw.cursor() as cursor:
-            cursor.execute(sql_text.replace("IN ({marks})", "= ANY(%s)"), [values])
+            cursor.execute(sql_text.replace("IN ({marks})", f"= ANY({array})"), [value])
             return cursor.fetchall()
     rows: list[tuple] = []
     mark = "?" if is_sqlite(conn) else "%s"
@@ -288,10 +308,11 @@ def fetch_unique(conn: Connection, table: str, columns: Sequence[str], where: st
     keys = list(keys)
     if not keys:
         return []
+    array, value = pg_array(keys, "text")
     with conn.connection.driver_connection.cursor() as cursor:
-        cursor.execute(f"SELECT k.key, found.* FROM unnest(%s::text[]) AS k(key) CROSS JOIN LATERAL "
+        cursor.execute(f"SELECT k.key, found.* FROM unnest({array}) AS k(key) CROSS JOIN LATERAL "
                        f"(SELECT {names} FROM {table} WHERE {where} AND {key_column} = k.key LIMIT 1) AS found",
-                       [keys])
+                       [value])
         return cursor.fetchall()
 
 

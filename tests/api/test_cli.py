@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import orjson
@@ -154,6 +157,27 @@ def test_ingest_reads_ndjson_from_stdin(tmp_path, db):
                            input=payload)
     assert result.exit_code == 0, result.stderr
     assert [line["outcome"] for line in read_outcomes(tmp_path / "out.ndjson")] == ["accepted", "accepted"]
+
+
+@pytest.mark.parametrize("file_format", ["stdin", "ndjson", "csv", "parquet"])
+def test_a_file_read_and_checked_in_a_forked_process_gives_the_outcomes_and_books_of_one_chunk(tmp_path, file_format):
+    """`--chunk-size 3` books the twelve items in four chunks, read and checked in a forked child
+    (ledger.pipeline) from the second on; `--chunk-size 100` in this process, in one chunk."""
+    writer = {"csv": write_csv, "parquet": write_parquet}.get(file_format, write_ndjson)
+    path = writer(tmp_path / f"events.{'ndjson' if file_format == 'stdin' else file_format}", ITEMS)
+    one_db, forked_db = f"sqlite:///{tmp_path / 'one.db'}", f"sqlite:///{tmp_path / 'forked.db'}"
+    ok("ingest", path, "--chunk-size", 100, "--outcomes", tmp_path / "one.out", "--db", one_db)
+    if file_format == "stdin":
+        done = subprocess.run([sys.executable, "-m", "api.cli", "ingest", "-", "--chunk-size", "3", "--outcomes",
+                               str(tmp_path / "forked.out")], input=path.read_bytes(), capture_output=True,
+                              env={**os.environ, "ANSINH_DATABASE_URL": forked_db, "ANSINH_PACK": "vn-pilot",
+                                   "PYTHONPATH": str(Path(__file__).resolve().parents[2])}, timeout=120)
+        assert done.returncode == 0, done.stderr.decode()[-2000:]
+    else:
+        ok("ingest", path, "--chunk-size", 3, "--outcomes", tmp_path / "forked.out", "--db", forked_db)
+    assert [line["outcome"] for line in read_outcomes(tmp_path / "forked.out")] == EXPECTED
+    assert read_outcomes(tmp_path / "forked.out") == read_outcomes(tmp_path / "one.out")
+    assert settlement_json(forked_db)["platforms"] == settlement_json(one_db)["platforms"]
 
 
 def test_the_database_can_be_chosen_by_environment_variable(tmp_path):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import string
 
-from api.reasons import CODES, LANGS, REASONS, negotiate, reason, with_reasons
+import orjson
+
+from api.reasons import CODES, LANGS, REASONS, negotiate, outcome_lines, reason, with_reasons
 from ledger.close import close_month
 from ledger.ingest import ingest_batch
 from tests.ledger.factories import event, numbered, refund
@@ -103,3 +105,22 @@ def test_ingest_outcomes_speak_english_with_lang_en_and_refuse_a_language_they_d
     assert done.exit_code == 0, done.output
     lines = [orjson.loads(line) for line in (tmp_path / "out").read_bytes().splitlines()]
     assert [line["reason"] for line in lines] == ["Booked in February 2026.", REASONS["en"]["unknown_kind"]]
+
+
+def test_ingest_writes_the_outcome_lines_orjson_writes_of_each_reasoned_outcome_for_every_code(ledger):
+    from ledger.ingest import Outcome
+
+    ingest_batch(ledger, numbered([event("a"), event("o")]))
+    close_month(ledger, "2026-02")
+    items = numbered([event("a"), event("a", amount=5), event("n"), event("late", occurred_at="2026-02-11T09:00:00Z"),
+                      refund("r", "o", 1_000), refund("q", "zz", 1), refund("m", "o", 1, kind="order"),
+                      refund("x", "o", 10**9), "MALFORMED", {"kind": "ride"}, event("é\n\"", platform=7),
+                      event("c", kind="taxi"), event("c", currency="USD"), event("c", amount=0),
+                      event("c", occurred_at="yesterday"), event("c", worker_id="1"), event("c", action="undo")])
+    outcomes = ingest_batch(ledger, items)
+    outcomes.append(Outcome(99, "grab", "old", "accepted"))  # a replayed outcome of an old release: no month
+    assert {outcome.outcome for outcome in outcomes} >= set(CODES) - {"platform_mismatch"}
+    for lang in LANGS:
+        expected = b"".join(orjson.dumps(line) + b"\n" for line in with_reasons([o.as_json() for o in outcomes], lang))
+        assert outcome_lines(outcomes, lang) == expected
+    assert outcome_lines([], "vi") == b""

@@ -104,3 +104,21 @@ def test_a_binary_copy_writes_the_rows_a_text_copy_writes(ledger):
                  for row in query(conn, f"SELECT * FROM {table} ORDER BY id")]
                 for table in ("copied_text", "copied_binary")]
     assert read[0] == read[1] == rows
+
+
+def test_a_list_sent_as_one_postgresql_text_reads_back_as_the_list_and_odd_values_go_as_they_are(ledger):
+    from ledger.store import is_sqlite, pg_array
+
+    with ledger.unit_of_work() as work:
+        conn = work.connection
+        if is_sqlite(conn):
+            pytest.skip("PostgreSQL arrays")
+        for values, joined in ((["grab-r-1", "é:x", "a" * 128], True), ([1, -2, 9_000_000_000], True),
+                               (["two\nlines", "b"], False), (["", "b"], False), ([b"\x00", b""], False),
+                               ([1, None], False)):
+            sql, value = pg_array(values, "bytea" if isinstance(values[0], bytes) else
+                                  "bigint" if isinstance(values[0], int) else "text")
+            assert isinstance(value, str) is joined, values
+            got = [bytes(row[0]) if isinstance(row[0], memoryview) else row[0]
+                   for row in query(conn, f"SELECT unnest({sql.replace('%s', '?')})", (value,))]
+            assert got == values
