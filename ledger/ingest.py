@@ -338,10 +338,8 @@ def _book(ledger: Ledger, conn, batch: CheckedBatch, pending) -> list[Outcome]:
     special = np.zeros(total, dtype=bool)
     special[refund_at] = True
     special[batch.repeated_at] = True
-    keys = None
     if booked:
-        keys = list(zip(platform_col, event_ids))
-        special |= np.fromiter(map(booked.__contains__, keys), dtype=bool, count=total)
+        special |= np.fromiter(map(booked.__contains__, zip(platform_col, event_ids)), dtype=bool, count=total)
     accepted = np.ones(total, dtype=bool)
     refunds: list[tuple[int, _Booked, tuple[int, ...]]] = []  # (position, original, reversals)
     special_at = np.flatnonzero(special).tolist()
