@@ -1,11 +1,11 @@
 """Book a file into fresh books and print a digest of every table and of the outcomes: two versions
 of the code book the same file into the same books only if their digests agree.
 
-    PYTHONPATH=TREE python benchmarks/books_digest.py sqlite|postgres FILE [--ahead MODE]
+    ANSINH_SECRET=… PYTHONPATH=TREE python benchmarks/books_digest.py sqlite|postgres FILE [--ahead MODE]
 
 `TREE` is the code under test (this tree, or an exported older commit); the digest itself is
 `tests/ledger/books_digest.py` of this tree, loaded by path. The clock is fixed, the secret is
-fixed, and the nonce of each national id's encryption is derived from the id, so worker rows,
+the same for both runs (`ANSINH_SECRET`; generated and printed when unset: none is committed), and the nonce of each national id's encryption is derived from the id, so worker rows,
 their seals and the block hashes are comparable too. docs/performance.md quotes its use
 (issue 15: the books of 100,000 generated events, `main` against the forked reading).
 """
@@ -15,6 +15,8 @@ import argparse
 import hashlib
 import importlib.util
 import os
+import secrets
+import sys
 import tempfile
 import time
 import uuid
@@ -25,7 +27,6 @@ import orjson
 
 HERE = Path(__file__).resolve().parents[1]
 PG_URL = os.environ.get("ANSINH_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
-FIXED_SECRET = "3b1f9a7c2e5d8046a1b9c3e7f2d4a6b8c0e1f3a5b7d9c2e4f6a8b0d1c3e5f7a9"  # throwaway books only
 
 
 def _digest_module():
@@ -41,7 +42,10 @@ def main() -> None:
     parser.add_argument("file", type=Path)
     parser.add_argument("--ahead", help="ingest_stream's ahead= (code that has it)")
     args = parser.parse_args()
-    os.environ["ANSINH_SECRET"] = FIXED_SECRET
+    if not os.environ.get("ANSINH_SECRET"):  # both runs of a comparison need the same one (no secret is committed)
+        os.environ["ANSINH_SECRET"] = secrets.token_hex(32)
+        print(f"ANSINH_SECRET={os.environ['ANSINH_SECRET']}  # pass the same to the run it is compared with",
+              file=sys.stderr)
     import ledger.ingest as ingest
     from ledger.books import Ledger
     from ledger.identity import IdentityKeys
