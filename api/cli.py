@@ -475,16 +475,31 @@ def _key_action(db: str | None, action) -> None:
     _print_json(record.__dict__)
 
 
+def _warn_unregistered(platform: str) -> None:
+    """One line on stderr when `platform` is not in ledger/platforms.yaml. The key is still
+    issued (stdout stays the key's JSON): the books accept any well-formed id, as they did
+    before the registry existed, but pages would show the bare id, and the HTTP admin route
+    refuses it (`unregistered-platform`), so the administrator hears of it here too."""
+    from ledger.platforms import PLATFORM_ID, platform_registry
+
+    if PLATFORM_ID.fullmatch(platform) and platform not in platform_registry():
+        known = ", ".join(platform_registry())
+        console.print(f"[yellow]warning:[/yellow] {platform!r} is not in the platform registry "
+                      f"(ledger/platforms.yaml: {known}); pages will show the id as it is")
+
+
 @platforms_app.command("add")
 def platforms_add(platform: Annotated[str, typer.Argument(help="platform id, as in its events")],
                   db: DbOption = None) -> None:
     """Issue an API key for a platform; the secret is printed once."""
+    _warn_unregistered(platform)
     _key_action(db, lambda keys: keys.add(platform))
 
 
 @platforms_app.command("rotate")
 def platforms_rotate(platform: Annotated[str, typer.Argument(help="platform id")], db: DbOption = None) -> None:
     """Issue a new key; the platform's older keys keep working for 24 hours, then retire."""
+    _warn_unregistered(platform)
     _key_action(db, lambda keys: keys.rotate(platform))
 
 

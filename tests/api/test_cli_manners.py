@@ -230,3 +230,16 @@ def test_every_column_of_a_squeezed_table_keeps_its_longest_identifier_and_heade
              "(no reference matched) AS202602P000218 1,400,096", "0")]
     widths = column_widths(columns, rows)
     assert widths == [32, 10, 9, 15, 6] and sum(widths) + GAP * 4 == WIDTH  # `settled` wraps between words
+
+
+def test_a_key_for_a_platform_outside_the_registry_is_issued_with_a_warning_naming_the_registry(tmp_path):
+    db = f"sqlite:///{tmp_path / 'keys.db'}"
+    env = {"ANSINH_SECRET": secrets.token_hex(32)}
+    unknown = run("platforms", "add", "acme-rides", "--db", db, env=env)
+    assert unknown.exit_code == 0, unknown.stderr
+    assert orjson.loads(unknown.stdout)["platform"] == "acme-rides"  # stdout stays the key's JSON
+    warning = unwrapped(unknown.stderr)
+    assert warning.startswith("warning: 'acme-rides' is not in the platform registry")
+    assert "grab" in warning and "xanhsm" in warning
+    known = run("platforms", "add", "grab", "--db", db, env=env)
+    assert known.exit_code == 0 and known.stderr == ""
