@@ -124,7 +124,7 @@ def submit_job(queue: JobQueue, document: dict[str, Any], owner: str, report_lan
                                             "some have run")
     summary = {"scenario": scenario.name, "workers": scenario.population.workers,
                "horizon_months": scenario.horizon_months, "start": str(document.get("start", "")),
-               "reforms": list(scenario.reforms)}
+               "reforms": [reform.name for reform in scenario.reforms]}
     return queue.submit({"scenario": document, "report_lang": report_lang}, summary, owner)
 
 
