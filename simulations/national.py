@@ -127,7 +127,7 @@ def national_tables(run) -> dict[str, pd.DataFrame]:
             demand = rows["subsidy_demand_vnd"].to_numpy()
             rows["subsidy_demand_vnd"] = spread(int(round(demand.sum() * ratio)) if ratio else 0, demand)
             pieces.append(rows)
-    months = pd.concat(pieces, ignore_index=True) if pieces else by_month.iloc[0:0]
+    months = pd.concat(pieces).sort_index() if pieces else by_month.iloc[0:0]  # the sample's row order
     tables["budget_by_year_scheme"] = months.groupby(["arm", "year", "scheme"], sort=False)[
         ["subsidy_demand_vnd", "subsidy_vnd"]].sum().reset_index()
     tables["budget_by_month"] = months.groupby(["arm", "month"], sort=False)["subsidy_vnd"].sum().reset_index()
