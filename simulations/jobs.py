@@ -109,7 +109,6 @@ class JobQueue:
         self._cancelled: set[str] = set()
         self._pending: queue.Queue[str | None] = queue.Queue()
         self._runner: threading.Thread | None = None
-        self._closed = False
         self._load()
 
     # -- what callers do ---------------------------------------------------------------------
@@ -117,14 +116,14 @@ class JobQueue:
     def submit(self, document: dict[str, Any], summary: dict[str, Any], owner: str = "") -> Job:
         job = Job(id=secrets.token_hex(8), created=self._clock(), summary=summary, owner=owner, document=document)
         with self._lock:
-            if self._closed:
-                raise RuntimeError("the job queue is shut down")
             self._jobs[job.id] = job
             self._save(job)
-            self._pending.put(job.id)
-            if self._runner is None:
-                self._runner = threading.Thread(target=self._run, name="ansinh-jobs", daemon=True)
+            if self._runner is None:  # the first job, or the first since a shutdown: a runner of its own queue
+                self._pending = queue.Queue()
+                self._runner = threading.Thread(target=self._run, args=(self._pending,), name="ansinh-jobs",
+                                                daemon=True)
                 self._runner.start()
+            self._pending.put(job.id)
         self._trim()
         return job
 
@@ -177,24 +176,25 @@ class JobQueue:
         return self.get(job_id)
 
     def shutdown(self, timeout: float = 10.0) -> None:
-        """Cancel what is queued or running and stop the runner (the service's shutdown)."""
+        """Cancel what is queued or running and stop the runner (the service's shutdown). A job submitted
+        afterwards starts a new runner."""
         with self._lock:
-            self._closed = True
             for job in self._jobs.values():
                 if job.status not in FINISHED:
                     self._cancelled.add(job.id)
                     if job.status == "queued":
                         self._finish(job, "cancelled")
-            runner = self._runner
-        self._pending.put(None)
+            runner, pending = self._runner, self._pending
+            self._runner = None
+        pending.put(None)
         if runner is not None:
             runner.join(timeout)
 
     # -- the runner --------------------------------------------------------------------------
 
-    def _run(self) -> None:
+    def _run(self, pending: queue.Queue) -> None:
         while True:
-            job_id = self._pending.get()
+            job_id = pending.get()
             if job_id is None:
                 return
             with self._lock:
