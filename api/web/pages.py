@@ -797,6 +797,7 @@ async def policy_job_status(request: Request, job_id: str, _: Principal = Depend
 @router.post("/policy/jobs/{job_id}/cancel")
 async def policy_job_cancel(request: Request, job_id: str, _: Principal = Depends(page_role("policy"))
                             ) -> Response:
+    await _form(request)  # same origin only, as every form the pages post
     request.app.state.jobs.cancel(_job_or_404(request, job_id))
     return RedirectResponse(f"/policy/jobs/{job_id}", status_code=303)
 
