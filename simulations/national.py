@@ -44,7 +44,25 @@ WEIGHTED = "national estimate, weighted"  # the label a table's caption carries 
 
 
 def _sum(weights: np.ndarray, values: np.ndarray) -> float:
-    return float(np.dot(weights, np.asarray(values).astype(np.float64)))
+    """Σ weight × value in float64 (numpy's pairwise sum: no BLAS call, whose threads spin on a busy machine)."""
+    return float(np.multiply(weights, values, dtype=np.float64).sum())
+
+
+def _group_sums(codes: np.ndarray, groups: int, weights: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Σ weight × value per group code 0..groups-1, in one pass."""
+    return np.bincount(codes, weights=np.multiply(weights, values, dtype=np.float64), minlength=groups)
+
+
+def _codes(labels: pd.Series | None, count: int, groups: list[str]) -> np.ndarray:
+    """Each worker's index in `groups` by its label as text (`results._group_codes`' "nan" for a missing one);
+    a label not among them: len(groups), summed apart. None: every worker is group 0 ("all")."""
+    if labels is None:
+        return np.zeros(count, dtype=np.intp)
+    index = {group: k for k, group in enumerate(groups)}
+    inverse, uniques = pd.factorize(labels, use_na_sentinel=True)
+    lookup = np.array([index.get(str(u), len(groups)) for u in uniques] + [index.get("nan", len(groups))],
+                      dtype=np.intp)
+    return lookup[inverse]  # the sentinel -1 reads the last entry: "nan"
 
 
 def total(weights: np.ndarray, values: np.ndarray) -> int:
@@ -156,16 +174,15 @@ def national_tables(run) -> dict[str, pd.DataFrame]:
     base = arms[names[0]].worker_totals
     take_home = base["take_home_vnd"].to_numpy()
     decile = weighted_deciles(take_home, weights) - 1
-    members = [decile == d for d in range(DECILES)]
 
     def by_decile(values: np.ndarray) -> np.ndarray:
-        return apportion(total(weights, values), [_sum(weights[m], np.asarray(values)[m]) for m in members])
+        return apportion(total(weights, values), _group_sums(decile, DECILES, weights, values))
 
     ones = np.ones(len(weights))
     workers = by_decile(ones)
     participants = by_decile(base["active_months"].to_numpy() > 0)
     take_home_sums = by_decile(take_home)
-    weight_sums = np.array([float(weights[m].sum()) for m in members])
+    weight_sums = _group_sums(decile, DECILES, weights, ones)
     for measure, (column, delta_column) in DECILE_MEASURES.items():
         rows = []
         before = base[column].to_numpy().astype(np.int64)
@@ -175,8 +192,9 @@ def national_tables(run) -> dict[str, pd.DataFrame]:
             band = bands(before, after)
             deltas, winners, losers = by_decile(change), by_decile(change > 0), by_decile(change < 0)
             banded = [by_decile(band == b) for b in range(len(BANDS))]
+            change_sums = _group_sums(decile, DECILES, weights, change)
             for d in range(DECILES):
-                mean = _sum(weights[members[d]], change[members[d]]) / weight_sums[d] if weight_sums[d] else 0.0
+                mean = change_sums[d] / weight_sums[d] if weight_sums[d] else 0.0
                 rows.append({"arm": name, "decile": d + 1, "workers": int(workers[d]),
                              "participants": int(participants[d]), "take_home_vnd": int(take_home_sums[d]),
                              delta_column: int(deltas[d]),
@@ -202,12 +220,11 @@ def national_tables(run) -> dict[str, pd.DataFrame]:
                    "pension_months": totals["pension_months"].to_numpy(), "workers_subsidised": subsidy > 0,
                    "subsidy_vnd": subsidy, "balance_vnd": totals["balance_vnd"].to_numpy()}
         for by, shown in coverage[coverage["arm"] == name].groupby("by", sort=False):
-            labels = population[by].astype(str).to_numpy()
             groups = shown["group"].astype(str).tolist()
-            masks = [labels == group for group in groups]
+            codes = _codes(population[by], len(weights), groups)
             figures = {column: apportion(total(weights, values) if column != "subsidy_vnd"
                                          else int(scheme_totals[name].sum()),
-                                         [_sum(weights[m], np.asarray(values)[m]) for m in masks])
+                                         _group_sums(codes, len(groups) + 1, weights, values)[:len(groups)])
                        for column, values in columns.items()}
             for k, group in enumerate(shown["group"].tolist()):
                 frame_rows.append({"arm": name, "by": by, "group": group,
@@ -271,16 +288,19 @@ def _coverage_by_year(run, weights: np.ndarray) -> pd.DataFrame:
     sample = run.results.tables["coverage_by_year"]
     population = run.population.workers
     rows = []
+    codes_of: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}
     for (name, year), shown in sample.groupby(["arm", "year"], sort=False):
         arm = run.arms[name]
         bit = int(year) - arm.first_year
         active = (arm.worker_totals["active_years"].to_numpy().astype(np.int64) >> bit) & 1 == 1
         credited = (arm.worker_totals["credited_years"].to_numpy().astype(np.int64) >> bit) & 1 == 1
         for by, groups in shown.groupby("by", sort=False):
-            labels = np.full(len(weights), "all", dtype=object) if by == "all" \
-                else population[by].astype(str).to_numpy()
-            masks = [labels == str(group) for group in groups["group"].tolist()]
-            figures = {key: apportion(total(weights, values), [_sum(weights[m], values[m]) for m in masks])
+            names = tuple(str(group) for group in groups["group"].tolist())
+            if (by, names) not in codes_of:
+                codes_of[(by, names)] = _codes(None if by == "all" else population[by], len(weights), list(names))
+            codes = codes_of[(by, names)]
+            figures = {key: apportion(total(weights, values),
+                                      _group_sums(codes, len(names) + 1, weights, values)[:len(names)])
                        for key, values in (("workers_active", active), ("workers_credited", credited),
                                            ("both", active & credited))}
             for k, group in enumerate(groups["group"].tolist()):
@@ -301,31 +321,26 @@ def _ranges(ranges: pd.DataFrame, sample: pd.DataFrame, national: pd.DataFrame, 
                      "window_subsidy_real_vnd": "window_subsidy_real_vnd",
                      **{f"{m}_{s}": f"{m}_{s}" for m in DECILE_MEASURES for s in ("winners", "losers")}}
 
-    def value(frame: pd.DataFrame, years: pd.DataFrame, arm: str, figure: str) -> int | None:
-        if figure in figure_column:
-            return int(frame.loc[frame["arm"] == arm, figure_column[figure]].iloc[0])
-        if figure.startswith("workers_credited_"):
-            found = years[(years["arm"] == arm) & (years["by"] == "all") &
-                          (years["year"] == int(figure.rsplit("_", 1)[1]))]
-            return int(found["workers_credited"].iloc[0]) if len(found) else None
-        return None
+    def values(frame: pd.DataFrame, years: pd.DataFrame) -> dict[tuple[str, str], int]:
+        found = {(str(row["arm"]), figure): int(row[column]) for row in frame.to_dict("records")
+                 for figure, column in figure_column.items()}
+        everyone = years[years["by"] == "all"]
+        found.update({(str(arm), f"workers_credited_{int(year)}"): int(count) for arm, year, count in
+                      zip(everyone["arm"], everyone["year"], everyone["workers_credited"])})
+        return found
 
-    out = ranges.copy()
+    mine_of, theirs_of = values(sample, sample_years), values(national, national_years)
     base = str(sample["arm"].iloc[0])
-    for index, row in ranges.iterrows():
+    shown, lows, highs = [], [], []
+    for row in ranges.to_dict("records"):
         figure, arm = str(row["figure"]), str(row["arm"])
-        delta = "_delta" in figure
-        plain = figure.replace("_delta", "") if delta else figure
-        mine, theirs = value(sample, sample_years, arm, plain), value(national, national_years, arm, plain)
+        plain = figure.replace("_delta", "")
+        mine, theirs = mine_of.get((arm, plain)), theirs_of.get((arm, plain))
         if mine is None or theirs is None:
+            shown.append(row["value"]), lows.append(row["low"]), highs.append(row["high"])
             continue
-        if delta:
-            base_national = value(national, national_years, base, plain)
-            shown = theirs - (base_national or 0)
-        else:
-            shown = theirs
         scale = theirs / mine if mine else 0.0
-        out.loc[index, "value"] = shown
-        out.loc[index, "low"] = int(round(float(row["low"]) * scale))
-        out.loc[index, "high"] = int(round(float(row["high"]) * scale))
-    return out
+        shown.append(theirs - theirs_of.get((base, plain), 0) if "_delta" in figure else theirs)
+        lows.append(int(round(float(row["low"]) * scale)))
+        highs.append(int(round(float(row["high"]) * scale)))
+    return ranges.assign(value=shown, low=lows, high=highs)
