@@ -25,9 +25,10 @@ How each figure is weighted:
   weights 1 exactly `results.income_deciles`'s rule r·10 // n + 1 — and a mean is
   Σ weight × figure / Σ weight.
 
-Left as the sample's, and labelled so: the budget limits of a scenario (a limit is set
-for the simulated population), the pension projection (six sample workers), inequality
-(Gini and Lorenz curves of the sample) and the bootstrap's resample count.
+Inequality (Gini, Lorenz curves) is of the weighted population too. Left as the
+sample's, and labelled so: the budget limits of a scenario (a limit is set for the
+simulated population), the pension projection (six sample workers) and the bootstrap's
+resample count.
 """
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ import numpy as np
 import pandas as pd
 
 from rules import PPM, SCHEMES, round_half_up
-from simulations.results import BANDS, DECILE_MEASURES, DECILES, TOP_DECILES_FOR_LEAKAGE, bands
+from simulations.results import (BANDS, DECILE_MEASURES, DECILES, INEQUALITY_MEASURES, TOP_DECILES_FOR_LEAKAGE,
+                                  bands)
 
 WEIGHTED = "national estimate, weighted"  # the label a table's caption carries (brief.WORDS has it in words)
 
@@ -106,6 +108,24 @@ def weighted_deciles(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     if whole > 0:
         decile[order] = np.minimum(np.floor(before * DECILES / whole).astype(np.int64) + 1, DECILES)
     return decile
+
+
+def weighted_inequality(values: np.ndarray, weights: np.ndarray, points: int = 101) -> tuple[float, np.ndarray]:
+    """(Gini, Lorenz points) of max(value, 0) over the weighted population: the Lorenz curve through
+    (Σ weights so far ÷ W, Σ weight × value so far ÷ total), the Gini one minus twice the area under it
+    (trapezoids: with weights 1, the sample's Σ (2i − n − 1)·x_i ÷ (n·Σx)); the curve read at `points`
+    shares of the population."""
+    x = np.maximum(np.asarray(values, dtype=np.float64), 0.0)
+    order = np.argsort(x, kind="stable")
+    w, x = np.asarray(weights, dtype=np.float64)[order], x[order]
+    people = np.concatenate(([0.0], np.cumsum(w)))
+    money = np.concatenate(([0.0], np.cumsum(w * x)))
+    grid = np.linspace(0, 1, points)
+    if people[-1] <= 0 or money[-1] <= 0:
+        return 0.0, np.vstack((grid, grid * 0))
+    share, held = people / people[-1], money / money[-1]
+    gini = 1.0 - float(np.sum((share[1:] - share[:-1]) * (held[1:] + held[:-1])))
+    return round(gini, 6), np.vstack((grid, np.interp(grid, share, held)))
 
 
 def leakage_per_mille(weights: np.ndarray, gross: np.ndarray, subsidy: np.ndarray) -> int:
@@ -272,6 +292,16 @@ def national_tables(run) -> dict[str, pd.DataFrame]:
         if source in summary.columns:
             summary[column] = summary[source] - summary.loc[0, source]
     tables["summary"] = summary
+
+    inequality, curves = [], []
+    for name in names:
+        for measure in INEQUALITY_MEASURES:
+            gini, points = weighted_inequality(arms[name].worker_totals[measure].to_numpy(), weights)
+            inequality.append({"arm": name, "measure": measure, "gini": gini})
+            curves.extend({"arm": name, "measure": measure, "share_workers": float(p), "share_total": float(v)}
+                          for p, v in zip(points[0], points[1]))
+    tables["inequality"] = pd.DataFrame(inequality, columns=["arm", "measure", "gini"])
+    tables["lorenz"] = pd.DataFrame(curves, columns=["arm", "measure", "share_workers", "share_total"])
 
     tables["headline_ranges"] = _ranges(sample["headline_ranges"], sample["summary"], summary,
                                         sample["coverage_by_year"], tables["coverage_by_year"])

@@ -18,8 +18,8 @@ What a reader sees is at national scale, as the brief is: each chart and table o
 money comes from `simulations.national.national_tables` (each simulated worker weighted), and
 says so ("national estimate, weighted"); per-worker figures (the deciles' changes) are
 weighted means. The sample's own tables stay on disk (`tables/`, their hashes in the run
-record); the budget limits, inequality and the sample workers' pension projection are the
-sample's, and labelled so.
+record); the budget limits and the sample workers' pension projection are the sample's, and
+labelled so.
 """
 from __future__ import annotations
 
@@ -146,7 +146,7 @@ CHART_WORDS = {
            "take_home": "thu nhập thực nhận", "credited": "số tháng được tính",
            "vnd_per_worker": "đồng mỗi người", "months_per_worker": "tháng mỗi người",
            "decile": "nhóm thập phân thu nhập thực nhận (hiện hành)",
-           "lorenz": "Đường Lorenz (mẫu mô phỏng): {what}", "subsidy_vnd": "hỗ trợ", "balance_vnd": "số dư",
+           "lorenz": "Đường Lorenz (cả nước, có trọng số): {what}", "subsidy_vnd": "hỗ trợ", "balance_vnd": "số dư",
            "share_workers": "tỷ lệ người lao động (tích luỹ)", "share_total": "tỷ lệ (tích luỹ)"},
     "en": {"budget": "State top-up per month (national estimate, weighted)", "billion": "billion VND",
            "month": "month", "coverage": "Months credited towards a pension, by household tier (national "
@@ -155,7 +155,7 @@ CHART_WORDS = {
            "take_home": "take-home pay", "credited": "credited months",
            "vnd_per_worker": "VND per worker", "months_per_worker": "months per worker",
            "decile": "decile of baseline take-home pay",
-           "lorenz": "Lorenz curve (simulated sample): {what}", "subsidy_vnd": "top-ups",
+           "lorenz": "Lorenz curve (national, weighted): {what}", "subsidy_vnd": "top-ups",
            "balance_vnd": "balances",
            "share_workers": "cumulative share of workers", "share_total": "cumulative share"},
 }
@@ -217,8 +217,9 @@ def render_charts(run: Run, lang: str = "en", national: dict[str, pd.DataFrame] 
     figure, axes = plt.subplots(1, 2, figsize=(11, 4))
     for index, measure in enumerate(("subsidy_vnd", "balance_vnd")):
         axes[index].plot([0, 1], [0, 1], color="grey", linewidth=0.8)
-        for arm, curves in run.results.lorenz.items():
-            axes[index].plot(curves[measure][0], curves[measure][1], label=_arm_label(arm, lang))
+        curves = tables["lorenz"][tables["lorenz"]["measure"] == measure]
+        for arm, curve in curves.groupby("arm", sort=False):  # the weighted population's curves
+            axes[index].plot(curve["share_workers"], curve["share_total"], label=_arm_label(arm, lang))
         axes[index].set_title(words["lorenz"].format(what=words[measure]))
         axes[index].set_xlabel(words["share_workers"])
         axes[index].set_ylabel(words["share_total"])
@@ -264,7 +265,7 @@ SECTION_WORDS = {
            "tables_note": "Số người và số tiền trong các bảng và biểu đồ là ước tính quy mô cả nước, có "
                           "trọng số: mỗi người lao động mô phỏng đại diện cho số người lao động toàn quốc theo "
                           "hiệu chỉnh; thay đổi theo nhóm thập phân có cả bình quân mỗi người (có trọng số). Hạn "
-                          "mức ngân sách, bất bình đẳng và người lao động mẫu là của mẫu mô phỏng. Bảng của mẫu "
+                          "mức ngân sách và người lao động mẫu là của mẫu mô phỏng. Bảng của mẫu "
                           "(chưa nhân trọng số) cho nhà phân tích: tables.xlsx và tables/*.parquet."},
     "en": {"summary": "Summary (whole horizon)", "weighted": "national estimate, weighted",
            "sample": "simulated sample", "by_year": "Top-ups by year and scheme",
@@ -280,8 +281,8 @@ SECTION_WORDS = {
            "population": "Population: {workers} simulated workers, {months}; seed {seed}; results {sha}.",
            "tables_note": "Counts and money in the tables and charts are national estimates, weighted: each "
                           "simulated worker stands for the national workers the calibration gives them; changes "
-                          "by decile come with the weighted mean per worker. The budget limits, inequality and "
-                          "the sample workers are the simulated sample's. The sample's own (unweighted) tables, "
+                          "by decile come with the weighted mean per worker. The budget limits and the sample "
+                          "workers are the simulated sample's. The sample's own (unweighted) tables, "
                           "for analysts: tables.xlsx and tables/*.parquet."},
 }
 
@@ -342,7 +343,7 @@ th{{background:#eee}}img{{max-width:100%}}code{{font-size:12px}}#brief li{{margi
 <h3>{sections['coverage']} · {sections['weighted']}</h3>{_table_html(tables['coverage'], lang)}
 <h3>{sections['deciles_take_home']} · {sections['weighted']}</h3>{_table_html(tables['deciles_take_home'], lang)}
 <h3>{sections['deciles_months']} · {sections['weighted']}</h3>{_table_html(tables['deciles_credited_months'], lang)}
-<h3>{sections['inequality']} · {sections['sample']}</h3>{_table_html(sample['inequality'], lang)}
+<h3>{sections['inequality']} · {sections['weighted']}</h3>{_table_html(tables['inequality'], lang)}
 <h3>{sections['projection']}</h3>{_table_html(sample['pension_projection'], lang)}
 </body></html>
 """

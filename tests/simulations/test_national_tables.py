@@ -63,11 +63,11 @@ def test_with_every_weight_1_the_weighted_tables_are_the_sample_s_own(unweighted
     assert (unweighted_run.population.weights == 1).all()
     tables = national_tables(unweighted_run)
 
-    for name in SAMPLE_TABLES:
+    for name in SAMPLE_TABLES + ("inequality",):
         sample = unweighted_run.results.tables[name]
         shared = [column for column in tables[name].columns if column in sample.columns]
         pd.testing.assert_frame_equal(tables[name][shared].reset_index(drop=True), sample[shared].reset_index(drop=True),
-                                      check_dtype=False, obj=name)
+                                      check_dtype=False, obj=name, atol=2e-6)  # a Gini: the same to its 6th digit
     deciles = tables["deciles_take_home"]
     assert (deciles["mean_delta_vnd"] == (deciles["delta_vnd"] / deciles["workers"]).round()).all()
 
@@ -95,6 +95,16 @@ def test_rows_shared_out_add_up_to_the_whole_and_integer_rows_come_back_unchange
     assert apportion(12, [5, 0, 7]).tolist() == [5, 0, 7]
     assert spread(100, [1, 1, 2]).tolist() == [25, 25, 50]
     assert spread(7, [0, 0]).sum() == 7
+
+
+def test_a_worker_of_weight_2_counts_as_two_workers_in_the_gini_and_the_lorenz_curve():
+    from simulations.national import weighted_inequality
+    from simulations.results import _inequality
+
+    doubled, points = weighted_inequality(np.array([0, 10, 30]), np.array([1.0, 2.0, 1.0]))
+    gini, sample_points = _inequality(np.array([0, 10, 10, 30]))
+    assert doubled == pytest.approx(gini, abs=1e-6) and gini == pytest.approx(0.45)  # Σ (2i − n − 1)·x_i ÷ (n·Σx) = 90 ÷ 200
+    assert np.allclose(points[1][[0, 25, 50, 75, 100]], sample_points[1][[0, 25, 50, 75, 100]])
 
 
 def test_weighted_deciles_with_weights_1_are_the_sample_s_deciles_ties_in_worker_order():
