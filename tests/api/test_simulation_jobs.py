@@ -99,7 +99,7 @@ def test_the_policy_page_starts_a_job_shows_its_progress_then_the_brief_and_weig
     assert [answer["percent"] for answer in seen] == sorted(answer["percent"] for answer in seen)
     assert seen[-1]["status_text"] == "Done" and seen[-1]["percent"] == 100
     page = service.get(f"{page_url}?lang=en").text
-    assert 'id="brief"' in page and 'id="job-progress"' not in page
+    assert 'id="brief"' in page and 'id="job-progress"' not in page and 'http-equiv="refresh"' not in page
     assert "national estimate, weighted" in page and "Sample size: 1,500 simulated workers" in page
     assert f'href="/policy/jobs/{job_id}/report"' in page
     assert service.get(f"{page_url}/report").text.startswith("<!doctype html>")
@@ -170,6 +170,7 @@ def test_waiting_jobs_report_their_place_in_the_queue_and_one_runs_at_a_time(ser
     assert service.get(f"/v1/simulations/jobs/{ids[2]}").json()["position"] == 1
     page = service.get(f"/policy/jobs/{ids[2]}?lang=en").text
     assert "Waiting: 1 in the queue" in page and 'id="job-progress"' in page
+    assert '<noscript><meta http-equiv="refresh" content="3"></noscript>' in page  # without scripts: refreshes
     gate.open.set()
     assert service.poll(f"/v1/simulations/jobs/{ids[2]}")[-1]["status"] == "done"
     again = service.client.delete(f"/v1/simulations/jobs/{ids[2]}", headers=service.auth)
