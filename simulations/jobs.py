@@ -20,7 +20,10 @@ id; the page then polls the job's progress and shows its result when it is done.
 
 The work a job does is a function given to the queue (`work(document, progress)`):
 the API layer passes the same run as the inline route, so a job's result is the same
-to the bit as `POST /v1/simulations` and `ansinh simulate` for the same scenario.
+to the bit as `POST /v1/simulations` and `ansinh simulate` for the same scenario. What
+only a download needs (the page's HTML report: matplotlib's charts take seconds) comes
+after: a result may carry `LATER`, a function returning files by name, which the runner
+calls once the job is `done` and its result shown, before it takes the next job.
 """
 from __future__ import annotations
 
@@ -43,6 +46,8 @@ STAGES = ("queued", "population", "engine", "report", "done", "failed", "cancell
 FINISHED = ("done", "failed", "cancelled")
 STAGE_SPAN = {"population": (0, 10), "engine": (10, 90), "report": (90, 99)}  # percent at start and end
 JOB_ID = re.compile(r"[0-9a-f]{16}")
+LATER = "_later"  # a result's key: files to make after the job is done (not stored in result.json)
+FILE_NAME = re.compile(r"[a-z][a-z0-9_-]*\.(html|json|csv)")
 JOBS_KEPT_MAX = 200  # the oldest finished jobs past this are deleted, with their results
 RESTARTED = "the service restarted before the job finished; start it again"
 
@@ -155,6 +160,11 @@ class JobQueue:
             return None
         return json.loads(path.read_text(encoding="utf-8"))
 
+    def file(self, job: Job, name: str) -> Path | None:
+        """A file the job made after it was done (`LATER`), if it is there yet."""
+        path = self.directory / job.id / name
+        return path if FILE_NAME.fullmatch(name) and path.is_file() else None
+
     def cancel(self, job: Job) -> bool:
         """Stop a queued job now, a running one at its next engine month; False if it had finished."""
         with self._lock:
@@ -220,9 +230,23 @@ class JobQueue:
                                                 "the details")
                 continue
             folder = self.directory / job.id
+            later = result.pop(LATER, None)
             _write_json(folder / "result.json", result)
             with self._lock:
                 self._finish(job, "done")
+            if later is not None:
+                self._make_files(job, folder, later)
+
+    def _make_files(self, job: Job, folder: Path, later: Callable[[], dict[str, bytes]]) -> None:
+        try:
+            for name, data in later().items():
+                if not FILE_NAME.fullmatch(name):
+                    raise ValueError(f"not a job file name: {name!r}")
+                partial = folder / (name + ".partial")
+                partial.write_bytes(data)
+                os.replace(partial, folder / name)
+        except Exception:  # noqa: BLE001 - the result stands; only the download is missing
+            log.exception("simulation job %s: its files after the result failed", job.id)
 
     def _advance(self, job: Job, stage: str, percent: int) -> None:
         with self._lock:

@@ -22,7 +22,8 @@ from api.problems import Problem
 from api.schemas import SCENARIO_EXAMPLE, SimulationJob, SimulationRun
 from api.tokens import Principal
 from simulations.brief import national, validation_targets
-from simulations.jobs import JobError, JobQueue, Progress
+from simulations.jobs import LATER, JobError, JobQueue, Progress
+from simulations.national import national_tables
 from simulations.run import build_population, run_scenario
 from simulations.scenario import ScenarioError, parse_scenario
 
@@ -65,17 +66,16 @@ def checked_job(document: dict[str, Any]):
     return checked_scenario(document, JOB_WORKERS_MAX, JOB_WORKER_MONTHS_MAX, "a job")
 
 
-def result_of(run) -> dict[str, Any]:
+def result_of(run, weighted: dict[str, Any] | None = None) -> dict[str, Any]:
     """What a run answers: the tables and record (the contract), and for the policy page the brief's
     national figures and the tables weighted to national scale (simulations/national.py)."""
-    from simulations.national import national_tables
-
+    weighted = weighted if weighted is not None else national_tables(run)
     tables = {name: run.results.tables[name].to_dict(orient="records") for name in RETURNED_TABLES}
     # `national`, `national_tables`, `validation_targets`: for the policy page; the JSON routes' response
     # model leaves them out (the tables and the record are the contract).
     return {"scenario": run.scenario.name, "tables": tables, "record": run.record, "national": national(run),
             "national_tables": {name: table.to_dict(orient="records")
-                                for name, table in national_tables(run).items()},
+                                for name, table in weighted.items()},
             "sample_workers": len(run.population.workers),
             "validation_targets": validation_targets(run).to_dict(orient="records")}
 
@@ -104,12 +104,16 @@ def run_job(payload: dict[str, Any], progress: Progress) -> dict[str, Any]:
     run = run_scenario(scenario, population=population,
                        progress=lambda arm, month: progress.step(next(done), steps))
     progress.stage("report")
-    result = result_of(run)
-    if payload.get("report_lang"):
-        from simulations.report import render_charts, render_html
-        lang = payload["report_lang"]
-        result["report_html"] = render_html(run, render_charts(run, lang), lang=lang)
+    weighted = national_tables(run)
+    result = result_of(run, weighted)
+    if payload.get("report_lang"):  # made once the result is shown (simulations/jobs.py, LATER)
+        result[LATER] = lambda: {"report.html": report_html(run, weighted, payload["report_lang"])}
     return result
+
+
+def report_html(run, weighted, lang: str) -> bytes:
+    from simulations.report import render_charts, render_html
+    return render_html(run, render_charts(run, lang, weighted), lang=lang, national=weighted).encode()
 
 
 def jobs(request: Request) -> JobQueue:

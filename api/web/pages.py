@@ -778,9 +778,10 @@ async def policy_job(request: Request, job_id: str, principal: Principal = Depen
     lang = page_lang(request)
     result = await run_in_threadpool(queue.result, job)
     payload = job.document
+    has_report = queue.file(job, "report.html") is not None
     return render(request, "policy_job.html", principal, job=_job_line(queue.view(job), lang),
                   result=_policy_result(result, payload["scenario"], texts(lang), lang) if result else None,
-                  has_report=bool(result and result.get("report_html")))
+                  has_report=has_report, report_pending=bool(result and payload.get("report_lang")) and not has_report)
 
 
 @router.get("/policy/jobs/{job_id}/status")
@@ -788,9 +789,11 @@ async def policy_job_status(request: Request, job_id: str, _: Principal = Depend
                             ) -> Response:
     """What the job page polls: status, stage in words, percent, place in the queue, error (JSON)."""
     queue = request.app.state.jobs
-    view = _job_line(queue.view(_job_or_404(request, job_id)), page_lang(request))
+    job = _job_or_404(request, job_id)
+    view = _job_line(queue.view(job), page_lang(request))
     body = {key: view[key] for key in ("id", "status", "status_text", "percent", "position", "error",
                                        "finished_run")}
+    body["report_ready"] = queue.file(job, "report.html") is not None
     return Response(json.dumps(body), media_type="application/json", headers=PAGE_HEADERS)
 
 
@@ -806,11 +809,10 @@ async def policy_job_cancel(request: Request, job_id: str, _: Principal = Depend
 async def policy_job_report(request: Request, job_id: str, _: Principal = Depends(page_role("policy"))
                             ) -> Response:
     """The simulator's full report of a finished job (report.html, in the language the job was started in)."""
-    queue = request.app.state.jobs
-    result = await run_in_threadpool(queue.result, _job_or_404(request, job_id))
-    if not result or not result.get("report_html"):
+    path = request.app.state.jobs.file(_job_or_404(request, job_id), "report.html")
+    if path is None:
         raise PageError(404, "no_job")
-    return _download(result["report_html"].encode(), "text/html; charset=utf-8", "what-if-report.html")
+    return _download(await run_in_threadpool(path.read_bytes), "text/html; charset=utf-8", "what-if-report.html")
 
 
 def _policy_result(result: dict[str, Any], document: dict[str, Any], words: dict[str, str],

@@ -157,6 +157,7 @@ PAGES = {
         "stage_cancelled": "Đã huỷ", "job_failed": "Mô phỏng không chạy được:",
         "job_cancelled": "Lượt mô phỏng này đã bị huỷ.", "cancel_job": "Huỷ lượt mô phỏng",
         "job_progress_note": "Trang tự cập nhật; có thể đóng trang và quay lại sau: lượt mô phỏng vẫn chạy.",
+        "report_pending": "Báo cáo đầy đủ (HTML) đang được lập; nút tải sẽ hiện ở đây sau ít giây.",
         "new_what_if": "Thử nghiệm mới", "no_job": "Không có lượt mô phỏng này (có thể đã bị xoá).",
         # chart axes (api/web/charts.py): the y axis's unit above its numbers, the x axis's title
         "unit_1": "₫", "unit_1000": "nghìn ₫", "unit_1000000": "triệu ₫", "unit_1000000000": "tỷ ₫",
@@ -312,6 +313,7 @@ PAGES = {
         "stage_cancelled": "Cancelled", "job_failed": "The simulation failed:",
         "job_cancelled": "This simulation was cancelled.", "cancel_job": "Cancel the simulation",
         "job_progress_note": "This page updates itself; you may close it and come back later: the simulation keeps running.",
+        "report_pending": "The full report (HTML) is being made; its download appears here in a few seconds.",
         "new_what_if": "New what-if", "no_job": "No such simulation job (it may have been deleted).",
         "unit_1": "VND", "unit_1000": "thousand VND", "unit_1000000": "million VND",
         "unit_1000000000": "billion VND", "unit_months": "months", "axis_year": "Year", "axis_tier": "Household tier",

@@ -101,7 +101,13 @@ def test_the_policy_page_starts_a_job_shows_its_progress_then_the_brief_and_weig
     page = service.get(f"{page_url}?lang=en").text
     assert 'id="brief"' in page and 'id="job-progress"' not in page and 'http-equiv="refresh"' not in page
     assert "national estimate, weighted" in page and "Sample size: 1,500 simulated workers" in page
-    assert f'href="/policy/jobs/{job_id}/report"' in page
+    # The HTML report (matplotlib's charts take seconds) is made after the result is shown: the page says so,
+    # polls, and offers the download once it is there.
+    assert ('id="report-pending"' in page) != (f'href="/policy/jobs/{job_id}/report"' in page)
+    deadline = time.monotonic() + JOB_SECONDS_MAX
+    while not service.get(f"{page_url}/status").json()["report_ready"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert f'href="/policy/jobs/{job_id}/report"' in service.get(f"{page_url}?lang=en").text
     assert service.get(f"{page_url}/report").text.startswith("<!doctype html>")
     listed = service.get("/policy?lang=en").text
     assert f'data-job="{job_id}" data-status="done"' in listed

@@ -218,6 +218,7 @@ def test_a_policy_analyst_runs_a_reform_and_sees_the_chart(served_readonly, brow
     page.goto(served_readonly.base + "/policy")
     assert page.locator(f"#jobs-table tr[data-job='{job_url.rsplit('/', 1)[1]}'][data-status=done]").count() == 1
     page.goto(job_url)
+    page.wait_for_selector("#download-report", timeout=POLICY_JOB_MS_MAX)  # made after the result: the page polls
     with page.expect_download() as report_info:
         page.click("#download-report")
     assert "<img" in Path(report_info.value.path()).read_text()  # the simulator's report with its PNG charts
