@@ -166,17 +166,23 @@ def test_waiting_jobs_report_their_place_in_the_queue_and_one_runs_at_a_time(ser
     gate = Gate()
     service.app.state.jobs = JobQueue(tmp_path / "gated", gate)
     ids = [service.client.post("/v1/simulations/jobs", json=SCENARIO, headers=service.auth).json()["id"]
-           for _ in range(3)]
+           for _ in range(4)]
     assert gate.started.wait(JOB_SECONDS_MAX)
 
     views = [service.get(f"/v1/simulations/jobs/{job_id}").json() for job_id in ids]
-    assert [(view["status"], view["position"]) for view in views] == [("engine", None), ("queued", 1), ("queued", 2)]
+    assert [(view["status"], view["position"]) for view in views] == [("engine", None), ("queued", 1), ("queued", 2),
+                                                                       ("queued", 3)]
     cancelled = service.client.delete(f"/v1/simulations/jobs/{ids[1]}", headers=service.auth).json()
     assert (cancelled["status"], cancelled["position"]) == ("cancelled", None)
     assert service.get(f"/v1/simulations/jobs/{ids[2]}").json()["position"] == 1
     page = service.get(f"/policy/jobs/{ids[2]}?lang=en").text
     assert "Waiting: 1 in the queue" in page and 'id="job-progress"' in page
     assert '<noscript><meta http-equiv="refresh" content="3"></noscript>' in page  # without scripts: refreshes
+    cross_site = service.client.post(f"/policy/jobs/{ids[3]}/cancel", headers={**service.auth,
+                                                                             "Origin": "https://elsewhere.example"})
+    assert cross_site.status_code == 403 and service.get(f"/v1/simulations/jobs/{ids[3]}").json()["status"] == "queued"
+    cancelled_on_page = service.client.post(f"/policy/jobs/{ids[3]}/cancel?lang=en", headers=service.auth)
+    assert "This simulation was cancelled." in cancelled_on_page.text
     gate.open.set()
     assert service.poll(f"/v1/simulations/jobs/{ids[2]}")[-1]["status"] == "done"
     again = service.client.delete(f"/v1/simulations/jobs/{ids[2]}", headers=service.auth)
