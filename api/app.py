@@ -5,6 +5,7 @@ the ledger as a library; identity and signatures are checked in `api/deps.py`.
 """
 from __future__ import annotations
 
+import tempfile
 from contextlib import asynccontextmanager
 from typing import Callable
 
@@ -19,6 +20,7 @@ from api.settings import Settings, SettingsError
 from api.tokens import TokenVerifier
 from api.web.pages import install as install_pages
 from ledger.books import Ledger, utc_now
+from simulations.jobs import JobQueue
 from ledger.store import StoreError, database_url, load_secret
 
 
@@ -52,9 +54,12 @@ TAGS = [
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     svc = services or build_services(settings or Settings())
 
+    jobs = job_queue(svc.settings)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
+        jobs.shutdown()
         svc.ledger.close()
 
     app = FastAPI(title="ansinh", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
@@ -67,6 +72,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                               "the slugs it can answer. Signing and examples: docs/http.md; events and outcome "
                               "codes: docs/events.md.")
     app.state.services = svc
+    app.state.jobs = jobs  # background simulations (the policy page, /v1/simulations/jobs)
     problems.install(app)
     contract.install(app)  # /openapi.json as the contract; /docs and /redoc served from the package (no CDN)
     for module in (events, workers, months, payments, households, admin, simulations):
@@ -76,6 +82,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                        mode=svc.settings.mode)
     install_pages(app)  # the pages for workers, insurers, policy, admin (docs/web.md)
     return app
+
+
+def job_queue(settings: Settings) -> JobQueue:
+    """The simulation jobs' queue, kept in ANSINH_JOBS_DIR (or a temporary folder of this process)."""
+    directory = settings.jobs_dir or tempfile.mkdtemp(prefix="ansinh-jobs-")
+    return JobQueue(directory, simulations.run_job)
 
 
 def app_from_environment() -> FastAPI:

@@ -83,6 +83,12 @@ SLUGS: dict[str, tuple[int, str, str]] = {
     "no-such-payer": (404, "no bill or payment names this payer", "no bill or payment for payer 'xanh'"),
     "unknown-platform": (404, "the platform has no key to rotate", "platform 'xanh' has no key"),
     "unknown-key": (404, "no such key id", "no key pk2_0000000000000000"),
+    "no-such-job": (404, "no simulation job has this id (jobs past the newest 200 are deleted)",
+                    "no simulation job 3f2a9c0e5d7b1a44"),
+    "job-not-done": (409, "the job has not finished, or failed or was cancelled: it has no result",
+                     "job 3f2a9c0e5d7b1a44 is engine"),
+    "job-finished": (409, "the job has finished already: nothing to cancel",
+                     "job 3f2a9c0e5d7b1a44 has finished (done); nothing to cancel"),
     "replayed-signature": (409, "this signature was already used", "this signature was already used; sign each "
                                                                     "request afresh"),
     "cannot-close": (409, "the month cannot be closed (already closed, not over yet, or an earlier month is "
@@ -108,6 +114,8 @@ SLUGS: dict[str, tuple[int, str, str]] = {
                          "horizon_months: must be an integer from 1 to 600"),
     "scenario-too-large": (422, "more workers or worker-months than an inline run takes",
                            "population.synthetic.workers: an inline run takes at most 20,000 workers"),
+    "too-many-jobs": (429, "too many simulation jobs are waiting; start this one when some have run",
+                      "20 jobs are waiting already; start this one when some have run"),
     "internal-error": (500, "the service failed; the request id is in the logs",
                        "the service failed; the request id is in the logs"),
     "database-unavailable": (503, "the database does not answer", "the database does not answer (OperationalError)"),

@@ -141,6 +141,26 @@ class SimulationRun(BaseModel):
                                                "hash — enough to repeat the run bit for bit")
 
 
+class SimulationJob(BaseModel):
+    id: str = Field(description="the job's id: GET /v1/simulations/jobs/{id} reads it back",
+                    examples=["3f2a9c0e5d7b1a44"])
+    status: Literal["queued", "population", "engine", "report", "done", "failed", "cancelled"] = Field(
+        description="queued; then the stage it runs (drawing the population, the engine's months, the results "
+                    "and report); then done, failed or cancelled")
+    percent: int = Field(ge=0, le=100, description="how far it has come: never goes down; 100 when done")
+    position: Optional[int] = Field(description="its place in the queue (1: next), while queued; one job runs "
+                                                "at a time")
+    created: float = Field(description="when it was started (unix seconds)")
+    started: Optional[float] = Field(description="when it began to run (unix seconds)")
+    finished: Optional[float] = Field(description="when it finished (unix seconds)")
+    error: Optional[str] = Field(description="why it failed, in words (failed only)")
+    scenario: str = Field(description="the scenario's name")
+    workers: int = Field(description="synthetic workers simulated")
+    horizon_months: int = Field(description="months simulated")
+    start: str = Field(description="the first month simulated (YYYY-MM)")
+    reforms: list[str] = Field(description="the reforms' names, compared with the baseline")
+
+
 class SchemeLine(BaseModel):
     worker: int
     platform: int

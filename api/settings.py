@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     oidc_audience: str = "ansinh"
     oidc_jwks_url: Optional[str] = None
     role_claim: str = "role"
+    # Where simulation jobs keep their state and results (simulations/jobs.py). Unset: a temporary folder
+    # of the process, so jobs survive a page reload but not a restart of the service.
+    jobs_dir: Optional[str] = None
     min_cell_workers: int = Field(default=10, ge=1)  # k: fewest workers behind a cell the policy role sees
     # The fund's bank account that workers' top-ups are paid into (the worker page's VietQR code):
     # the bank's NAPAS BIN and the account number. Unset in production: the page shows the reference

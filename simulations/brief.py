@@ -87,12 +87,15 @@ def words(lang: str) -> dict[str, str]:
 
 
 def _weighted(weights: np.ndarray, values: np.ndarray) -> int:
-    """Σ weight × value, rounded once (float64: exact to the dong below ~9·10^15 VND)."""
-    return int(round(float(np.dot(weights, values.astype(np.float64)))))
+    """Σ weight × value, rounded once (float64: exact to the dong below ~9·10^15 VND). numpy's pairwise sum, as
+    the national tables add (simulations/national.py): no BLAS call, whose threads spin on a busy machine."""
+    return int(round(float(np.multiply(weights, values, dtype=np.float64).sum())))
 
 
 def national(run) -> dict[str, Any]:
     """Per arm: the national figures of the brief (ints), and for each reform its changes and ranges."""
+    from simulations.national import leakage_per_mille
+
     weights = run.population.weights
     months = max(len(run.population.months), 1)
     summary = run.results.tables["summary"].set_index("arm")
@@ -116,7 +119,8 @@ def national(run) -> dict[str, Any]:
             "credited_months": _weighted(weights, credited),
             "workers_active": _weighted(weights, active),
             "workers_credited": _weighted(weights, credited > 0),
-            "leakage_per_mille": int(summary.loc[arm, "leakage_per_mille"]),
+            # Weighted, as the national tables' (simulations/national.py): with weights 1, the sample's.
+            "leakage_per_mille": leakage_per_mille(weights, totals["gross_vnd"].to_numpy(), subsidy),
         }
         scale = subsidy_total / sample_total if sample_total else 0.0
         row["subsidy_per_year_range_vnd"] = _range(ranges, arm, "subsidy_vnd", scale * 12 / months)
@@ -276,6 +280,8 @@ NAMES: dict[str, tuple[str, str]] = {  # code -> (vi, en)
     "gain_more_than_5pct": ("Tăng > 5 %", "Up > 5 %"),
     "take_home_vnd": ("Thu nhập thực nhận", "Take-home pay"), "delta_vnd": ("Thay đổi thu nhập", "Change in pay"),
     "delta_months": ("Thay đổi số tháng", "Change in months"),
+    "mean_delta_vnd": ("Thay đổi thu nhập bình quân mỗi người", "Mean change in pay per worker"),
+    "mean_delta_months": ("Thay đổi số tháng bình quân mỗi người", "Mean change in months per worker"),
     "subsidy_vnd": ("Hỗ trợ của nhà nước", "State top-up"), "subsidy_demand_vnd": ("Hỗ trợ theo quy định",
                                                                                    "Top-up due"),
     "subsidy_si_vnd": ("Hỗ trợ BHXH", "Top-up, pension"), "subsidy_oa_vnd": ("Hỗ trợ TNLĐ", "Top-up, accident"),

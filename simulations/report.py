@@ -5,12 +5,21 @@
       tables/<name>.parquet    every results table, and the same as CSV
       charts/*.png             budget over time, coverage by tier, decile bars (take-home pay and credited
                                months, by decile of take-home pay), Lorenz curves
-      tables.xlsx              the same tables, one sheet each, with the brief's and the validation's
+      tables.xlsx              the same tables, one sheet each, with the brief's and the validation's, and
+                               the national ones (`national_*`: weighted, simulations/national.py)
       report.html              the brief first (national figures with ranges, `lang` vi or en), the validation,
-                               every chart and table with display names (images inlined), no external files
+                               every chart and table with display names (images inlined), no external files;
+                               counts and money at national scale (weighted), labelled so, with the sample's size
       report.pdf               the brief's text, then every chart (matplotlib's PdfPages)
 
 Charts use matplotlib's Agg backend: no display, same bytes for the same numbers.
+
+What a reader sees is at national scale, as the brief is: each chart and table of counts or
+money comes from `simulations.national.national_tables` (each simulated worker weighted), and
+says so ("national estimate, weighted"); per-worker figures (the deciles' changes) are
+weighted means. The sample's own tables stay on disk (`tables/`, their hashes in the run
+record); the budget limits and the sample workers' pension projection are the sample's, and
+labelled so.
 """
 from __future__ import annotations
 
@@ -29,6 +38,7 @@ import pandas as pd
 
 from api.formats import formats
 from simulations import brief
+from simulations.national import national_tables
 from simulations.run import Run
 
 BILLION = 1_000_000_000
@@ -45,19 +55,21 @@ def write(run: Run, out: str | Path, lang: str = "vi", ledger_url: str | None = 
     (out / "tables").mkdir(parents=True, exist_ok=True)
     (out / "charts").mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
-    tables = analyst_tables(run, ledger_url)
+    national = national_tables(run)
+    tables = analyst_tables(run, ledger_url, national)
     for name, table in sorted(tables.items()):
         table.to_parquet(out / "tables" / f"{name}.parquet", index=False)
         table.to_csv(out / "tables" / f"{name}.csv", index=False, lineterminator="\n")
         written[f"table:{name}"] = out / "tables" / f"{name}.csv"
     written["excel"] = write_excel(tables, out / "tables.xlsx")
-    charts = render_charts(run, lang)
+    charts = render_charts(run, lang, national)
     for name, png in charts.items():
         path = out / "charts" / f"{name}.png"
         path.write_bytes(png)
         written[f"chart:{name}"] = path
     validation = tables.get("validation_ledger")
-    (out / "report.html").write_text(render_html(run, charts, lang=lang, ledger=validation), encoding="utf-8")
+    (out / "report.html").write_text(render_html(run, charts, lang=lang, ledger=validation,
+                                                             national=national), encoding="utf-8")
     written["report"] = out / "report.html"
     written["pdf"] = write_pdf(run, charts, out / "report.pdf", lang)
     (out / "run.json").write_text(json.dumps(run.record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -65,9 +77,13 @@ def write(run: Run, out: str | Path, lang: str = "vi", ledger_url: str | None = 
     return written
 
 
-def analyst_tables(run: Run, ledger_url: str | None = None) -> dict[str, pd.DataFrame]:
-    """The results tables, the brief's national figures and the validation tables, as written to disk."""
+def analyst_tables(run: Run, ledger_url: str | None = None,
+                   national: dict[str, pd.DataFrame] | None = None) -> dict[str, pd.DataFrame]:
+    """The results tables (the sample's), the same weighted to national scale (`national_*`), the brief's
+    national figures and the validation tables, as written to disk."""
     tables = dict(run.results.tables)
+    for name, table in (national if national is not None else national_tables(run)).items():
+        tables[f"national_{name}"] = table
     figures = brief.national(run)
     tables["brief_national"] = pd.DataFrame(
         [{"arm": arm, **{k: v for k, v in row.items() if not k.endswith("_range")},
@@ -123,21 +139,24 @@ def _png(figure) -> bytes:
 
 
 CHART_WORDS = {
-    "vi": {"budget": "Hỗ trợ của nhà nước mỗi tháng (mẫu mô phỏng)", "billion": "tỷ đồng", "month": "tháng",
-           "coverage": "Số tháng được tính hưởng lương hưu, theo loại hộ", "months": "số tháng được tính",
-           "tier": "loại hộ", "change": "{arm}: thay đổi {what}\n(được lợi {winners}, thiệt {losers})",
+    "vi": {"budget": "Hỗ trợ của nhà nước mỗi tháng (ước tính cả nước, có trọng số)", "billion": "tỷ đồng",
+           "month": "tháng", "coverage": "Số tháng được tính hưởng lương hưu, theo loại hộ (ước tính cả nước, "
+                                         "có trọng số)", "months": "số tháng được tính",
+           "tier": "loại hộ", "change": "{arm}: thay đổi bình quân {what}\n(cả nước, có trọng số: được lợi {winners}, thiệt {losers})",
            "take_home": "thu nhập thực nhận", "credited": "số tháng được tính",
            "vnd_per_worker": "đồng mỗi người", "months_per_worker": "tháng mỗi người",
            "decile": "nhóm thập phân thu nhập thực nhận (hiện hành)",
-           "lorenz": "Đường Lorenz: {what}", "subsidy_vnd": "hỗ trợ", "balance_vnd": "số dư",
+           "lorenz": "Đường Lorenz (cả nước, có trọng số): {what}", "subsidy_vnd": "hỗ trợ", "balance_vnd": "số dư",
            "share_workers": "tỷ lệ người lao động (tích luỹ)", "share_total": "tỷ lệ (tích luỹ)"},
-    "en": {"budget": "State top-up per month (simulated sample)", "billion": "billion VND", "month": "month",
-           "coverage": "Months credited towards a pension, by household tier", "months": "credited months",
-           "tier": "household tier", "change": "{arm}: change in {what}\n(better off {winners}, worse off {losers})",
+    "en": {"budget": "State top-up per month (national estimate, weighted)", "billion": "billion VND",
+           "month": "month", "coverage": "Months credited towards a pension, by household tier (national "
+                                         "estimate, weighted)", "months": "credited months",
+           "tier": "household tier", "change": "{arm}: mean change in {what}\n(national, weighted: better off {winners}, worse off {losers})",
            "take_home": "take-home pay", "credited": "credited months",
            "vnd_per_worker": "VND per worker", "months_per_worker": "months per worker",
            "decile": "decile of baseline take-home pay",
-           "lorenz": "Lorenz curve: {what}", "subsidy_vnd": "top-ups", "balance_vnd": "balances",
+           "lorenz": "Lorenz curve (national, weighted): {what}", "subsidy_vnd": "top-ups",
+           "balance_vnd": "balances",
            "share_workers": "cumulative share of workers", "share_total": "cumulative share"},
 }
 
@@ -146,14 +165,15 @@ def _arm_label(arm: str, lang: str) -> str:
     return brief.name(arm, lang) if arm == "baseline" else arm
 
 
-def render_charts(run: Run, lang: str = "en") -> dict[str, bytes]:
-    """Every chart with a title and both axes labelled, in `lang`."""
+def render_charts(run: Run, lang: str = "en", national: dict[str, pd.DataFrame] | None = None) -> dict[str, bytes]:
+    """Every chart with a title and both axes labelled, in `lang`; counts and money at national scale
+    (`national`: `national_tables(run)`, computed when not given)."""
     words = CHART_WORDS["vi" if lang == "vi" else "en"]
     shown = formats(lang)
-    tables = run.results.tables
+    tables = national if national is not None else national_tables(run)
     charts: dict[str, bytes] = {}
 
-    budget = tables["budget_by_month_tier_scheme"].groupby(["arm", "month"], sort=False)["subsidy_vnd"].sum()
+    budget = tables["budget_by_month"].set_index(["arm", "month"])["subsidy_vnd"]
     figure, axes = plt.subplots(figsize=(8, 4))
     for arm in budget.index.get_level_values(0).unique():
         series = budget.loc[arm]
@@ -185,8 +205,7 @@ def render_charts(run: Run, lang: str = "en") -> dict[str, bytes]:
                 (take_home, "delta_vnd", words["take_home"], words["vnd_per_worker"]),
                 (months, "delta_months", words["credited"], words["months_per_worker"]))):
             mine = frame[frame["arm"] == arm].set_index("decile")
-            workers = mine["workers"].clip(lower=1)
-            axes[index].bar(mine.index, mine[column] / workers, color=BAND_COLOURS[4])
+            axes[index].bar(mine.index, mine[f"mean_{column}"], color=BAND_COLOURS[4])  # weighted mean per worker
             axes[index].axhline(0, color="grey", linewidth=0.8)
             axes[index].set_title(words["change"].format(arm=arm, what=what,
                                                          winners=shown.count(int(mine["winners"].sum())),
@@ -198,8 +217,9 @@ def render_charts(run: Run, lang: str = "en") -> dict[str, bytes]:
     figure, axes = plt.subplots(1, 2, figsize=(11, 4))
     for index, measure in enumerate(("subsidy_vnd", "balance_vnd")):
         axes[index].plot([0, 1], [0, 1], color="grey", linewidth=0.8)
-        for arm, curves in run.results.lorenz.items():
-            axes[index].plot(curves[measure][0], curves[measure][1], label=_arm_label(arm, lang))
+        curves = tables["lorenz"][tables["lorenz"]["measure"] == measure]
+        for arm, curve in curves.groupby("arm", sort=False):  # the weighted population's curves
+            axes[index].plot(curve["share_workers"], curve["share_total"], label=_arm_label(arm, lang))
         axes[index].set_title(words["lorenz"].format(what=words[measure]))
         axes[index].set_xlabel(words["share_workers"])
         axes[index].set_ylabel(words["share_total"])
@@ -230,7 +250,8 @@ def _replicates(tables: dict[str, pd.DataFrame]) -> str:
 
 
 SECTION_WORDS = {
-    "vi": {"summary": "Tổng hợp (mẫu mô phỏng, cả kỳ)", "by_year": "Hỗ trợ theo năm và quỹ",
+    "vi": {"summary": "Tổng hợp (cả kỳ)", "weighted": "ước tính cả nước, có trọng số",
+           "sample": "mẫu mô phỏng", "by_year": "Hỗ trợ theo năm và quỹ",
            "periods": "Hạn mức ngân sách", "coverage": "Độ bao phủ theo nhóm",
            "ranges": "Các chỉ tiêu chính, với khoảng 95 %",
            "ranges_note": "Bootstrap trên người lao động ({n} lần): sai số do cỡ mẫu, không phải độ bất định "
@@ -241,9 +262,13 @@ SECTION_WORDS = {
            "deciles_months": "Số tháng được tính hưởng lương hưu, theo nhóm thập phân thu nhập thực nhận",
            "inequality": "Bất bình đẳng", "projection": "Người lao động mẫu: thời gian đến lương hưu",
            "population": "Dân số: {workers} người lao động mô phỏng, {months}; hạt giống {seed}; kết quả {sha}.",
-           "tables_note": "Bảng số liệu của mẫu mô phỏng (chưa nhân trọng số); bảng cho nhà phân tích: "
-                          "tables.xlsx và tables/*.parquet."},
-    "en": {"summary": "Summary (simulated sample, whole horizon)", "by_year": "Top-ups by year and scheme",
+           "tables_note": "Số người và số tiền trong các bảng và biểu đồ là ước tính quy mô cả nước, có "
+                          "trọng số: mỗi người lao động mô phỏng đại diện cho số người lao động toàn quốc theo "
+                          "hiệu chỉnh; thay đổi theo nhóm thập phân có cả bình quân mỗi người (có trọng số). Hạn "
+                          "mức ngân sách và người lao động mẫu là của mẫu mô phỏng. Bảng của mẫu "
+                          "(chưa nhân trọng số) cho nhà phân tích: tables.xlsx và tables/*.parquet."},
+    "en": {"summary": "Summary (whole horizon)", "weighted": "national estimate, weighted",
+           "sample": "simulated sample", "by_year": "Top-ups by year and scheme",
            "periods": "Budget limits", "coverage": "Coverage by group",
            "ranges": "Headline figures, with 95 % ranges",
            "ranges_note": "A bootstrap over workers ({n} resamples): the sampling noise of the sample, not the "
@@ -254,16 +279,22 @@ SECTION_WORDS = {
            "deciles_months": "Months credited towards a pension, by decile of baseline take-home pay",
            "inequality": "Inequality", "projection": "Sample workers: months to a pension",
            "population": "Population: {workers} simulated workers, {months}; seed {seed}; results {sha}.",
-           "tables_note": "Tables of the simulated sample (unweighted); for analysts: tables.xlsx and "
-                          "tables/*.parquet."},
+           "tables_note": "Counts and money in the tables and charts are national estimates, weighted: each "
+                          "simulated worker stands for the national workers the calibration gives them; changes "
+                          "by decile come with the weighted mean per worker. The budget limits and the sample "
+                          "workers are the simulated sample's. The sample's own (unweighted) tables, "
+                          "for analysts: tables.xlsx and tables/*.parquet."},
 }
 
 
-def render_html(run: Run, charts: dict[str, bytes], lang: str = "vi", ledger: pd.DataFrame | None = None) -> str:
-    """The brief first (national figures with ranges, in `lang`), then validation, charts and tables."""
+def render_html(run: Run, charts: dict[str, bytes], lang: str = "vi", ledger: pd.DataFrame | None = None,
+                national: dict[str, pd.DataFrame] | None = None) -> str:
+    """The brief first (national figures with ranges, in `lang`), then validation, charts and tables — at
+    national scale (`national`: `national_tables(run)`, computed when not given), each labelled so."""
     lang = "en" if lang == "en" else "vi"
     words, sections, shown = brief.words(lang), SECTION_WORDS[lang], formats(lang)
-    tables = run.results.tables
+    sample = run.results.tables
+    tables = national if national is not None else national_tables(run)
     figures = brief.national(run)
     summary = tables["summary"].drop(columns=["versions"])
     captions = {"budget_over_time": CHART_WORDS[lang]["budget"], "coverage_by_tier": CHART_WORDS[lang]["coverage"],
@@ -301,18 +332,18 @@ th{{background:#eee}}img{{max-width:100%}}code{{font-size:12px}}#brief li{{margi
 <h2>{html.escape(words['charts'])}</h2>{images}
 <h2>{html.escape(words['tables'])}</h2>
 <p>{html.escape(sections['tables_note'])} {html.escape(population)}</p>
-<h3>{sections['summary']}</h3>{_table_html(summary, lang)}
-<h3>{sections['ranges']}</h3>
-<p>{html.escape(sections['ranges_note'].format(n=_replicates(tables)))}</p>
+<h3>{sections['summary']} · {sections['weighted']}</h3>{_table_html(summary, lang)}
+<h3>{sections['ranges']} · {sections['weighted']}</h3>
+<p>{html.escape(sections['ranges_note'].format(n=_replicates(sample)))}</p>
 {_table_html(tables['headline_ranges'], lang)}
-<h3>{sections['window']}</h3>{_table_html(tables['budget_window'], lang)}
-<h3>{sections['by_year']}</h3>{_table_html(tables['budget_by_year_scheme'], lang)}
-<h3>{sections['periods']}</h3>{_table_html(tables['budget_periods'], lang)}
-<h3>{sections['coverage_by_year']}</h3>{_table_html(tables['coverage_by_year'], lang)}
-<h3>{sections['coverage']}</h3>{_table_html(tables['coverage'], lang)}
-<h3>{sections['deciles_take_home']}</h3>{_table_html(tables['deciles_take_home'], lang)}
-<h3>{sections['deciles_months']}</h3>{_table_html(tables['deciles_credited_months'], lang)}
-<h3>{sections['inequality']}</h3>{_table_html(tables['inequality'], lang)}
-<h3>{sections['projection']}</h3>{_table_html(tables['pension_projection'], lang)}
+<h3>{sections['window']} · {sections['weighted']}</h3>{_table_html(tables['budget_window'], lang)}
+<h3>{sections['by_year']} · {sections['weighted']}</h3>{_table_html(tables['budget_by_year_scheme'], lang)}
+<h3>{sections['periods']} · {sections['sample']}</h3>{_table_html(sample['budget_periods'], lang)}
+<h3>{sections['coverage_by_year']} · {sections['weighted']}</h3>{_table_html(tables['coverage_by_year'], lang)}
+<h3>{sections['coverage']} · {sections['weighted']}</h3>{_table_html(tables['coverage'], lang)}
+<h3>{sections['deciles_take_home']} · {sections['weighted']}</h3>{_table_html(tables['deciles_take_home'], lang)}
+<h3>{sections['deciles_months']} · {sections['weighted']}</h3>{_table_html(tables['deciles_credited_months'], lang)}
+<h3>{sections['inequality']} · {sections['weighted']}</h3>{_table_html(tables['inequality'], lang)}
+<h3>{sections['projection']}</h3>{_table_html(sample['pension_projection'], lang)}
 </body></html>
 """

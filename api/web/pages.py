@@ -17,7 +17,7 @@ import io
 import json
 import re
 import time
-from datetime import date
+from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from hmac import compare_digest as hmac_equal
 from pathlib import Path
@@ -38,7 +38,7 @@ from api.keys import UnknownKey
 from api.observability import mask_ids
 from api.problems import Problem
 from api.routes.months import MONTH
-from api.routes.simulations import INLINE_WORKERS_MAX, checked_scenario, run_inline
+from api.routes.simulations import JOB_WORKERS_MAX, checked_scenario, found_job, submit_job
 from api.tokens import Principal, TokenError
 from api.vietqr import qr_svg, vietqr_payload
 from api.web import charts
@@ -664,7 +664,7 @@ def _policy_document(form: Any) -> tuple[dict[str, Any], dict[str, Any], list[st
         errors.append("start: must be YYYY-MM")
         start = "2026-01"
     numbers = {}
-    for name, low, high in (("horizon_months", 1, POLICY_HORIZON_MONTHS_MAX), ("workers", 1, INLINE_WORKERS_MAX),
+    for name, low, high in (("horizon_months", 1, POLICY_HORIZON_MONTHS_MAX), ("workers", 1, JOB_WORKERS_MAX),
                             ("seed", 0, 2**31 - 1)):
         raw = str(form.get(name, "")).strip()
         if not raw.isdigit() or not low <= int(raw) <= high:
@@ -714,40 +714,113 @@ def _policy_defaults(baseline: str = "vn-pilot", start: str = "2026-01") -> dict
             "seed": 20260101, "fields": _policy_fields(_version_at(baseline, start))}
 
 
+def _policy_page(request: Request, principal: Principal, form: dict[str, Any], status: int = 200,
+                 errors: list[str] | None = None) -> HTMLResponse:
+    queue = request.app.state.jobs
+    return render(request, "policy.html", principal, status=status, form=form, packs=shipped_packs(),
+                  errors=errors or [], max_workers=JOB_WORKERS_MAX, max_horizon=POLICY_HORIZON_MONTHS_MAX,
+                  jobs=[_job_line(queue.view(job), page_lang(request)) for job in queue.list()])
+
+
 @router.get("/policy", response_class=HTMLResponse)
 async def policy_page(request: Request, principal: Principal = Depends(page_role("policy")),
                       ) -> HTMLResponse:
     baseline = request.query_params.get("baseline", "vn-pilot")
-    shown = _policy_defaults(baseline if baseline in shipped_packs() else "vn-pilot")
-    return render(request, "policy.html", principal, form=shown, packs=shipped_packs(), errors=[], result=None,
-                  max_workers=INLINE_WORKERS_MAX, max_horizon=POLICY_HORIZON_MONTHS_MAX)
+    return _policy_page(request, principal, _policy_defaults(baseline if baseline in shipped_packs() else "vn-pilot"))
 
 
 @router.post("/policy", response_class=HTMLResponse)
-async def policy_run(request: Request, principal: Principal = Depends(page_role("policy"))) -> HTMLResponse:
+async def policy_run(request: Request, principal: Principal = Depends(page_role("policy"))) -> Response:
+    """Start the what-if as a background job (simulations/jobs.py) and go to its page, which shows its progress
+    and then its result; a form with errors comes back with them (422)."""
     form = await _form(request)
     document, shown, errors = _policy_document(form)
     if not errors and not document["reforms"]["reform"]["changes"]:
         errors.append(texts(page_lang(request))["no_changes"])
-    result = None
     if not errors:
         try:
-            checked_scenario(document)
-            # The same function as POST /v1/simulations, in a worker thread.
-            result = await run_in_threadpool(run_inline, document)
+            job = submit_job(request.app.state.jobs, document, principal.subject, report_lang=page_lang(request))
         except Problem as problem:
             errors = [f"{issue['key']}: {issue['reason']}" for issue in problem.extra.get("errors", [])] \
                 or [problem.detail]
+        else:
+            return RedirectResponse(f"/policy/jobs/{job.id}", status_code=303)
+    return _policy_page(request, principal, shown, status=422, errors=errors)
+
+
+def _job_line(view: dict[str, Any], lang: str) -> dict[str, Any]:
+    """A job as the pages show it: its stage in words, its times as moments."""
+    words, shown = texts(lang), formats(lang)
+    status = view["status"]
+    text = words["job_status_queued"].format(position=shown.count(view["position"] or 1)) \
+        if status == "queued" else words[f"stage_{status}"]
+    moment = datetime.fromtimestamp(view["created"], tz=timezone.utc)
+    return {**view, "status_text": text, "created_text": shown.moment(moment),
+            "size_text": words["job_size_text"].format(workers=shown.count(view["workers"]),
+                                                       months=shown.count(view["horizon_months"])),
+            "finished_run": status in ("done", "failed", "cancelled")}
+
+
+def _job_or_404(request: Request, job_id: str):
+    try:
+        return found_job(request.app.state.jobs, job_id)
+    except Problem:
+        raise PageError(404, "no_job") from None
+
+
+@router.get("/policy/jobs/{job_id}", response_class=HTMLResponse)
+async def policy_job(request: Request, job_id: str, principal: Principal = Depends(page_role("policy"))
+                     ) -> HTMLResponse:
+    """A job's page: its progress while it waits or runs (the page polls `…/status`), then its result — the
+    brief, and the charts and tables at national scale — or its error. A reload reads the job back."""
+    queue = request.app.state.jobs
+    job = _job_or_404(request, job_id)
     lang = page_lang(request)
-    return render(request, "policy.html", principal, status=422 if errors else 200, form=shown,
-                  packs=shipped_packs(), errors=errors, max_workers=INLINE_WORKERS_MAX,
-                  max_horizon=POLICY_HORIZON_MONTHS_MAX,
-                  result=_policy_result(result, document, texts(lang), lang) if result else None)
+    result = await run_in_threadpool(queue.result, job)
+    payload = job.document
+    has_report = queue.file(job, "report.html") is not None
+    return render(request, "policy_job.html", principal, job=_job_line(queue.view(job), lang),
+                  result=_policy_result(result, payload["scenario"], texts(lang), lang) if result else None,
+                  has_report=has_report, report_pending=bool(result and payload.get("report_lang")) and not has_report)
+
+
+@router.get("/policy/jobs/{job_id}/status")
+async def policy_job_status(request: Request, job_id: str, _: Principal = Depends(page_role("policy"))
+                            ) -> Response:
+    """What the job page polls: status, stage in words, percent, place in the queue, error (JSON)."""
+    queue = request.app.state.jobs
+    job = _job_or_404(request, job_id)
+    view = _job_line(queue.view(job), page_lang(request))
+    body = {key: view[key] for key in ("id", "status", "status_text", "percent", "position", "error",
+                                       "finished_run")}
+    body["report_ready"] = queue.file(job, "report.html") is not None
+    return Response(json.dumps(body), media_type="application/json", headers=PAGE_HEADERS)
+
+
+@router.post("/policy/jobs/{job_id}/cancel")
+async def policy_job_cancel(request: Request, job_id: str, _: Principal = Depends(page_role("policy"))
+                            ) -> Response:
+    await _form(request)  # same origin only, as every form the pages post
+    request.app.state.jobs.cancel(_job_or_404(request, job_id))
+    return RedirectResponse(f"/policy/jobs/{job_id}", status_code=303)
+
+
+@router.get("/policy/jobs/{job_id}/report")
+async def policy_job_report(request: Request, job_id: str, _: Principal = Depends(page_role("policy"))
+                            ) -> Response:
+    """The simulator's full report of a finished job (report.html, in the language the job was started in)."""
+    path = request.app.state.jobs.file(_job_or_404(request, job_id), "report.html")
+    if path is None:
+        raise PageError(404, "no_job")
+    return _download(await run_in_threadpool(path.read_bytes), "text/html; charset=utf-8", "what-if-report.html")
 
 
 def _policy_result(result: dict[str, Any], document: dict[str, Any], words: dict[str, str],
                    lang: str) -> dict[str, Any]:
-    tables = result["tables"]
+    """The result as the page shows it: the brief, then the summary, charts and tables at national scale
+    (`national_tables`, simulations/national.py: each simulated worker weighted); the sample's size beside."""
+    tables = result.get("national_tables") or result["tables"]  # a result kept from before national tables
+    weighted = "national_tables" in result
     summary = {row["arm"]: row for row in tables["summary"]}
     arms = list(summary)
     metrics = [("subsidy_vnd", True), ("worker_vnd", True), ("platform_vnd", True),
@@ -765,17 +838,24 @@ def _policy_result(result: dict[str, Any], document: dict[str, Any], words: dict
                                          if row["arm"] == arm and row["by"] == "tier" and row["group"] == tier)
                                      for tier in tiers]) for number, arm in enumerate(arms)]
     # Who gains is told on take-home pay and on credited months, apart — never on balances (a reform that
-    # withholds more raises a worker's balance and lowers their pay).
+    # withholds more raises a worker's balance and lowers their pay). Per worker: the decile's (weighted)
+    # mean change.
     decile_rows = sorted((row for row in tables["deciles_take_home"] if row["arm"] == arms[-1]),
                          key=lambda row: int(row["decile"]))
-    deciles = [(words["difference"], "s1", [int(row["delta_vnd"]) for row in decile_rows])]
+    deciles = [(words["difference"], "s1", [int(row["mean_delta_vnd"]) if "mean_delta_vnd" in row
+                                            else int(row["delta_vnd"]) // max(int(row["workers"]), 1)
+                                            for row in decile_rows])]
     reform = summary[arms[-1]]
     national = result.get("national")
+    sample = result.get("sample_workers") or result["record"]["population"]["workers"]
     return {
         # The brief first: national figures (weighted to the calibrated totals) with their ranges.
         "brief": brief.sentences(national, lang, labels={"reform": words["reform"]}) if national else [],
         "validation": brief.display_rows(pd.DataFrame(result.get("validation_targets", [])), lang)
         if result.get("validation_targets") else None,
+        "weighted": weighted,
+        "sample_note": words["national_tables_note" if weighted else "sample_tables_note"].format(
+            workers=formats(lang).count(int(sample))),
         "arms": arms, "rows": rows, "winners": int(reform["take_home_winners"]),
         "losers": int(reform["take_home_losers"]), "months_winners": int(reform["credited_months_winners"]),
         "months_losers": int(reform["credited_months_losers"]),

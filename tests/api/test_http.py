@@ -29,6 +29,11 @@ ROUTES = [
     ("POST", "/v1/platforms/shopee/keys", None, {"admin"}),
     ("GET", "/v1/packs", None, {"insurer", "policy", "admin"}),
     ("POST", "/v1/simulations", {}, {"policy"}),
+    ("POST", "/v1/simulations/jobs", {}, {"policy"}),
+    ("GET", "/v1/simulations/jobs", None, {"policy"}),
+    ("GET", "/v1/simulations/jobs/0123456789abcdef", None, {"policy"}),
+    ("GET", "/v1/simulations/jobs/0123456789abcdef/result", None, {"policy"}),
+    ("DELETE", "/v1/simulations/jobs/0123456789abcdef", None, {"policy"}),
     ("GET", "/health", None, set(ROLES)),
     ("GET", "/metrics", None, set(ROLES)),
 ]

@@ -61,6 +61,19 @@ def test_no_page_of_any_role_shows_a_python_object_a_template_tag_or_none(books,
                                                                  headers=headers(books, "admin"))
     rendered[("policy", "POST /policy")] = books.client.post(f"/policy?lang={lang}", data={},
                                                              headers=headers(books, "policy"))
+    form = {"baseline": "vn-pilot", "start": "2026-01", "horizon_months": "2", "workers": "60", "seed": "7",
+            "tiers.poor": "45"}
+    job_url = books.client.post(f"/policy?lang={lang}", data=form, headers=headers(books, "policy"),
+                                follow_redirects=False).headers["location"]
+    rendered[("policy", "a job's page, running")] = books.client.get(f"{job_url}?lang={lang}",
+                                                                     headers=headers(books, "policy"))
+    books.client.app.state.jobs.wait(job_url.rsplit("/", 1)[1], 240)
+    rendered[("policy", "a job's page, done")] = books.client.get(f"{job_url}?lang={lang}",
+                                                                  headers=headers(books, "policy"))
+    rendered[("policy", "/policy with a job")] = books.client.get(f"/policy?lang={lang}",
+                                                                  headers=headers(books, "policy"))
+    rendered[("policy", "no such job")] = books.client.get(f"/policy/jobs/0123456789abcdef?lang={lang}",
+                                                           headers=headers(books, "policy"))
     bank = f"date,amount_vnd,payer,reference,bank_ref\n{CLOSED}-20,1000,grab,x,VCB-{lang}\n".encode()
     rendered[("insurer", "POST /insurer/payments/preview")] = books.client.post(
         f"/insurer/payments/preview?lang={lang}", files={"file": ("bank.csv", bank)}, headers=headers(books, "insurer"))

@@ -96,9 +96,17 @@ def rendered_pages(caller, lang: str) -> dict[str, str]:
                                                          headers=headers(caller, "admin")).text
     form = {"baseline": "vn-pilot", "start": "2026-01", "horizon_months": "2", "workers": "60", "seed": "7",
             "rates.ride.si.worker": "1.5"}
-    ran = caller.client.post(f"/policy?lang={lang}", data=form, headers=headers(caller, "policy"))
+    started = caller.client.post(f"/policy?lang={lang}", data=form, headers=headers(caller, "policy"),
+                                 follow_redirects=False)
+    assert started.status_code == 303, started.text[-2000:]
+    job_url = started.headers["location"]
+    pages["policy a job's page, running"] = caller.client.get(f"{job_url}?lang={lang}",
+                                                              headers=headers(caller, "policy")).text
+    assert caller.client.app.state.jobs.wait(job_url.rsplit("/", 1)[1], 240).status == "done"
+    ran = caller.client.get(f"{job_url}?lang={lang}", headers=headers(caller, "policy"))
     assert ran.status_code == 200 and 'id="results"' in ran.text, ran.text[-2000:]
-    pages["policy POST /policy"] = ran.text
+    pages["policy a job's page, done"] = ran.text
+    pages["policy /policy with a job"] = caller.client.get(f"/policy?lang={lang}", headers=headers(caller, "policy")).text
     # A bank statement's preview and booking: payers by name, dates and months in words.
     reference = bills_of_month(caller.services.ledger, CLOSED)[-1]["reference"]
     bank = (f"date,amount_vnd,payer,reference,bank_ref\n{CLOSED}-20,1000,xanhsm,CK {reference},VCB-X{lang}\n"

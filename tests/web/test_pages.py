@@ -181,6 +181,9 @@ def test_an_insurer_closes_a_month_and_downloads_the_settlement_the_cli_prints(s
     shoot(page, artifacts, "insurer")
 
 
+POLICY_JOB_MS_MAX = 180_000  # a 1,500-worker year runs in seconds; a busy shared machine takes longer
+
+
 def test_a_policy_analyst_runs_a_reform_and_sees_the_chart(served_readonly, browser_context, artifacts):
     page = browser_context().new_page()
     sign_in_staff(page, served_readonly.base, "policy")
@@ -190,7 +193,10 @@ def test_a_policy_analyst_runs_a_reform_and_sees_the_chart(served_readonly, brow
     page.fill("[id='tiers.poor']", "50")
     page.fill("[id='tiers.near_poor']", "40")
     page.click("#run")
-    page.wait_for_selector("#chart-budget")
+    # A background job (simulations/jobs.py): its page shows the progress, polls, and shows the result.
+    page.wait_for_url(re.compile(r".*/policy/jobs/[0-9a-f]{16}$"))
+    job_url = page.url
+    page.wait_for_selector("#chart-budget", timeout=POLICY_JOB_MS_MAX)
 
     assert page.locator("#chart-budget rect").count() == 2  # one year, two arms
     assert page.locator("#chart-deciles rect").count() == 10
@@ -204,7 +210,15 @@ def test_a_policy_analyst_runs_a_reform_and_sees_the_chart(served_readonly, brow
     assert lines[0].startswith("Chi ngân sách nhà nước") and "₫ [" in lines[0] and "mỗi năm" in lines[0]
     assert not any(re.search(r"\b[a-z]+_[a-z_]+\b", line) for line in lines)
     assert page.locator("#validation-targets tbody tr").count() == 17  # every figure of targets-vn.yaml
+    assert "national estimate, weighted" in page.text_content("#summary caption") or \
+        "ước tính cả nước, có trọng số" in page.text_content("#summary caption")
     shoot(page, artifacts, "policy")
+    page.reload()  # the finished job is kept: a reload shows the same result
+    assert page.url == job_url and len(page.text_content("#results-sha")) == 64
+    page.goto(served_readonly.base + "/policy")
+    assert page.locator(f"#jobs-table tr[data-job='{job_url.rsplit('/', 1)[1]}'][data-status=done]").count() == 1
+    page.goto(job_url)
+    page.wait_for_selector("#download-report", timeout=POLICY_JOB_MS_MAX)  # made after the result: the page polls
     with page.expect_download() as report_info:
         page.click("#download-report")
     assert "<img" in Path(report_info.value.path()).read_text()  # the simulator's report with its PNG charts
