@@ -15,6 +15,7 @@ import hashlib
 from itertools import chain, groupby
 from operator import itemgetter
 from typing import Callable, NamedTuple
+from weakref import WeakKeyDictionary
 
 import numpy as np
 
@@ -24,7 +25,8 @@ from ledger.books import Ledger, version_from_document
 from ledger.close import subsidies_for_month
 from ledger.events import month_text, parse_month
 from ledger.postings import (_BLAKE2B_32, _DIGEST, _DUMPS_NUMPY, ENTRY_HASH_KEPT, SEALED_TABLES, TABLES_SEALED_BY_VERSION,
-                             _hashed_legs, block_hash, block_hasher, compact_legs, entry_hash, occurred_text, utc_texts,
+                             _hashed_legs, block_hash, block_hasher, collector_paused, compact_legs, entry_hash,
+                             occurred_text, utc_texts,
                              row_seal)
 from ledger.layout import COMPACT_COLUMNS, COMPACT_SUM, SHARE_COLUMNS, SHARES_READ
 from ledger.store import consistent_snapshot, query, stream_rows
@@ -364,6 +366,20 @@ class _Identity(NamedTuple):
     first_bad: dict[str, int]
 
 
+_IDENTITY_SEEN: "WeakKeyDictionary" = WeakKeyDictionary()
+
+
+def _identity_of(conn, blocks: list[tuple]) -> _Identity:
+    """`_identity_walk`, once per snapshot: `identity_rows_sealed` and `hash_chain_intact` both need it
+    (the same connection and the same blocks give the same rows)."""
+    seen = _IDENTITY_SEEN.get(conn)
+    if seen is not None and seen[0] == blocks:
+        return seen[1]
+    identity = _identity_walk(conn, blocks)
+    _IDENTITY_SEEN[conn] = (blocks, identity)
+    return identity
+
+
 def _identity_walk(conn, blocks: list[tuple]) -> _Identity:
     """Stream each sealed table in id order, re-seal every row from its columns (never trusting the
     stored seal for the chain), and hash the rows each block of seal version 1 covers."""
@@ -405,7 +421,7 @@ def identity_rows_sealed(conn, ledger) -> str | None:
     """Each worker, platform, rules-version and identity-change row still matches its seal
     (names the first changed row of each table; the chain covers the seals: hash_chain_intact)."""
     blocks = query(conn, _BLOCKS)
-    bad = _identity_walk(conn, blocks).first_bad
+    bad = _identity_of(conn, blocks).first_bad
     return "; ".join(_seal_problem(table, row_id) for table, row_id in bad.items()) or None
 
 
@@ -534,11 +550,12 @@ class _Irregular(Exception):
 
 
 def _int64(values) -> np.ndarray:
-    """The values as int64, exactly (SQLite keeps whatever a tampered row holds)."""
-    array = np.array(values, dtype=np.int64)
-    if array.tolist() != list(values):
+    """The values as int64, exactly: a NULL, a fraction or a text (SQLite keeps whatever a tampered
+    row holds) makes numpy infer another kind than signed integers."""
+    array = np.array(values)
+    if array.dtype.kind != "i" or array.ndim != 1:
         raise _Irregular
-    return array
+    return array.astype(np.int64, copy=False)
 
 
 def _chunk_hashes(rows: list[tuple], legs_rows: list[tuple]) -> tuple[list[bytes], int | None]:
@@ -570,7 +587,7 @@ def _chunk_hashes(rows: list[tuple], legs_rows: list[tuple]) -> tuple[list[bytes
         matrix = np.stack([_int64([value or 0 for value in pick(column)]) for column in shares], axis=1)
         platform_ids, worker_ids = pick(platforms), pick(workers)
         _int64(platform_ids), _int64(worker_ids)
-        built = _hashed_legs(platform_ids, worker_ids, owed, matrix)
+        built = _hashed_legs(platform_ids, worker_ids, owed, matrix, as_lists=True)
         # `compact_legs` keeps the receivable leg of a row whose shares are all zero unless it is zero too
         for at in np.flatnonzero(~matrix.any(axis=1) & (owed != 0)).tolist():
             built[at] = compact_legs(platform_ids[at], worker_ids[at], int(owed[at]), [0] * len(shares))
@@ -677,14 +694,16 @@ def hash_chain_intact(conn, ledger) -> str | None:
     (`_Walk`), which names the first bad entry exactly as `hash_chain_walked` does.
     """
     blocks = query(conn, _BLOCKS)
-    identity = _identity_walk(conn, blocks)
+    identity = _identity_of(conn, blocks)
     walked = _Chain(blocks, identity)
     top = int(query(conn, "SELECT coalesce(max(id), 0) FROM journal")[0][0])
     chunks = max(1, -(-top // CHAIN_CHUNK_IDS))
     for number in range(chunks):
         low = -_FAR if number == 0 else 1 + number * CHAIN_CHUNK_IDS
         high = _FAR if number == chunks - 1 else (number + 1) * CHAIN_CHUNK_IDS
-        if not walked.take_columns(query(conn, _JOURNAL_RANGE, (low, high)), query(conn, _LEGS_RANGE, (low, high))):
+        with collector_paused():  # ~25 objects a row, none in a cycle (the writer pauses it too)
+            taken = walked.take_columns(query(conn, _JOURNAL_RANGE, (low, high)), query(conn, _LEGS_RANGE, (low, high)))
+        if not taken:
             problem = walked.take_walk(conn, low, high)
             if problem:
                 return problem
