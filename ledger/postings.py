@@ -439,12 +439,11 @@ _PATTERN_BITS = 1 << np.arange(len(_SHARE_ACCOUNTS))
 
 
 def _hashed_legs(platform_ids: list[int], worker_ids: list[int], receivable: np.ndarray,
-                 legs: np.ndarray, *, as_lists: bool = False) -> list:
+                 legs: np.ndarray) -> list:
     """Each entry's `compact_legs` (the platform receivable, then every non-zero share) as a (legs, 5)
     int64 array, built together for the entries whose shares are non-zero in the same places
     (`orjson` with `OPT_SERIALIZE_NUMPY` writes it as the same nested arrays as the tuples);
-    `()` for an entry with no legs. `as_lists`: nested lists instead of arrays (the same JSON;
-    `orjson` writes lists ~3× faster than small arrays, which `verify` reads back by the million)."""
+    `()` for an entry with no legs."""
     count = len(platform_ids)
     pattern = (legs != 0) @ _PATTERN_BITS
     codes = np.flatnonzero(np.bincount(pattern)).tolist()
@@ -466,8 +465,6 @@ def _hashed_legs(platform_ids: list[int], worker_ids: list[int], receivable: np.
             block[:, leg, 0], block[:, leg, 1], block[:, leg, 2], block[:, leg, 3] = _WORKER_KIND, chosen_workers, \
                 scheme, party
             block[:, leg, 4] = legs[rows, column]
-        if as_lists:
-            block = block.tolist()
         if len(codes) == 1:
             return list(block)
         for at, entry_legs in zip(rows.tolist(), block):

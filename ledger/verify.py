@@ -587,7 +587,7 @@ def _chunk_hashes(rows: list[tuple], legs_rows: list[tuple]) -> tuple[list[bytes
         matrix = np.stack([_int64([value or 0 for value in pick(column)]) for column in shares], axis=1)
         platform_ids, worker_ids = pick(platforms), pick(workers)
         _int64(platform_ids), _int64(worker_ids)
-        built = _hashed_legs(platform_ids, worker_ids, owed, matrix, as_lists=True)
+        built = _hashed_legs(platform_ids, worker_ids, owed, matrix)
         # `compact_legs` keeps the receivable leg of a row whose shares are all zero unless it is zero too
         for at in np.flatnonzero(~matrix.any(axis=1) & (owed != 0)).tolist():
             built[at] = compact_legs(platform_ids[at], worker_ids[at], int(owed[at]), [0] * len(shares))
