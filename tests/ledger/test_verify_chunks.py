@@ -213,3 +213,17 @@ def test_a_platform_aggregate_off_by_one_dong_names_its_key_and_both_values(book
     assert balances_problem(books) == (
         f"platform aggregate (platform, month, scheme) ({platform}, {month}, {scheme}): "
         f"stored ({worker_vnd - 1}, {platform_vnd}, 0) but the postings give ({worker_vnd}, {platform_vnd}, 0)")
+
+
+def postings_problem(ledger) -> str | None:
+    with consistent_snapshot(ledger) as conn:
+        return verifying.postings_belong_to_entries(conn, ledger)
+
+
+def test_postings_of_no_entry_are_named_before_a_compact_row_with_postings(books):
+    assert postings_problem(books) is None
+    add_postings_to_a_compact_row(books, MIDDLE)
+    assert postings_problem(books) == f"entry {MIDDLE} is compact but has postings too"
+    last = sql(books, "SELECT max(id) FROM journal")[0][0]
+    add_postings_to_a_compact_row(books, last + 5)
+    assert postings_problem(books) == f"postings of entry {last + 5} have no journal entry"
