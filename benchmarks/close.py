@@ -94,7 +94,7 @@ def _rss_mb() -> float:
 
 
 def measure(url: str, *, workers: int, events_count: int, samples: int, seed: int, folder: Path,
-            verify_books: bool = False) -> dict:
+            verify_books: bool = False, per_check: bool = False) -> dict:
     """Load, close and read one ledger at `url`; every figure of one store."""
     from ledger.books import Ledger
     from ledger.close import close_month, import_tiers
@@ -162,6 +162,8 @@ def measure(url: str, *, workers: int, events_count: int, samples: int, seed: in
             figures["verify"] = {"seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu,
                                  "checks": len(checks), "problems": [c.name for c in checks if c.problem],
                                  "load_average_after": os.getloadavg()}
+            if per_check:
+                figures["verify"]["per_check_seconds"] = time_checks(ledger)
     finally:
         ledger.close()
     figures["peak_rss_mb"] = _rss_mb()
@@ -172,8 +174,27 @@ def measure(url: str, *, workers: int, events_count: int, samples: int, seed: in
     return figures
 
 
+def time_checks(ledger) -> dict[str, float]:
+    """Each invariant of `verify` timed on its own, in one consistent snapshot, in the order verify runs them
+    (printed as they finish, with the load average)."""
+    from ledger.store import consistent_snapshot
+    from ledger.verify import INVARIANTS
+
+    seconds: dict[str, float] = {}
+    with consistent_snapshot(ledger) as conn:
+        for name, check in INVARIANTS:
+            started, cpu = time.perf_counter(), time.process_time()
+            problem = check(conn, ledger)
+            seconds[name] = time.perf_counter() - started
+            print(f"  {name:<36} {seconds[name]:8.2f} s (CPU here {time.process_time() - cpu:6.2f} s)  "
+                  f"load {os.getloadavg()[0]:.1f}" + (f"  PROBLEM: {problem}" if problem else ""), flush=True)
+    print(f"  {'all checks':<36} {sum(seconds.values()):8.2f} s", flush=True)
+    return seconds
+
+
 def run(workers: int, events_count: int, *, folder: Path, samples: int = 2000, seed: int = 11,
-        sqlite: bool = True, postgres: bool = False, verify_books: bool = False) -> dict:
+        sqlite: bool = True, postgres: bool = False, verify_books: bool = False, per_check: bool = False,
+        keep_postgres: bool = False) -> dict:
     if events_count < workers:
         raise ValueError("need at least one event per worker (--events >= --workers)")
     folder.mkdir(parents=True, exist_ok=True)
@@ -183,15 +204,20 @@ def run(workers: int, events_count: int, *, folder: Path, samples: int = 2000, s
         for stale in folder.glob("close.db*"):
             stale.unlink()
         results["sqlite"] = measure(f"sqlite:///{database}", workers=workers, events_count=events_count,
-                                    samples=samples, seed=seed, folder=folder, verify_books=verify_books)
+                                    samples=samples, seed=seed, folder=folder, verify_books=verify_books,
+                                    per_check=per_check)
         _print("sqlite", results["sqlite"])
     if postgres:
         schema = _pg_schema()
         try:
             results["postgresql"] = measure(pg_url(schema), workers=workers, events_count=events_count,
-                                            samples=samples, seed=seed, folder=folder, verify_books=verify_books)
+                                            samples=samples, seed=seed, folder=folder, verify_books=verify_books,
+                                            per_check=per_check)
         finally:
-            _pg_drop(schema)
+            if keep_postgres:
+                print(f"kept the PostgreSQL books: {pg_url(schema)}", flush=True)
+            else:
+                _pg_drop(schema)
         _print("postgresql", results["postgresql"])
     results["machine"]["load_average_after"] = os.getloadavg()
     return results
@@ -223,11 +249,27 @@ def main() -> int:
     parser.add_argument("--postgres", action="store_true")
     parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--verify", action="store_true", help="also time `verify` of the closed books (target < 60 s at 10M events)")
+    parser.add_argument("--per-check", action="store_true",
+                        help="with --verify: also time each invariant on its own and print the seconds of each")
     parser.add_argument("--keep", type=Path, help="keep the SQLite ledger and the tiers file here")
+    parser.add_argument("--keep-postgres", action="store_true", help="keep the PostgreSQL schema (its URL is printed)")
+    parser.add_argument("--checks-only", metavar="URL",
+                        help="build nothing: time each invariant of verify on the books at URL and exit")
     args = parser.parse_args()
+    if args.checks_only:
+        from ledger.books import Ledger
+
+        ledger = Ledger.open(args.checks_only)
+        try:
+            print(f"{args.checks_only.split('?')[0]}: load {os.getloadavg()}", flush=True)
+            time_checks(ledger)
+        finally:
+            ledger.close()
+        return 0
     folder = args.keep or Path(tempfile.mkdtemp(prefix="ansinh-close-"))
     results = run(args.workers, args.events, folder=folder, samples=args.samples, seed=args.seed,
-                  sqlite=not args.no_sqlite, postgres=args.postgres, verify_books=args.verify)
+                  sqlite=not args.no_sqlite, postgres=args.postgres, verify_books=args.verify or args.per_check,
+                  per_check=args.per_check, keep_postgres=args.keep_postgres)
     results["command"] = " ".join(["python", "benchmarks/close.py", *sys.argv[1:]])
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"close-{args.workers}w-{args.events}e-{time.strftime('%Y%m%dT%H%M%S')}.json"

@@ -200,6 +200,15 @@ def block_hash(prev_hash: bytes, block_id: int, entry_hashes: Sequence[bytes], *
     """A block's hash. Version 0 (before revision 0006): the previous hash, the id and the entry
     hashes. Version 1 also covers the identity marks and `identity_digest` of the rows it seals;
     version 2 the same with the credited months as a fifth sealed table (revision 0009)."""
+    digest = block_hasher(prev_hash, block_id, seal_version=seal_version, marks=marks, identity=identity)
+    digest.update(b"".join(entry_hashes))  # the same bytes as one update per entry hash, in one call
+    return digest.digest()
+
+
+def block_hasher(prev_hash: bytes, block_id: int, *, seal_version: int = 0, marks: Sequence[int] = NO_MARKS,
+                 identity: bytes = b""):
+    """`block_hash` before its entry hashes: a sha256 to be updated with the block's full entry
+    hashes in id order, in as many calls as suit (`verify` feeds it chunk by chunk)."""
     digest = hashlib.sha256(prev_hash)
     digest.update(block_id.to_bytes(8, "big"))
     if seal_version:
@@ -207,8 +216,7 @@ def block_hash(prev_hash: bytes, block_id: int, entry_hashes: Sequence[bytes], *
         for mark in tuple(marks)[:TABLES_SEALED_BY_VERSION[seal_version]]:
             digest.update(int(mark).to_bytes(8, "big"))
         digest.update(identity)
-    digest.update(b"".join(entry_hashes))  # the same bytes as one update per entry hash, in one call
-    return digest.digest()
+    return digest
 
 
 def _identity_to_seal(conn: Connection, block_count: int,

@@ -12,15 +12,21 @@ alone and fails unless it reaches that hash (`anchor_problems`).
 from __future__ import annotations
 
 import hashlib
-from itertools import chain
+from itertools import chain, groupby
+from operator import itemgetter
 from typing import Callable, NamedTuple
+from weakref import WeakKeyDictionary
+
+import numpy as np
 
 from ledger import money
 from ledger.accounts import PARTY_CODE, SCHEME_CODE, SCHEME_NAME, AccountKind, EntryType
 from ledger.books import Ledger, version_from_document
 from ledger.close import subsidies_for_month
 from ledger.events import month_text, parse_month
-from ledger.postings import (ENTRY_HASH_KEPT, SEALED_TABLES, TABLES_SEALED_BY_VERSION, block_hash, compact_legs, entry_hash, occurred_text,
+from ledger.postings import (_BLAKE2B_32, _DIGEST, _DUMPS_NUMPY, ENTRY_HASH_KEPT, SEALED_TABLES, TABLES_SEALED_BY_VERSION,
+                             _hashed_legs, block_hash, block_hasher, collector_paused, compact_legs, entry_hash,
+                             occurred_text, utc_texts,
                              row_seal)
 from ledger.layout import COMPACT_COLUMNS, COMPACT_SUM, SHARE_COLUMNS, SHARES_READ
 from ledger.store import consistent_snapshot, query, stream_rows
@@ -52,75 +58,85 @@ def book_balances(conn, ledger) -> str | None:
 
 
 def postings_belong_to_entries(conn, ledger) -> str | None:
-    rows = query(conn, "SELECT p.entry_id FROM posting p LEFT JOIN journal j ON j.id = p.entry_id "
-                       "WHERE j.id IS NULL ORDER BY p.entry_id LIMIT 1")
-    if rows:
-        return f"postings of entry {rows[0][0]} have no journal entry"
-    rows = query(conn, "SELECT p.entry_id FROM posting p JOIN journal j ON j.id = p.entry_id "
-                       "WHERE j.receivable_vnd IS NOT NULL ORDER BY p.entry_id LIMIT 1")
-    return f"entry {rows[0][0]} is compact but has postings too" if rows else None
+    """Every posting's entry is a multi-leg journal row: the first entry id with postings but no
+    journal row, else the first compact row with postings. One pass over the entries the
+    postings name (each once), not one join per question."""
+    orphan, compact = query(conn, "SELECT min(CASE WHEN j.id IS NULL THEN e.entry_id END), "
+                                  "min(CASE WHEN j.receivable_vnd IS NOT NULL THEN e.entry_id END) "
+                                  "FROM (SELECT DISTINCT entry_id FROM posting) e LEFT JOIN journal j ON j.id = e.entry_id")[0]
+    if orphan is not None:
+        return f"postings of entry {orphan} have no journal entry"
+    return f"entry {compact} is compact but has postings too" if compact is not None else None
 
 
-def _compare(stored: dict, rebuilt: dict, what: str) -> str | None:
-    for key in sorted(stored.keys() | rebuilt.keys()):
-        if stored.get(key, (0, 0, 0)) != rebuilt.get(key, (0, 0, 0)):
-            return f"{what} {key}: stored {stored.get(key)} but the postings give {rebuilt.get(key)}"
-    return None
-
-
-def _rows_as_dict(rows) -> dict:
-    return {tuple(row[:-3]): tuple(int(v) for v in row[-3:]) for row in rows}
-
-
-def worker_credits(conn) -> dict[tuple[int, int, int, int], list[int]]:
-    """(worker, booking month, scheme, platform or 0) -> credits [worker, platform, state], from the
-    legs themselves: the compact rows' share columns and the multi-leg entries' postings."""
+def _rebuilt_worker_months() -> str:
+    """SQL (`WITH … legs AS …`) of the worker aggregate recomputed from the legs themselves: rows of
+    (w, m, s, p) and credits (v1, v2, v3) = [worker, platform, state], a key's credits the sum of
+    its rows: the compact rows' share columns (a scheme's key only where its worker or platform
+    share sums to non-zero) and the multi-leg entries' postings on worker accounts (every key
+    they name): the keys and sums `worker_credits` built in Python before."""
     worker, platform, state = PARTY_CODE["worker"], PARTY_CODE["platform"], PARTY_CODE["state"]
-    credits: dict[tuple[int, int, int, int], list[int]] = {}
-    sums = ", ".join(f"-sum({column})" for column in SHARES_READ)
-    for worker_id, month, platform_id, *shares in query(
-            conn, f"SELECT worker_id, booking_month, coalesce(platform_id, 0), {sums} FROM journal "
-                  "WHERE receivable_vnd IS NOT NULL GROUP BY worker_id, booking_month, coalesce(platform_id, 0)"):
-        for scheme in (1, 2, 3):
-            worker_vnd, platform_vnd = int(shares[2 * scheme - 2]), int(shares[2 * scheme - 1])
-            if worker_vnd or platform_vnd:
-                slot = credits.setdefault((worker_id, month, scheme, platform_id), [0, 0, 0])
-                slot[0] += worker_vnd
-                slot[1] += platform_vnd
-    for owner, month, scheme, platform_id, *amounts in query(
-            conn, "SELECT p.owner_id, j.booking_month, p.scheme, coalesce(j.platform_id, 0), "
-                  f"-sum(CASE WHEN p.party = {worker} THEN p.amount_vnd ELSE 0 END), "
-                  f"-sum(CASE WHEN p.party = {platform} THEN p.amount_vnd ELSE 0 END), "
-                  f"-sum(CASE WHEN p.party = {state} THEN p.amount_vnd ELSE 0 END) "
-                  f"FROM posting p JOIN journal j ON j.id = p.entry_id WHERE p.account_kind = {_WORKER} "
-                  "GROUP BY p.owner_id, j.booking_month, p.scheme, coalesce(j.platform_id, 0)"):
-        slot = credits.setdefault((owner, month, scheme, platform_id), [0, 0, 0])
-        for index, amount in enumerate(amounts):
-            slot[index] += int(amount)
-    return credits
+    sums = ", ".join(f"-sum({column}) AS c{number}" for number, column in enumerate(SHARES_READ))
+    schemes = " UNION ALL ".join(
+        f"SELECT w, m, {scheme} AS s, p, c{2 * scheme - 2} AS v1, c{2 * scheme - 1} AS v2, 0 AS v3 FROM shares "
+        f"WHERE c{2 * scheme - 2} <> 0 OR c{2 * scheme - 1} <> 0" for scheme in (1, 2, 3))
+    return (f"WITH shares AS (SELECT worker_id AS w, booking_month AS m, coalesce(platform_id, 0) AS p, {sums} "
+            "FROM journal WHERE receivable_vnd IS NOT NULL GROUP BY worker_id, booking_month, coalesce(platform_id, 0)), "
+            f"legs AS ({schemes} UNION ALL "
+            "SELECT p.owner_id, j.booking_month, p.scheme, coalesce(j.platform_id, 0), "
+            f"-sum(CASE WHEN p.party = {worker} THEN p.amount_vnd ELSE 0 END), "
+            f"-sum(CASE WHEN p.party = {platform} THEN p.amount_vnd ELSE 0 END), "
+            f"-sum(CASE WHEN p.party = {state} THEN p.amount_vnd ELSE 0 END) "
+            f"FROM posting p JOIN journal j ON j.id = p.entry_id WHERE p.account_kind = {_WORKER} "
+            "GROUP BY p.owner_id, j.booking_month, p.scheme, coalesce(j.platform_id, 0)) ")
+
+
+def _first_difference(conn, keys: tuple[str, ...], stored: str, rebuilt: str, what: str, prefix: str = "") -> str | None:
+    """The first key, in key order, where the `stored` rows and the `rebuilt` ones (each: the
+    columns `keys` then three values) differ, a missing row counting as zeros; compared by the
+    database in one aggregate over both (no join: SQLite would nest loops over the rebuilt rows),
+    in the words the comparison of the two in Python used."""
+    listed = ", ".join(keys)
+    rows = query(conn, f"{prefix}SELECT {listed}, max(a), sum(a1), sum(a2), sum(a3), max(r), sum(r1), sum(r2), sum(r3) "
+                       f"FROM (SELECT {listed}, 1 AS a, v1 AS a1, v2 AS a2, v3 AS a3, 0 AS r, 0 AS r1, 0 AS r2, 0 AS r3 "
+                       f"FROM {stored} x UNION ALL SELECT {listed}, 0, 0, 0, 0, 1, v1, v2, v3 FROM {rebuilt} y) "
+                       f"both_sides GROUP BY {listed} HAVING sum(a1) <> sum(r1) OR sum(a2) <> sum(r2) OR sum(a3) <> sum(r3) "
+                       f"ORDER BY {listed} LIMIT 1")
+    if not rows:
+        return None
+    row, width = rows[0], len(keys)
+    key = tuple(int(value) for value in row[:width])
+    stored_values, rebuilt_values = tuple(map(int, row[width + 1:width + 4])), tuple(map(int, row[width + 5:]))
+    return (f"{what} {key}: stored {stored_values if row[width] else None} "
+            f"but the postings give {rebuilt_values if row[width + 4] else None}")
+
+
+_WORKER_KEYS, _PLATFORM_KEYS = ("w", "m", "s", "p"), ("p", "m", "s")
+_WORKER_MONTH = ("(SELECT worker_id AS w, month AS m, scheme AS s, platform_id AS p, worker_vnd AS v1, "
+                 "platform_vnd AS v2, subsidy_vnd AS v3 FROM worker_month)")
+_PLATFORM_MONTH = ("(SELECT platform_id AS p, month AS m, scheme AS s, worker_vnd AS v1, platform_vnd AS v2, 0 AS v3 "
+                   "FROM platform_month)")
 
 
 def balances_match_postings(conn, ledger) -> str | None:
-    credits = worker_credits(conn)
-    problem = _compare(
-        _rows_as_dict(query(conn, "SELECT worker_id, month, scheme, platform_id, worker_vnd, platform_vnd, "
-                                  "subsidy_vnd FROM worker_month")),
-        {key: tuple(values) for key, values in credits.items()},
-        "worker aggregate (worker, month, scheme, platform)",
-    )
+    """The aggregates equal what the legs give: `worker_month` per (worker, month, scheme, platform),
+    then `platform_month` per (platform, month, scheme). The database recomputes and compares both
+    (the first differing key in key order); nothing per key comes back to Python."""
+    rebuilt = _rebuilt_worker_months()
+    problem = _first_difference(conn, _WORKER_KEYS, _WORKER_MONTH, "legs",
+                                "worker aggregate (worker, month, scheme, platform)", prefix=rebuilt)
     if problem:
         return problem
-    by_platform: dict[tuple[int, int, int], list[int]] = {}
-    for (_worker, month, scheme, platform_id), (worker_vnd, platform_vnd, _state) in credits.items():
-        if platform_id:
-            slot = by_platform.setdefault((platform_id, month, scheme), [0, 0, 0])
-            slot[0] += worker_vnd
-            slot[1] += platform_vnd
-    return _compare(
-        _rows_as_dict(query(conn, "SELECT platform_id, month, scheme, worker_vnd, platform_vnd, 0 FROM platform_month")),
-        {key: tuple(values) for key, values in by_platform.items()},
-        "platform aggregate (platform, month, scheme)",
-    )
+    # The worker aggregate now equals the legs, key by key (a missing key as zeros), so the platform
+    # sums of `worker_month` are the legs' platform sums: compare with them, cheaply. Only when they
+    # differ is the platform aggregate of the legs themselves recomputed, for the exact words.
+    from_workers = ("(SELECT platform_id AS p, month AS m, scheme AS s, sum(worker_vnd) AS v1, sum(platform_vnd) AS v2, "
+                    "0 AS v3 FROM worker_month WHERE platform_id <> 0 GROUP BY platform_id, month, scheme)")
+    if _first_difference(conn, _PLATFORM_KEYS, _PLATFORM_MONTH, from_workers, "") is None:
+        return None
+    by_platform = "(SELECT p, m, s, sum(v1) AS v1, sum(v2) AS v2, 0 AS v3 FROM legs WHERE p <> 0 GROUP BY p, m, s)"
+    return _first_difference(conn, _PLATFORM_KEYS, _PLATFORM_MONTH, by_platform,
+                             "platform aggregate (platform, month, scheme)", prefix=rebuilt)
 
 
 def platform_receivables_match_dues(conn, ledger) -> str | None:
@@ -352,6 +368,20 @@ class _Identity(NamedTuple):
     first_bad: dict[str, int]
 
 
+_IDENTITY_SEEN: "WeakKeyDictionary" = WeakKeyDictionary()
+
+
+def _identity_of(conn, blocks: list[tuple]) -> _Identity:
+    """`_identity_walk`, once per snapshot: `identity_rows_sealed` and `hash_chain_intact` both need it
+    (the same connection and the same blocks give the same rows)."""
+    seen = _IDENTITY_SEEN.get(conn)
+    if seen is not None and seen[0] == blocks:
+        return seen[1]
+    identity = _identity_walk(conn, blocks)
+    _IDENTITY_SEEN[conn] = (blocks, identity)
+    return identity
+
+
 def _identity_walk(conn, blocks: list[tuple]) -> _Identity:
     """Stream each sealed table in id order, re-seal every row from its columns (never trusting the
     stored seal for the chain), and hash the rows each block of seal version 1 covers."""
@@ -393,7 +423,7 @@ def identity_rows_sealed(conn, ledger) -> str | None:
     """Each worker, platform, rules-version and identity-change row still matches its seal
     (names the first changed row of each table; the chain covers the seals: hash_chain_intact)."""
     blocks = query(conn, _BLOCKS)
-    bad = _identity_walk(conn, blocks).first_bad
+    bad = _identity_of(conn, blocks).first_bad
     return "; ".join(_seal_problem(table, row_id) for table, row_id in bad.items()) or None
 
 
@@ -426,12 +456,16 @@ def _sealed_ranges(before: tuple, marks: tuple) -> str:
     return ", ".join(spans) or "none"
 
 
-_JOURNAL_HASHED = ("SELECT j.id, j.block_id, coalesce(j.recorded_at, b.recorded_at), j.entry_type, j.platform_id, "
+_JOURNAL_SELECT = ("SELECT j.id, j.block_id, coalesce(j.recorded_at, b.recorded_at), j.entry_type, j.platform_id, "
                    "j.event_id, j.payload_hash, j.worker_id, j.kind, j.amount_vnd, j.occurred_at, j.occurred_month, "
                    "j.booking_month, j.rules_version_id, j.original_entry_id, j.entry_hash, "
                    + ", ".join(f"j.{column}" for column in COMPACT_COLUMNS) + ", j.occurred_us "
-                   "FROM journal j LEFT JOIN block b ON b.id = j.block_id ORDER BY j.id")
-_LEGS_HASHED = "SELECT entry_id, account_kind, owner_id, scheme, party, amount_vnd FROM posting ORDER BY entry_id, leg"
+                   "FROM journal j LEFT JOIN block b ON b.id = j.block_id")
+_LEGS_SELECT = "SELECT entry_id, account_kind, owner_id, scheme, party, amount_vnd FROM posting"
+_JOURNAL_HASHED = _JOURNAL_SELECT + " ORDER BY j.id"
+_LEGS_HASHED = _LEGS_SELECT + " ORDER BY entry_id, leg"
+_JOURNAL_RANGE = _JOURNAL_SELECT + " WHERE j.id BETWEEN ? AND ? ORDER BY j.id"
+_LEGS_RANGE = _LEGS_SELECT + " WHERE entry_id BETWEEN ? AND ? ORDER BY entry_id, leg"
 
 
 class _Walk:
@@ -439,26 +473,30 @@ class _Walk:
 
     Iterating yields `(entry_id, block_id, recomputed_hash, stored_hash)`; legs whose
     entry has no journal row are skipped and their entry ids kept in `orphans`.
-    PostgreSQL streams the postings through a server-side cursor (bounded memory).
+    PostgreSQL streams the postings through a server-side cursor (bounded memory). `ids`
+    (low, high) walks only the entries and legs of that range of entry ids.
     """
 
-    def __init__(self, conn) -> None:
+    def __init__(self, conn, ids: tuple[int, int] | None = None) -> None:
         self.conn = conn
         self.orphans: list[int] = []
+        self.ids = ids
 
     def __iter__(self):
         raw = self.conn.connection.driver_connection
         cursor = None
+        legs_sql, journal_sql, params = ((_LEGS_HASHED, _JOURNAL_HASHED, ()) if self.ids is None else
+                                         (_LEGS_RANGE, _JOURNAL_RANGE, tuple(self.ids)))
         if self.conn.dialect.name == "sqlite":
-            postings = raw.execute(_LEGS_HASHED)
+            postings = raw.execute(legs_sql, params)
         else:
             cursor = postings = raw.cursor(name="verify_postings")
             cursor.itersize = 50_000
-            cursor.execute(_LEGS_HASHED)
+            cursor.execute(legs_sql.replace("?", "%s"), params)
         try:
             legs_iter = iter(postings)
             pending = next(legs_iter, None)
-            for row in chain.from_iterable(stream_rows(self.conn, _JOURNAL_HASHED)):  # flat memory
+            for row in chain.from_iterable(stream_rows(self.conn, journal_sql, params)):  # flat memory
                 entry_id = row[0]
                 while pending is not None and pending[0] < entry_id:
                     if not self.orphans or self.orphans[-1] != pending[0]:
@@ -503,8 +541,214 @@ def _entry_range(first: int | None, last: int | None) -> str:
     return "no entries" if first is None else f"entries {first}–{last}"
 
 
+#: Journal ids per chunk of `hash_chain_intact` (a chunk's rows, legs and hashes are in memory at once).
+CHAIN_CHUNK_IDS = 100_000
+_FAR = 1 << 62  # the first chunk has no lower bound and the last no upper one: every row is read
+
+
+class _Irregular(Exception):
+    """Rows the column path does not take as they are (two times, a NULL where a number goes, a
+    fraction): the per-entry walk of their chunk decides what is wrong, as it always did."""
+
+
+def _int64(values) -> np.ndarray:
+    """The values as int64, exactly: a NULL, a fraction or a text (SQLite keeps whatever a tampered
+    row holds) makes numpy infer another kind than signed integers."""
+    array = np.array(values)
+    if array.dtype.kind != "i" or array.ndim != 1:
+        raise _Irregular
+    return array.astype(np.int64, copy=False)
+
+
+def _chunk_hashes(rows: list[tuple], legs_rows: list[tuple]) -> tuple[list[bytes], int | None]:
+    """Each row's full entry hash, computed over the chunk's columns as `write_compact_block` computes
+    them (`utc_texts`, `_hashed_legs`, `orjson` and blake2b mapped over the rows), the same bytes as
+    `entry_hash` of the walk; and the first entry id with legs but no multi-leg journal row here."""
+    legs_by_entry = {entry_id: tuple(leg[1:] for leg in group)
+                     for entry_id, group in groupby(legs_rows, key=itemgetter(0))}
+    if not rows:
+        return [], min(legs_by_entry, default=None)
+    (ids, block_ids, recorded, types, platforms, event_ids, payloads, workers, kinds, amounts, occurred_at,
+     occurred_months, booking_months, rules, originals, _kept, receivable, *rest) = zip(*rows)
+    shares, occurred_us = rest[:-1], rest[-1]
+    texts = list(occurred_at)
+    timed = [at for at, micros in enumerate(occurred_us) if micros is not None]
+    if timed:
+        if any(occurred_at[at] is not None for at in timed):
+            raise _Irregular  # a row keeps its time as text or as microseconds, never both
+        for at, text in zip(timed, utc_texts(_int64([occurred_us[at] for at in timed]))):
+            texts[at] = text
+    hexes = [None if value is None else bytes(value).hex() for value in payloads]
+    legs: list = [()] * len(ids)
+    orphans: list[int] = []
+    compact = [at for at, value in enumerate(receivable) if value is not None]
+    if compact:
+        every = len(compact) == len(ids)
+        pick = (lambda column: list(column)) if every else (lambda column: [column[at] for at in compact])
+        owed = _int64(pick(receivable))
+        matrix = np.stack([_int64([value or 0 for value in pick(column)]) for column in shares], axis=1)
+        platform_ids, worker_ids = pick(platforms), pick(workers)
+        _int64(platform_ids), _int64(worker_ids)
+        built = _hashed_legs(platform_ids, worker_ids, owed, matrix)
+        # `compact_legs` keeps the receivable leg of a row whose shares are all zero unless it is zero too
+        for at in np.flatnonzero(~matrix.any(axis=1) & (owed != 0)).tolist():
+            built[at] = compact_legs(platform_ids[at], worker_ids[at], int(owed[at]), [0] * len(shares))
+        for at, entry_legs in zip(compact, built):
+            legs[at] = entry_legs
+            if ids[at] in legs_by_entry:
+                orphans.append(ids[at])  # a compact row's legs are in the row: its postings are orphans
+                del legs_by_entry[ids[at]]
+    if len(compact) < len(ids):
+        for at in sorted(set(range(len(ids))) - set(compact)):
+            legs[at] = legs_by_entry.pop(ids[at], ())
+    orphans.extend(legs_by_entry)
+    fields = zip(types, platforms, event_ids, hexes, workers, kinds, amounts, texts, occurred_months, booking_months,
+                 rules, originals)
+    sealed = zip(ids, block_ids, recorded, fields, legs)
+    return list(map(_DIGEST, map(_BLAKE2B_32, map(_DUMPS_NUMPY, sealed)))), min(orphans, default=None)
+
+
+class _Chain:
+    """The block hashes being recomputed while the entries stream by, and where the walk is."""
+
+    def __init__(self, blocks: list[tuple], identity: "_Identity") -> None:
+        self.recorded = {row[0]: (row[4], row[5], row[3]) for row in blocks}
+        # A block's stored prev_hash starts its hasher: the block loop checks, before it uses the
+        # digest, that it is the hash recomputed for the block before (so the chain is the same).
+        self.hashers = {row[0]: block_hasher(b"" if row[1] is None else bytes(row[1]), row[0], seal_version=row[6],
+                                             marks=row[7:], identity=identity.digests.get(row[0], b""))
+                        for row in blocks}
+        ordered = sorted(row[0] for row in blocks)
+        self.block_ids = np.array(ordered, dtype=np.int64)
+        self.firsts = np.array([1 if self.recorded[b][0] is None else self.recorded[b][0] for b in ordered] or [0],
+                               dtype=np.int64)
+        self.lasts = np.array([0 if self.recorded[b][1] is None else self.recorded[b][1] for b in ordered] or [-1],
+                              dtype=np.int64)
+        self.expected_id = 1
+        self.first_orphan: int | None = None
+
+    def orphan(self, entry_id: int | None) -> None:
+        if entry_id is not None and self.first_orphan is None:
+            self.first_orphan = entry_id
+
+    def take_columns(self, rows: list[tuple], legs_rows: list[tuple]) -> bool:
+        """Add a chunk through the columns; False (nothing added) when any entry of it needs the walk."""
+        try:
+            hashes, orphan = _chunk_hashes(rows, legs_rows)
+            if not rows:
+                self.orphan(orphan)
+                return True
+            ids = [row[0] for row in rows]
+            if ids != list(range(self.expected_id, self.expected_id + len(ids))):
+                return False
+            if not all(map(kept_hash_matches, hashes, [bytes(row[15]) for row in rows])):
+                return False
+            blocks = _int64([row[1] for row in rows])
+            at = np.minimum(np.searchsorted(self.block_ids, blocks), len(self.block_ids) - 1) if len(
+                self.block_ids) else np.zeros(len(blocks), dtype=np.int64)
+            numbers = np.arange(self.expected_id, self.expected_id + len(ids), dtype=np.int64)
+            if not (len(self.block_ids) and (self.block_ids[at] == blocks).all()
+                    and (self.firsts[at] <= numbers).all() and (numbers <= self.lasts[at]).all()):
+                return False
+        except (_Irregular, TypeError, ValueError, OverflowError):
+            return False
+        starts = [0, *(np.flatnonzero(blocks[1:] != blocks[:-1]) + 1).tolist()]
+        for start, end in zip(starts, [*starts[1:], len(ids)]):
+            self.hashers[int(blocks[start])].update(b"".join(hashes[start:end]))
+        self.expected_id += len(ids)
+        self.orphan(orphan)
+        return True
+
+    def take_walk(self, conn, low: int, high: int) -> str | None:
+        """Add a chunk one entry at a time (`_Walk`): the first entry that is off, named as always."""
+        walk = _Walk(conn, (low, high))
+        for entry_id, block_id, computed, stored in walk:
+            if not kept_hash_matches(computed, stored):
+                return f"entry {entry_id} does not match its hash: a row or a leg was changed"
+            expected_id = self.expected_id
+            if entry_id != expected_id:
+                return (f"entry {expected_id} is missing: the journal jumps from entry {expected_id - 1} to {entry_id} "
+                        "(a row was deleted)" if expected_id > 1 else
+                        f"entry 1 is missing: the journal starts at entry {entry_id} (rows were deleted)")
+            self.expected_id = entry_id + 1
+            first, last, _count = self.recorded.get(block_id, (None, None, 0))
+            if first is None or not first <= entry_id <= last:
+                return (f"entry {entry_id} is not one of the entries block {block_id} recorded "
+                        f"({_entry_range(first, last)}): it was inserted or moved")
+            self.hashers[block_id].update(computed)
+        self.orphan(walk.orphans[0] if walk.orphans else None)
+        return None
+
+
+
 def hash_chain_intact(conn, ledger) -> str | None:
     """Recompute every entry hash from its row and legs, and every block hash in order.
+
+    Names the entry wherever the rows allow it: a changed row or leg (its own hash no
+    longer matches), a deleted entry (journal ids are consecutive from 1, assigned
+    under the writer's lock), an entry inserted into a block that did not record it.
+    An entry changed *and* re-hashed is caught by its block's hash: the block is named
+    with its range of entries. A rewrite of every hash after it is caught only by an
+    anchor kept outside the books (`anchor_problems`).
+
+    The entries are read in chunks of `CHAIN_CHUNK_IDS` ids and hashed as columns, with the
+    writer's own functions; a chunk where anything is off is walked again one entry at a time
+    (`_Walk`), which names the first bad entry exactly as `hash_chain_walked` does.
+    """
+    blocks = query(conn, _BLOCKS)
+    identity = _identity_of(conn, blocks)
+    walked = _Chain(blocks, identity)
+    top = int(query(conn, "SELECT coalesce(max(id), 0) FROM journal")[0][0])
+    chunks = max(1, -(-top // CHAIN_CHUNK_IDS))
+    for number in range(chunks):
+        low = -_FAR if number == 0 else 1 + number * CHAIN_CHUNK_IDS
+        high = _FAR if number == chunks - 1 else (number + 1) * CHAIN_CHUNK_IDS
+        with collector_paused():  # ~25 objects a row, none in a cycle (the writer pauses it too)
+            taken = walked.take_columns(query(conn, _JOURNAL_RANGE, (low, high)), query(conn, _LEGS_RANGE, (low, high)))
+        if not taken:
+            problem = walked.take_walk(conn, low, high)
+            if problem:
+                return problem
+    if walked.first_orphan is not None:
+        return f"postings of entry {walked.first_orphan} belong to no multi-leg journal entry"
+    expected_id = walked.expected_id
+    recorded_last = max((last for _first, last, _count in walked.recorded.values() if last is not None), default=0)
+    if recorded_last >= expected_id:
+        return (f"entry {expected_id} is missing: the blocks recorded entries up to {recorded_last}, "
+                f"the journal ends at entry {expected_id - 1} (rows were deleted)")
+    previous = b"\x00"
+    expected_block = 1
+    version_before, marks_before = 0, tuple(0 for _ in SEALED_TABLES)
+    for block_id, prev_hash, stored_hash, _count, first, last, version, *marks in blocks:
+        if block_id != expected_block:
+            return f"block {expected_block} is missing: the blocks jump from {expected_block - 1} to {block_id}"
+        expected_block += 1
+        if bytes(prev_hash) != previous:
+            return f"block {block_id} does not chain to the block before it"
+        if version < version_before:
+            return f"block {block_id} has seal version {version} after a block of version {version_before}"
+        computed = walked.hashers[block_id].digest()  # started from prev_hash, which is `previous`
+        if computed != bytes(stored_hash):
+            first_id = query(conn, "SELECT min(id) FROM journal WHERE block_id = ?", (block_id,))[0][0]
+            sealed = (f", or an identity row it seals was ({_sealed_ranges(marks_before, tuple(marks))})"
+                      if version else "")
+            return (f"block {block_id} (from entry {first_id}) does not match its hash: an entry was inserted, "
+                    f"changed or deleted ({_entry_range(first, last)}){sealed}")
+        previous = computed
+        version_before = version
+        if version:
+            marks_before = tuple(marks)
+    head = query(conn, "SELECT chain_head_hash FROM ledger_state WHERE id = 1")[0][0]
+    if blocks and bytes(head) != previous:
+        return "the chain head does not match the last block: blocks were removed"
+    return None
+
+
+def hash_chain_walked(conn, ledger) -> str | None:
+    """`hash_chain_intact` one entry at a time, as it was before it read chunks of columns: the
+    reference the chunked check must agree with, problem for problem (the tests compare the two).
+
+    Recompute every entry hash from its row and legs, and every block hash in order.
 
     Names the entry wherever the rows allow it: a changed row or leg (its own hash no
     longer matches), a deleted entry (journal ids are consecutive from 1, assigned
