@@ -51,7 +51,7 @@ def simulate_command(
     """Run a policy what-if: budget cost, revenue, coverage, winners and losers, reform vs baseline."""
     # Imported here, not at the top: numpy/pandas/matplotlib/dask cost seconds, which every other
     # `ansinh` command (and `ansinh serve`'s start) would otherwise pay.
-    from simulations import report
+    from simulations import engine, report
     from simulations.population import PopulationError
     from simulations.run import build_population, run_scenario
     from simulations.scenario import ScenarioError, load_scenario
@@ -93,8 +93,8 @@ def simulate_command(
         def advance(arm: str, month: int) -> None:
             progress.update(task, advance=1, where=f"{arm} {month}")
 
-        if dask is None:
-            run = run_scenario(parsed, population=population, progress=advance)
+        if dask is None:  # the chunks in forked processes, one a core (the progress bar's thread only draws)
+            run = run_scenario(parsed, population=population, progress=advance, processes=engine.THREADS)
         else:
             from simulations.distributed import SchedulerError, dask_client
             try:
