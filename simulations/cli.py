@@ -87,11 +87,13 @@ def simulate_command(
     steps = arms * len(population.months) * (2 if parsed.budget.strategy == "scale" else 1)
     with Progress(TextColumn("[bold]simulate"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[where]}"), TimeElapsedColumn(), console=_console,
-                  disable=not _console.is_terminal) as progress:
+                  disable=not _console.is_terminal, auto_refresh=False) as progress:
+        # auto_refresh=False: no drawing thread, so the engine forks a process with one thread only
         task = progress.add_task("simulate", total=steps, where="")
 
         def advance(arm: str, month: int) -> None:
             progress.update(task, advance=1, where=f"{arm} {month}")
+            progress.refresh()
 
         if dask is None:  # the chunks in forked processes, one a core (the progress bar's thread only draws)
             run = run_scenario(parsed, population=population, progress=advance, processes=engine.THREADS)
