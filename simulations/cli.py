@@ -95,7 +95,7 @@ def simulate_command(
             progress.update(task, advance=1, where=f"{arm} {month}")
             progress.refresh()
 
-        if dask is None:  # the chunks in forked processes, one a core (the progress bar's thread only draws)
+        if dask is None:  # the chunks in forked processes, one a core (the progress bar draws without a thread)
             run = run_scenario(parsed, population=population, progress=advance, processes=engine.THREADS)
         else:
             from simulations.distributed import SchedulerError, dask_client
