@@ -1,4 +1,4 @@
-"""Simulation benchmark: N synthetic workers × M months, one baseline and one reform: engine only, and the whole command.
+"""Simulation benchmark: N workers × M months, a baseline and a reform; engine only beside the whole command.
 
     python benchmarks/simulate.py [--workers 10000000] [--months 12] [--repeat 2] [--keep DIR] [--behaviour 0.1]
                                   [--no-whole] [--no-cold] [--no-report] [--no-pandas] [--static]
@@ -297,9 +297,9 @@ def whole_command(folder: Path, cache: Path, name: str, report: bool = True) -> 
     (folder / f"{name}.err").write_text(done.stderr)
     if done.returncode != 0:
         raise SystemExit(f"{name}: `{' '.join(command)}` failed: {done.stderr[-3000:]}")
-    figures = {"command": " ".join(["ansinh", *command[3:]]), "wall_seconds": wall, **(_time_v(done.stderr) if timer else {}),
+    figures = {"command": " ".join(["ansinh", *command[3:]]), **(_time_v(done.stderr) if timer else {}),
                "load_average_before": load_before, "load_average_after": os.getloadavg()}
-    figures["wall_seconds"] = wall
+    figures["wall_seconds"] = wall  # this process's clock, beside /usr/bin/time's
     for line in done.stdout.splitlines():
         if line.startswith("population:") and " in " in line:
             figures["population_line"] = line.strip()
@@ -431,16 +431,18 @@ def _print(figures: dict) -> None:
           f"(population mapped: {figures['peak_rss_mb_loaded']:,.0f} MB; each engine process "
           f"{figures['peak_rss_mb_engine_processes']:,.0f} MB, mostly shared pages) | floor: a numpy sum over the "
           f"{len(ENGINE_COLUMNS)} columns the engine reads {figures['floor_seconds']:.2f} s in process, "
-          f"{figures['floor_process_seconds']:.2f} s in a fresh process (×{figures['seconds'] / figures['floor_seconds']:.0f}) | "
+          f"{figures['floor_process_seconds']:.2f} s in a fresh process "
+          f"(×{figures['seconds'] / figures['floor_seconds']:.0f}) | "
           f"load {_load(figures['load_average'])} | {target}", flush=True)
     print(f"  + population mapped and its hash verified {figures['load_seconds']:.1f} s, behaviour "
           f"{figures['behaviour_seconds']:.1f} s: {figures['user_seconds']:.1f} s in process", flush=True)
     plain = figures.get("static_unweighted")
     if plain:
+        both = plain["engine_seconds"] + plain["results_seconds"]
         print(f"  baseline, the same without weights and behaviour: engine {plain['engine_seconds']:.1f} s "
               f"({plain['engine_cpu_seconds']:.1f} CPU-s) + tables {plain['results_seconds']:.1f} s "
-              f"({plain['results_cpu_seconds']:.1f} CPU-s) = {plain['engine_seconds'] + plain['results_seconds']:.1f} s "
-              f"(×{figures['seconds'] / (plain['engine_seconds'] + plain['results_seconds']):.2f} with them)", flush=True)
+              f"({plain['results_cpu_seconds']:.1f} CPU-s) = {both:.1f} s (×{figures['seconds'] / both:.2f} with them)",
+              flush=True)
 
 
 def _load(average) -> str:
@@ -451,7 +453,8 @@ def _print_command(command: dict) -> None:
     cpu = command.get("user_cpu_seconds", 0) + command.get("system_cpu_seconds", 0)
     print(f"whole command ({command['kind']}): {command['wall_seconds']:.1f} s wall, {cpu:.1f} CPU-s, peak RSS "
           f"{command.get('peak_rss_mb', 0):,.0f} MB; of it {command.get('command_seconds', 0):.1f} s from reading the "
-          f"scenario to the report written (the rest: interpreter, imports); {command.get('population_line', '')} | load "
+          f"scenario to the report written (the rest: interpreter, imports); "
+          f"{command.get('population_line', '')} | load "
           f"{_load(command['load_average_before'])} → {_load(command['load_average_after'])}", flush=True)
 
 
