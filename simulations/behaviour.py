@@ -146,32 +146,38 @@ def summary(participation: Participation | None, activity: pd.DataFrame, months:
     worker = activity["worker"].to_numpy()
     month = activity["month"].to_numpy()
     bounds = np.searchsorted(month, np.asarray(months, dtype=month.dtype), side="left").tolist() + [len(month)]
-    active_months = []
+    weights = weights if weights is not None else np.ones(int(worker.max()) + 1 if len(worker) else 0)
+    # One month at a time (its rows are sorted by worker): who is active, and who of them opts out per arm.
+    # "Active in the run" is a mask over the workers, not a sort of every worker-month (np.unique).
+    seen = np.zeros(len(weights), dtype=bool)
+    lost = [np.zeros(len(weights), dtype=bool) for _ in arms]
+    months_out = [0] * len(arms)
+    weighted_months = [0.0] * len(arms)
     for m in range(len(months)):
         rows = worker[bounds[m]:bounds[m + 1]]
+        if not len(rows):
+            continue
         first = np.ones(len(rows), dtype=bool)
-        first[1:] = rows[1:] != rows[:-1]  # rows of a month are sorted by worker
-        active_months.append(rows[first])
-    everyone = np.unique(np.concatenate(active_months)) if active_months else np.zeros(0, dtype=np.int64)
-    weights = weights if weights is not None else np.ones(int(worker.max()) + 1 if len(worker) else 0)
+        np.not_equal(rows[1:], rows[:-1], out=first[1:])
+        active = rows[first]
+        seen[active] = True
+        if participation is None:
+            continue
+        for a in range(len(arms)):
+            keep = participation.keep_ppb[a][participation.months.index(months[m])]
+            if keep is None:
+                continue
+            out = active[~participation.keeps(keep, active)]
+            lost[a][out] = True
+            months_out[a] += len(out)
+            weighted_months[a] += float(weights[out].sum())
+    workers_active = int(seen.sum())
     result = []
     for a, name in enumerate(arms):
-        lost = np.zeros(len(weights), dtype=bool)
-        months_out = 0
-        weighted_months = 0.0
-        if participation is not None:
-            for m, active in enumerate(active_months):
-                keep = participation.keep_ppb[a][participation.months.index(months[m])]
-                if keep is None or not len(active):
-                    continue
-                out = active[~participation.keeps(keep, active)]
-                lost[out] = True
-                months_out += len(out)
-                weighted_months += float(weights[out].sum())
-        result.append({"arm": name, "workers_active": int(len(everyone)),
-                       "participants_lost": int(lost.sum()), "worker_months_opted_out": int(months_out),
-                       "participants_lost_national": int(round(float(weights[lost].sum()))),
-                       "worker_months_opted_out_national": int(round(weighted_months)),
+        result.append({"arm": name, "workers_active": workers_active,
+                       "participants_lost": int(lost[a].sum()), "worker_months_opted_out": int(months_out[a]),
+                       "participants_lost_national": int(round(float(weights[lost[a]].sum()))),
+                       "worker_months_opted_out_national": int(round(weighted_months[a])),
                        "participation_elasticity": participation.elasticity if participation is not None else 0.0})
     return pd.DataFrame(result)
 

@@ -93,7 +93,23 @@ def _weighted(weights: np.ndarray, values: np.ndarray) -> int:
 
 
 def national(run) -> dict[str, Any]:
-    """Per arm: the national figures of the brief (ints), and for each reform its changes and ranges."""
+    """Per arm: the national figures of the brief (ints), and for each reform its changes and ranges.
+
+    Computed once per run (the report asks three times: tables, HTML, PDF; ~30 weighted sums over
+    every worker each time); each caller gets its own copy."""
+    import copy
+
+    kept = getattr(run, "_brief_national", None)
+    if kept is None:
+        kept = _national(run)
+        try:
+            run._brief_national = kept
+        except AttributeError:  # a run that takes no attributes: computed each time
+            pass
+    return copy.deepcopy(kept)
+
+
+def _national(run) -> dict[str, Any]:
     from simulations.national import leakage_per_mille
 
     weights = run.population.weights

@@ -51,7 +51,7 @@ def simulate_command(
     """Run a policy what-if: budget cost, revenue, coverage, winners and losers, reform vs baseline."""
     # Imported here, not at the top: numpy/pandas/matplotlib/dask cost seconds, which every other
     # `ansinh` command (and `ansinh serve`'s start) would otherwise pay.
-    from simulations import report
+    from simulations import engine, report
     from simulations.population import PopulationError
     from simulations.run import build_population, run_scenario
     from simulations.scenario import ScenarioError, load_scenario
@@ -87,14 +87,16 @@ def simulate_command(
     steps = arms * len(population.months) * (2 if parsed.budget.strategy == "scale" else 1)
     with Progress(TextColumn("[bold]simulate"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[where]}"), TimeElapsedColumn(), console=_console,
-                  disable=not _console.is_terminal) as progress:
+                  disable=not _console.is_terminal, auto_refresh=False) as progress:
+        # auto_refresh=False: no drawing thread, so the engine forks a process with one thread only
         task = progress.add_task("simulate", total=steps, where="")
 
         def advance(arm: str, month: int) -> None:
             progress.update(task, advance=1, where=f"{arm} {month}")
+            progress.refresh()
 
-        if dask is None:
-            run = run_scenario(parsed, population=population, progress=advance)
+        if dask is None:  # the chunks in forked processes, one a core (the progress bar draws without a thread)
+            run = run_scenario(parsed, population=population, progress=advance, processes=engine.THREADS)
         else:
             from simulations.distributed import SchedulerError, dask_client
             try:

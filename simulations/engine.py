@@ -74,7 +74,7 @@ from rules import (
     rate_matrix_ppm,
 )
 from rules import kernels
-from rules.crediting import NONE, CreditState, FloorSchedule, accrue, credit, month_ordinal, ordinal_month
+from rules.crediting import NONE, POOLED, CreditState, FloorSchedule, accrue, credit, month_ordinal, ordinal_month
 from simulations.behaviour import Participation, keeps
 from simulations.population import RECORDED_COLUMNS, SHARE_COLUMNS, Population
 from simulations.scenario import Budget
@@ -381,6 +381,43 @@ def _add_at(target, index, values):  # pragma: no cover - compiled
 def _or_at(target, index, bit):  # pragma: no cover - compiled
     for i in range(len(index)):
         target[index[i]] |= bit
+
+
+@numba.njit(cache=True, nogil=True)
+def _accrue_and_credit_pooled(si, pool, last_credited, first_nonzero, credited, month_si, month, starts, floors,
+                              lowest, years, bit, tier, by_tier):  # pragma: no cover - compiled
+    """`rules.crediting.accrue` then `credit` in `pooled` mode for one close, fused into one pass over the
+    chunk's workers, in place: the same pools, last credited months, first non-zero months, credits and
+    month totals (a worker's rounds are independent of the others', so taking each worker's rounds in
+    turn credits what the round-by-round arrays do); the credited months counted by tier and the year's
+    bit set in `years` for each worker credited. The credits' order is not kept (the caller uses this
+    only when the credits themselves are not kept)."""
+    positions = len(starts)
+    for i in range(len(si)):
+        value = si[i]
+        pool[i] += value
+        month_si[i] = value
+        if first_nonzero[i] == NONE and value != 0:
+            first_nonzero[i] = month
+        if pool[i] < lowest:  # no pool below the lowest floor pays any month
+            continue
+        last = last_credited[i]
+        candidate = last + 1 if last != NONE else first_nonzero[i]
+        if candidate == NONE:
+            continue
+        while candidate <= month:
+            position = 0
+            while position + 1 < positions and starts[position + 1] <= candidate:
+                position += 1
+            floor = floors[position]
+            if pool[i] < floor:
+                break
+            pool[i] -= floor
+            last_credited[i] = candidate
+            credited[i] += 1
+            years[i] |= bit
+            by_tier[tier[i]] += 1
+            candidate += 1
 
 
 @numba.njit(cache=True, nogil=True)
@@ -968,6 +1005,18 @@ class ChunkJob:
             si[piece.local] = total
             if subsidy_si is not None:
                 _add_at(si, piece.local, subsidy_si)
+        if not plan.keep_worker_months and all(schedule.mode(ordinal) == POOLED for ordinal in closes):
+            # The fused kernel: the same state and counts as `accrue` + `credit` below (the credits' order
+            # aside, which only the kept worker-months use); tests/simulations/test_engine_kernels.py.
+            by_tier = np.zeros(len(plan.tiers), dtype=np.int64)
+            for ordinal in closes:
+                _accrue_and_credit_pooled(si if ordinal == closes[-1] else np.zeros(self.workers, dtype=np.int64),
+                                          state.pool, state.last_credited, state.first_nonzero, state.credited,
+                                          state.month_si, ordinal, schedule.starts, schedule.floors,
+                                          schedule.lowest, self.credited_years[a],
+                                          np.int64(1 << (ordinal // 12 - plan.first_year)), self._tiers(), by_tier)
+                state.month = ordinal
+            return by_tier, None
         done = []
         for ordinal in closes:
             if ordinal != closes[-1]:  # a calendar month with no activity at all: nothing accrues

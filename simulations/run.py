@@ -52,7 +52,8 @@ def build_population(scenario: Scenario, from_db: str | None = None, cache: str 
     return populations.from_db(spec.url)
 
 
-def _synthetic(scenario: Scenario, cache: str | Path | None) -> Population:
+def _synthetic_arguments(scenario: Scenario):
+    """What `populations.synthetic` is called with for the scenario, and the population cache's key of it."""
     from simulations.calibration import load_targets
 
     spec = scenario.population
@@ -65,26 +66,38 @@ def _synthetic(scenario: Scenario, cache: str | Path | None) -> Population:
                     for tier in version.tier_rate_ppm})
     targets = None if spec.targets is False else load_targets(None if spec.targets is True else spec.targets)
     base = spec.base or populations.ContributionBase()
-
-    def build() -> Population:
-        return populations.synthetic(spec.workers, scenario.months, scenario.seed, churn=spec.churn,
-                                     fare_profile=profile, targets=targets, base=base, tiers=tiers)
-
-    if cache is None:
-        return build()
+    arguments = {"churn": spec.churn, "fare_profile": profile, "targets": targets, "base": base, "tiers": tiers}
     key = populations.cache_key(workers=spec.workers, months=list(scenario.months), seed=scenario.seed,
                                 churn=spec.churn.as_document() if spec.churn else None, base=base.as_document(),
                                 ethnic_tier=populations.ETHNIC_TIER in tiers,
                                 targets=targets.sha256 if targets else None,
                                 fare_profile=profile.summary() if profile else None)
+    return arguments, key
+
+
+def synthetic_cache_folder(scenario: Scenario, cache: str | Path) -> Path:
+    """Where `build_population(scenario, cache=cache)` keeps (or finds) the scenario's synthetic population."""
+    return Path(cache) / _synthetic_arguments(scenario)[1][:32]
+
+
+def _synthetic(scenario: Scenario, cache: str | Path | None) -> Population:
+    spec = scenario.population
+    arguments, key = _synthetic_arguments(scenario)
+
+    def build() -> Population:
+        return populations.synthetic(spec.workers, scenario.months, scenario.seed, **arguments)
+
+    if cache is None:
+        return build()
     return populations.cached(cache, key, build)[0]
 
 
 def run_scenario(scenario: Scenario, *, from_db: str | None = None, population: Population | None = None,
                  keep_worker_months: bool = False,
                  progress: Callable[[str, int], None] | None = None,
-                 client=None, chunk_workers: int = engine.CHUNK_WORKERS) -> Run:
-    """`client`: a `distributed.Client` to run the engine's chunks on (same results, to the bit)."""
+                 client=None, chunk_workers: int = engine.CHUNK_WORKERS, processes: int = 1) -> Run:
+    """`client`: a `distributed.Client` to run the engine's chunks on (same results, to the bit).
+    `processes` > 1: the chunks in that many forked processes (`engine.run`; the CLI, never the service)."""
     chosen = population if population is not None else build_population(scenario, from_db)
     arms_packs = scenario.arms()
     participation = behaviour.plan(chosen.workers, chosen.months, list(arms_packs.values()), scenario.behaviour,
@@ -93,7 +106,7 @@ def run_scenario(scenario: Scenario, *, from_db: str | None = None, population: 
 
     arms = engine.run(chosen, arms_packs, scenario.budget, participation=participation,
                       keep_worker_months=keep_worker_months,
-                      progress=progress, client=client, chunk_workers=chunk_workers)
+                      progress=progress, client=client, chunk_workers=chunk_workers, processes=processes)
     results = compute(chosen, arms, options=scenario.result_options())
     record = {
         "scenario": {"name": scenario.name, "document": _jsonable(dict(scenario.document))},

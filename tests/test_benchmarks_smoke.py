@@ -76,8 +76,10 @@ def test_the_journal_texts_written_from_microseconds_as_columns_equal_iso_utc():
 def test_the_simulation_benchmark_agrees_with_its_pandas_group_by_on_every_worker_share_total(tmp_path):
     from benchmarks import simulate as simulate_benchmark
 
-    results = simulate_benchmark.run(300, folder=tmp_path, months=3)
+    results = simulate_benchmark.run(300, folder=tmp_path, months=3, cold=False, report=False)
     figures = results["simulation"]
+    (command,) = results["whole_command"]  # `ansinh simulate` as a user runs it: the same results
+    assert figures["whole_command_agrees"] and command["kind"] == "warm" and command["wall_seconds"] > 0
     assert (figures["workers"], figures["months"], figures["arms"]) == (300, 3, 2)
     assert figures["agrees_with_pandas"]
     assert figures["worker_months"] == figures["pandas_groupby"]["groups"] > 300

@@ -8,7 +8,7 @@ import pytest
 from simulations import calibration
 from simulations import population as populations
 from simulations.population import Churn, ContributionBase, synthetic
-from simulations.run import build_population, run_scenario
+from simulations.run import build_population, run_scenario, synthetic_cache_folder
 from simulations.scenario import ScenarioError, month_range, parse_scenario
 
 MONTHS = month_range(202601, 3)
@@ -140,7 +140,11 @@ def test_a_cached_population_is_mapped_from_disk_with_the_same_frames_and_hash(t
     assert isinstance(mapped.activity["gross_vnd"].to_numpy().base, np.memmap) or \
         not mapped.activity["gross_vnd"].to_numpy().flags.writeable  # a mapped, read-only column
     assert run_scenario(scenario, population=mapped).record["results_sha256"] == \
-        run_scenario(scenario, population=built).record["results_sha256"]
+        run_scenario(scenario, population=built).record["results_sha256"] == \
+        run_scenario(scenario, population=mapped, processes=2, chunk_workers=500).record["results_sha256"]
+    # where the benchmark finds the command's population
+    folder = synthetic_cache_folder(scenario, tmp_path)
+    assert populations.load_mapped(folder).content_hash() == built.content_hash()
 
 
 def test_a_cached_population_whose_file_was_edited_is_refused(tmp_path):

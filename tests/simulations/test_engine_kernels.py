@@ -136,3 +136,41 @@ def test_derived_totals_and_order_kernels_match_numpy():
         assert ordered.tobytes() == expected.tobytes()
         ranks = np.arange(1, len(ordered) + 1)
         assert results._gini_terms(ordered).tobytes() == ((2 * ranks - len(ordered) - 1) * ordered).tobytes()
+
+
+def test_the_fused_pooled_crediting_kernel_leaves_the_state_and_counts_rules_crediting_leaves():
+    """Random si histories (zeros, refunds below zero, pools that pay several months at once) under a dated
+    floor schedule: after every close, the kernel's pools, last credited months, first non-zero months,
+    credits, month totals, credited-by-tier counts and year bits equal `accrue` + `credit`'s."""
+    from datetime import date
+    from types import SimpleNamespace
+
+    from rules.crediting import CreditState, FloorSchedule, accrue, credit
+
+    schedule = FloorSchedule([SimpleNamespace(effective_from=date(2026, 1, 1), pension_floor_contribution_vnd=50_000,
+                                              crediting="pooled"),
+                              SimpleNamespace(effective_from=date(2026, 4, 15), pension_floor_contribution_vnd=80_000,
+                                              crediting="pooled"),
+                              SimpleNamespace(effective_from=date(2027, 1, 1), pension_floor_contribution_vnd=30_000,
+                                              crediting="pooled")])
+    rng = np.random.default_rng(11)
+    workers, first = 4000, 2026 * 12
+    tier = rng.integers(0, 3, workers).astype(np.intp)
+    expected, fused = CreditState.empty(workers), CreditState.empty(workers)
+    years, expected_years = np.zeros(workers, dtype=np.int64), np.zeros(workers, dtype=np.int64)
+    for ordinal in range(first, first + 24):
+        si = np.where(rng.random(workers) < 0.4, 0, rng.integers(-20_000, 200_000, workers)).astype(np.int64)
+        si[rng.random(workers) < 0.02] = 500_000  # a pool that pays several months at once
+        accrue(expected, si, ordinal)
+        made = credit(expected, ordinal, schedule)
+        by_tier = np.zeros(3, dtype=np.int64)
+        bit = np.int64(1 << (ordinal // 12 - 2026))
+        engine._accrue_and_credit_pooled(si, fused.pool, fused.last_credited, fused.first_nonzero, fused.credited,
+                                         fused.month_si, ordinal, schedule.starts, schedule.floors, schedule.lowest,
+                                         years, bit, tier, by_tier)
+        for name in ("pool", "last_credited", "first_nonzero", "credited", "month_si"):
+            assert (getattr(fused, name) == getattr(expected, name)).all(), (ordinal, name)
+        assert by_tier.tolist() == np.bincount(tier[made.worker], minlength=3).tolist()
+        expected_years[made.worker] |= bit
+        assert (years == expected_years).all()
+    assert expected.credited.sum() > 2 * workers and (expected.credited.max() >= 5)  # catch-ups happened
