@@ -38,8 +38,7 @@ from ledger.store import ensure_month_partitions, insert_rows, is_sqlite, lock_c
 from rules import BASE_TIER, NoVersionInForce, RulesVersion, subsidy_array_vnd
 
 _STATE = PARTY_CODE["state"]
-_WORKER_ACCOUNT, _STATE_ACCOUNT, _CLEARING_ACCOUNT = (int(AccountKind.worker), int(AccountKind.state),
-                                                      int(AccountKind.clearing))
+_STATE_ACCOUNT, _CLEARING_ACCOUNT = int(AccountKind.state), int(AccountKind.clearing)
 
 
 TIER_COLUMNS = ("national_id", "tier", "valid_from")
