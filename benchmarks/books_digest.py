@@ -2,12 +2,15 @@
 of the code book the same file into the same books only if their digests agree.
 
     ANSINH_SECRET=… PYTHONPATH=TREE python benchmarks/books_digest.py sqlite|postgres FILE [--ahead MODE]
+                                                                      [--tiers CSV] [--close YYYY-MM …]
 
 `TREE` is the code under test (this tree, or an exported older commit); the digest itself is
 `tests/ledger/books_digest.py` of this tree, loaded by path. The clock is fixed, the secret is
 the same for both runs (`ANSINH_SECRET`; generated and printed when unset: none is committed), and the nonce of each national id's encryption is derived from the id, so worker rows,
 their seals and the block hashes are comparable too. docs/performance.md quotes its use
 (issue 15: the books of 100,000 generated events, `main` against the forked reading).
+`--tiers` imports a household tiers file after the ingest and `--close` closes those months in
+order, so the close's writer is compared too (issue 15, item 7: subsidy entries as columns).
 """
 from __future__ import annotations
 
@@ -41,6 +44,8 @@ def main() -> None:
     parser.add_argument("store", choices=("sqlite", "postgres"))
     parser.add_argument("file", type=Path)
     parser.add_argument("--ahead", help="ingest_stream's ahead= (code that has it)")
+    parser.add_argument("--tiers", type=Path, help="a national_id,tier,valid_from file imported after the ingest")
+    parser.add_argument("--close", nargs="*", default=[], help="months closed after the ingest, in order")
     args = parser.parse_args()
     if not os.environ.get("ANSINH_SECRET"):  # both runs of a comparison need the same one (no secret is committed)
         os.environ["ANSINH_SECRET"] = secrets.token_hex(32)
@@ -76,6 +81,17 @@ def main() -> None:
         print(f"code {Path(ingest.__file__).resolve().parents[1]}, {args.store}, {count:,} items in "
               f"{time.perf_counter() - started:.1f} s")
         print("outcomes", outcomes.hexdigest()[:16])
+        if args.tiers:
+            from ledger.close import import_tiers
+
+            print("tiers", import_tiers(books, args.tiers, import_id=args.tiers.name))
+        for month in args.close:
+            from ledger.close import close_month
+
+            started = time.perf_counter()
+            result = close_month(books, month)
+            print(f"close {month}: {result.workers_subsidised:,} workers in {time.perf_counter() - started:.1f} s, "
+                  f"anchor {result.anchor_hash[:16]}")
         tables = digest.table_rows(books)
         for table, rows in tables.items():
             if rows:

@@ -33,13 +33,12 @@ from ledger.file_errors import FileProblem, FileProblems, cell
 from ledger.files import CsvFile, FileFormatError
 from ledger.identity import _TWELVE_DIGITS, PROVINCE_CODES
 from ledger.money import bill_month
-from ledger.postings import collector_paused, write_block
-from ledger.store import ensure_month_partitions, insert_rows, lock_chain_head, month_plus, query
+from ledger.postings import collector_paused, write_block, write_subsidy_block
+from ledger.store import ensure_month_partitions, insert_rows, is_sqlite, lock_chain_head, month_plus, query
 from rules import BASE_TIER, NoVersionInForce, RulesVersion, subsidy_array_vnd
 
 _STATE = PARTY_CODE["state"]
-_WORKER_ACCOUNT, _STATE_ACCOUNT, _CLEARING_ACCOUNT = (int(AccountKind.worker), int(AccountKind.state),
-                                                      int(AccountKind.clearing))
+_STATE_ACCOUNT, _CLEARING_ACCOUNT = int(AccountKind.state), int(AccountKind.clearing)
 
 
 TIER_COLUMNS = ("national_id", "tier", "valid_from")
@@ -156,21 +155,24 @@ def tiers_in_force(conn, month: int, up_to_id: int | None = None) -> dict[int, s
     return {worker_id: tier for worker_id, tier in rows}
 
 
-def subsidies_for_month(conn, month: int, version: RulesVersion,
-                        up_to_tier_id: int | None = None) -> dict[tuple[int, str], int]:
+def subsidies_for_month(conn, month: int, version: RulesVersion, up_to_tier_id: int | None = None,
+                        present: set | None = None) -> dict[tuple[int, str], int]:
     """(worker id, scheme) -> subsidy in VND for `month`, from the books as they stand (RULES.md §6).
 
     Own contribution = every worker-party credit booked in the month: withheld from the trips
     (rows of a platform) and paid in as top-ups (platform 0, RULES.md §11), capped as usual.
-    Subsidy rows (platform 0 as well) carry no worker-party amount."""
+    Subsidy rows (platform 0 as well) carry no worker-party amount. `present`, when given, gets
+    the `worker_month` key `(worker, month, scheme, 0)` of each subsidy whose row exists already
+    (a top-up's), read by the same query: the close appends the other rows (`write_block`)."""
     tiers = tiers_in_force(conn, month, up_to_tier_id)
     schemes = [scheme for scheme in version.subsidised_schemes]
     result: dict[tuple[int, str], int] = {}
     if not schemes:
         return result
     codes = ", ".join(str(SCHEME_CODE[scheme]) for scheme in schemes)
-    own = query(conn, f"SELECT worker_id, scheme, sum(worker_vnd) FROM worker_month WHERE month = ? "
-                      f"AND scheme IN ({codes}) GROUP BY worker_id, scheme HAVING sum(worker_vnd) <> 0", (month,))
+    own = query(conn, f"SELECT worker_id, scheme, sum(worker_vnd), max(CASE WHEN platform_id = 0 THEN 1 ELSE 0 END) "
+                      f"FROM worker_month WHERE month = ? AND scheme IN ({codes}) GROUP BY worker_id, scheme "
+                      "HAVING sum(worker_vnd) <> 0", (month,))
     used: dict[int, int] = {}  # subsidised months before this one (RULES.md §9), when the version limits them
     if version.max_subsidised_months is not None:
         used = dict(query(conn, "SELECT worker_id, count(*) FROM (SELECT worker_id, month FROM worker_month "
@@ -178,7 +180,7 @@ def subsidies_for_month(conn, month: int, version: RulesVersion,
                                 "HAVING sum(subsidy_vnd) > 0) AS paid GROUP BY worker_id", (month,)))
     for scheme in schemes:
         code = SCHEME_CODE[scheme]
-        rows = [(worker_id, int(total)) for worker_id, scheme_code, total in own if scheme_code == code]
+        rows = [(worker_id, int(total)) for worker_id, scheme_code, total, _top_up in own if scheme_code == code]
         if not rows:
             continue
         own_vnd = np.fromiter((total for _w, total in rows), dtype=np.int64, count=len(rows))
@@ -190,20 +192,14 @@ def subsidies_for_month(conn, month: int, version: RulesVersion,
                                                                         used_months).tolist()):
             if subsidy:
                 result[(worker_id, scheme)] = subsidy
+    if present is not None:
+        present.update((worker_id, month, scheme_code, 0) for worker_id, scheme_code, _total, top_up in own if top_up)
     return result
 
 
 CLOSE_BLOCK_WORKERS = 100_000  # subsidised workers per block written by a close
+CLOSE_WORK_MEM = "256MB"  # PostgreSQL, the close's transaction only: the month's totals fit in memory
 PARTITIONS_AHEAD = 2  # journal partitions a close creates for the months after it (PostgreSQL)
-
-
-def _subsidy_entry(worker_id: int, paid: list[tuple[str, int]], month: int, version_id: int) -> tuple:
-    """One worker's subsidy: clearing debited, their scheme accounts credited (party state)."""
-    codes = [(SCHEME_CODE[scheme], amount) for scheme, amount in sorted(paid)]
-    return (EntryType.subsidy, None, None, None, worker_id, None, sum(amount for _c, amount in codes),
-            None, month, month, version_id, None,
-            (*[(_CLEARING_ACCOUNT, month, code, NO_PARTY, amount) for code, amount in codes],
-             *[(_WORKER_ACCOUNT, worker_id, code, _STATE, -amount) for code, amount in codes]))
 
 
 def close_month(ledger: Ledger, month_label: str, *,
@@ -214,6 +210,8 @@ def close_month(ledger: Ledger, month_label: str, *,
     pending: dict = {}
     with collector_paused(), ledger.engine.begin() as conn:
         head = lock_chain_head(conn)
+        if not is_sqlite(conn):  # the month's totals are grouped in memory, not sorted on disk (docs/performance.md)
+            query(conn, f"SET LOCAL work_mem = '{CLOSE_WORK_MEM}'")
         last = last_closed_month(conn)
         if last is not None and month <= last:
             raise CloseError(f"{month_label} is already closed (months up to {month_text(last)} are closed)")
@@ -226,32 +224,40 @@ def close_month(ledger: Ledger, month_label: str, *,
             raise CloseError(str(error)) from error
         version_id = ledger.rules_version_id(conn, version, pending)
         last_tier_id = query(conn, "SELECT coalesce(max(id), 0) FROM household_tier")[0][0]
-        subsidies = subsidies_for_month(conn, month, version, last_tier_id)
+        present: set[tuple[int, int, int, int]] = set()
+        subsidies = subsidies_for_month(conn, month, version, last_tier_id, present)
         step("subsidies computed")
         totals = {scheme: 0 for scheme in SCHEME_CODE}
-        per_worker: dict[int, list[tuple[str, int]]] = {}
-        for (worker_id, scheme), amount in subsidies.items():
+        for (_worker_id, scheme), amount in subsidies.items():
             totals[scheme] += amount
-            per_worker.setdefault(worker_id, []).append((scheme, amount))
         claim_legs = [leg for scheme, total in totals.items() if total
                       for leg in ((_STATE_ACCOUNT, 0, SCHEME_CODE[scheme], _STATE, total),
                                   (_CLEARING_ACCOUNT, month, SCHEME_CODE[scheme], NO_PARTY, -total))]
         claim = [] if not claim_legs else [(EntryType.subsidy_claim, None, None, None, None, None,
                                              sum(totals.values()), None, month, month, version_id, None,
                                              tuple(claim_legs))]
-        workers = sorted(per_worker)  # workers in id order, each one's schemes by name
-        if workers:
+        # Workers in id order, each one's schemes by name (the order of an entry's legs), as columns.
+        schemes = sorted({scheme for _worker_id, scheme in subsidies})
+        workers = np.asarray(sorted({worker_id for worker_id, _scheme in subsidies}), dtype=np.int64)
+        amounts = np.zeros((len(workers), len(schemes)), dtype=np.int64)
+        if len(workers):
+            keys = np.fromiter((worker_id for worker_id, _scheme in subsidies), dtype=np.int64, count=len(subsidies))
+            column = {scheme: at for at, scheme in enumerate(schemes)}
+            amounts[np.searchsorted(workers, keys),
+                    np.fromiter((column[scheme] for _worker_id, scheme in subsidies), dtype=np.int64,
+                                count=len(subsidies))] = np.fromiter(subsidies.values(), dtype=np.int64,
+                                                                     count=len(subsidies))
             step("entries built")
+        codes = [SCHEME_CODE[scheme] for scheme in schemes]
         # Written in blocks of CLOSE_BLOCK_WORKERS: memory stays bounded at a national scale.
         written, head_now, half = None, head, len(workers) // 2
         for start in range(0, max(len(workers), 1), CLOSE_BLOCK_WORKERS):
-            part = workers[start:start + CLOSE_BLOCK_WORKERS]
-            entries = claim if start == 0 else []
-            entries = [*entries, *(_subsidy_entry(worker_id, per_worker[worker_id], month, version_id)
-                                   for worker_id in part)]
-            written = write_block(conn, entries, recorded_at=iso_utc(ledger.clock()), head=head_now)
+            part = slice(start, start + CLOSE_BLOCK_WORKERS)
+            written = write_subsidy_block(conn, claim if start == 0 else [], workers[part], amounts[part], codes,
+                                          month, version_id, recorded_at=iso_utc(ledger.clock()), head=head_now,
+                                          worker_keys_present=present)
             head_now = (written.block_hash, written.block_id)
-            if start <= half < start + CLOSE_BLOCK_WORKERS or not workers:
+            if start <= half < start + CLOSE_BLOCK_WORKERS or not len(workers):
                 step("half the workers written")
         billed = bill_month(conn, ledger, month, version, version_id, totals, head_now)
         written = billed.written or written
@@ -266,12 +272,12 @@ def close_month(ledger: Ledger, month_label: str, *,
         last_entry_id = query(conn, "SELECT coalesce(max(id), 0) FROM journal")[0][0]
         insert_rows(conn, "month_close", ("month", "closed_at", "rules_version_id", "subsidy_entries",
                                           "subsidy_total_vnd", "anchor_hash", "last_entry_id", "last_tier_id"),
-                    [(month, iso_utc(ledger.clock()), version_id, len(per_worker), sum(totals.values()),
+                    [(month, iso_utc(ledger.clock()), version_id, len(workers), sum(totals.values()),
                       written.block_hash, last_entry_id, last_tier_id)])
         # Partitioned books: the next months' partitions exist before their first entry (docs/scale.md).
         ensure_month_partitions(conn, [month_plus(month, ahead) for ahead in range(1, PARTITIONS_AHEAD + 1)])
         step("close recorded")
     ledger.committed(pending)
-    return CloseResult(month_label, len(per_worker), {SCHEME_NAME[SCHEME_CODE[s]]: v for s, v in totals.items()},
+    return CloseResult(month_label, len(workers), {SCHEME_NAME[SCHEME_CODE[s]]: v for s, v in totals.items()},
                        written.block_hash.hex(), version.version_id, billed.bills, billed.bills_vnd,
                        billed.interest_vnd, credited)

@@ -88,6 +88,12 @@ def load_state(conn, month: int, credited_through: int | None,
     totals = _read(conn, _totals_sql(month, worker_ids is not None), worker_ids)
     credits = [] if credited_through is None else _read(
         conn, _credits_sql(credited_through, worker_ids is not None), worker_ids)
+    return _state(month, worker_ids, totals, credits)
+
+
+def _state(month: int, worker_ids: Sequence[int] | None, totals: Sequence[tuple],
+           credits: Sequence[tuple]) -> tuple[np.ndarray, CreditState]:
+    """`load_state` from the rows of `_totals_sql` and `_credits_sql` (read or computed)."""
     ids = np.asarray(sorted(set(worker_ids) if worker_ids is not None else
                             {row[0] for row in totals} | {row[0] for row in credits}), dtype=np.int64)
     state = CreditState.empty(len(ids))
@@ -144,27 +150,87 @@ def credit_figures(conn, pack: RulesPack, month: int, last_closed: int | None,
     """Per worker id: RULES.md §11's statement fields for `month` (provisional while it is open)."""
     if not worker_ids:
         return {}
-    schedule = floor_schedule(conn, pack)
+    return _credit_figures(_BooksRows(conn, worker_ids), floor_schedule(conn, pack), month, last_closed, worker_ids)
+
+
+def worker_credit_figures(schedule: FloorSchedule, month: int, last_closed: int | None, worker_id: int,
+                          si_by_month: dict[int, int], credited: Sequence[tuple[int, int, int]]) -> Figures:
+    """`credit_figures` of one worker from rows the caller read already (a statement's one query):
+    `si_by_month` the worker's si total (worker + platform + subsidy) of each month up to `month`
+    that has any si row, `credited` every `(month, close_month, floor_vnd)` of `credited_month`."""
+    return _credit_figures(_WorkerRows(worker_id, si_by_month, credited), schedule, month, last_closed,
+                           [worker_id])[worker_id]
+
+
+class _BooksRows:
+    """What `_credit_figures` reads, queried from the books for a set of workers."""
+
+    def __init__(self, conn, worker_ids: Sequence[int]) -> None:
+        self.conn, self.worker_ids = conn, worker_ids
+
+    def state(self, month: int, credited_through: int | None) -> tuple[np.ndarray, CreditState]:
+        return load_state(self.conn, month, credited_through, self.worker_ids)
+
+    def first_si_months(self, month: int) -> list[int | None]:
+        return [row[0] for row in fetch_in(
+            self.conn, f"SELECT min(month) FROM worker_month WHERE scheme = {SI} AND month <= {int(month)} "
+                       "AND worker_id IN ({marks})", self.worker_ids)]
+
+    def si_between(self, after: int, month: int) -> list[tuple[int, int, int]]:
+        return fetch_in(self.conn, "SELECT worker_id, month, sum(worker_vnd + platform_vnd + subsidy_vnd) "
+                                   f"FROM worker_month WHERE scheme = {SI} AND month > {int(after)} "
+                                   f"AND month <= {int(month)} AND worker_id IN ({{marks}}) GROUP BY worker_id, month",
+                        self.worker_ids)
+
+    def stored_now(self, month: int) -> dict[int, list[int]]:
+        return _stored_now(self.conn, month, self.worker_ids)
+
+
+class _WorkerRows:
+    """The same answers as `_BooksRows` for one worker, computed from rows read already."""
+
+    def __init__(self, worker_id: int, si_by_month: dict[int, int], credited: Sequence[tuple[int, int, int]]) -> None:
+        self.worker_id, self.si_by_month, self.credited = worker_id, si_by_month, credited
+
+    def state(self, month: int, credited_through: int | None) -> tuple[np.ndarray, CreditState]:
+        months = {m: total for m, total in self.si_by_month.items() if m <= month}
+        totals = [] if not months else [(
+            self.worker_id, sum(total for m, total in months.items() if m < month), months.get(month, 0),
+            min((m for m, total in months.items() if total != 0), default=None))]
+        credits = []
+        if credited_through is not None:
+            mine = [row for row in self.credited if row[1] <= credited_through]
+            if mine:
+                credits = [(self.worker_id, len(mine), sum(row[2] for row in mine), max(row[0] for row in mine))]
+        return _state(month, [self.worker_id], totals, credits)
+
+    def first_si_months(self, month: int) -> list[int | None]:
+        return [min((m for m in self.si_by_month if m <= month), default=None)]
+
+    def si_between(self, after: int, month: int) -> list[tuple[int, int, int]]:
+        return [(self.worker_id, m, total) for m, total in self.si_by_month.items() if after < m <= month]
+
+    def stored_now(self, month: int) -> dict[int, list[int]]:
+        now = sorted(row[0] for row in self.credited if row[1] == month)
+        return {self.worker_id: now} if now else {}
+
+
+def _credit_figures(rows: _BooksRows | _WorkerRows, schedule: FloorSchedule, month: int, last_closed: int | None,
+                    worker_ids: Sequence[int]) -> dict[int, Figures]:
     target = month_ordinal(month)
     if last_closed is not None and month <= last_closed:
-        ids, state = load_state(conn, month, credited_through=month, worker_ids=worker_ids)
-        now = _stored_now(conn, month, worker_ids)
-        return _figures(ids, state, target, schedule, now)
+        ids, state = rows.state(month, credited_through=month)
+        return _figures(ids, state, target, schedule, rows.stored_now(month))
     # Open: the stored credits, then each open month up to `month` credited in turn (nothing written).
     first_open = None if last_closed is None else month_ordinal(last_closed) + 1
     if first_open is None:
-        booked = fetch_in(conn, f"SELECT min(month) FROM worker_month WHERE scheme = {SI} AND month <= {int(month)} "
-                                "AND worker_id IN ({marks})", worker_ids)
-        lows = [row[0] for row in booked if row[0] is not None]
+        lows = [low for low in rows.first_si_months(month) if low is not None]
         first_open = month_ordinal(min(lows)) if lows else target
     first_open = min(first_open, target)
-    ids, state = load_state(conn, ordinal_month(first_open), credited_through=last_closed, worker_ids=worker_ids)
+    ids, state = rows.state(ordinal_month(first_open), credited_through=last_closed)
     later = {}
     if first_open < target:
-        for worker_id, booked_month, total in fetch_in(
-                conn, "SELECT worker_id, month, sum(worker_vnd + platform_vnd + subsidy_vnd) FROM worker_month "
-                      f"WHERE scheme = {SI} AND month > {int(ordinal_month(first_open))} AND month <= {int(month)} "
-                      "AND worker_id IN ({marks}) GROUP BY worker_id, month", worker_ids):
+        for worker_id, booked_month, total in rows.si_between(ordinal_month(first_open), month):
             later.setdefault(month_ordinal(int(booked_month)), []).append((worker_id, int(total)))
     now: dict[int, list[int]] = {}
     for ordinal in range(first_open, target + 1):

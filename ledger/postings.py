@@ -68,6 +68,7 @@ def occurred_text(micros: int | None) -> str | None:
     return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (moment.year, moment.month, moment.day, moment.hour,
                                                    moment.minute, moment.second, moment.microsecond)
 POSTING_COLUMNS = ("entry_id", "leg", "account_kind", "owner_id", "scheme", "party", "amount_vnd")
+WORKER_MONTH_COLUMNS = ("worker_id", "month", "scheme", "platform_id", "worker_vnd", "platform_vnd", "subsidy_vnd")
 _WORKER, _PLATFORM_PARTY, _STATE_PARTY = PARTY_CODE["worker"], PARTY_CODE["platform"], PARTY_CODE["state"]
 #: Entry types kept in the compact layout: their legs live in the journal row (docs/accounts.md).
 COMPACT_TYPES = frozenset((int(EntryType.event), int(EntryType.refund)))
@@ -87,6 +88,7 @@ def compact_legs(platform_id: int, worker_id: int, receivable_vnd: int, shares: 
 
 
 _PLATFORM_KIND, _WORKER_KIND = int(AccountKind.platform), int(AccountKind.worker)
+_CLEARING_KIND = int(AccountKind.clearing)
 _SHARE_ACCOUNTS = tuple((scheme, party) for scheme in (1, 2, 3) for party in (1, 2))  # SHARE_COLUMNS order
 _SHARE_INDEX = {account: index for index, account in enumerate(_SHARE_ACCOUNTS)}
 
@@ -247,17 +249,33 @@ class BlockWritten(NamedTuple):
 
 def write_block(conn: Connection, entries: Sequence[NewEntry | tuple], *, recorded_at: str,
                 head: tuple[bytes, int], first_entry_id: int | None = None,
-                seal_version: int = SEAL_VERSION) -> BlockWritten:
+                seal_version: int = SEAL_VERSION, worker_keys_present: set | None = None) -> BlockWritten:
     """Append `entries` as one block. The caller holds the writer's lock (`lock_chain_head`).
 
     An entry is a `NewEntry` or a plain tuple of the same fields; legs likewise (`Leg`
     or plain tuples). Ids run from `first_entry_id` (read from the journal when None).
     `seal_version`: only an older migration writes an older version (0006 writes 1).
+    `worker_keys_present`: when the caller knows which `worker_month` keys of the block exist
+    already (`(worker, month, scheme, platform or 0)`; the close reads them with the month's
+    totals), the others are appended as new rows (COPY) rather than added to (upsert); a key
+    wrongly left out fails the block on the table's primary key, it is never counted twice.
     """
     prev_hash, block_count = head
     block_id = block_count + 1
     if first_entry_id is None:
         first_entry_id = next_entry_id(conn)
+    journal_rows, posting_rows, hashes, worker_delta = _entry_rows(entries, first_entry_id, block_id, recorded_at)
+    last_id = first_entry_id + len(entries) - 1 if entries else None
+    return _finish_block(conn, block_id, head, hashes, len(entries), first_entry_id if entries else None, last_id,
+                         recorded_at, posting_rows, journal_rows, set(map(_booking_month_of, journal_rows)),
+                         [(*key, *values) for key, values in worker_delta.items()], seal_version=seal_version,
+                         worker_keys_present=worker_keys_present)
+
+
+def _entry_rows(entries: Sequence[NewEntry | tuple], first_entry_id: int, block_id: int,
+                recorded_at: str) -> tuple[list[tuple], list[tuple], list[bytes], dict]:
+    """`write_block`'s rows of `entries` (ids from `first_entry_id`): journal rows, postings, entry
+    hashes, and the worker aggregates' deltas by `(worker, month, scheme, platform or 0)`."""
     next_id = first_entry_id
     journal_rows: list[tuple] = []
     posting_rows: list[tuple] = []
@@ -316,16 +334,87 @@ def write_block(conn: Connection, entries: Sequence[NewEntry | tuple], *, record
         add_journal((entry_id, block_id, entry_type, platform_id, event_id, digest, worker_id, kind, amount_vnd,
                      *occurred, occurred_month, month, rules_version_id,
                      original_entry_id, sealed[:ENTRY_HASH_KEPT], *compact))
-    last_id = next_id - 1 if entries else None
-    return _finish_block(conn, block_id, head, hashes, len(entries), first_entry_id if entries else None, last_id,
-                         recorded_at, posting_rows, journal_rows, set(map(_booking_month_of, journal_rows)),
-                         [(*key, *values) for key, values in worker_delta.items()], seal_version=seal_version)
+    return journal_rows, posting_rows, hashes, worker_delta
+
+
+def write_subsidy_block(conn: Connection, leading: Sequence[tuple], worker_ids: np.ndarray, amounts: np.ndarray,
+                        scheme_codes: Sequence[int], month: int, rules_version_id: int, *, recorded_at: str,
+                        head: tuple[bytes, int], worker_keys_present: set | None = None) -> BlockWritten:
+    """`write_block` of `leading` entries (the close's claim) then one subsidy entry per worker, built
+    as columns: the same rows, hashes and aggregates as `write_block` of the close's tuples.
+
+    `amounts[i, j]` is worker `worker_ids[i]`'s subsidy in scheme `scheme_codes[j]` (0: none; each
+    worker has one at least), the schemes in the order an entry's legs name them: the clearing
+    account debited per scheme, then the worker's accounts credited (party state) per scheme.
+    """
+    prev_hash, block_count = head
+    block_id = block_count + 1
+    first_entry_id = next_entry_id(conn)
+    journal_rows, posting_rows, hashes, worker_delta = _entry_rows(leading, first_entry_id, block_id, recorded_at)
+    worker_rows = [(*key, *values) for key, values in worker_delta.items()]
+    count = len(worker_ids)
+    if count:
+        workers = np.asarray(worker_ids, dtype=np.int64)
+        amounts = np.asarray(amounts, dtype=np.int64).reshape(count, len(scheme_codes))
+        codes = np.asarray(scheme_codes, dtype=np.int64)
+        paid = amounts != 0
+        if not paid.any(axis=1).all():
+            raise UnbalancedEntry("a subsidy entry with no leg reached the writer")
+        start = first_entry_id + len(leading)
+        ids = np.arange(start, start + count, dtype=np.int64)
+        totals = amounts.sum(axis=1)
+        pattern = paid @ (1 << np.arange(len(scheme_codes)))
+        legs: list = [None] * count
+        postings = []
+        for code in np.unique(pattern).tolist():
+            rows = np.flatnonzero(pattern == code)
+            columns = [column for column in range(len(scheme_codes)) if code >> column & 1]
+            width = len(columns)
+            block = np.empty((len(rows), 2 * width, 5), dtype=np.int64)
+            for leg, column in enumerate(columns):
+                block[:, leg, 0], block[:, leg, 1], block[:, leg, 2], block[:, leg, 3] = (
+                    _CLEARING_KIND, month, codes[column], 0)
+                block[:, leg, 4] = amounts[rows, column]
+                block[:, width + leg, 0], block[:, width + leg, 1] = _WORKER_KIND, workers[rows]
+                block[:, width + leg, 2], block[:, width + leg, 3] = codes[column], _STATE_PARTY
+                block[:, width + leg, 4] = -amounts[rows, column]
+            for at, entry_legs in zip(rows.tolist(), block):
+                legs[at] = entry_legs
+            numbered = np.empty((len(rows), 2 * width, 7), dtype=np.int64)
+            numbered[:, :, 0] = ids[rows, None]
+            numbered[:, :, 1] = np.arange(2 * width)
+            numbered[:, :, 2:] = block
+            postings.append(numbered.reshape(-1, 7))
+        postings_array = np.concatenate(postings)
+        postings_array = postings_array[np.lexsort((postings_array[:, 1], postings_array[:, 0]))]
+        posting_rows = [*posting_rows, *postings_array.tolist()]  # lists: COPY and INSERT take them as tuples
+        id_list, worker_list, total_list = ids.tolist(), workers.tolist(), totals.tolist()
+        entry_type = int(EntryType.subsidy)
+        fields = ((entry_type, None, None, None, worker_id, None, total, None, month, month, rules_version_id, None)
+                  for worker_id, total in zip(worker_list, total_list))
+        sealed = zip(id_list, repeat(block_id), repeat(recorded_at), fields, legs)
+        new_hashes = list(map(_DIGEST, map(_BLAKE2B_32, map(_DUMPS_NUMPY, sealed))))
+        hashes = [*hashes, *new_hashes]
+        journal_rows = [*journal_rows, *zip(
+            id_list, repeat(block_id), repeat(entry_type), repeat(None), repeat(None), repeat(None), worker_list,
+            repeat(None), total_list, repeat(None), repeat(None), repeat(month), repeat(month),
+            repeat(rules_version_id), repeat(None), map(_KEPT, new_hashes), *[repeat(None)] * len(COMPACT_COLUMNS))]
+        nonzero = paid.ravel()  # worker by worker, scheme by scheme: as the legs name the keys
+        worker_rows += list(zip(np.repeat(workers, len(scheme_codes))[nonzero].tolist(), repeat(month),
+                                np.tile(codes, count)[nonzero].tolist(), repeat(0), repeat(0), repeat(0),
+                                amounts.ravel()[nonzero].tolist()))
+    entries = len(leading) + count
+    return _finish_block(conn, block_id, head, hashes, entries, first_entry_id if entries else None,
+                         first_entry_id + entries - 1 if entries else None, recorded_at, posting_rows, journal_rows,
+                         set(map(_booking_month_of, journal_rows)), worker_rows,
+                         worker_keys_present=worker_keys_present)
 
 
 def _finish_block(conn: Connection, block_id: int, head: tuple[bytes, int], hashes: Sequence[bytes], count: int,
                   first_id: int | None, last_id: int | None, recorded_at: str, posting_rows: Sequence[tuple],
                   journal_rows: Sequence[tuple], months: set[int], worker_rows: list[tuple], *,
-                  seal_version: int = SEAL_VERSION, platform_rows: list[tuple] | None = None) -> BlockWritten:
+                  seal_version: int = SEAL_VERSION, platform_rows: list[tuple] | None = None,
+                  worker_keys_present: set | None = None) -> BlockWritten:
     """The block's hash, then its postings, journal rows, block row, chain head and aggregates.
 
     `worker_rows` are `(worker, month, scheme, platform or 0, worker_vnd, platform_vnd, subsidy_vnd)`
@@ -349,7 +438,7 @@ def _finish_block(conn: Connection, block_id: int, head: tuple[bytes, int], hash
                     by_platform[1] += platform_vnd
         platform_rows = [(*key, *values) for key, values in platform_delta.items()]
     # Postings first: the journal's guard checks they balance when the entry row lands.
-    insert_rows(conn, "posting", POSTING_COLUMNS, posting_rows)
+    insert_rows(conn, "posting", POSTING_COLUMNS, posting_rows, binary=True)
     # Partitioned books (PostgreSQL, docs/scale.md): every row lands in its month's partition.
     ensure_month_partitions(conn, months)
     # PostgreSQL: binary COPY (half the client's CPU for these rows; every value is its column's type)
@@ -360,8 +449,12 @@ def _finish_block(conn: Connection, block_id: int, head: tuple[bytes, int], hash
                 [(block_id, prev_hash, sealed_block, count, first_id, last_id, recorded_at, seal_version, *marks)])
     execute_many(conn, "UPDATE ledger_state SET chain_head_hash = ?, block_count = ? WHERE id = 1",
                  [(sealed_block, block_id)])
-    add_to_rows(conn, "worker_month", ("worker_id", "month", "scheme", "platform_id"),
-                ("worker_vnd", "platform_vnd", "subsidy_vnd"), worker_rows)
+    if worker_keys_present is not None:
+        present = worker_keys_present
+        insert_rows(conn, "worker_month", WORKER_MONTH_COLUMNS,
+                    [row for row in worker_rows if row[:4] not in present], binary=True)
+        worker_rows = [row for row in worker_rows if row[:4] in present]
+    add_to_rows(conn, "worker_month", WORKER_MONTH_COLUMNS[:4], WORKER_MONTH_COLUMNS[4:], worker_rows)
     add_to_rows(conn, "platform_month", ("platform_id", "month", "scheme"), ("worker_vnd", "platform_vnd"),
                 platform_rows)
     return BlockWritten(block_id, first_id, last_id, sealed_block)

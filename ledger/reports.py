@@ -8,19 +8,21 @@ posting rows themselves, so an insurer can check the file against the books.
 from __future__ import annotations
 
 import hashlib
+import weakref
 from itertools import chain
 from typing import Any, Iterator
 
 from ledger.accounts import SCHEME_NAME
 from ledger.books import Ledger
 from ledger.close import first_day, last_closed_month
-from ledger.credits import Figures, credit_figures, worker_credits
+from ledger.credits import SI, Figures, credit_figures, floor_schedule, worker_credit_figures, worker_credits
 from ledger.events import month_text, parse_month
 from ledger.money import topup_reference
 from ledger.postings import compact_legs
 from ledger.layout import COMPACT_COLUMNS
-from ledger.store import consistent_snapshot, fetch_in, month_rows, query, stream_rows
+from ledger.store import consistent_snapshot, fetch_in, is_partitioned_journal, month_rows, query, stream_rows
 from rules import NoVersionInForce, SCHEMES
+from rules.crediting import FloorSchedule
 from rules.crediting import PENSION_MONTHS_NEEDED as CREDITED_MONTHS_FOR_PENSION
 from rules.crediting import month_ordinal, ordinal_month
 from rules.pension import PACE_WINDOW_MONTHS, accrual_pace_vnd, project
@@ -41,27 +43,83 @@ def _pension_floor_vnd(ledger: Ledger, month: int) -> int | None:
 
 def statement(ledger: Ledger, national_id: str, month_label: str) -> dict[str, Any]:
     """One worker's month: INTERFACES.md's JSON plus platforms, pension progress (and
-    `archived_months`, the months up to this one archived to Parquet, when there are any)."""
-    from ledger.archive import archived_months
+    `archived_months`, the months up to this one archived to Parquet, when there are any).
 
+    Read in one query (`_STATEMENT_SQL`: one round trip and one snapshot on PostgreSQL, where
+    it was nine); the pension figures are computed from its rows (`worker_credit_figures`)."""
     month = parse_month(month_label)
+    pseudonym = ledger.keys.pseudonym(national_id)
     with ledger.engine.connect() as conn:
-        worker_id = ledger.worker_id(conn, national_id)
-        last = last_closed_month(conn)
-        rows = [] if worker_id is None else query(
-            conn, "SELECT w.month, w.scheme, w.platform_id, p.name, w.worker_vnd, w.platform_vnd, w.subsidy_vnd "
-                  "FROM worker_month w LEFT JOIN platform p ON p.id = w.platform_id "
-                  "WHERE w.worker_id = ? AND w.month <= ?", (worker_id, month))
-        archived = sorted(m for m in archived_months(conn) if m <= month)
-        figures = None if worker_id is None else credit_figures(conn, ledger.pack, month, last, [worker_id])[worker_id]
+        partitioned = is_partitioned_journal(conn)
+        read = query(conn, _statement_sql(partitioned), (pseudonym, pseudonym, month)
+                     + ((month,) if partitioned else ()))
+        schedule = _floor_schedule(conn, ledger, read[0][2])
         conn.rollback()
+    last, worker_id = read[0][1], read[0][4]
+    rows: list[tuple] = []
+    credited: list[tuple[int, int, int]] = []
+    archived: list[int] = []
+    for tag, first, second, platform_id, worker_vnd, platform_vnd, subsidy_vnd, name in read[1:]:
+        if tag == 1:
+            rows.append((first, second, platform_id, name, int(worker_vnd), int(platform_vnd), int(subsidy_vnd)))
+        elif tag == 2:
+            credited.append((int(first), int(second), int(worker_vnd)))
+        else:
+            archived.append(first)
+    figures = None
+    if worker_id is not None:
+        si_by_month: dict[int, int] = {}
+        for row_month, scheme_code, _platform, _name, worker_vnd, platform_vnd, subsidy_vnd in rows:
+            if scheme_code == SI:
+                si_by_month[row_month] = si_by_month.get(row_month, 0) + worker_vnd + platform_vnd + subsidy_vnd
+        figures = worker_credit_figures(schedule, month, last, worker_id, si_by_month, credited)
     report = _with_topups(ledger, _statement_from_rows(ledger, national_id, month, last, rows, figures), worker_id,
                           month, rows)
     if archived:
         # The figures come from the aggregates, which stay; the entries of these months are in
         # Parquet files (ledger/archive.py), and a statement says so rather than staying silent.
-        report["archived_months"] = [month_text(m) for m in archived]
+        report["archived_months"] = [month_text(m) for m in sorted(archived)]
     return report
+
+
+def _statement_sql(partitioned: bool) -> str:
+    """Everything a statement reads, as tagged rows `(tag, a, b, platform_id, v1, v2, v3, name)`:
+    tag 0, one row: the last closed month, the newest `rules_version` id, the worker's id (by
+    pseudonym, else by a corrected id's pseudonym, as `Ledger.worker_ids`; NULL when unknown);
+    tag 1: the worker's `worker_month` rows up to the month (month, scheme, platform, its name,
+    worker, platform and subsidy VND); tag 2: the worker's `credited_month` rows (month, close
+    month, floor in v1); tag 3 (partitioned books only): the months up to this one archived now
+    (the latest `archived_month` row of the month says `archived`, as `archived_months`).
+    Parameters: pseudonym, pseudonym, month (and the month again when partitioned)."""
+    archived = ("" if not partitioned else
+                " UNION ALL SELECT 3, a.month, NULL, NULL, NULL, NULL, NULL, NULL FROM archived_month a "
+                "WHERE a.month <= ? AND a.action = 'archived' "
+                "AND a.id = (SELECT max(b.id) FROM archived_month b WHERE b.month = a.month)")
+    return ("WITH w AS (SELECT coalesce((SELECT id FROM worker WHERE pseudonym = ?), "
+            "(SELECT worker_id FROM worker_identity_change WHERE pseudonym = ?)) AS id) "
+            "SELECT 0 AS tag, (SELECT max(month) FROM month_close), (SELECT max(id) FROM rules_version), NULL, "
+            "w.id, NULL, NULL, NULL FROM w "
+            "UNION ALL SELECT 1, m.month, m.scheme, m.platform_id, m.worker_vnd, m.platform_vnd, m.subsidy_vnd, p.name "
+            "FROM w JOIN worker_month m ON m.worker_id = w.id LEFT JOIN platform p ON p.id = m.platform_id "
+            "WHERE m.month <= ? "
+            "UNION ALL SELECT 2, c.month, c.close_month, NULL, c.floor_vnd, NULL, NULL, NULL "
+            "FROM w JOIN credited_month c ON c.worker_id = w.id" + archived + " ORDER BY 1")
+
+
+#: Per engine: (newest rules_version id, pack name) -> the floor schedule built from those rows.
+_SCHEDULES: "weakref.WeakKeyDictionary[Any, tuple[tuple[int, str], FloorSchedule]]" = weakref.WeakKeyDictionary()
+
+
+def _floor_schedule(conn, ledger: Ledger, newest_version_id: int | None) -> FloorSchedule:
+    """`floor_schedule` of the books, built again only when `rules_version` gained a row (the
+    table is append-only, so its newest id names its rows)."""
+    key = (newest_version_id or 0, ledger.pack.name)
+    cached = _SCHEDULES.get(ledger.engine)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    schedule = floor_schedule(conn, ledger.pack)
+    _SCHEDULES[ledger.engine] = (key, schedule)
+    return schedule
 
 
 def _with_topups(ledger: Ledger, report: dict[str, Any], worker_id: int | None, month: int,

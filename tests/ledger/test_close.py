@@ -524,3 +524,75 @@ def test_a_crash_during_close_leaves_the_month_open_and_the_retry_gives_the_exac
     assert settlement(ledger, "2026-02")["subsidy"] == result.subsidy_vnd
     assert statement(ledger, WORKER_A, "2026-02")["closed"] is True
     holds(ledger)
+
+
+# -- the close's writer (issue 15: subsidy entries as columns) -------------------------------------------
+
+def test_subsidy_entries_written_as_columns_are_the_rows_hashes_and_aggregates_write_block_writes(ledger):
+    """`write_subsidy_block` (what the close calls) against `write_block` of the same entries as tuples,
+    in two transactions rolled back: one worker paid in si only, one in ui only, one in both (legs
+    by scheme name), after a claim entry; every journal, posting, block and worker_month row equal."""
+    import numpy as np
+
+    from ledger.accounts import NO_PARTY, PARTY_CODE, AccountKind, EntryType
+    from ledger.postings import write_block, write_subsidy_block
+    from ledger.store import lock_chain_head
+
+    book(ledger, event("e-1", worker_id=WORKER_A, amount=1_000_000, occurred_at="2026-01-05T09:00:00+07:00"))
+    month, version_id, clearing, worker, state = 202601, 1, int(AccountKind.clearing), int(AccountKind.worker), \
+        PARTY_CODE["state"]
+    workers, codes = [11, 12, 13], [1, 3]  # si, ui: the order of their names
+    amounts = [[1_000, 0], [0, 20], [300, 4]]
+    claim = (EntryType.subsidy_claim, None, None, None, None, None, 1_324, None, month, month, version_id, None,
+             ((int(AccountKind.state), 0, 1, state, 1_300), (clearing, month, 1, NO_PARTY, -1_300),
+              (int(AccountKind.state), 0, 3, state, 24), (clearing, month, 3, NO_PARTY, -24)))
+    entries = [claim]
+    for worker_id, paid in zip(workers, amounts):
+        legs = [(code, amount) for code, amount in zip(codes, paid) if amount]
+        entries.append((EntryType.subsidy, None, None, None, worker_id, None, sum(paid), None, month, month,
+                        version_id, None, (*[(clearing, month, code, NO_PARTY, amount) for code, amount in legs],
+                                           *[(worker, worker_id, code, state, -amount) for code, amount in legs])))
+    tables = ("journal", "posting", "block", "worker_month", "ledger_state")
+
+    def written(write) -> dict:
+        with ledger.engine.connect() as conn:
+            transaction = conn.begin()
+            head = lock_chain_head(conn)
+            block = write(conn, head)
+            rows = {table: sorted(map(tuple, query(conn, f"SELECT * FROM {table}")), key=repr) for table in tables}
+            transaction.rollback()
+        return {"written": block, **rows}
+
+    by_tuples = written(lambda conn, head: write_block(conn, entries, recorded_at="2026-02-01T00:00:00.000000Z",
+                                                        head=head))
+    by_columns = written(lambda conn, head: write_subsidy_block(
+        conn, [claim], np.array(workers), np.array(amounts), codes, month, version_id,
+        recorded_at="2026-02-01T00:00:00.000000Z", head=head, worker_keys_present=set()))
+    assert by_columns == by_tuples
+    assert len(by_tuples["posting"]) == 4 + 2 + 2 + 4 and by_tuples["written"].last_entry_id - \
+        by_tuples["written"].first_entry_id == 3
+
+
+def test_a_close_adds_the_subsidy_to_the_row_of_a_workers_topup_and_appends_a_row_for_the_others(ledger):
+    """The close appends a worker_month row per subsidy (COPY) unless the month's totals show that
+    (worker, month, scheme, platform 0) has one already (a top-up), which it adds to instead."""
+    from datetime import date
+
+    from ledger.money import PaymentIn, record_payments
+
+    ledger.clock = FixedClock()
+    book(ledger, event("t-1", worker_id=WORKER_A, amount=10_000_000, occurred_at="2026-01-10T09:00:00+07:00"),
+         event("t-2", worker_id=WORKER_B, amount=10_000_000, occurred_at="2026-01-10T09:00:00+07:00"))
+    reference = statement(ledger, WORKER_A, "2026-01")["topup_reference"]
+    record_payments(ledger, [PaymentIn(date(2026, 1, 20), 50_000, "worker", f"nop BHXH {reference}", "VCB-1")])
+    close_month(ledger, "2026-01")
+    with ledger.engine.connect() as conn:
+        a, b = ledger.worker_id(conn, WORKER_A), ledger.worker_id(conn, WORKER_B)
+        rows = query(conn, "SELECT m.worker_id, m.month, m.scheme, m.worker_vnd, m.subsidy_vnd FROM worker_month m "
+                           "WHERE m.month = 202601 AND m.platform_id = 0 ORDER BY m.worker_id, m.scheme")
+        conn.rollback()
+    # A: own si 100,000 withheld + 50,000 topped up, × 10 % = 15,000 on the top-up's row; B: 10,000
+    # on a new row; ui (0.5 % withheld = 50,000 each, under the 53,100 cap) × 10 % = 5,000 each on new rows
+    assert [(row[0], row[2], int(row[3]), int(row[4])) for row in rows] == sorted([
+        (a, 1, 50_000, 15_000), (a, 3, 0, 5_000), (b, 1, 0, 10_000), (b, 3, 0, 5_000)])
+    holds(ledger)
