@@ -43,7 +43,7 @@ from ledger.books import Ledger, UnitOfWork, iso_utc
 from ledger.identity import IdentityKeys
 from ledger.events import (ACCEPTED, DUPLICATE, KIND_INDEX, Rejection, ValidEvent, check_events, month_text,
                            next_month)
-from ledger.postings import CompactEntries, collector_paused, next_entry_id, write_compact_block
+from ledger.postings import CompactEntries, block_writer, collector_paused, next_entry_id, write_compact_block
 from ledger.layout import SHARE_COLUMNS, SHARES_READ
 from ledger.archive import fetch_events
 from ledger.pipeline import Ahead, prepared_chunks
@@ -348,10 +348,21 @@ def _book(ledger: Ledger, conn, batch: CheckedBatch, pending) -> list[Outcome]:
                           workers.tolist() if len(special_at) > 64 else workers)
     entries = _entry_columns(ledger, conn, pending, batch, accepted, first_id, refunds, last_closed, platform_col,
                              workers)
-    write_compact_block(conn, entries, recorded_at=recorded_at, head=head, first_entry_id=first_id)
-    booked_months, late_months = _month_columns(count, valid_at, accepted, batch.occurred_months,
-                                                entries.booking_month)
-    return _outcomes(batch.lines, out_platforms, out_event_ids, codes, booked_months, late_months)
+    # The block's inserts run on a writer thread while the outcomes are built (`postings.BlockWriter`).
+    writer = block_writer(len(entries.event_id))
+    try:
+        write_compact_block(conn, entries, recorded_at=recorded_at, head=head, first_entry_id=first_id,
+                            writer=writer)
+        booked_months, late_months = _month_columns(count, valid_at, accepted, batch.occurred_months,
+                                                    entries.booking_month)
+        outcomes = _outcomes(batch.lines, out_platforms, out_event_ids, codes, booked_months, late_months)
+    except BaseException:
+        if writer is not None:
+            writer.abandon()
+        raise
+    if writer is not None:
+        writer.wait()
+    return outcomes
 
 
 def _check_one_by_one(ledger: Ledger, batch: CheckedBatch, special_at: list[int], special: np.ndarray,
