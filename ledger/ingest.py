@@ -46,7 +46,7 @@ from ledger.events import (ACCEPTED, DUPLICATE, KIND_INDEX, Rejection, ValidEven
 from ledger.postings import CompactEntries, block_writer, collector_paused, next_entry_id, write_compact_block
 from ledger.layout import SHARE_COLUMNS, SHARES_READ
 from ledger.archive import fetch_events
-from ledger.pipeline import Ahead, prepared_chunks
+from ledger.pipeline import Ahead, can_fork, prepared_chunks
 from ledger.store import fetch_in, lock_chain_head, query
 from rules import KINDS, RulesPack, event_shares_vnd, refund_reversals_vnd, shares_matrix_vnd
 
@@ -154,6 +154,10 @@ def ingest_stream(ledger: Ledger, items: Iterable[tuple[int, object]], chunk_siz
     exception on either side ends both, and the chunk being written rolls back. The cyclic
     collector stays paused until the generator finishes or is closed.
     """
+    if ahead in ("auto", "process") and can_fork():
+        # Load the compiled shares kernel (numba: ~1 s of CPU in a fresh process) before the reading
+        # process is forked, which then inherits it instead of loading it again.
+        shares_matrix_vnd(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), ledger.pack.versions[0])
     checked_chunks = prepared_chunks(items, chunk_size, partial(check_batch, pack=ledger.pack, keys=ledger.keys),
                                      ahead)
     with collector_paused(), closing(checked_chunks) as batches:

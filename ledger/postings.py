@@ -34,7 +34,8 @@ from sqlalchemy import Connection
 
 from ledger.accounts import PARTY_CODE, AccountKind, EntryType
 from ledger.layout import COMPACT_COLUMNS
-from ledger.store import add_to_rows, ensure_month_partitions, execute_many, insert_rows, query
+from ledger.store import (Same, add_to_rows, ensure_month_partitions, execute_many, insert_columns, insert_rows,
+                          query)
 
 #: What `write_block` writes of an entry. `recorded_at` is the block's; an event's or a refund's
 #: `occurred_at` is stored as `occurred_us` (the hash covers the text, rebuilt by `occurred_text`):
@@ -502,19 +503,26 @@ def _write_compact(conn: Connection, entries: CompactEntries, recorded_at: str, 
                  entries.occurred_month, months, entries.rules_version_id, entries.original_entry_id)
     sealed = zip(ids, repeat(block_id), repeat(recorded_at), fields,
                  _hashed_legs(entries.platform_id, entries.worker_id, receivable, legs))
+    hashed = map(_DIGEST, map(_BLAKE2B_32, map(_DUMPS_NUMPY, sealed)))
     hashes: list[bytes] = []
-    journal_rows = zip(ids, repeat(block_id), entries.entry_type, entries.platform_id, entries.event_id,
-                       entries.payload_hash, entries.worker_id, entries.kind, entries.amount_vnd, repeat(None),
-                       entries.occurred_us.tolist(), entries.occurred_month, months, entries.rules_version_id,
-                       entries.original_entry_id, _kept_hashes(map(_DIGEST, map(_BLAKE2B_32, map(_DUMPS_NUMPY, sealed))),
-                                                               hashes.append),
-                       receivable.tolist(), *(_nulls_for_zeros(legs[:, column]) for column in range(legs.shape[1])))
+    # The journal's columns in JOURNAL_COLUMNS order: lists of plain values, or `Same` for a constant.
+    columns = [list(ids), Same(block_id), entries.entry_type, entries.platform_id, entries.event_id,
+               entries.payload_hash, entries.worker_id, entries.kind, entries.amount_vnd, Same(None),
+               entries.occurred_us.tolist(), entries.occurred_month, months, entries.rules_version_id,
+               entries.original_entry_id, Same(None), receivable.tolist(),  # entry_hash: per part, below
+               *(_nulls_for_zeros(legs[:, column]) for column in range(legs.shape[1]))]
+    kept_at = JOURNAL_COLUMNS.index("entry_hash")
     # Partitioned books (PostgreSQL, docs/scale.md): every row lands in its month's partition.
     run(ensure_month_partitions, conn, set(months))
     part = count if writer is None else WRITE_PART_ROWS
-    for _start in range(0, count, part):
+    for start in range(0, count, part):
+        rows = min(part, count - start)
+        part_hashes = list(islice(hashed, rows))
+        hashes += part_hashes
+        values = [column if type(column) is Same else column[start:start + rows] for column in columns]
+        values[kept_at] = list(map(_KEPT, part_hashes))
         # PostgreSQL: binary COPY (half the client's CPU for these rows; every value is its column's type)
-        run(insert_rows, conn, "journal", JOURNAL_COLUMNS, list(islice(journal_rows, part)), True)
+        run(insert_columns, conn, "journal", JOURNAL_COLUMNS, values, rows, True)
     worker_rows, platform_rows = _worker_deltas(entries.worker_id, entries.booking_month, entries.platform_id, legs)
     sealed_block = block_hash(prev_hash, block_id, hashes, seal_version=SEAL_VERSION, marks=marks, identity=identity)
     last_id = first_entry_id + count - 1
@@ -527,24 +535,18 @@ def _now(function, *args) -> None:
     function(*args)
 
 
-def _kept_hashes(hashes: Iterable[bytes], keep) -> Iterator[bytes]:
-    """The first `ENTRY_HASH_KEPT` bytes of each hash, for its journal row; `keep(hash)` the whole one."""
-    for sealed in hashes:
-        keep(sealed)
-        yield sealed[:ENTRY_HASH_KEPT]
-
-
-def _nulls_for_zeros(column: np.ndarray) -> Iterable:
+def _nulls_for_zeros(column: np.ndarray) -> list | Same:
     """A share column as written: NULL where the entry has no leg on that account (revision 0011:
     PostgreSQL stores no bytes for a NULL, eight for a zero)."""
     if not column.any():
-        return repeat(None)
+        return Same(None)
     values = column.tolist()
     return values if column.all() else [value or None for value in values]
 
 
 _DIGEST = methodcaller("digest")
 _BLAKE2B_32 = partial(hashlib.blake2b, digest_size=32)
+_KEPT = itemgetter(slice(None, ENTRY_HASH_KEPT))
 _DUMPS_NUMPY = partial(orjson.dumps, option=orjson.OPT_SERIALIZE_NUMPY)
 _PATTERN_BITS = 1 << np.arange(len(_SHARE_ACCOUNTS))
 
