@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import pickle
 import uuid
+from itertools import repeat
 
 import numpy as np
 import orjson
@@ -276,17 +277,17 @@ def test_an_insert_that_fails_on_the_writer_thread_reaches_the_caller_and_its_ch
     from ledger import postings, store
 
     _writer_used(monkeypatch, 50, 40)
-    real_insert = store.insert_rows
+    real_insert = store.insert_columns
     journal_parts = []
 
-    def failing_insert(conn, table, columns, rows, binary=False):
+    def failing_insert(conn, table, columns, values, count, binary=False):
         if table == "journal":
-            journal_parts.append(len(rows))
+            journal_parts.append(count)
             if len(journal_parts) == 5 + 3:  # the third part of the second chunk's block
                 raise OSError("the disk is full")
-        return real_insert(conn, table, columns, rows, binary)
+        return real_insert(conn, table, columns, values, count, binary)
 
-    monkeypatch.setattr(postings, "insert_rows", failing_insert)
+    monkeypatch.setattr(postings, "insert_columns", failing_insert)
     with ledger.engine.connect() as conn:
         blocks = query(conn, "SELECT block_count FROM ledger_state")[0][0]
         conn.rollback()
@@ -303,3 +304,21 @@ def test_an_insert_that_fails_on_the_writer_thread_reaches_the_caller_and_its_ch
     again = [outcome.outcome for chunk in ingest_stream(ledger, iter(items), chunk_size=200, ahead="none")
              for outcome in chunk]
     assert again == ["duplicate"] * 200 + ["accepted"] * 400  # re-sent: the first chunk comes back duplicate
+
+
+def test_rows_given_as_columns_are_inserted_as_the_same_rows_given_one_by_one(ledger):
+    from ledger.store import Same, insert_columns, insert_rows
+
+    count = 1_234  # over two SQLite statements of 500 rows, and a shorter last one
+    values = [list(range(1, count + 1)), Same(7), Same(None), [f"e-{n}" for n in range(count)],
+              [None if n % 3 else n * 10 for n in range(count)]]
+    rows = list(zip(range(1, count + 1), repeat(7), repeat(None), values[3], values[4]))
+    with ledger.engine.begin() as conn:
+        for table in ("by_rows", "by_columns"):
+            query(conn, f"CREATE TABLE {table} (id bigint, block bigint, absent bigint, name text, share bigint)")
+        insert_rows(conn, "by_rows", ("id", "block", "absent", "name", "share"), rows)
+        insert_columns(conn, "by_columns", ("id", "block", "absent", "name", "share"), values, count)
+        written = [query(conn, f"SELECT * FROM {table} ORDER BY id") for table in ("by_rows", "by_columns")]
+        for table in ("by_rows", "by_columns"):
+            query(conn, f"DROP TABLE {table}")
+    assert [tuple(row) for row in written[0]] == [tuple(row) for row in written[1]] == rows
