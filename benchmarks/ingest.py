@@ -315,7 +315,7 @@ def _per_event_us(seconds: float | None, count: int) -> float | None:
 
 def run(events: int, *, folder: Path, seed: int = 7, sqlite: bool = True, postgres: bool = False,
         baselines: bool = True, keep_schema: bool = False, ahead: str | None = None,
-        codes: tuple[Path, ...] = (ROOT,), rounds: int = 1) -> dict:
+        codes: tuple[Path, ...] = (ROOT,), rounds: int = 1, ledger_floor: bool = True) -> dict:
     """Generate (or reuse) the file, ingest it into each store, measure the baselines; the figures.
 
     Per store, `rounds` rounds of: the event-rows floor, then the ingest by each tree of `codes`
@@ -349,10 +349,10 @@ def run(events: int, *, folder: Path, seed: int = 7, sqlite: bool = True, postgr
                 results["rounds"].append(figures)
                 _print(store, count, figures, "executemany" if store == "sqlite" else "COPY")
                 results[store] = figures
-    if baselines and ledger_db.exists() and "sqlite" in stores:
+    if baselines and ledger_floor and ledger_db.exists() and "sqlite" in stores:
         results["sqlite"]["baseline_executemany_ledger_rows"] = floor = baseline_sqlite_ledger_rows(ledger_db, folder)
         print(f"sqlite: plain executemany of the ledger rows: {floor['entries_per_s']:,.0f} events/s", flush=True)
-    if baselines and postgres and ledger_db.exists():
+    if baselines and ledger_floor and postgres and ledger_db.exists():
         results["postgresql"]["baseline_copy_ledger_rows"] = floor = baseline_copy_ledger_rows(ledger_db)
         print(f"postgresql: plain COPY of the ledger rows: {floor['entries_per_s']:,.0f} events/s", flush=True)
     results["machine"]["load_average_after"] = os.getloadavg()
@@ -415,11 +415,13 @@ def main() -> int:
                         help="run the ingest of this tree (an exported commit); repeat to compare trees "
                              "(default: this tree)")
     parser.add_argument("--rounds", type=int, default=1, help="rounds of floor + each tree's ingest, interleaved")
+    parser.add_argument("--no-ledger-floor", action="store_true", help="skip the ledger-rows floor (after the rounds)")
     args = parser.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="ansinh-bench-"))
     results = run(args.events, folder=folder, seed=args.seed, sqlite=not args.no_sqlite, postgres=args.postgres,
                   baselines=not args.no_baselines, ahead=args.ahead,
-                  codes=tuple(code.resolve() for code in args.code or [ROOT]), rounds=args.rounds)
+                  codes=tuple(code.resolve() for code in args.code or [ROOT]), rounds=args.rounds,
+                  ledger_floor=not args.no_ledger_floor)
     results["command"] = " ".join(["python", "benchmarks/ingest.py", *sys.argv[1:]])
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"ingest-{args.events}-{time.strftime('%Y%m%dT%H%M%S')}.json"
