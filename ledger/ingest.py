@@ -48,7 +48,7 @@ from ledger.layout import SHARE_COLUMNS, SHARES_READ
 from ledger.archive import fetch_events
 from ledger.pipeline import Ahead, can_fork, prepared_chunks
 from ledger.store import fetch_in, lock_chain_head, query
-from rules import KINDS, RulesPack, event_shares_vnd, refund_reversals_vnd, shares_matrix_vnd
+from rules import RulesPack, refund_reversals_vnd, shares_matrix_vnd
 
 BATCH_SIZE_MAX = 10_000  # events per batch handed to ingest_batch: an HTTP request, a stream batch (INTERFACES.md)
 CHUNK_SIZE = 20_000  # events per database transaction when streaming a file
@@ -348,7 +348,7 @@ def _book(ledger: Ledger, conn, batch: CheckedBatch, pending) -> list[Outcome]:
     refunds: list[tuple[int, _Booked, tuple[int, ...]]] = []  # (position, original, reversals)
     special_at = np.flatnonzero(special).tolist()
     if special_at:
-        _check_one_by_one(ledger, batch, special_at, special, accepted, codes, refunds, booked, platform_col,
+        _check_one_by_one(batch, special_at, special, accepted, codes, refunds, booked, platform_col,
                           workers.tolist() if len(special_at) > 64 else workers)
     entries = _entry_columns(ledger, conn, pending, batch, accepted, first_id, refunds, last_closed, platform_col,
                              workers)
@@ -369,7 +369,7 @@ def _book(ledger: Ledger, conn, batch: CheckedBatch, pending) -> list[Outcome]:
     return outcomes
 
 
-def _check_one_by_one(ledger: Ledger, batch: CheckedBatch, special_at: list[int], special: np.ndarray,
+def _check_one_by_one(batch: CheckedBatch, special_at: list[int], special: np.ndarray,
                       accepted: np.ndarray, codes: list[str], refunds: list, booked: dict, platform_col: list[int],
                       workers) -> None:
     """Checks 9–12 for the special events (refunds, keys in the books, keys named twice), in input order."""
@@ -408,10 +408,9 @@ def _check_one_by_one(ledger: Ledger, batch: CheckedBatch, special_at: list[int]
             accepted[at] = False
             codes[item_at] = code.name
             continue
-        if original.shares_vnd is None:  # an original accepted earlier in this batch
-            before = original.batch_index
-            original.shares_vnd = event_shares_vnd(KINDS[int(kinds[before])], int(amounts[before]),
-                                                   ledger.pack.versions[int(batch.version_index[before])])
+        if original.shares_vnd is None:  # an original accepted earlier in this batch: its shares as
+            # `check_batch` priced them (the kernel of `rules.event_shares_vnd`), which are its legs in the block
+            original.shares_vnd = tuple(batch.shares[original.batch_index].tolist())
         reversed_before = original.reversed_vnd or [0] * len(SHARE_COLUMNS)
         reversals = refund_reversals_vnd(original.shares_vnd, original.amount_vnd, original.refunded_vnd,
                                          reversed_before, amount)
