@@ -396,12 +396,14 @@ class BlockWriter:
     def __init__(self) -> None:
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="ansinh-block-writer", daemon=True)
+        self._abandoned = False
+        self._thread: threading.Thread | None = threading.Thread(target=self._run, name="ansinh-block-writer",
+                                                                 daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:
-            if self._error is None:
+            if self._error is None and not self._abandoned:
                 function, args = job
                 try:
                     function(*args)
@@ -418,14 +420,23 @@ class BlockWriter:
         """Until everything submitted ran; raises the first error of it, if any."""
         if self._thread is not None:
             self._jobs.put(None)
-            self._thread.join()
-            self._thread = None
+            try:
+                self._thread.join()
+            except BaseException:  # Ctrl-C while waiting: the connection is the thread's until it stops,
+                self._abandoned = True  # so nothing may roll back beneath it; it skips what is left
+                self._thread.join()
+                raise
+            finally:
+                if not self._thread.is_alive():
+                    self._thread = None
         if self._error is not None:
             error, self._error = self._error, None
             raise error
 
     def abandon(self) -> None:
-        """`wait` on a path that is already failing: its own error, if any, is dropped."""
+        """`wait` on a path that is already failing: what is not yet run is skipped, and the
+        thread's own error, if any, is dropped."""
+        self._abandoned = True
         try:
             self.wait()
         except BaseException:  # noqa: BLE001 - the caller is raising its own error

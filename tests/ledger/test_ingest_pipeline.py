@@ -322,3 +322,18 @@ def test_rows_given_as_columns_are_inserted_as_the_same_rows_given_one_by_one(le
         for table in ("by_rows", "by_columns"):
             query(conn, f"DROP TABLE {table}")
     assert [tuple(row) for row in written[0]] == [tuple(row) for row in written[1]] == rows
+
+
+def test_a_writer_abandoned_by_a_failing_caller_runs_nothing_more_and_stops_before_it_returns():
+    import threading
+
+    from ledger.postings import BlockWriter
+
+    writer = BlockWriter()
+    started, release, ran = threading.Event(), threading.Event(), []
+    writer.submit(lambda: (started.set(), release.wait(), ran.append("first")))
+    writer.submit(lambda: ran.append("second"))
+    assert started.wait(10)
+    threading.Timer(0.05, release.set).start()  # the running insert finishes after the caller gave up
+    writer.abandon()
+    assert ran == ["first"] and writer._thread is None  # the second was skipped; the thread has ended
