@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import os
 import queue
 import threading
 from contextlib import contextmanager
@@ -372,13 +373,16 @@ def _append_block(conn: Connection, block_id: int, prev_hash: bytes, sealed_bloc
 
 #: Journal rows per statement batch handed to a `BlockWriter` (a multiple of the SQLite rows per INSERT).
 WRITE_PART_ROWS = 2_500
-#: A block of fewer compact entries is written in the caller's thread (a thread is not worth it).
-OVERLAP_MIN_ROWS = 2 * WRITE_PART_ROWS
+#: Blocks of at least this many compact entries are written by a `BlockWriter` thread; 0, the
+#: default, never: on the shared 2-core machine it gained nothing measurable (docs/performance.md,
+#: "Issue 15, items 1 and 4"). `ANSINH_BLOCK_WRITER_MIN_ROWS=5000` turns it on, e.g. to measure it
+#: where a core is free.
+OVERLAP_MIN_ROWS = int(os.environ.get("ANSINH_BLOCK_WRITER_MIN_ROWS", "0") or 0)
 
 
 def block_writer(count: int) -> "BlockWriter | None":
     """A `BlockWriter` for a block of `count` compact entries, or None when it is too small for one."""
-    return BlockWriter() if count >= OVERLAP_MIN_ROWS else None
+    return BlockWriter() if OVERLAP_MIN_ROWS and count >= OVERLAP_MIN_ROWS else None
 
 
 class BlockWriter:
