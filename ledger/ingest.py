@@ -352,7 +352,7 @@ def _book(ledger: Ledger, conn, batch: CheckedBatch, pending) -> list[Outcome]:
                           workers.tolist() if len(special_at) > 64 else workers)
     entries = _entry_columns(ledger, conn, pending, batch, accepted, first_id, refunds, last_closed, platform_col,
                              workers)
-    # The block's inserts run on a writer thread while the outcomes are built (`postings.BlockWriter`).
+    # With a writer thread (`postings.block_writer`, off by default) the inserts run while the outcomes are built.
     writer = block_writer(len(entries.event_id))
     try:
         write_compact_block(conn, entries, recorded_at=recorded_at, head=head, first_entry_id=first_id,
