@@ -10,6 +10,7 @@ import os
 import sys
 import time
 from collections import Counter
+from operator import itemgetter
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -41,6 +42,7 @@ def _options(secret_file: Annotated[Optional[Path], typer.Option(
 out = Console(highlight=False, soft_wrap=True)
 
 DbOption = Annotated[Optional[str], typer.Option("--db", help="SQLAlchemy URL; default ANSINH_DATABASE_URL or ./ansinh.db")]
+_OUTCOME_CODE = itemgetter(3)  # `ledger.ingest.Outcome.outcome`
 PackOption = Annotated[Optional[str], typer.Option("--pack", help="rules pack name or YAML path; default ANSINH_PACK or vn-pilot")]
 
 
@@ -132,7 +134,7 @@ def ingest(
                       disable=not show_progress) as progress:
             task = progress.add_task("ingest", total=None, rate="")
             for chunk in ingest_stream(ledger, items, chunk_size=chunk_size, ahead=ahead):
-                counts.update(outcome.outcome for outcome in chunk)
+                counts.update(map(_OUTCOME_CODE, chunk))
                 if sink:
                     sink.write(outcome_lines(chunk, reason_lang))
                 done = sum(counts.values())

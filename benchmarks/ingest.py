@@ -231,19 +231,37 @@ def baseline_copy_ledger_rows(ledger_db: Path) -> dict:
             "entries_per_s": entries / elapsed if elapsed else 0.0}
 
 
-def run_ingest(path: Path, url: str, folder: Path, ahead: str | None = None) -> dict:
+# `ansinh ingest` run as `python -m api.cli`, writing the booking process's own CPU seconds (all its
+# threads, not the reading child it forks, which leaves by os._exit) to the file named last.
+_CLI_WITH_OWN_CPU = (
+    "import atexit, resource, runpy, sys\n"
+    "cpu_file = sys.argv.pop()\n"
+    "def _own_cpu():\n"
+    "    used = resource.getrusage(resource.RUSAGE_SELF)\n"
+    "    open(cpu_file, 'w').write(repr(used.ru_utime + used.ru_stime))\n"
+    "atexit.register(_own_cpu)\n"
+    "sys.argv[0] = 'ansinh'\n"
+    "runpy.run_module('api.cli', run_name='__main__', alter_sys=True)\n")
+
+
+def run_ingest(path: Path, url: str, folder: Path, ahead: str | None = None, code: Path = ROOT) -> dict:
     """`ansinh ingest` in a child process: wall time, peak RSS, and the outcomes it wrote.
 
     The command's CPU time and peak RSS come from `wait4`: they include the process it forks
     to read and check ahead (`--ahead`, `ledger.pipeline`), its RSS the larger of the two.
+    The booking process's own CPU time is written by the command at exit; the reading
+    child's is the difference. `code`: the tree whose `ansinh` runs (another commit's export).
     """
-    env = dict(os.environ, ANSINH_DATABASE_URL=url, ANSINH_SECRET=SECRET)
+    env = dict(os.environ, ANSINH_DATABASE_URL=url, ANSINH_SECRET=SECRET, PYTHONPATH=str(code))
     outcomes_file = folder / "outcomes.ndjson"
-    command = [sys.executable, "-m", "api.cli", "ingest", str(path), "--outcomes", str(outcomes_file),
-               *(["--ahead", ahead] if ahead else [])]
+    cpu_file = folder / "booking-cpu.txt"
+    cpu_file.unlink(missing_ok=True)
+    command = [sys.executable, "-c", _CLI_WITH_OWN_CPU, "ingest", str(path), "--outcomes", str(outcomes_file),
+               *(["--ahead", ahead] if ahead else []), str(cpu_file)]
     with (folder / "ingest.out").open("wb") as out, (folder / "ingest.err").open("wb") as err:
+        load = os.getloadavg()[0]
         started = time.perf_counter()
-        child = subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=err)
+        child = subprocess.Popen(command, env=env, cwd=code, stdout=out, stderr=err)
         _pid, status, usage = os.wait4(child.pid, 0)
         elapsed = time.perf_counter() - started
     summary = (folder / "ingest.out").read_text()
@@ -254,9 +272,12 @@ def run_ingest(path: Path, url: str, folder: Path, ahead: str | None = None) -> 
         for line in stream:
             outcomes[orjson.loads(line)["outcome"]] += 1
     inner = re.search(r"in ([0-9.]+) s", summary)
+    cpu = usage.ru_utime + usage.ru_stime
+    booking_cpu = float(cpu_file.read_text()) if cpu_file.exists() else None
     return {"seconds": elapsed, "ingest_seconds": float(inner.group(1)) if inner else None,
-            "peak_rss_mb": usage.ru_maxrss / 1024, "cpu_seconds": usage.ru_utime + usage.ru_stime,
-            "outcomes": dict(outcomes)}
+            "peak_rss_mb": usage.ru_maxrss / 1024, "cpu_seconds": cpu, "booking_cpu_seconds": booking_cpu,
+            "reading_cpu_seconds": None if booking_cpu is None else cpu - booking_cpu,
+            "load_average_before": load, "load_average_after": os.getloadavg()[0], "outcomes": dict(outcomes)}
 
 
 def ledger_counts(url: str) -> dict:
@@ -282,12 +303,24 @@ def _figures(count: int, ours: dict) -> dict:
             "events_per_s_inside_command": count / ours["ingest_seconds"] if ours["ingest_seconds"] else None,
             "seconds": ours["seconds"], "cpu_seconds": ours["cpu_seconds"],
             "events_per_cpu_s": count / ours["cpu_seconds"], "peak_rss_mb": ours["peak_rss_mb"],
+            "booking_us_per_event": _per_event_us(ours["booking_cpu_seconds"], count),
+            "reading_us_per_event": _per_event_us(ours["reading_cpu_seconds"], count),
+            "load_average": [ours["load_average_before"], ours["load_average_after"]],
             "outcomes": ours["outcomes"]}
 
 
+def _per_event_us(seconds: float | None, count: int) -> float | None:
+    return None if seconds is None else seconds / count * 1e6
+
+
 def run(events: int, *, folder: Path, seed: int = 7, sqlite: bool = True, postgres: bool = False,
-        baselines: bool = True, keep_schema: bool = False, ahead: str | None = None) -> dict:
-    """Generate (or reuse) the file, ingest it into each store, measure the baselines; the figures."""
+        baselines: bool = True, keep_schema: bool = False, ahead: str | None = None,
+        codes: tuple[Path, ...] = (ROOT,), rounds: int = 1, ledger_floor: bool = True) -> dict:
+    """Generate (or reuse) the file, ingest it into each store, measure the baselines; the figures.
+
+    Per store, `rounds` rounds of: the event-rows floor, then the ingest by each tree of `codes`
+    (their order alternating round by round), each ingest's ratio to its round's floor. The
+    ledger-rows floor once, after the rounds (the rows of the last SQLite ingest)."""
     folder.mkdir(parents=True, exist_ok=True)
     events_file = folder / f"events-{events}-seed{seed}.ndjson"
     if not events_file.exists():
@@ -295,33 +328,53 @@ def run(events: int, *, folder: Path, seed: int = 7, sqlite: bool = True, postgr
         generate(events_file, events, seed)
     count = sum(1 for _ in events_file.open("rb"))
     results: dict = {"events": count, "file_mb": events_file.stat().st_size / 2**20, "machine": machine(),
-                     "ahead": ahead or "auto", "commit": _commit()}
+                     "ahead": ahead or "auto", "commit": _commit(), "codes": [str(code) for code in codes],
+                     "rounds": []}
     ledger_db = folder / "ledger.db"
-    if sqlite or (postgres and baselines):
-        for stale in folder.glob("ledger.db*"):
-            stale.unlink()
-        ours = run_ingest(events_file, f"sqlite:///{ledger_db}", folder, ahead)
-        results["sqlite"] = {**_figures(count, ours), "books": ledger_counts(f"sqlite:///{ledger_db}"),
-                             "target_events_per_s": 100_000}
-        if baselines:
-            results["sqlite"]["baseline_executemany_event_rows"] = baseline_sqlite_events(events_file, folder)
-            results["sqlite"]["baseline_executemany_ledger_rows"] = baseline_sqlite_ledger_rows(ledger_db, folder)
-        _print("sqlite", count, results["sqlite"], "executemany")
-    if postgres:
-        schema = _pg_schema()
-        try:
-            ours = run_ingest(events_file, pg_url(schema), folder, ahead)
-            results["postgresql"] = {**_figures(count, ours), "books": ledger_counts(pg_url(schema)),
-                                     "target_events_per_s": 50_000}
-        finally:
-            if not keep_schema:
-                _pg_drop(schema)
-        if baselines:
-            results["postgresql"]["baseline_copy_event_rows"] = baseline_copy_events(events_file)
-            results["postgresql"]["baseline_copy_ledger_rows"] = baseline_copy_ledger_rows(ledger_db)
-        _print("postgresql", count, results["postgresql"], "COPY")
+    stores = [store for store, wanted in (("sqlite", sqlite), ("postgresql", postgres)) if wanted]
+    for number in range(rounds):
+        order = list(codes) if number % 2 == 0 else list(codes)[::-1]
+        for store in stores:
+            floor = None
+            if baselines:
+                floor = baseline_sqlite_events(events_file, folder) if store == "sqlite" else \
+                    baseline_copy_events(events_file)
+            for code in order:
+                figures = _ingest_once(store, events_file, folder, ledger_db, ahead, code, keep_schema, count)
+                figures.update(round=number + 1, code=str(code), floor_event_rows=floor,
+                               ratio_to_floor=figures["events_per_s"] / floor["rows_per_s"] if floor else None)
+                if floor:
+                    figures["baseline_executemany_event_rows" if store == "sqlite" else
+                            "baseline_copy_event_rows"] = floor
+                results["rounds"].append(figures)
+                _print(store, count, figures, "executemany" if store == "sqlite" else "COPY")
+                results[store] = figures
+    if baselines and ledger_floor and ledger_db.exists() and "sqlite" in stores:
+        results["sqlite"]["baseline_executemany_ledger_rows"] = floor = baseline_sqlite_ledger_rows(ledger_db, folder)
+        print(f"sqlite: plain executemany of the ledger rows: {floor['entries_per_s']:,.0f} events/s", flush=True)
+    if baselines and ledger_floor and postgres and ledger_db.exists():
+        results["postgresql"]["baseline_copy_ledger_rows"] = floor = baseline_copy_ledger_rows(ledger_db)
+        print(f"postgresql: plain COPY of the ledger rows: {floor['entries_per_s']:,.0f} events/s", flush=True)
     results["machine"]["load_average_after"] = os.getloadavg()
     return results
+
+
+def _ingest_once(store: str, events_file: Path, folder: Path, ledger_db: Path, ahead: str | None, code: Path,
+                 keep_schema: bool, count: int) -> dict:
+    if store == "sqlite":
+        for stale in folder.glob("ledger.db*"):
+            stale.unlink()
+        ours = run_ingest(events_file, f"sqlite:///{ledger_db}", folder, ahead, code)
+        return {"store": store, **_figures(count, ours), "books": ledger_counts(f"sqlite:///{ledger_db}"),
+                "target_events_per_s": 100_000}
+    schema = _pg_schema()
+    try:
+        ours = run_ingest(events_file, pg_url(schema), folder, ahead, code)
+        return {"store": store, **_figures(count, ours), "books": ledger_counts(pg_url(schema)),
+                "target_events_per_s": 50_000}
+    finally:
+        if not keep_schema:
+            _pg_drop(schema)
 
 
 def _commit() -> str | None:
@@ -333,16 +386,18 @@ def _commit() -> str | None:
 
 
 def _print(store: str, count: int, figures: dict, plain: str) -> None:
-    line = (f"{store}: ansinh ingest {figures['events_per_s']:,.0f} events/s over {count:,} events "
-            f"({figures['seconds']:.1f} s; {figures['events_per_cpu_s']:,.0f} per CPU-second of the command; "
-            f"peak RSS {figures['peak_rss_mb']:.0f} MB)")
-    event_rows = figures.get(f"baseline_{'executemany' if plain == 'executemany' else 'copy'}_event_rows")
-    ledger_rows = figures.get(f"baseline_{'executemany' if plain == 'executemany' else 'copy'}_ledger_rows")
-    if event_rows:
-        line += f" | plain {plain}: event rows {event_rows['rows_per_s']:,.0f}/s"
-    if ledger_rows:
-        line += f", ledger rows {ledger_rows['entries_per_s']:,.0f} events/s"
-    line += f" | target {figures['target_events_per_s']:,}"
+    floor = figures.get("floor_event_rows")
+    line = (f"{store} [{Path(figures['code']).name}]: ansinh ingest {figures['events_per_s']:,.0f} events/s over "
+            f"{count:,} events ({figures['seconds']:.1f} s; {figures['events_per_cpu_s']:,.0f} per CPU-second")
+    if figures.get("booking_us_per_event") is not None:
+        line += (f"; CPU µs/event: booking {figures['booking_us_per_event']:.1f}, "
+                 f"reading {figures['reading_us_per_event']:.1f}")
+    line += f"; peak RSS {figures['peak_rss_mb']:.0f} MB)"
+    if floor:
+        line += (f" | plain {plain} of the event rows {floor['rows_per_s']:,.0f}/s, "
+                 f"ratio {figures['ratio_to_floor']:.3f}")
+    line += (f" | load {figures['load_average'][0]:.1f}→{figures['load_average'][1]:.1f}"
+             f" | target {figures['target_events_per_s']:,}")
     print(line, flush=True)
 
 
@@ -356,10 +411,17 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, help="keep the generated file and databases here")
     parser.add_argument("--ahead", choices=("auto", "process", "thread", "none"),
                         help="ansinh ingest --ahead (default: the command's own, auto)")
+    parser.add_argument("--code", type=Path, action="append",
+                        help="run the ingest of this tree (an exported commit); repeat to compare trees "
+                             "(default: this tree)")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of floor + each tree's ingest, interleaved")
+    parser.add_argument("--no-ledger-floor", action="store_true", help="skip the ledger-rows floor (after the rounds)")
     args = parser.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="ansinh-bench-"))
     results = run(args.events, folder=folder, seed=args.seed, sqlite=not args.no_sqlite, postgres=args.postgres,
-                  baselines=not args.no_baselines, ahead=args.ahead)
+                  baselines=not args.no_baselines, ahead=args.ahead,
+                  codes=tuple(code.resolve() for code in args.code or [ROOT]), rounds=args.rounds,
+                  ledger_floor=not args.no_ledger_floor)
     results["command"] = " ".join(["python", "benchmarks/ingest.py", *sys.argv[1:]])
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"ingest-{args.events}-{time.strftime('%Y%m%dT%H%M%S')}.json"

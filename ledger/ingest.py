@@ -43,12 +43,12 @@ from ledger.books import Ledger, UnitOfWork, iso_utc
 from ledger.identity import IdentityKeys
 from ledger.events import (ACCEPTED, DUPLICATE, KIND_INDEX, Rejection, ValidEvent, check_events, month_text,
                            next_month)
-from ledger.postings import CompactEntries, collector_paused, next_entry_id, write_compact_block
+from ledger.postings import CompactEntries, block_writer, collector_paused, next_entry_id, write_compact_block
 from ledger.layout import SHARE_COLUMNS, SHARES_READ
 from ledger.archive import fetch_events
-from ledger.pipeline import Ahead, prepared_chunks
+from ledger.pipeline import Ahead, can_fork, prepared_chunks
 from ledger.store import fetch_in, lock_chain_head, query
-from rules import KINDS, RulesPack, event_shares_vnd, refund_reversals_vnd, shares_matrix_vnd
+from rules import RulesPack, refund_reversals_vnd, shares_matrix_vnd
 
 BATCH_SIZE_MAX = 10_000  # events per batch handed to ingest_batch: an HTTP request, a stream batch (INTERFACES.md)
 CHUNK_SIZE = 20_000  # events per database transaction when streaming a file
@@ -154,6 +154,10 @@ def ingest_stream(ledger: Ledger, items: Iterable[tuple[int, object]], chunk_siz
     exception on either side ends both, and the chunk being written rolls back. The cyclic
     collector stays paused until the generator finishes or is closed.
     """
+    if ahead in ("auto", "process") and can_fork():
+        # Load the compiled shares kernel (numba: ~1 s of CPU in a fresh process) before the reading
+        # process is forked, which then inherits it instead of loading it again.
+        shares_matrix_vnd(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), ledger.pack.versions[0])
     checked_chunks = prepared_chunks(items, chunk_size, partial(check_batch, pack=ledger.pack, keys=ledger.keys),
                                      ahead)
     with collector_paused(), closing(checked_chunks) as batches:
@@ -344,17 +348,28 @@ def _book(ledger: Ledger, conn, batch: CheckedBatch, pending) -> list[Outcome]:
     refunds: list[tuple[int, _Booked, tuple[int, ...]]] = []  # (position, original, reversals)
     special_at = np.flatnonzero(special).tolist()
     if special_at:
-        _check_one_by_one(ledger, batch, special_at, special, accepted, codes, refunds, booked, platform_col,
+        _check_one_by_one(batch, special_at, special, accepted, codes, refunds, booked, platform_col,
                           workers.tolist() if len(special_at) > 64 else workers)
     entries = _entry_columns(ledger, conn, pending, batch, accepted, first_id, refunds, last_closed, platform_col,
                              workers)
-    write_compact_block(conn, entries, recorded_at=recorded_at, head=head, first_entry_id=first_id)
-    booked_months, late_months = _month_columns(count, valid_at, accepted, batch.occurred_months,
-                                                entries.booking_month)
-    return _outcomes(batch.lines, out_platforms, out_event_ids, codes, booked_months, late_months)
+    # With a writer thread (`postings.block_writer`, off by default) the inserts run while the outcomes are built.
+    writer = block_writer(len(entries.event_id))
+    try:
+        write_compact_block(conn, entries, recorded_at=recorded_at, head=head, first_entry_id=first_id,
+                            writer=writer)
+        booked_months, late_months = _month_columns(count, valid_at, accepted, batch.occurred_months,
+                                                    entries.booking_month)
+        outcomes = _outcomes(batch.lines, out_platforms, out_event_ids, codes, booked_months, late_months)
+    except BaseException:
+        if writer is not None:
+            writer.abandon()
+        raise
+    if writer is not None:
+        writer.wait()
+    return outcomes
 
 
-def _check_one_by_one(ledger: Ledger, batch: CheckedBatch, special_at: list[int], special: np.ndarray,
+def _check_one_by_one(batch: CheckedBatch, special_at: list[int], special: np.ndarray,
                       accepted: np.ndarray, codes: list[str], refunds: list, booked: dict, platform_col: list[int],
                       workers) -> None:
     """Checks 9–12 for the special events (refunds, keys in the books, keys named twice), in input order."""
@@ -393,10 +408,9 @@ def _check_one_by_one(ledger: Ledger, batch: CheckedBatch, special_at: list[int]
             accepted[at] = False
             codes[item_at] = code.name
             continue
-        if original.shares_vnd is None:  # an original accepted earlier in this batch
-            before = original.batch_index
-            original.shares_vnd = event_shares_vnd(KINDS[int(kinds[before])], int(amounts[before]),
-                                                   ledger.pack.versions[int(batch.version_index[before])])
+        if original.shares_vnd is None:  # an original accepted earlier in this batch: its shares as
+            # `check_batch` priced them (the kernel of `rules.event_shares_vnd`), which are its legs in the block
+            original.shares_vnd = tuple(batch.shares[original.batch_index].tolist())
         reversed_before = original.reversed_vnd or [0] * len(SHARE_COLUMNS)
         reversals = refund_reversals_vnd(original.shares_vnd, original.amount_vnd, original.refunded_vnd,
                                          reversed_before, amount)

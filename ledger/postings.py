@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import os
+import queue
+import threading
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from functools import partial
-from itertools import repeat
+from itertools import islice, repeat
 from operator import itemgetter, methodcaller
 from typing import Iterable, Iterator, NamedTuple, Sequence
 
@@ -32,7 +35,8 @@ from sqlalchemy import Connection
 
 from ledger.accounts import PARTY_CODE, AccountKind, EntryType
 from ledger.layout import COMPACT_COLUMNS
-from ledger.store import add_to_rows, ensure_month_partitions, execute_many, insert_rows, query
+from ledger.store import (Same, add_to_rows, ensure_month_partitions, execute_many, insert_columns, insert_rows,
+                          query)
 
 #: What `write_block` writes of an entry. `recorded_at` is the block's; an event's or a refund's
 #: `occurred_at` is stored as `occurred_us` (the hash covers the text, rebuilt by `occurred_text`):
@@ -443,6 +447,15 @@ def _finish_block(conn: Connection, block_id: int, head: tuple[bytes, int], hash
     ensure_month_partitions(conn, months)
     # PostgreSQL: binary COPY (half the client's CPU for these rows; every value is its column's type)
     insert_rows(conn, "journal", JOURNAL_COLUMNS, journal_rows, binary=True)
+    _append_block(conn, block_id, prev_hash, sealed_block, count, first_id, last_id, recorded_at, seal_version, marks,
+                  worker_rows, platform_rows)
+    return BlockWritten(block_id, first_id, last_id, sealed_block)
+
+
+def _append_block(conn: Connection, block_id: int, prev_hash: bytes, sealed_block: bytes, count: int,
+                  first_id: int | None, last_id: int | None, recorded_at: str, seal_version: int,
+                  marks: Sequence[int], worker_rows: list[tuple], platform_rows: list[tuple]) -> None:
+    """After a block's journal rows: the block row, the chain head and the aggregate deltas."""
     insert_rows(conn, "block", ("id", "prev_hash", "block_hash", "entry_count", "first_entry_id",
                                 "last_entry_id", "recorded_at", "seal_version",
                                 *[mark for mark, _columns in SEALED_TABLES.values()][:len(marks)]),
@@ -457,7 +470,82 @@ def _finish_block(conn: Connection, block_id: int, head: tuple[bytes, int], hash
     add_to_rows(conn, "worker_month", WORKER_MONTH_COLUMNS[:4], WORKER_MONTH_COLUMNS[4:], worker_rows)
     add_to_rows(conn, "platform_month", ("platform_id", "month", "scheme"), ("worker_vnd", "platform_vnd"),
                 platform_rows)
-    return BlockWritten(block_id, first_id, last_id, sealed_block)
+
+
+#: Journal rows per statement batch handed to a `BlockWriter` (a multiple of the SQLite rows per INSERT).
+WRITE_PART_ROWS = 2_500
+#: Blocks of at least this many compact entries are written by a `BlockWriter` thread; 0, the
+#: default, never: on the shared 2-core machine it gained nothing measurable (docs/performance.md,
+#: "Issue 15, items 1 and 4"). `ANSINH_BLOCK_WRITER_MIN_ROWS=5000` turns it on, e.g. to measure it
+#: where a core is free.
+OVERLAP_MIN_ROWS = int(os.environ.get("ANSINH_BLOCK_WRITER_MIN_ROWS", "0") or 0)
+
+
+def block_writer(count: int) -> "BlockWriter | None":
+    """A `BlockWriter` for a block of `count` compact entries, or None when it is too small for one."""
+    return BlockWriter() if OVERLAP_MIN_ROWS and count >= OVERLAP_MIN_ROWS else None
+
+
+class BlockWriter:
+    """A thread that runs one block's inserts in order while the caller builds the next rows.
+
+    `sqlite3` and psycopg release the GIL while the database works, so the journal rows of part
+    k are inserted while the caller hashes part k + 1 (`write_compact_block`), and the block's
+    last inserts while the caller builds the batch's outcomes (`ledger.ingest`). The same
+    connection and transaction as the caller's: between the first `submit` and `wait` (or
+    `abandon`) the caller must not use the connection, and must call one of them before it
+    commits or rolls back. The statements run in the order submitted; after one fails the rest
+    are skipped and `wait` raises its error (the caller's transaction then rolls back whole).
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._error: BaseException | None = None
+        self._abandoned = False
+        self._thread: threading.Thread | None = threading.Thread(target=self._run, name="ansinh-block-writer",
+                                                                 daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            if self._error is None and not self._abandoned:
+                function, args = job
+                try:
+                    function(*args)
+                except BaseException as error:  # noqa: BLE001 - the caller's to raise, in its thread
+                    self._error = error
+
+    def submit(self, function, *args) -> None:
+        """Run `function(*args)` after everything submitted before it."""
+        if self._error is not None:  # stop building what will not be written
+            self.wait()
+        self._jobs.put((function, args))
+
+    def wait(self) -> None:
+        """Until everything submitted ran; raises the first error of it, if any."""
+        if self._thread is not None:
+            self._jobs.put(None)
+            try:
+                self._thread.join()
+            except BaseException:  # Ctrl-C while waiting: the connection is the thread's until it stops,
+                self._abandoned = True  # so nothing may roll back beneath it; it skips what is left
+                self._thread.join()
+                raise
+            finally:
+                if not self._thread.is_alive():
+                    self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def abandon(self) -> None:
+        """`wait` on a path that is already failing: what is not yet run is skipped, and the
+        thread's own error, if any, is dropped."""
+        self._abandoned = True
+        try:
+            self.wait()
+        except BaseException:  # noqa: BLE001 - the caller is raising its own error
+            pass
 
 
 class CompactEntries(NamedTuple):
@@ -483,18 +571,45 @@ class CompactEntries(NamedTuple):
 
 
 def write_compact_block(conn: Connection, entries: CompactEntries, *, recorded_at: str, head: tuple[bytes, int],
-                        first_entry_id: int) -> BlockWritten:
+                        first_entry_id: int, writer: BlockWriter | None = None) -> BlockWritten:
     """`write_block` for a block of compact entries given as columns (the ingest's): the same rows,
     hashes and aggregates, built by column operations instead of a Python loop per entry.
 
     Each entry's hash is `entry_hash` of the same fields and legs (`compact_legs` order), so
     `verify` recomputes it from the row as for any compact entry.
+
+    The journal rows are built and inserted `WRITE_PART_ROWS` at a time, the inserts on a
+    `BlockWriter` thread while the next part is hashed (blocks of `OVERLAP_MIN_ROWS` or more; the
+    same statements in the same order, in the caller's transaction). With the caller's `writer`
+    the block's inserts are only submitted to it: the caller `wait`s for them before it uses the
+    connection again (the ingest builds the outcomes meanwhile). Without, they are done on return.
     """
-    prev_hash, block_count = head
-    block_id = block_count + 1
     count = len(entries.event_id)
     if not count:
+        if writer is not None:
+            writer.wait()
         return write_block(conn, [], recorded_at=recorded_at, head=head, first_entry_id=first_entry_id)
+    own = writer is None
+    if own:
+        writer = block_writer(count)
+    try:
+        written = _write_compact(conn, entries, recorded_at, head, first_entry_id, count, writer)
+    except BaseException:
+        if writer is not None:
+            writer.abandon()
+        raise
+    if own and writer is not None:
+        writer.wait()
+    return written
+
+
+def _write_compact(conn: Connection, entries: CompactEntries, recorded_at: str, head: tuple[bytes, int],
+                   first_entry_id: int, count: int, writer: BlockWriter | None) -> BlockWritten:
+    prev_hash, block_count = head
+    block_id = block_count + 1
+    run = _now if writer is None else writer.submit
+    # Read before any insert is handed over: the writer thread then owns the connection.
+    marks, identity = _identity_to_seal(conn, block_count)
     ids = range(first_entry_id, first_entry_id + count)
     legs = np.asarray(entries.legs, dtype=np.int64).reshape(count, len(_SHARE_ACCOUNTS))
     receivable = -legs.sum(axis=1)
@@ -504,22 +619,43 @@ def write_compact_block(conn: Connection, entries: CompactEntries, *, recorded_a
                  entries.occurred_month, months, entries.rules_version_id, entries.original_entry_id)
     sealed = zip(ids, repeat(block_id), repeat(recorded_at), fields,
                  _hashed_legs(entries.platform_id, entries.worker_id, receivable, legs))
-    hashes = list(map(_DIGEST, map(_BLAKE2B_32, map(_DUMPS_NUMPY, sealed))))
-    journal_rows = list(zip(ids, repeat(block_id), entries.entry_type, entries.platform_id, entries.event_id,
-                            entries.payload_hash, entries.worker_id, entries.kind, entries.amount_vnd, repeat(None),
-                            entries.occurred_us.tolist(), entries.occurred_month, months, entries.rules_version_id,
-                            entries.original_entry_id, map(_KEPT, hashes), receivable.tolist(),
-                            *(_nulls_for_zeros(legs[:, column]) for column in range(legs.shape[1]))))
+    hashed = map(_DIGEST, map(_BLAKE2B_32, map(_DUMPS_NUMPY, sealed)))
+    hashes: list[bytes] = []
+    # The journal's columns in JOURNAL_COLUMNS order: lists of plain values, or `Same` for a constant.
+    columns = [list(ids), Same(block_id), entries.entry_type, entries.platform_id, entries.event_id,
+               entries.payload_hash, entries.worker_id, entries.kind, entries.amount_vnd, Same(None),
+               entries.occurred_us.tolist(), entries.occurred_month, months, entries.rules_version_id,
+               entries.original_entry_id, Same(None), receivable.tolist(),  # entry_hash: per part, below
+               *(_nulls_for_zeros(legs[:, column]) for column in range(legs.shape[1]))]
+    kept_at = JOURNAL_COLUMNS.index("entry_hash")
+    # Partitioned books (PostgreSQL, docs/scale.md): every row lands in its month's partition.
+    run(ensure_month_partitions, conn, set(months))
+    part = count if writer is None else WRITE_PART_ROWS
+    for start in range(0, count, part):
+        rows = min(part, count - start)
+        part_hashes = list(islice(hashed, rows))
+        hashes += part_hashes
+        values = [column if type(column) is Same else column[start:start + rows] for column in columns]
+        values[kept_at] = list(map(_KEPT, part_hashes))
+        # PostgreSQL: binary COPY (half the client's CPU for these rows; every value is its column's type)
+        run(insert_columns, conn, "journal", JOURNAL_COLUMNS, values, rows, True)
     worker_rows, platform_rows = _worker_deltas(entries.worker_id, entries.booking_month, entries.platform_id, legs)
-    return _finish_block(conn, block_id, head, hashes, count, first_entry_id, first_entry_id + count - 1,
-                         recorded_at, (), journal_rows, set(months), worker_rows, platform_rows=platform_rows)
+    sealed_block = block_hash(prev_hash, block_id, hashes, seal_version=SEAL_VERSION, marks=marks, identity=identity)
+    last_id = first_entry_id + count - 1
+    run(_append_block, conn, block_id, prev_hash, sealed_block, count, first_entry_id, last_id, recorded_at,
+        SEAL_VERSION, marks, worker_rows, platform_rows)
+    return BlockWritten(block_id, first_entry_id, last_id, sealed_block)
 
 
-def _nulls_for_zeros(column: np.ndarray) -> Iterable:
+def _now(function, *args) -> None:
+    function(*args)
+
+
+def _nulls_for_zeros(column: np.ndarray) -> list | Same:
     """A share column as written: NULL where the entry has no leg on that account (revision 0011:
     PostgreSQL stores no bytes for a NULL, eight for a zero)."""
     if not column.any():
-        return repeat(None)
+        return Same(None)
     values = column.tolist()
     return values if column.all() else [value or None for value in values]
 

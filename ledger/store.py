@@ -16,9 +16,9 @@ import secrets
 import sqlite3
 import stat
 import weakref
-from itertools import chain, count
+from itertools import chain, count, repeat
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, NamedTuple, Sequence
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
@@ -205,6 +205,44 @@ def insert_rows(conn: Connection, table: str, columns: Sequence[str], rows: Sequ
             write_row = copy.write_row
             for row in rows:
                 write_row(row)
+
+
+class Same(NamedTuple):
+    """A column of `insert_columns` whose every row holds `value`."""
+
+    value: Any
+
+
+def insert_columns(conn: Connection, table: str, columns: Sequence[str], values: Sequence[Sequence | Same],
+                   count: int, binary: bool = False) -> None:
+    """`insert_rows` of `count` rows given as columns: per column a sequence of `count` values, or `Same`.
+
+    SQLite: each multi-row INSERT's parameters are laid out from the columns by slice
+    assignment (no tuple per row and no flattening of them); a `Same(None)` column costs
+    nothing. PostgreSQL: the rows are zipped and copied as by `insert_rows`. The values
+    must be plain Python values (`tolist()` of an array first), as for `insert_rows`.
+    """
+    if not count:
+        return
+    if not is_sqlite(conn):
+        insert_rows(conn, table, columns, list(zip(*(repeat(column.value, count) if type(column) is Same else column
+                                                    for column in values))), binary)
+        return
+    raw = conn.connection.driver_connection
+    width = len(columns)
+    per = max(1, min(SQLITE_ROWS_PER_INSERT, raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width))
+    head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+    one = "(" + ", ".join("?" * width) + ")"
+    for start in range(0, count, per):
+        rows = min(per, count - start)
+        flat: list = [None] * (width * rows)
+        for at, column in enumerate(values):
+            if type(column) is Same:
+                if column.value is not None:
+                    flat[at::width] = [column.value] * rows
+            else:
+                flat[at::width] = column[start:start + rows]
+        raw.execute(head + ", ".join([one] * rows), flat)
 
 
 def execute_many(conn: Connection, sql_text: str, rows: Sequence[tuple]) -> None:

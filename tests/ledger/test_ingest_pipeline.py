@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import pickle
 import uuid
+from itertools import repeat
 
 import numpy as np
 import orjson
@@ -229,3 +230,110 @@ def test_an_input_that_fails_just_past_its_first_chunk_books_that_chunk_then_rai
         for chunk in ingest_stream(ledger, items(), chunk_size=10):
             booked += chunk
     assert len(booked) == 10 and forked == []  # no child was worth forking
+
+
+def _writer_used(monkeypatch, min_rows: int, part_rows: int) -> list[int]:
+    """Lower the block writer's thresholds; the number of inserts each `BlockWriter` ran, one per writer."""
+    from ledger import postings
+
+    made: list[int] = []
+
+    class Counting(postings.BlockWriter):
+        def __init__(self) -> None:
+            super().__init__()
+            made.append(0)
+            self.number = len(made) - 1
+
+        def submit(self, function, *args) -> None:
+            made[self.number] += 1
+            super().submit(function, *args)
+
+    monkeypatch.setattr(postings, "BlockWriter", Counting)
+    monkeypatch.setattr(postings, "OVERLAP_MIN_ROWS", min_rows)
+    monkeypatch.setattr(postings, "WRITE_PART_ROWS", part_rows)
+    return made
+
+
+def test_the_books_and_outcomes_are_the_same_when_a_writer_thread_inserts_each_block(
+        database_url, fresh_books, events_file, deterministic_identities, monkeypatch):
+    inline = fresh_books()
+    made = _writer_used(monkeypatch, 10**9, 37)
+    reference = _stream(inline, events_file, "none")
+    assert made == []  # no block was big enough for a writer
+    threaded = {ahead: fresh_books() for ahead in ("none", "process")}
+    made = _writer_used(monkeypatch, 50, 37)
+    outcomes = {ahead: _stream(ledger, events_file, ahead) for ahead, ledger in threaded.items()}
+    # 8 chunks a mode (the last of 204 items); each block: its partitions, its journal rows in parts of at
+    # most 37 (6 to 11 of them), its last inserts; the same blocks in both modes
+    assert len(made) == 16 and made[:8] == made[8:] and min(made) >= 8 and max(made) == 13, made
+    for ahead in threaded:
+        assert outcomes[ahead] == reference, ahead
+    digests = {books_digest(ledger) for ledger in (inline, *threaded.values())}
+    assert len(digests) == 1
+
+
+def test_an_insert_that_fails_on_the_writer_thread_reaches_the_caller_and_its_chunk_rolls_back_whole(
+        ledger, monkeypatch):
+    from ledger import postings, store
+
+    _writer_used(monkeypatch, 50, 40)
+    real_insert = store.insert_columns
+    journal_parts = []
+
+    def failing_insert(conn, table, columns, values, count, binary=False):
+        if table == "journal":
+            journal_parts.append(count)
+            if len(journal_parts) == 5 + 3:  # the third part of the second chunk's block
+                raise OSError("the disk is full")
+        return real_insert(conn, table, columns, values, count, binary)
+
+    monkeypatch.setattr(postings, "insert_columns", failing_insert)
+    with ledger.engine.connect() as conn:
+        blocks = query(conn, "SELECT block_count FROM ledger_state")[0][0]
+        conn.rollback()
+    items = numbered([event(f"e-{n}") for n in range(1, 601)])
+    booked = []
+    with pytest.raises(OSError, match="the disk is full"):
+        for chunk in ingest_stream(ledger, iter(items), chunk_size=200, ahead="none"):
+            booked += chunk
+    assert len(booked) == 200 and journal_parts == [40] * 8
+    with ledger.engine.connect() as conn:  # the first chunk only; nothing of the second
+        assert query(conn, "SELECT count(*), max(id) FROM journal")[0] == (200, 200)
+        assert query(conn, "SELECT block_count FROM ledger_state")[0][0] == blocks + 1
+        conn.rollback()
+    again = [outcome.outcome for chunk in ingest_stream(ledger, iter(items), chunk_size=200, ahead="none")
+             for outcome in chunk]
+    assert again == ["duplicate"] * 200 + ["accepted"] * 400  # re-sent: the first chunk comes back duplicate
+
+
+def test_rows_given_as_columns_are_inserted_as_the_same_rows_given_one_by_one(ledger):
+    from ledger.store import Same, insert_columns, insert_rows
+
+    count = 1_234  # over two SQLite statements of 500 rows, and a shorter last one
+    values = [list(range(1, count + 1)), Same(7), Same(None), [f"e-{n}" for n in range(count)],
+              [None if n % 3 else n * 10 for n in range(count)]]
+    rows = list(zip(range(1, count + 1), repeat(7), repeat(None), values[3], values[4]))
+    with ledger.engine.begin() as conn:
+        for table in ("by_rows", "by_columns"):
+            query(conn, f"CREATE TABLE {table} (id bigint, block bigint, absent bigint, name text, share bigint)")
+        insert_rows(conn, "by_rows", ("id", "block", "absent", "name", "share"), rows)
+        insert_columns(conn, "by_columns", ("id", "block", "absent", "name", "share"), values, count)
+        written = [query(conn, f"SELECT * FROM {table} ORDER BY id") for table in ("by_rows", "by_columns")]
+        for table in ("by_rows", "by_columns"):
+            query(conn, f"DROP TABLE {table}")
+    assert [tuple(row) for row in written[0]] == [tuple(row) for row in written[1]] == rows
+
+
+def test_a_writer_abandoned_by_a_failing_caller_runs_nothing_more_and_stops_before_it_returns():
+    import threading
+
+    from ledger.postings import BlockWriter
+
+    writer = BlockWriter()
+    started, release, ran = threading.Event(), threading.Event(), []
+    writer.submit(lambda: (started.set(), release.wait(), ran.append("first")))
+    writer.submit(lambda: ran.append("second"))
+    assert started.wait(10)
+    threading.Timer(0.05, release.set).start()  # the running insert finishes after the caller gave up
+    writer.abandon()
+    assert ran == ["first"] and writer._thread is None  # the second was skipped; the thread has ended
