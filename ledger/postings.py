@@ -27,7 +27,7 @@ from datetime import datetime, timedelta, timezone
 from functools import partial
 from itertools import islice, repeat
 from operator import itemgetter, methodcaller
-from typing import Iterable, Iterator, NamedTuple, Sequence
+from typing import Iterator, NamedTuple, Sequence
 
 import numpy as np
 import orjson
@@ -448,14 +448,16 @@ def _finish_block(conn: Connection, block_id: int, head: tuple[bytes, int], hash
     # PostgreSQL: binary COPY (half the client's CPU for these rows; every value is its column's type)
     insert_rows(conn, "journal", JOURNAL_COLUMNS, journal_rows, binary=True)
     _append_block(conn, block_id, prev_hash, sealed_block, count, first_id, last_id, recorded_at, seal_version, marks,
-                  worker_rows, platform_rows)
+                  worker_rows, platform_rows, worker_keys_present)
     return BlockWritten(block_id, first_id, last_id, sealed_block)
 
 
 def _append_block(conn: Connection, block_id: int, prev_hash: bytes, sealed_block: bytes, count: int,
                   first_id: int | None, last_id: int | None, recorded_at: str, seal_version: int,
-                  marks: Sequence[int], worker_rows: list[tuple], platform_rows: list[tuple]) -> None:
-    """After a block's journal rows: the block row, the chain head and the aggregate deltas."""
+                  marks: Sequence[int], worker_rows: list[tuple], platform_rows: list[tuple],
+                  worker_keys_present: set | None = None) -> None:
+    """After a block's journal rows: the block row, the chain head and the aggregate deltas
+    (`worker_keys_present`: as in `write_block`)."""
     insert_rows(conn, "block", ("id", "prev_hash", "block_hash", "entry_count", "first_entry_id",
                                 "last_entry_id", "recorded_at", "seal_version",
                                 *[mark for mark, _columns in SEALED_TABLES.values()][:len(marks)]),

@@ -28,7 +28,7 @@ from ledger.postings import (_BLAKE2B_32, _DIGEST, _DUMPS_NUMPY, ENTRY_HASH_KEPT
                              _hashed_legs, block_hash, block_hasher, collector_paused, compact_legs, entry_hash,
                              occurred_text, utc_texts,
                              row_seal)
-from ledger.layout import COMPACT_COLUMNS, COMPACT_SUM, SHARE_COLUMNS, SHARES_READ
+from ledger.layout import COMPACT_COLUMNS, COMPACT_SUM, SHARES_READ
 from ledger.store import consistent_snapshot, query, stream_rows
 
 _WORKER = int(AccountKind.worker)

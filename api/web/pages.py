@@ -58,7 +58,7 @@ from api.web.auth import (
 from api.web.texts import LANGS, texts
 from ledger.close import CloseError, TierImportError, close_month, import_tier_records, read_tier_records
 from ledger.events import month_text
-from ledger.money import (STATE_NAMES, WORKER_NAMES, PaymentError, account_statement, amount_to_complete,
+from ledger.money import (STATE_NAMES, PaymentError, account_statement, amount_to_complete,
                           bills_of_month, month_to_complete, read_payments, record_payments)
 from ledger.platforms import platform_name, platform_registry, registered
 from ledger.reports import PENSION_MONTHS_NEEDED, history, months_overview, settlement, statement
