@@ -193,3 +193,20 @@ def test_the_settlement_csv_stays_for_machines_with_codes_whatever_the_page_lang
     api_file = rich_books.client.get(f"/v1/months/{OPEN}/settlement?format=csv", headers=insurer).content
     assert page_file == api_file
     assert b"grab" in page_file and b"Grab" not in page_file
+
+
+def test_no_page_text_key_is_written_twice_in_a_language():
+    # A dict literal keeps the last of two equal keys silently: a jobs list's "open" link ("Xem")
+    # once replaced the insurer's "open" month badge ("đang mở").
+    import ast
+    from pathlib import Path
+
+    import api.web.texts
+
+    tree = ast.parse(Path(api.web.texts.__file__).read_text(encoding="utf-8"))
+    repeated = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Dict):
+            keys = [key.value for key in node.keys if isinstance(key, ast.Constant)]
+            repeated += sorted({key for key in keys if keys.count(key) > 1})
+    assert repeated == []
