@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from itertools import chain, groupby
 from operator import itemgetter
+from collections.abc import Sequence
 from typing import Callable, NamedTuple
 from weakref import WeakKeyDictionary
 
@@ -711,37 +712,9 @@ def hash_chain_intact(conn, ledger) -> str | None:
                 return problem
     if walked.first_orphan is not None:
         return f"postings of entry {walked.first_orphan} belong to no multi-leg journal entry"
-    expected_id = walked.expected_id
-    recorded_last = max((last for _first, last, _count in walked.recorded.values() if last is not None), default=0)
-    if recorded_last >= expected_id:
-        return (f"entry {expected_id} is missing: the blocks recorded entries up to {recorded_last}, "
-                f"the journal ends at entry {expected_id - 1} (rows were deleted)")
-    previous = b"\x00"
-    expected_block = 1
-    version_before, marks_before = 0, tuple(0 for _ in SEALED_TABLES)
-    for block_id, prev_hash, stored_hash, _count, first, last, version, *marks in blocks:
-        if block_id != expected_block:
-            return f"block {expected_block} is missing: the blocks jump from {expected_block - 1} to {block_id}"
-        expected_block += 1
-        if bytes(prev_hash) != previous:
-            return f"block {block_id} does not chain to the block before it"
-        if version < version_before:
-            return f"block {block_id} has seal version {version} after a block of version {version_before}"
-        computed = walked.hashers[block_id].digest()  # started from prev_hash, which is `previous`
-        if computed != bytes(stored_hash):
-            first_id = query(conn, "SELECT min(id) FROM journal WHERE block_id = ?", (block_id,))[0][0]
-            sealed = (f", or an identity row it seals was ({_sealed_ranges(marks_before, tuple(marks))})"
-                      if version else "")
-            return (f"block {block_id} (from entry {first_id}) does not match its hash: an entry was inserted, "
-                    f"changed or deleted ({_entry_range(first, last)}){sealed}")
-        previous = computed
-        version_before = version
-        if version:
-            marks_before = tuple(marks)
-    head = query(conn, "SELECT chain_head_hash FROM ledger_state WHERE id = 1")[0][0]
-    if blocks and bytes(head) != previous:
-        return "the chain head does not match the last block: blocks were removed"
-    return None
+    # computed from prev_hash when the chunk was read, which the chain check makes sure is `previous`
+    return _blocks_problem(conn, blocks, walked.recorded, walked.expected_id,
+                           lambda block_id, _previous, _version, _marks: walked.hashers[block_id].digest())
 
 
 def hash_chain_walked(conn, ledger) -> str | None:
@@ -778,6 +751,20 @@ def hash_chain_walked(conn, ledger) -> str | None:
         by_block.setdefault(block_id, []).append(computed)
     if walk.orphans:
         return f"postings of entry {walk.orphans[0]} belong to no multi-leg journal entry"
+    return _blocks_problem(
+        conn, blocks, recorded, expected_id,
+        lambda block_id, previous, version, marks: block_hash(previous, block_id, by_block.pop(block_id, []),
+                                                              seal_version=version, marks=marks,
+                                                              identity=identity.digests.get(block_id, b"")),
+        leftover=lambda: f"entries of block {min(by_block)} belong to no recorded block" if by_block else None)
+
+
+def _blocks_problem(conn, blocks: Sequence, recorded: dict, expected_id: int,
+                    digest_of: Callable[[int, bytes, int, Sequence[int]], bytes],
+                    leftover: Callable[[], str | None] = lambda: None) -> str | None:
+    """After the entries (both hash-chain checks): entries missing at the end, then each block in
+    order — consecutive ids, chained to the one before, seal versions never going back, its hash
+    `digest_of(block_id, previous, version, marks)` as stored — then `leftover()`, then the head."""
     recorded_last = max((last for _first, last, _count in recorded.values() if last is not None), default=0)
     if recorded_last >= expected_id:
         return (f"entry {expected_id} is missing: the blocks recorded entries up to {recorded_last}, "
@@ -793,8 +780,7 @@ def hash_chain_walked(conn, ledger) -> str | None:
             return f"block {block_id} does not chain to the block before it"
         if version < version_before:
             return f"block {block_id} has seal version {version} after a block of version {version_before}"
-        computed = block_hash(previous, block_id, by_block.pop(block_id, []), seal_version=version, marks=marks,
-                              identity=identity.digests.get(block_id, b""))
+        computed = digest_of(block_id, previous, version, marks)
         if computed != bytes(stored_hash):
             first_id = query(conn, "SELECT min(id) FROM journal WHERE block_id = ?", (block_id,))[0][0]
             sealed = (f", or an identity row it seals was ({_sealed_ranges(marks_before, tuple(marks))})"
@@ -805,8 +791,9 @@ def hash_chain_walked(conn, ledger) -> str | None:
         version_before = version
         if version:
             marks_before = tuple(marks)
-    if by_block:
-        return f"entries of block {min(by_block)} belong to no recorded block"
+    problem = leftover()
+    if problem:
+        return problem
     head = query(conn, "SELECT chain_head_hash FROM ledger_state WHERE id = 1")[0][0]
     if blocks and bytes(head) != previous:
         return "the chain head does not match the last block: blocks were removed"
