@@ -139,15 +139,17 @@ def found_job(queue: JobQueue, job_id: str):
     return job
 
 
+def _scenario_body(workers_max: int, worker_months_max: int):
+    """The request body of a scenario route, with the route's size limits in its description."""
+    return Body(description=f"a scenario, as in docs/simulations.md (only synthetic populations, at most "
+                            f"{workers_max:,} workers and {worker_months_max:,} worker-months)",
+                examples=[SCENARIO_EXAMPLE])
+
+
 @router.post("", response_model=SimulationRun,
              summary="Run a small policy scenario inline; returns its tables and run record",
              responses=problems("invalid-request", "invalid-scenario", "scenario-too-large"))
-async def simulate(document: Annotated[dict[str, Any], Body(description="a scenario, as in docs/simulations.md "
-                                                                        "(only synthetic populations, at most "
-                                                                        f"{INLINE_WORKERS_MAX:,} workers and "
-                                                                        f"{INLINE_WORKER_MONTHS_MAX:,} "
-                                                                        "worker-months)",
-                                                            examples=[SCENARIO_EXAMPLE])],
+async def simulate(document: Annotated[dict[str, Any], _scenario_body(INLINE_WORKERS_MAX, INLINE_WORKER_MONTHS_MAX)],
                    _: Annotated[Principal, Depends(role("policy"))]) -> dict[str, Any]:
     checked_scenario(document)  # a bad scenario answers 422 before a thread is taken
     return await run_in_threadpool(run_inline, document)
@@ -161,12 +163,7 @@ JobId = Annotated[str, Path(pattern="^[0-9a-f]{16}$", description="the job's id,
              summary="Start a policy scenario as a background job; answers at once with its id and place in "
                      "the queue",
              responses=problems("invalid-request", "invalid-scenario", "scenario-too-large", "too-many-jobs"))
-async def start_job(document: Annotated[dict[str, Any], Body(description="a scenario, as in docs/simulations.md "
-                                                                         "(only synthetic populations, at most "
-                                                                         f"{JOB_WORKERS_MAX:,} workers and "
-                                                                         f"{JOB_WORKER_MONTHS_MAX:,} "
-                                                                         "worker-months)",
-                                                             examples=[SCENARIO_EXAMPLE])],
+async def start_job(document: Annotated[dict[str, Any], _scenario_body(JOB_WORKERS_MAX, JOB_WORKER_MONTHS_MAX)],
                     queue: Annotated[JobQueue, Depends(jobs)],
                     principal: Annotated[Principal, Depends(role("policy"))]) -> dict[str, Any]:
     return queue.view(submit_job(queue, document, principal.subject))
