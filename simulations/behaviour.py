@@ -37,6 +37,7 @@ magnitude above the auto-enrolment evidence; run 0 and 0.3 for a range.
 from __future__ import annotations
 
 import math
+from datetime import date
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -115,14 +116,12 @@ def plan(workers: pd.DataFrame, months: Sequence[int], packs: Sequence[RulesPack
     """The participation of every arm (packs[0] is the baseline) over `months`; None when static."""
     if behaviour.static:
         return None
-    from simulations.engine import first_day
-
     baseline = packs[0]
     keep_ppb = []
     for pack in packs:
         per_month = []
         for month in months:
-            day = first_day(month)
+            day = date(month // 100, month % 100, 1)  # the month's rules (engine.first_day; no import back up)
             version, base = pack.version_on(day), baseline.version_on(day)
             keep = tuple(int(keep_probability(worker_rate_ppm(version, kind), worker_rate_ppm(base, kind),
                                               behaviour.participation_elasticity) * PPB) for kind in KINDS)
