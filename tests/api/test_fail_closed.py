@@ -258,6 +258,18 @@ def test_the_cli_reads_the_master_secret_from_secret_file(tmp_path):
 
 # Finding 8 (part): X-Request-ID: 079203001234 was logged unmasked.
 
+def test_a_fresh_request_id_never_holds_a_twelve_digit_run_the_log_masker_would_star(monkeypatch):
+    import uuid
+
+    from api import observability
+
+    drawn = iter([uuid.UUID("1fa65204-709f-4278-8898-2456d584d1f0"),   # 427888982456: 12 digits
+                  uuid.UUID("2e52bf92-2d9a-4fd0-b6b8-69df1827a80e")])
+    monkeypatch.setattr(observability.uuid, "uuid4", lambda: next(drawn))
+    fresh = observability.accepted_request_id(None)
+    assert fresh == "2e52bf922d9a4fd0b6b869df1827a80e"
+    assert observability.mask_ids(fresh) == fresh
+
 def test_finding_8_a_request_id_holding_a_citizen_id_is_neither_logged_nor_echoed(caller):
     from api.observability import JsonFormatter
 
